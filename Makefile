@@ -1,0 +1,116 @@
+# optimist -- build, test and run.
+#
+#   make            build bin/optimist-fcgi, bin/optimistctl, build/liboptimist.a
+#   make test       unit, integration (real MariaDB) and end-to-end (nginx) tests
+#   make asan       the whole test suite under AddressSanitizer + UBSan
+#   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
+#   make stop       stop what `make run` started
+#
+# Dependencies come from Debian packages; `make run` and `make test` install
+# the missing ones when run as root (scripts/deps.sh).
+
+PORT     ?= 8080
+SAN      ?=
+BUILD    ?= build
+BIN      ?= bin
+
+CC       ?= cc
+DB_CFLAGS := $(shell mariadb_config --cflags 2>/dev/null || mysql_config --cflags 2>/dev/null)
+DB_LIBS   := $(shell mariadb_config --libs 2>/dev/null || mysql_config --libs 2>/dev/null)
+JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
+JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+OPT      ?= -O2 -g
+ifeq ($(SAN),1)
+OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
+CFLAGS   += $(WARN) $(OPT) -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
+LDFLAGS  += $(LDSAN)
+LIBS     := $(DB_LIBS) $(JSON_LIBS) -lfcgi -lm
+
+LIB_SRC  := $(wildcard lib/*.c)
+APP_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps
+
+all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/liboptimist.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/libfcgiapp.a: $(APP_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN)/optimist-fcgi: $(BUILD)/fcgi/main.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+
+check-deps:
+	@scripts/deps.sh
+
+# The test suite: unit tests, then integration tests against a MariaDB the
+# runner starts in a temporary folder, then end-to-end tests through nginx.
+test: check-deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+
+unit: all $(UNIT_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh unit
+
+integration: all $(INTEG_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh integration
+
+e2e: all
+	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh e2e
+
+asan: check-deps
+	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan BIN=build/asan/bin test-nodeps
+
+test-nodeps: all $(UNIT_BIN) $(INTEG_BIN)
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh
+
+run: check-deps all
+	@PORT=$(PORT) scripts/run.sh
+
+stop:
+	@scripts/stop.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	  --suppress=missingIncludeSystem --inline-suppr -D_GNU_SOURCE \
+	  $(DB_CFLAGS) $(JSON_CFLAGS) lib fcgi tools
+
+format:
+	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/*.h tools/*.c
+
+clean:
+	rm -rf build bin

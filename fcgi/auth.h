@@ -1,0 +1,17 @@
+/*
+ * auth.h -- the bearer token of a request to its tenant.
+ */
+#ifndef OPTIMIST_AUTH_H
+#define OPTIMIST_AUTH_H
+
+#include "http.h"
+
+/* Sets r->tenant_id from "Authorization: Bearer <token>", or answers 401
+ * (missing, malformed, unknown or revoked token) or 503 (database down)
+ * and returns -1. */
+int auth_tenant_or_reply(http_req *r);
+
+void auth_init(void);
+void auth_free(void);
+
+#endif

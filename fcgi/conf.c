@@ -1,0 +1,220 @@
+/*
+ * conf.c -- the option table and its loader. Every option is listed once,
+ * here, with its type, default and whether a reload (SIGHUP) applies it;
+ * the README's table mirrors this one (tests/e2e checks they agree).
+ */
+#include "conf.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type { OPT_STR, OPT_INT, OPT_LEVEL };
+
+struct opt {
+    const char *name;  /* environment variable and config file key */
+    enum opt_type type;
+    size_t offset;     /* field in struct conf */
+    size_t size;       /* for strings: the field's size */
+    const char *def;   /* default as text; NULL = computed */
+    long min, max;     /* for integers */
+    int reloadable;    /* 1: SIGHUP applies a new value */
+    const char *help;
+};
+
+#define STR(field) OPT_STR, offsetof(conf, field), sizeof(((conf *)0)->field)
+#define INT(field) OPT_INT, offsetof(conf, field), 0
+
+static const struct opt opts[] = {
+    {"OPTIMIST_LISTEN", STR(listen), "var/run/optimist.sock", 0, 0, 0,
+     "unix socket path, or host:port, to accept FastCGI on"},
+    {"OPTIMIST_WORKERS", INT(workers), NULL, 1, 256, 1,
+     "worker processes (default: twice the cores)"},
+    {"OPTIMIST_MAX_REQUESTS", OPT_INT, offsetof(conf, max_requests), 0,
+     "10000", 0, LONG_MAX, 1, "requests a worker serves before it is "
+     "recycled (0: never)"},
+    {"OPTIMIST_SHUTDOWN_TIMEOUT", INT(shutdown_timeout), "10", 1, 3600, 1,
+     "seconds in-flight requests get on SIGTERM before SIGKILL"},
+    {"OPTIMIST_PIDFILE", STR(pidfile), "", 0, 0, 0,
+     "file the master writes its pid to"},
+    {"OPTIMIST_LOG_LEVEL", OPT_LEVEL, offsetof(conf, log_level), 0, "info",
+     0, 3, 1, "error, warn, info or debug"},
+    {"OPTIMIST_DB_SOCKET", STR(db_socket), "", 0, 0, 1,
+     "MariaDB unix socket (wins over host/port)"},
+    {"OPTIMIST_DB_HOST", STR(db_host), "localhost", 0, 0, 1,
+     "MariaDB host"},
+    {"OPTIMIST_DB_PORT", INT(db_port), "3306", 1, 65535, 1, "MariaDB port"},
+    {"OPTIMIST_DB_USER", STR(db_user), "", 0, 0, 1,
+     "database user (default: the OS user)"},
+    {"OPTIMIST_DB_PASSWORD", STR(db_password), "", 0, 0, 1,
+     "database password"},
+    {"OPTIMIST_DB_NAME", STR(db_name), "optimist", 0, 0, 1,
+     "database name"},
+    {"OPTIMIST_DB_RETRIES", INT(db_retries), "5", 0, 50, 1,
+     "times a deadlocked transaction is run again"},
+};
+
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static int set_opt(conf *c, const struct opt *o, const char *val,
+                   char *errbuf, size_t errlen)
+{
+    char *p = (char *)c + o->offset;
+
+    if (o->type == OPT_STR) {
+        if (strlen(val) >= o->size) {
+            snprintf(errbuf, errlen, "%s: value longer than %zu bytes",
+                     o->name, o->size - 1);
+            return -1;
+        }
+        memcpy(p, val, strlen(val) + 1);
+        return 0;
+    }
+    if (o->type == OPT_LEVEL) {
+        int lv = log_parse_level(val);
+        if (lv < 0) {
+            snprintf(errbuf, errlen,
+                     "%s: '%s' is not one of error, warn, info, debug",
+                     o->name, val);
+            return -1;
+        }
+        *(int *)p = lv;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0' || v < o->min || v > o->max) {
+        snprintf(errbuf, errlen, "%s: '%s' is not an integer in %ld..%ld",
+                 o->name, val, o->min, o->max);
+        return -1;
+    }
+    if (o->offset == offsetof(conf, max_requests))
+        *(long *)p = v;
+    else
+        *(int *)p = (int)v;
+    return 0;
+}
+
+static const struct opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+static int load_file(conf *c, const char *path, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int lineno = 0;
+
+    if (f == NULL) {
+        snprintf(errbuf, errlen, "OPTIMIST_CONFIG: cannot open %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t n = strcspn(s, "\r\n");
+        s[n] = '\0';
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        const struct opt *o = eq ? find_opt(s, (size_t)(eq - s)) : NULL;
+        if (o == NULL) {
+            snprintf(errbuf, errlen, "%s:%d: unknown option '%s'", path,
+                     lineno, s);
+            fclose(f);
+            return -1;
+        }
+        if (set_opt(c, o, eq + 1, errbuf, errlen) != 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int conf_load(conf *c, char *errbuf, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        char computed[32];
+        const char *val = o->def;
+        if (val == NULL) { /* OPTIMIST_WORKERS */
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            snprintf(computed, sizeof computed, "%ld",
+                     cores > 0 ? (cores * 2 > 256 ? 256 : cores * 2) : 2);
+            val = computed;
+        }
+        if (set_opt(c, o, val, errbuf, errlen) != 0)
+            return -1;
+        const char *env = getenv(o->name);
+        if (env != NULL && set_opt(c, o, env, errbuf, errlen) != 0)
+            return -1;
+    }
+    const char *file = getenv("OPTIMIST_CONFIG");
+    if (file != NULL && file[0] != '\0' &&
+        load_file(c, file, errbuf, errlen) != 0)
+        return -1;
+    c->trust_proxy_request_id = 1;
+    return 0;
+}
+
+void conf_rec_config(const conf *c, rec_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->socket = c->db_socket[0] ? c->db_socket : NULL;
+    out->host = c->db_host;
+    out->port = (unsigned)c->db_port;
+    out->user = c->db_user[0] ? c->db_user : NULL;
+    out->password = c->db_password[0] ? c->db_password : NULL;
+    out->database = c->db_name;
+    out->connect_timeout = 3;
+    out->retries = (unsigned)c->db_retries;
+}
+
+void conf_dump(const conf *c, void (*line)(const char *))
+{
+    char buf[512];
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        const char *p = (const char *)c + o->offset;
+        if (o->offset == offsetof(conf, db_password))
+            snprintf(buf, sizeof buf, "%s=%s", o->name, *p ? "(set)" : "");
+        else if (o->type == OPT_STR)
+            snprintf(buf, sizeof buf, "%s=%s", o->name, p);
+        else if (o->type == OPT_LEVEL)
+            snprintf(buf, sizeof buf, "%s=%d", o->name, *(const int *)p);
+        else if (o->offset == offsetof(conf, max_requests))
+            snprintf(buf, sizeof buf, "%s=%ld", o->name, *(const long *)p);
+        else
+            snprintf(buf, sizeof buf, "%s=%d", o->name, *(const int *)p);
+        line(buf);
+    }
+}
+
+void conf_help(void (*line)(const char *))
+{
+    char buf[512];
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        snprintf(buf, sizeof buf, "%-26s %-8s %s%s", o->name,
+                 o->def ? (o->def[0] ? o->def : "\"\"") : "2*cores",
+                 o->help, o->reloadable ? "" : " (restart to change)");
+        line(buf);
+    }
+}

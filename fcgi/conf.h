@@ -1,0 +1,43 @@
+/*
+ * conf.h -- the pool's options: one table (name, type, default, reloadable),
+ * read from the environment and then from the file named by
+ * OPTIMIST_CONFIG (KEY=VALUE lines), which SIGHUP reads again.
+ */
+#ifndef OPTIMIST_CONF_H
+#define OPTIMIST_CONF_H
+
+#include "../lib/rec.h"
+
+typedef struct conf {
+    char listen[256];        /* OPTIMIST_LISTEN: unix socket path, or
+                                host:port */
+    int workers;             /* OPTIMIST_WORKERS: default 2 x cores */
+    long max_requests;       /* OPTIMIST_MAX_REQUESTS: 0 = never recycle */
+    int shutdown_timeout;    /* OPTIMIST_SHUTDOWN_TIMEOUT: seconds */
+    char pidfile[256];       /* OPTIMIST_PIDFILE: "" = none */
+    int log_level;           /* OPTIMIST_LOG_LEVEL: enum log_level */
+    char db_socket[256];     /* OPTIMIST_DB_SOCKET */
+    char db_host[256];       /* OPTIMIST_DB_HOST */
+    int db_port;             /* OPTIMIST_DB_PORT */
+    char db_user[128];       /* OPTIMIST_DB_USER */
+    char db_password[128];   /* OPTIMIST_DB_PASSWORD */
+    char db_name[128];       /* OPTIMIST_DB_NAME */
+    int db_retries;          /* OPTIMIST_DB_RETRIES: txn re-runs */
+    int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
+} conf;
+
+/* Loads defaults, the environment, then OPTIMIST_CONFIG's file.
+ * On failure returns -1 and writes a message naming the option to
+ * errbuf; *c is then unspecified (keep the old one on reload). */
+int conf_load(conf *c, char *errbuf, size_t errlen);
+
+/* Fills a rec_config whose strings point into *c. */
+void conf_rec_config(const conf *c, rec_config *out);
+
+/* Prints every option with its value (password hidden), one a line. */
+void conf_dump(const conf *c, void (*line)(const char *));
+
+/* Name, default and description of each option, for --help and README. */
+void conf_help(void (*line)(const char *));
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * http.h -- one request as the routes see it, and its response.
+ *
+ * The worker fills the request from the FastCGI parameters, a route fills
+ * the response (status, extra headers, body), and the worker sends it in
+ * one place: so every response is logged, counted and could be stored
+ * (idempotency) the same way.
+ */
+#ifndef OPTIMIST_HTTP_H
+#define OPTIMIST_HTTP_H
+
+#include "../lib/jbuf.h"
+#include "../lib/rec.h"
+#include "conf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+#define HTTP_MAX_BODY (1024 * 1024) /* 1 MiB exactly is allowed */
+#define HTTP_MAX_IDS 4
+
+typedef struct http_req {
+    /* ---- the request (strings owned by libfcgi or by this struct) ---- */
+    const char *method;          /* "GET", ... */
+    char path[1024];             /* REQUEST_URI before '?'; "" if too long */
+    const char *query;           /* QUERY_STRING, never NULL */
+    const char *content_type;    /* NULL if absent */
+    const char *authorization;   /* NULL if absent */
+    const char *if_match;        /* NULL if absent */
+    const char *if_none_match;   /* NULL if absent */
+    const char *idempotency_key; /* NULL if absent */
+    const char *accept;          /* NULL if absent */
+    char request_id[64];         /* nginx's $request_id, or generated */
+    char *body;                  /* malloc'd, NUL-terminated; NULL if none */
+    size_t body_len;
+
+    /* ---- set by the router and the auth step ---- */
+    int route;                   /* index in the route table, -1 if none */
+    uint64_t ids[HTTP_MAX_IDS];  /* the {id} segments of the path */
+    int nids;
+    uint64_t tenant_id;          /* 0 before authentication */
+
+    /* ---- context ---- */
+    rec_db *db;                  /* the worker's connection */
+    const conf *conf;
+    struct json_object *json;    /* parsed body, freed after the request */
+
+    /* ---- the response ---- */
+    int status;                  /* 0 until a route answers */
+    char headers[1024];          /* extra "Name: value\r\n" lines */
+    size_t headers_len;
+    const char *content_type_out; /* default application/json */
+    jbuf out;                    /* the body */
+} http_req;
+
+/* Adds a response header line. Values must not contain CR or LF. */
+void http_header(http_req *r, const char *name, const char *value);
+
+/* The reason phrase for a status ("Conflict"). */
+const char *http_reason(int status);
+
+/* Finds `name` in the query string and copies its (undecoded) value to
+ * out. Returns 1 if present, 0 if not, -1 if longer than outlen-1. */
+int http_query_param(const http_req *r, const char *name, char *out,
+                     size_t outlen);
+
+#endif

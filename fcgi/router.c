@@ -1,0 +1,104 @@
+/*
+ * router.c -- the route table and its matcher. The table is small, so a
+ * linear scan over pre-split patterns is as fast as anything cleverer and
+ * keeps the table readable in one place.
+ */
+#include "router.h"
+
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct route table[] = {
+    {"GET", "/healthz", route_healthz, 0},
+    {"GET", "/metrics", route_metrics, 0},
+    {"POST", "/v1/sessions", route_session_create, ROUTE_AUTH},
+    {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH},
+    {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH},
+    {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
+};
+
+#define NROUTES ((int)(sizeof table / sizeof table[0]))
+
+static char names[NROUTES][96];
+
+int router_count(void)
+{
+    return NROUTES;
+}
+
+const struct route *router_get(int index)
+{
+    return index >= 0 && index < NROUTES ? &table[index] : NULL;
+}
+
+const char *router_name(int index)
+{
+    if (index < 0 || index >= NROUTES)
+        return "unmatched";
+    if (names[index][0] == '\0')
+        snprintf(names[index], sizeof names[index], "%s %s",
+                 table[index].method, table[index].pattern);
+    return names[index];
+}
+
+/* Matches one pattern against a path; fills ids. */
+static int match_path(const char *pat, const char *path,
+                      uint64_t ids[HTTP_MAX_IDS], int *nids)
+{
+    int n = 0;
+    while (*pat && *path) {
+        if (strncmp(pat, "{id}", 4) == 0) {
+            uint64_t v = 0;
+            int digits = 0;
+            while (*path >= '0' && *path <= '9') {
+                if (++digits > 19)
+                    return 0; /* beyond any id we hand out */
+                v = v * 10 + (uint64_t)(*path - '0');
+                path++;
+            }
+            if (digits == 0 || n == HTTP_MAX_IDS)
+                return 0;
+            ids[n++] = v;
+            pat += 4;
+            continue;
+        }
+        if (*pat != *path)
+            return 0;
+        pat++;
+        path++;
+    }
+    if (*pat != '\0' || *path != '\0')
+        return 0;
+    *nids = n;
+    return 1;
+}
+
+int router_match(const char *method, const char *path,
+                 uint64_t ids[HTTP_MAX_IDS], int *nids, char *allow,
+                 size_t allowlen)
+{
+    int path_found = 0;
+    size_t alen = 0;
+    if (allowlen > 0)
+        allow[0] = '\0';
+    *nids = 0;
+    for (int i = 0; i < NROUTES; i++) {
+        uint64_t tmp[HTTP_MAX_IDS];
+        int tn = 0;
+        if (!match_path(table[i].pattern, path, tmp, &tn))
+            continue;
+        if (strcmp(table[i].method, method) == 0) {
+            memcpy(ids, tmp, sizeof tmp);
+            *nids = tn;
+            return i;
+        }
+        path_found = 1;
+        int w = snprintf(allow + alen, allowlen - alen, "%s%s",
+                         alen ? ", " : "", table[i].method);
+        if (w > 0 && (size_t)w < allowlen - alen)
+            alen += (size_t)w;
+    }
+    return path_found ? ROUTER_NO_METHOD : ROUTER_NO_PATH;
+}

@@ -1,0 +1,44 @@
+/*
+ * routes_health.c -- /healthz (is the database reachable from this
+ * worker) and /metrics (the pool's shared counters).
+ */
+#include "metrics.h"
+#include "reply.h"
+#include "router.h"
+#include "routes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_PING[] = "SELECT 1";
+
+void route_healthz(http_req *r)
+{
+    rec_err err = {0};
+    rec_rows *rows = NULL;
+    /* A statement, not mysql_ping: it also proves the worker can run its
+     * prepared statements, and reconnects after a restart. */
+    rec_status st = rec_exec(r->db, SQL_PING, NULL, 0, &rows, NULL, NULL, &err);
+    rec_rows_free(rows);
+    jbuf *b = reply_body(r);
+    if (st == REC_OK) {
+        jb_lit(b, "{\"status\":\"ok\",\"db\":\"ok\"}");
+        reply_json(r, 200);
+        return;
+    }
+    jb_lit(b, "{\"status\":\"degraded\",\"db\":\"down\"}");
+    http_header(r, "Retry-After", "1");
+    reply_json(r, 503);
+}
+
+void route_metrics(http_req *r)
+{
+    char *text = metrics_render(router_name, router_count());
+    if (text == NULL)
+        abort();
+    jbuf *b = reply_body(r);
+    jb_lit(b, text);
+    free(text);
+    r->content_type_out = "text/plain; version=0.0.4";
+    reply_json(r, 200);
+}

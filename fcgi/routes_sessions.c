@@ -1,0 +1,168 @@
+/*
+ * routes_sessions.c -- agent sessions: a title and a list of messages,
+ * where every append carries the version the client last saw, so two tabs
+ * that both read version 5 cannot both append.
+ */
+#include "body.h"
+#include "reply.h"
+#include "routes.h"
+#include "vwrite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TITLE_MAX_CHARS 1000
+
+static const char SQL_LOAD[] =
+    "SELECT version, title, messages, created_at, updated_at FROM sessions "
+    "WHERE id = ? AND tenant_id = ?";
+static const char SQL_VERSION[] =
+    "SELECT version FROM sessions WHERE id = ? AND tenant_id = ?";
+static const char SQL_INSERT[] =
+    "INSERT INTO sessions (tenant_id, title, messages, created_at, updated_at)"
+    " VALUES (?, ?, '[]', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+/* The message is built by the database from bound strings (JSON_OBJECT
+ * quotes them), and appended where the row lives: never read-modify-write.
+ * `at` is RFC 3339 with milliseconds, from the same clock as updated_at. */
+static const char SQL_APPEND[] =
+    "UPDATE sessions SET messages = JSON_ARRAY_APPEND(messages, '$', "
+    "JSON_OBJECT('role', ?, 'content', ?, 'at', "
+    "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), 23), "
+    "'Z'))), version = version + 1, updated_at = UTC_TIMESTAMP(3) "
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+static const char SQL_DELETE[] =
+    "DELETE FROM sessions "
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+
+static rec_status session_load(http_req *r, uint64_t id, jbuf *out,
+                               uint32_t *version, rec_err *err)
+{
+    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    if (rec_rows_count(rows) == 0) {
+        rec_rows_free(rows);
+        return REC_NOT_FOUND;
+    }
+    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
+    jb_lit(out, "{\"id\":");
+    jb_u64(out, id);
+    jb_lit(out, ",\"version\":");
+    jb_u64(out, *version);
+    jb_lit(out, ",\"title\":");
+    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    /* The database keeps messages as checked JSON text: embed it as is,
+     * without parsing and printing it again. */
+    jb_lit(out, ",\"messages\":");
+    jb_raw(out, rec_rows_get(rows, 0, 2), rec_rows_len(rows, 0, 2));
+    jb_lit(out, ",\"created_at\":");
+    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_lit(out, ",\"updated_at\":");
+    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_lit(out, "}");
+    rec_rows_free(rows);
+    return REC_OK;
+}
+
+static const vw_resource sessions = {
+    .name = "sessions", .version_sql = SQL_VERSION, .load = session_load};
+
+struct create_ctx {
+    http_req *r;
+    rec_param title;
+    uint64_t id;
+    uint32_t version;
+};
+
+static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
+{
+    struct create_ctx *c = vctx;
+    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
+    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
+    if (st != REC_OK)
+        return st;
+    jb_reset(&c->r->out);
+    return session_load(c->r, c->id, &c->r->out, &c->version, err);
+}
+
+void route_session_create(http_req *r)
+{
+    json_object *body = body_object_or_reply(r);
+    const char *title;
+    size_t title_len;
+    if (body == NULL ||
+        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
+                                 &title_len) != 0)
+        return;
+    struct create_ctx c = {.r = r};
+    c.title = title ? REC_S(title, title_len) : REC_NULLP;
+    rec_err err = {0};
+    rec_status st = rec_txn(r->db, create_body, &c, &err);
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return;
+    }
+    char loc[64];
+    snprintf(loc, sizeof loc, "/v1/sessions/%llu", (unsigned long long)c.id);
+    http_header(r, "Location", loc);
+    reply_etag(r, c.version);
+    reply_json(r, 201);
+}
+
+void route_session_get(http_req *r)
+{
+    vw_get(r, &sessions, r->ids[0]);
+}
+
+static int is_role(const char *s)
+{
+    return strcmp(s, "user") == 0 || strcmp(s, "assistant") == 0 ||
+           strcmp(s, "system") == 0;
+}
+
+void route_session_append(http_req *r)
+{
+    json_object *body = body_object_or_reply(r), *msg, *role, *content;
+    if (body == NULL)
+        return;
+    if (!json_object_object_get_ex(body, "message", &msg) ||
+        !json_object_is_type(msg, json_type_object)) {
+        reply_error(r, 400, "bad_request",
+                    "\"message\" must be an object with \"role\" and "
+                    "\"content\"",
+                    NULL);
+        return;
+    }
+    if (!json_object_object_get_ex(msg, "role", &role) ||
+        !json_object_is_type(role, json_type_string) ||
+        !is_role(json_object_get_string(role))) {
+        reply_error(r, 400, "bad_request",
+                    "\"message.role\" must be \"user\", \"assistant\" or "
+                    "\"system\"",
+                    NULL);
+        return;
+    }
+    if (!json_object_object_get_ex(msg, "content", &content) ||
+        !json_object_is_type(content, json_type_string)) {
+        reply_error(r, 400, "bad_request",
+                    "\"message.content\" must be a string", NULL);
+        return;
+    }
+    rec_param p[2] = {
+        REC_CSTR(json_object_get_string(role)),
+        REC_S(json_object_get_string(content),
+              (size_t)json_object_get_string_len(content))};
+    vw_write w = {.sql = SQL_APPEND, .params = p, .nparams = 2};
+    vw_run(r, &sessions, r->ids[0], body, &w);
+}
+
+void route_session_delete(http_req *r)
+{
+    json_object *body = body_object_or_reply(r);
+    if (body == NULL)
+        return;
+    vw_write w = {.sql = SQL_DELETE, .is_delete = 1};
+    vw_run(r, &sessions, r->ids[0], body, &w);
+}

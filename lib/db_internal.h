@@ -1,0 +1,44 @@
+/*
+ * db_internal.h -- the rec_db structure, shared by the files of lib/ that
+ * talk to libmysqlclient (db.c, stmt.c). Not installed, not for callers.
+ */
+#ifndef OPTIMIST_DB_INTERNAL_H
+#define OPTIMIST_DB_INTERNAL_H
+
+#include "rec.h"
+
+#include <mysql.h>
+
+#define STMT_CACHE_SIZE 128 /* power of two; statements per connection */
+
+struct stmt_slot {
+    const char *sql;  /* the key: the caller's string constant */
+    MYSQL_STMT *stmt; /* prepared on the current connection */
+};
+
+struct rec_db {
+    rec_config cfg;
+    MYSQL *conn;       /* NULL while not connected */
+    int in_txn;        /* inside rec_txn: never re-send after a loss */
+    unsigned connects; /* connections made so far */
+    rec_stats stats;
+    char user[64];     /* the OS user's name when cfg.user is NULL */
+    struct stmt_slot cache[STMT_CACHE_SIZE];
+};
+
+/* Fills err from the connection or statement and classifies the error
+ * number (gone away -> REC_UNAVAILABLE and the connection is dropped). */
+rec_status db_fail_conn(rec_db *db, rec_err *err);
+rec_status db_fail_stmt(rec_db *db, MYSQL_STMT *stmt, rec_err *err);
+
+/* Closes the connection and forgets its statements. */
+void db_drop(rec_db *db);
+
+/* Makes sure a live connection is there: reconnects when the server
+ * closed it while we were idle (checked without a round trip). */
+rec_status db_ensure(rec_db *db, rec_err *err);
+
+/* 1 for the client error numbers that mean the connection is lost. */
+int db_is_gone(unsigned code);
+
+#endif

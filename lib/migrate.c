@@ -1,0 +1,195 @@
+/*
+ * migrate.c -- numbered schema migrations, applied in order, each recorded
+ * in schema_migrations so that running again changes nothing.
+ *
+ * A migration file is plain SQL: statements end with ';' at the end of a
+ * line, lines starting with "--" are comments. DDL commits implicitly in
+ * MariaDB, so a file is not atomic: write each statement so that running
+ * it twice is harmless (IF NOT EXISTS), and a half-applied file can simply
+ * be applied again. A named lock keeps two migrators from interleaving.
+ */
+#include "rec.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SQL_CREATE[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INT UNSIGNED NOT NULL PRIMARY KEY,"
+    " name VARCHAR(255) NOT NULL,"
+    " applied_at DATETIME(3) NOT NULL"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+static const char SQL_LOCK[] = "SELECT GET_LOCK('optimist_migrate', 60)";
+static const char SQL_UNLOCK[] = "SELECT RELEASE_LOCK('optimist_migrate')";
+static const char SQL_APPLIED[] =
+    "SELECT 1 FROM schema_migrations WHERE version = ?";
+static const char SQL_RECORD[] =
+    "INSERT INTO schema_migrations (version, name, applied_at) "
+    "VALUES (?, ?, UTC_TIMESTAMP(3))";
+
+static int is_migration(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 9 || strcmp(name + n - 4, ".sql") != 0 || name[4] != '_')
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+    return 1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+    if (f == NULL)
+        return NULL;
+    do {
+        if (n + 4096 + 1 > cap) {
+            cap = (n + 4096 + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL)
+                abort();
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+    } while (r > 0);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Runs each statement of a migration file. */
+static rec_status run_file(rec_db *db, char *sql, rec_err *err)
+{
+    char *stmt = sql, *p = sql;
+    while (*p) {
+        char *eol = strchr(p, '\n');
+        char *end = eol ? eol : p + strlen(p);
+        char *q = end;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r'))
+            q--;
+        char *first = p;
+        while (first < end && (*first == ' ' || *first == '\t'))
+            first++;
+        if (end - first >= 2 && first[0] == '-' && first[1] == '-') {
+            memset(p, ' ', (size_t)(end - p)); /* drop the comment */
+        } else if (q > p && q[-1] == ';') {
+            size_t len = (size_t)(q - 1 - stmt);
+            rec_status st = rec_exec_text(db, stmt, len, err);
+            if (st != REC_OK)
+                return st;
+            stmt = eol ? eol + 1 : end;
+        }
+        p = eol ? eol + 1 : end;
+    }
+    for (; *stmt; stmt++)
+        if (*stmt != ' ' && *stmt != '\n' && *stmt != '\t' && *stmt != '\r') {
+            snprintf(err->msg, sizeof err->msg,
+                     "statement without a final ';'");
+            return REC_ERROR;
+        }
+    return REC_OK;
+}
+
+rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
+                       void (*log)(const char *line), rec_err *err)
+{
+    rec_status st;
+    rec_rows *rows = NULL;
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    char line[512];
+
+    *applied = 0;
+    st = rec_exec_text(db, SQL_CREATE, sizeof SQL_CREATE - 1, err);
+    if (st != REC_OK)
+        return st;
+    st = rec_exec(db, SQL_LOCK, NULL, 0, &rows, NULL, NULL, err);
+    rec_rows_free(rows);
+    if (st != REC_OK)
+        return st;
+
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        snprintf(err->msg, sizeof err->msg, "cannot open %s: %s", dir,
+                 strerror(errno));
+        st = REC_ERROR;
+        goto unlock;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_migration(e->d_name))
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *names);
+            if (nn == NULL)
+                abort();
+            names = nn;
+        }
+        names[count] = strdup(e->d_name);
+        if (names[count] == NULL)
+            abort();
+        count++;
+    }
+    closedir(d);
+    qsort(names, count, sizeof *names, cmp_names);
+
+    for (size_t i = 0; i < count && st == REC_OK; i++) {
+        unsigned version = (unsigned)strtoul(names[i], NULL, 10);
+        rec_param vp[2] = {REC_U(version), REC_CSTR(names[i])};
+        st = rec_exec(db, SQL_APPLIED, vp, 1, &rows, NULL, NULL, err);
+        if (st != REC_OK)
+            break;
+        size_t done = rec_rows_count(rows);
+        rec_rows_free(rows);
+        rows = NULL;
+        if (done)
+            continue;
+        char path[1024];
+        size_t len = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        char *sql = read_file(path, &len);
+        if (sql == NULL) {
+            snprintf(err->msg, sizeof err->msg, "cannot read %s", path);
+            st = REC_ERROR;
+            break;
+        }
+        st = run_file(db, sql, err);
+        free(sql);
+        if (st != REC_OK) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s: %s", names[i], err->msg);
+            memcpy(err->msg, msg, sizeof msg);
+            break;
+        }
+        st = rec_exec(db, SQL_RECORD, vp, 2, NULL, NULL, NULL, err);
+        if (st == REC_OK) {
+            (*applied)++;
+            if (log) {
+                snprintf(line, sizeof line, "applied %s", names[i]);
+                log(line);
+            }
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+unlock:;
+    rec_err ignored;
+    if (rec_exec(db, SQL_UNLOCK, NULL, 0, &rows, NULL, NULL, &ignored) == REC_OK)
+        rec_rows_free(rows);
+    return st;
+}
