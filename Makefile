@@ -68,11 +68,11 @@ $(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/liboptimist.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 
 $(BUILD)/tests/%: tests/integration/%.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 
 check-deps:
 	@scripts/deps.sh
