@@ -9,6 +9,7 @@
 #include "body.h"
 
 #include "../lib/utf8.h"
+#include "json_check.h"
 #include "reply.h"
 
 #include <stdio.h>
@@ -38,9 +39,23 @@ json_object *body_parse(const char *buf, size_t len, char *msg,
         snprintf(msg, msglen, "the body is not valid UTF-8");
         return NULL;
     }
-    /* json-c counts nesting from the outer value too: depth 64 lets 64
-     * levels through and refuses the 65th (tests/unit checks both). */
-    json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH);
+    /* Our own grammar check first: json-c, even in STRICT mode, accepts
+     * NaN, single quotes, raw control characters, "1." and "00". */
+    size_t where = 0;
+    jcheck_result jc = jcheck(buf, len, BODY_MAX_DEPTH, &where);
+    if (jc == JCHECK_TOO_DEEP) {
+        snprintf(msg, msglen, "JSON nested deeper than %d levels",
+                 BODY_MAX_DEPTH);
+        return NULL;
+    }
+    if (jc != JCHECK_OK) {
+        snprintf(msg, msglen, "malformed JSON at byte %zu", where);
+        return NULL;
+    }
+    /* The text is valid and within the limit: json-c builds the value.
+     * json-c also counts a scalar leaf as a level ("[[1]]" is 3 to it, 2
+     * containers to the contract), so it gets one level more than ours. */
+    json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH + 1);
     if (tok == NULL)
         abort();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -48,17 +63,17 @@ json_object *body_parse(const char *buf, size_t len, char *msg,
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     if (obj == NULL && jerr == json_tokener_continue) {
-        /* The text ended inside a value; a lone number such as "12" also
-         * lands here, so ask once more with the end of input made plain. */
+        /* A lone top-level number ("12") waits for more input: tell the
+         * tokener the text has ended. */
         obj = json_tokener_parse_ex(tok, "", 1);
         jerr = json_tokener_get_error(tok);
         end = len;
     }
     json_tokener_free(tok);
     if (obj == NULL) {
-        if (jerr == json_tokener_error_depth)
-            snprintf(msg, msglen, "JSON nested deeper than %d levels",
-                     BODY_MAX_DEPTH);
+        /* json-c gives JSON null as NULL: valid, but not an object. */
+        if (jerr == json_tokener_success)
+            snprintf(msg, msglen, "the body must be a JSON object");
         else
             snprintf(msg, msglen, "malformed JSON: %s",
                      json_tokener_error_desc(jerr));

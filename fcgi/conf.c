@@ -123,6 +123,12 @@ static int load_file(conf *c, const char *path, char *errbuf, size_t errlen)
     }
     while (fgets(line, sizeof line, f) != NULL) {
         lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(errbuf, errlen, "%s:%d: line longer than %zu bytes",
+                     path, lineno, sizeof line - 2);
+            fclose(f);
+            return -1;
+        }
         char *s = line;
         while (*s == ' ' || *s == '\t')
             s++;

@@ -1,0 +1,190 @@
+/*
+ * json_check.c -- the RFC 8259 grammar as an iterative scanner with an
+ * explicit stack (so nesting never recurses on the C stack). It only
+ * says yes or no; json-c builds the value afterwards.
+ */
+#include "json_check.h"
+
+#include <string.h>
+
+#define MAX_STACK 1024
+
+struct scan {
+    const char *s;
+    size_t n, i;
+};
+
+static void ws(struct scan *c)
+{
+    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' ||
+                           c->s[c->i] == '\n' || c->s[c->i] == '\r'))
+        c->i++;
+}
+
+static int hexdigit(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+           (ch >= 'A' && ch <= 'F');
+}
+
+static int string(struct scan *c)
+{
+    c->i++; /* the opening quote */
+    while (c->i < c->n) {
+        unsigned char ch = (unsigned char)c->s[c->i];
+        if (ch == '"') {
+            c->i++;
+            return 1;
+        }
+        if (ch < 0x20)
+            return 0; /* control characters must be escaped */
+        if (ch == '\\') {
+            if (c->i + 1 >= c->n)
+                return 0;
+            char e = c->s[c->i + 1];
+            if (e == 'u') {
+                if (c->i + 6 > c->n)
+                    return 0;
+                for (int k = 2; k < 6; k++)
+                    if (!hexdigit(c->s[c->i + (size_t)k]))
+                        return 0;
+                c->i += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0')
+                return 0;
+            c->i += 2;
+            continue;
+        }
+        c->i++;
+    }
+    return 0;
+}
+
+static int digits(struct scan *c)
+{
+    size_t start = c->i;
+    while (c->i < c->n && c->s[c->i] >= '0' && c->s[c->i] <= '9')
+        c->i++;
+    return c->i > start;
+}
+
+static int number(struct scan *c)
+{
+    if (c->s[c->i] == '-')
+        c->i++;
+    if (c->i >= c->n)
+        return 0;
+    if (c->s[c->i] == '0')
+        c->i++; /* no leading zeros: "0" alone, then '.', 'e' or the end */
+    else if (!digits(c))
+        return 0;
+    if (c->i < c->n && c->s[c->i] == '.') {
+        c->i++;
+        if (!digits(c))
+            return 0;
+    }
+    if (c->i < c->n && (c->s[c->i] == 'e' || c->s[c->i] == 'E')) {
+        c->i++;
+        if (c->i < c->n && (c->s[c->i] == '+' || c->s[c->i] == '-'))
+            c->i++;
+        if (!digits(c))
+            return 0;
+    }
+    return 1;
+}
+
+static int literal(struct scan *c, const char *word)
+{
+    size_t len = strlen(word);
+    if (c->n - c->i < len || memcmp(c->s + c->i, word, len) != 0)
+        return 0;
+    c->i += len;
+    return 1;
+}
+
+jcheck_result jcheck(const char *buf, size_t len, int max_depth,
+                     size_t *where)
+{
+    struct scan c = {buf, len, 0};
+    char stack[MAX_STACK]; /* '{' or '[' per open container */
+    int depth = 0;
+    jcheck_result res = JCHECK_SYNTAX;
+
+    if (max_depth > MAX_STACK)
+        max_depth = MAX_STACK;
+    ws(&c);
+    for (;;) {
+        /* Expect a value. */
+        if (c.i >= c.n)
+            goto out;
+        char ch = c.s[c.i];
+        if (ch == '{' || ch == '[') {
+            if (depth + 1 > max_depth) {
+                res = JCHECK_TOO_DEEP;
+                goto out;
+            }
+            stack[depth++] = ch;
+            c.i++;
+            ws(&c);
+            if (c.i < c.n && c.s[c.i] == (ch == '{' ? '}' : ']')) {
+                c.i++;
+                depth--;
+                goto after_value;
+            }
+            if (ch == '{') {
+                if (c.i >= c.n || c.s[c.i] != '"' || !string(&c))
+                    goto out;
+                ws(&c);
+                if (c.i >= c.n || c.s[c.i] != ':')
+                    goto out;
+                c.i++;
+                ws(&c);
+            }
+            continue;
+        }
+        if (ch == '"') {
+            if (!string(&c))
+                goto out;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            if (!number(&c))
+                goto out;
+        } else if (!literal(&c, "true") && !literal(&c, "false") &&
+                   !literal(&c, "null")) {
+            goto out;
+        }
+    after_value:
+        ws(&c);
+        if (depth == 0)
+            break;
+        if (c.i >= c.n)
+            goto out;
+        char open = stack[depth - 1];
+        if (c.s[c.i] == ',') {
+            c.i++;
+            ws(&c);
+            if (open == '{') {
+                if (c.i >= c.n || c.s[c.i] != '"' || !string(&c))
+                    goto out;
+                ws(&c);
+                if (c.i >= c.n || c.s[c.i] != ':')
+                    goto out;
+                c.i++;
+                ws(&c);
+            }
+            continue;
+        }
+        if (c.s[c.i] == (open == '{' ? '}' : ']')) {
+            c.i++;
+            depth--;
+            goto after_value;
+        }
+        goto out;
+    }
+    if (c.i == c.n)
+        res = JCHECK_OK;
+out:
+    if (where)
+        *where = c.i;
+    return res;
+}
