@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# run.sh -- `make run`: the whole stack from the checkout, under var/.
+#
+#   PORT=8080 scripts/run.sh      (make run [PORT=...])
+#
+#   var/mysql/          MariaDB's datadir and its log (scripts/mariadb.sh)
+#   var/run/            mysqld.sock, optimist.sock, optimist.pid, port
+#   var/nginx/          nginx.conf (from nginx/nginx.conf.in), pid, temp files
+#   var/log/            optimist.log, nginx-access.log, nginx-error.log
+#   var/demo-tenant.json  the demo tenant, made once and reused
+#
+# It returns once http://127.0.0.1:$PORT/healthz answers 200; the processes
+# go on in the background until `make stop` (scripts/stop.sh). What already
+# runs is left alone; if a step fails, everything is stopped again.
+# The pool takes its other options (OPTIMIST_WORKERS, OPTIMIST_LOG_LEVEL, ...)
+# from the environment.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo=$PWD
+port=${PORT:-8080}
+var=$repo/var
+bin=bin
+url=http://127.0.0.1:$port
+db_sock=$var/run/mysqld.sock
+fcgi_sock=$var/run/optimist.sock
+fcgi_pid=$var/run/optimist.pid
+nginx_pid=$var/nginx/nginx.pid
+tenant_file=$var/demo-tenant.json
+
+say() { printf '%s\n' "$*"; }
+die() {
+    printf 'run.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+# alive PID: exists and is not a zombie.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
+# running PIDFILE COMM: PIDFILE names a live process called COMM.
+running() {
+    local pid
+    [ -s "$1" ] || return 1
+    pid=$(tr -dc 0-9 <"$1")
+    [ -n "$pid" ] && alive "$pid" || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
+        sleep 0.1
+    done
+}
+
+healthy() {
+    curl -fsS -o /dev/null --max-time 2 "$url/healthz" 2>/dev/null
+}
+
+db_up=0 pool_up=0 nginx_up=0
+running "$var/mysql/mariadbd.pid" mariadbd && db_up=1
+running "$fcgi_pid" optimist-fcgi && pool_up=1
+running "$nginx_pid" nginx && nginx_up=1
+if [ $db_up = 1 ] && [ $pool_up = 1 ] && [ $nginx_up = 1 ]; then
+    [ -s "$var/run/port" ] && url=http://127.0.0.1:$(cat "$var/run/port")
+    say "optimist: already running on $url (make stop to stop it)"
+    [ -s "$tenant_file" ] && say "demo tenant: $tenant_file"
+    exit 0
+fi
+
+for f in "$bin/optimist-fcgi" "$bin/optimistctl"; do
+    [ -x "$f" ] || die "$f is not built: run make first"
+done
+for s in "$db_sock" "$fcgi_sock"; do
+    [ ${#s} -le 107 ] || die "path too long for a unix socket: $s (move the checkout to a shorter path)"
+done
+
+on_exit() {
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        say "run.sh: the stack did not come up; logs are in var/log/ and var/mysql/mariadbd.log. Stopping it." >&2
+        scripts/stop.sh >&2 || true
+    fi
+}
+trap on_exit EXIT
+
+mkdir -p "$var/run" "$var/log" "$var/nginx/tmp" "$var/mysql"
+
+# 1. MariaDB, its socket where optimistctl looks by default.
+MARIADB_SOCKET=$db_sock scripts/mariadb.sh start "$var/mysql"
+
+export OPTIMIST_DB_SOCKET=$db_sock
+export OPTIMIST_DB_NAME=${OPTIMIST_DB_NAME:-optimist}
+
+# 2. The schema.
+"$bin/optimistctl" migrate
+
+# 3. The FastCGI pool, in its own session so that a Ctrl-C in this terminal
+# does not reach it.
+if [ $pool_up = 0 ]; then
+    rm -f "$fcgi_pid"
+    OPTIMIST_LISTEN=$fcgi_sock OPTIMIST_PIDFILE=$fcgi_pid \
+        setsid "$bin/optimist-fcgi" </dev/null >>"$var/log/optimist.log" 2>&1 &
+    starter=$!
+    pool_ready() {
+        if ! alive "$starter" && ! running "$fcgi_pid" optimist-fcgi; then
+            tail -n 20 "$var/log/optimist.log" >&2
+            die "optimist-fcgi exited during start (var/log/optimist.log)"
+        fi
+        [ -S "$fcgi_sock" ] && running "$fcgi_pid" optimist-fcgi
+    }
+    wait_for 30 "optimist-fcgi to listen on $fcgi_sock" pool_ready
+    say "optimist-fcgi: started (pid $(cat "$fcgi_pid"), socket $fcgi_sock)"
+fi
+
+# 4. nginx, from the template.
+if [ $nginx_up = 0 ]; then
+    sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+    user_line=
+    [ "$(id -u)" = 0 ] && user_line="user root;"
+    sed -e "s|@PREFIX@|$(sed_escape "$var/nginx")|g" \
+        -e "s|@LOG_DIR@|$(sed_escape "$var/log")|g" \
+        -e "s|@CONF_DIR@|$(sed_escape "$repo/nginx")|g" \
+        -e "s|@LISTEN_ADDR@|127.0.0.1|g" \
+        -e "s|@PORT@|$port|g" \
+        -e "s|@FCGI_SOCKET@|$(sed_escape "$fcgi_sock")|g" \
+        -e "s|@USER_LINE@|$user_line|g" \
+        nginx/nginx.conf.in >"$var/nginx/nginx.conf"
+    cp /etc/nginx/fastcgi_params "$var/nginx/fastcgi_params" ||
+        die "no /etc/nginx/fastcgi_params: is nginx installed? (scripts/deps.sh)"
+    nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf" ||
+        die "nginx -t failed on var/nginx/nginx.conf"
+    rm -f "$nginx_pid"
+    nginx -p "$var/nginx" -c "$var/nginx/nginx.conf" ||
+        die "nginx did not start (is port $port taken? PORT=... make run)"
+    wait_for 10 "nginx's pid file" running "$nginx_pid" nginx
+    echo "$port" >"$var/run/port"
+    say "nginx: started (pid $(cat "$nginx_pid"), $url)"
+else
+    [ -s "$var/run/port" ] && port=$(cat "$var/run/port") && url=http://127.0.0.1:$port
+fi
+
+# 5. Up means /healthz says so (the pool reached the database).
+wait_for 30 "$url/healthz to answer 200" healthy
+
+# 6. The demo tenant: made once, kept while the database knows its token.
+token_of() { sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' "$1"; }
+token=
+if [ -s "$tenant_file" ]; then
+    token=$(token_of "$tenant_file")
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+        -H "Authorization: Bearer $token" "$url/v1/sessions/0" || true)
+    [ "$code" = 401 ] && token=
+fi
+if [ -z "$token" ]; then
+    (umask 077 && "$bin/optimistctl" tenant create demo >"$tenant_file.new")
+    mv "$tenant_file.new" "$tenant_file"
+    token=$(token_of "$tenant_file")
+    [ -n "$token" ] || die "optimistctl tenant create printed no token"
+fi
+trap - EXIT
+
+cat <<EOF
+
+optimist is running on $url   (make stop to stop it)
+  logs: var/log/optimist.log, var/log/nginx-access.log, var/log/nginx-error.log,
+        var/mysql/mariadbd.log
+  demo tenant: $(cat "$tenant_file")   (saved in var/demo-tenant.json)
+
+Try it:
+
+  TOKEN=$token
+
+  # 1. create an agent session: 201, version 1
+  curl -s -X POST $url/v1/sessions -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"title": "demo"}'
+
+  ID=1   # the "id" it printed
+
+  # 2. read it back, with its ETag
+  curl -si $url/v1/sessions/\$ID -H "Authorization: Bearer \$TOKEN"
+
+  # 3. append a message as a client that last saw version 1: 200 and
+  #    version 2 the first time; run it again and the now stale version
+  #    gets 409 version_conflict, with the current session in the body
+  curl -s -X POST $url/v1/sessions/\$ID/messages -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{"version": 1, "message": {"role": "user", "content": "hello"}}'
+EOF
