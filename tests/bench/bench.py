@@ -260,13 +260,14 @@ class Bench:
 
     def seed(self):
         """NBIDS bids and one hot bid for the tenant, by SQL in one
-        statement (the sequence engine), consistent with sql/0005_bids.sql:
-        status open, version 1, a small realistic data object."""
+        statement (the sequence engine), as POST /v1/bids would make them
+        (sql/0005_bids.sql's defaults: status open, version 1), each with a
+        small realistic data object."""
         t = self.tenant_id
         before = int(self.stack.sql("SELECT COALESCE(MAX(id), 0) FROM bids")[0][0])
         self.stack.sql(
-            "INSERT INTO bids (tenant_id, version, status, data, created_at, "
-            "updated_at) SELECT %d, 1, 'open', JSON_OBJECT('title', "
+            "INSERT INTO bids (tenant_id, data, created_at, updated_at) "
+            "SELECT %d, JSON_OBJECT('title', "
             "CONCAT('Bid ', seq), 'customer', CONCAT('Customer ', seq %% 97), "
             "'price', seq * 10, 'currency', 'EUR', 'lines', JSON_ARRAY("
             "JSON_OBJECT('sku', 'A-1', 'qty', 2), JSON_OBJECT('sku', 'B-7', "

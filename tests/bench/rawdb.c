@@ -40,14 +40,15 @@ static const char SQL_TOKEN[] =
     "SELECT tenant_id, token_hash FROM api_tokens "
     "WHERE lookup_key = ? AND revoked_at IS NULL";
 static const char SQL_LOAD[] =
-    "SELECT version, status, data, evaluation, lease_until, "
+    "SELECT id, version, status, data, evaluation, lease_until, "
     "lease_until < UTC_TIMESTAMP(3), created_at, updated_at "
     "FROM bids WHERE id = ? AND tenant_id = ?";
 static const char SQL_PATCH[] =
     "UPDATE bids SET data = JSON_MERGE_PATCH(data, ?), "
-    "version = version + 1, updated_at = UTC_TIMESTAMP(3) "
-    "WHERE status <> 'archived' AND id = ? AND tenant_id = ? "
-    "AND version = COALESCE(?, version)";
+    "data_version = data_version + 1, version = version + 1, "
+    "updated_at = UTC_TIMESTAMP(3) "
+    "WHERE status IN ('open', 'evaluating', 'decided') "
+    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
 #define MAX_COLS 16
 #define COL_BUF 4096
@@ -235,7 +236,7 @@ static int patch(worker *w, uint64_t id, uint64_t tenant, uint32_t version,
         goto out;
     if (load(w, id, tenant) != 1)
         goto out;
-    *current = (uint32_t)strtoul(w->load.bufs[0], NULL, 10);
+    *current = (uint32_t)strtoul(w->load.bufs[1], NULL, 10);
     st = affected == 1 ? 200 : 409;
 out:
     if (text(w, st ? "COMMIT" : "ROLLBACK") != 0)

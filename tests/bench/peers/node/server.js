@@ -28,13 +28,14 @@ const fs = require('node:fs');
 
 const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens ' +
     'WHERE lookup_key = ? AND revoked_at IS NULL';
-const SQL_LOAD = 'SELECT version, status, data, evaluation, lease_until, ' +
+const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, ' +
     'lease_until < UTC_TIMESTAMP(3), created_at, updated_at ' +
     'FROM bids WHERE id = ? AND tenant_id = ?';
 const SQL_PATCH = 'UPDATE bids SET data = JSON_MERGE_PATCH(data, ?), ' +
-    'version = version + 1, updated_at = UTC_TIMESTAMP(3) ' +
-    "WHERE status <> 'archived' AND id = ? AND tenant_id = ? " +
-    'AND version = COALESCE(?, version)';
+    'data_version = data_version + 1, version = version + 1, ' +
+    'updated_at = UTC_TIMESTAMP(3) ' +
+    "WHERE status IN ('open', 'evaluating', 'decided') " +
+    'AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)';
 
 const MAX_VERSION = 4294967295;
 const TOKEN_RE = /^opt_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
@@ -117,7 +118,7 @@ const rfc3339 = (t) => (t === null ? null : t.replace(' ', 'T') + 'Z');
 async function loadBid(db, id, tenant) {
     const [rows] = await db.execute(SQL_LOAD, [id, tenant]);
     if (rows.length === 0) return null;
-    const [version, status, data, evaluation, leaseUntil, expired, created, updated] = rows[0];
+    const [, version, status, data, evaluation, leaseUntil, expired, created, updated] = rows[0];
     return {
         id,
         version,
@@ -232,7 +233,10 @@ app.patch(BID_PATH, auth, async (req, res, next) => {
         if (cur === null) return sendError(res, 404, 'not_found', 'no such resource');
         res.set('ETag', `"${cur.version}"`);
         if (changed) return res.json(cur);
-        // (An archived bid would be 409 invalid_state; the bench has none.)
+        if ((expect === null || cur.version === expect) && cur.status === 'archived') {
+            return sendError(res, 409, 'invalid_state', 'not allowed while the bid is archived',
+                { status: cur.status, current_version: cur.version, current: cur });
+        }
         return sendError(res, use412 ? 412 : 409,
             use412 ? 'precondition_failed' : 'version_conflict',
             'the version sent is not the current one',

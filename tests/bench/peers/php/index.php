@@ -23,13 +23,14 @@
 
 const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens '
     . 'WHERE lookup_key = ? AND revoked_at IS NULL';
-const SQL_LOAD = 'SELECT version, status, data, evaluation, lease_until, '
+const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, '
     . 'lease_until < UTC_TIMESTAMP(3), created_at, updated_at '
     . 'FROM bids WHERE id = ? AND tenant_id = ?';
 const SQL_PATCH = 'UPDATE bids SET data = JSON_MERGE_PATCH(data, ?), '
-    . 'version = version + 1, updated_at = UTC_TIMESTAMP(3) '
-    . "WHERE status <> 'archived' AND id = ? AND tenant_id = ? "
-    . 'AND version = COALESCE(?, version)';
+    . 'data_version = data_version + 1, version = version + 1, '
+    . 'updated_at = UTC_TIMESTAMP(3) '
+    . "WHERE status IN ('open', 'evaluating', 'decided') "
+    . 'AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)';
 
 const MAX_VERSION = 4294967295;
 
@@ -109,7 +110,7 @@ function load_bid(int $id, int $tenant, ?int &$version): ?string
     if ($row === false) {
         return null;
     }
-    [$v, $status, $data, $evaluation, $lease_until, $expired, $created, $updated] = $row;
+    [, $v, $status, $data, $evaluation, $lease_until, $expired, $created, $updated] = $row;
     $version = (int)$v;
     $bid = [
         'id' => $id,
@@ -221,8 +222,12 @@ function patch_bid(int $id, int $tenant): void
         error_reply(404, 'not_found', 'no such resource');
     } elseif ($changed) {
         reply(200, $cur, ["ETag: \"$v\""]);
+    } elseif (($expect === null || $v === $expect)
+              && strpos($cur, '"status":"archived"') !== false) {
+        reply(409, '{"error":"invalid_state","message":"not allowed while the bid is archived",'
+              . '"status":"archived","current_version":' . $v . ',"current":' . $cur . '}',
+              ["ETag: \"$v\""]);
     } else {
-        // (An archived bid would be 409 invalid_state; the bench has none.)
         $code = $use_412 ? 'precondition_failed' : 'version_conflict';
         reply($use_412 ? 412 : 409,
               '{"error":"' . $code . '","message":"the version sent is not the current one",'
