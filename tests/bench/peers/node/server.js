@@ -31,11 +31,16 @@ const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens ' +
 const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, ' +
     'lease_until < UTC_TIMESTAMP(3), created_at, updated_at ' +
     'FROM bids WHERE id = ? AND tenant_id = ?';
-const SQL_PATCH = 'UPDATE bids SET data = JSON_MERGE_PATCH(data, ?), ' +
+// The data a PATCH merges into, locked until the transaction ends, then
+// the guarded UPDATE with the merged text (RFC 7396, in the application,
+// as optimist does: MariaDB's JSON_MERGE_PATCH is not RFC 7396).
+const SQL_DATA_FOR_UPDATE = 'SELECT data FROM bids WHERE id = ? AND tenant_id = ? FOR UPDATE';
+const SQL_PATCH = 'UPDATE bids SET data = ?, ' +
     'data_version = data_version + 1, version = version + 1, ' +
     'updated_at = UTC_TIMESTAMP(3) ' +
     "WHERE status IN ('open', 'evaluating', 'decided') " +
     'AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)';
+const DATA_MAX = 1048576;
 
 const MAX_VERSION = 4294967295;
 const TOKEN_RE = /^opt_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
@@ -170,6 +175,23 @@ app.get(BID_PATH, auth, async (req, res, next) => {
     }
 });
 
+/* RFC 7396: objects merge, null removes, anything else replaces. */
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+function mergePatch(target, patch) {
+    if (!isObject(patch)) return patch;
+    const out = isObject(target) ? target : {};
+    for (const [name, value] of Object.entries(patch)) {
+        if (value === null) {
+            delete out[name];
+        } else {
+            // defineProperty: a "__proto__" member is data, not a prototype
+            Object.defineProperty(out, name, { value: mergePatch(out[name], value),
+                enumerable: true, writable: true, configurable: true });
+        }
+    }
+    return out;
+}
+
 function validVersion(v) {
     return Number.isInteger(v) && v >= 1 && v <= MAX_VERSION;
 }
@@ -217,18 +239,27 @@ app.patch(BID_PATH, auth, async (req, res, next) => {
         }
         conn = await pool.getConnection();
         await conn.beginTransaction();
-        let changed, cur;
+        let changed = false, cur = null, tooLarge = false;
         try {
-            const [r] = await conn.execute(SQL_PATCH,
-                [JSON.stringify(body.data), id, req.tenant, expect]);
-            changed = r.affectedRows === 1;
-            // Inside the transaction: on success our write holds the row
-            // lock, so this is exactly the version we made.
-            cur = await loadBid(conn, id, req.tenant);
-            await conn.commit();
+            const [rows] = await conn.execute(SQL_DATA_FOR_UPDATE, [id, req.tenant]);
+            if (rows.length === 1) {
+                const merged = JSON.stringify(mergePatch(asJson(rows[0][0]), body.data));
+                tooLarge = Buffer.byteLength(merged) > DATA_MAX;
+                if (!tooLarge) {
+                    const [r] = await conn.execute(SQL_PATCH, [merged, id, req.tenant, expect]);
+                    changed = r.affectedRows === 1;
+                    // Inside the transaction: on success our write holds
+                    // the row lock, so this is exactly the version we made.
+                    cur = await loadBid(conn, id, req.tenant);
+                }
+            }
+            await (changed ? conn.commit() : conn.rollback());
         } catch (e) {
             await conn.rollback().catch(() => {});
             throw e;
+        }
+        if (tooLarge) {
+            return sendError(res, 400, 'bad_request', 'the merged data would be larger than 1048576 bytes');
         }
         if (cur === null) return sendError(res, 404, 'not_found', 'no such resource');
         res.set('ETag', `"${cur.version}"`);

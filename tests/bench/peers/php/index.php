@@ -26,11 +26,16 @@ const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens '
 const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, '
     . 'lease_until < UTC_TIMESTAMP(3), created_at, updated_at '
     . 'FROM bids WHERE id = ? AND tenant_id = ?';
-const SQL_PATCH = 'UPDATE bids SET data = JSON_MERGE_PATCH(data, ?), '
+// The data a PATCH merges into, locked until the transaction ends, then
+// the guarded UPDATE with the merged text (RFC 7396, in the application,
+// as optimist does: MariaDB's JSON_MERGE_PATCH is not RFC 7396).
+const SQL_DATA_FOR_UPDATE = 'SELECT data FROM bids WHERE id = ? AND tenant_id = ? FOR UPDATE';
+const SQL_PATCH = 'UPDATE bids SET data = ?, '
     . 'data_version = data_version + 1, version = version + 1, '
     . 'updated_at = UTC_TIMESTAMP(3) '
     . "WHERE status IN ('open', 'evaluating', 'decided') "
     . 'AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)';
+const DATA_MAX = 1048576;
 
 const MAX_VERSION = 4294967295;
 
@@ -143,6 +148,25 @@ function get_bid(int $id, int $tenant): void
     reply(200, $body, [$etag]);
 }
 
+/* RFC 7396: objects merge, null removes, anything else replaces. */
+function merge_patch($target, $patch)
+{
+    if (!is_object($patch)) {
+        return $patch;
+    }
+    if (!is_object($target)) {
+        $target = new stdClass();
+    }
+    foreach ($patch as $name => $value) {
+        if ($value === null) {
+            unset($target->$name);
+        } else {
+            $target->$name = merge_patch($target->$name ?? null, $value);
+        }
+    }
+    return $target;
+}
+
 function valid_version($v): bool
 {
     return is_int($v) && $v >= 1 && $v <= MAX_VERSION;
@@ -206,17 +230,33 @@ function patch_bid(int $id, int $tenant): void
     $pdo = db();
     $pdo->beginTransaction();
     try {
-        $st = $pdo->prepare(SQL_PATCH);
-        $st->execute([json_encode($body->data, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE),
-                      $id, $tenant, $expect]);
-        $changed = $st->rowCount() === 1;
-        // Inside the transaction: on success our write holds the row
-        // lock, so this is exactly the version we made.
-        $cur = load_bid($id, $tenant, $v);
-        $pdo->commit();
+        $st = $pdo->prepare(SQL_DATA_FOR_UPDATE);
+        $st->execute([$id, $tenant]);
+        $row = $st->fetch();
+        $cur = null;
+        $changed = false;
+        $too_large = false;
+        if ($row !== false) {
+            $merged = json_encode(merge_patch(json_decode($row[0], false), $body->data),
+                                  JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+            $too_large = strlen($merged) > DATA_MAX;
+            if (!$too_large) {
+                $st = $pdo->prepare(SQL_PATCH);
+                $st->execute([$merged, $id, $tenant, $expect]);
+                $changed = $st->rowCount() === 1;
+                // Inside the transaction: on success our write holds the
+                // row lock, so this is exactly the version we made.
+                $cur = load_bid($id, $tenant, $v);
+            }
+        }
+        $changed ? $pdo->commit() : $pdo->rollBack();
     } catch (Throwable $e) {
         $pdo->rollBack();
         throw $e;
+    }
+    if ($too_large) {
+        error_reply(400, 'bad_request', 'the merged data would be larger than 1048576 bytes');
+        return;
     }
     if ($cur === null) {
         error_reply(404, 'not_found', 'no such resource');
