@@ -16,4 +16,12 @@ void route_session_get(http_req *r);
 void route_session_append(http_req *r);
 void route_session_delete(http_req *r);
 
+/* routes_approvals.c */
+void route_approval_create(http_req *r);
+void route_approval_list(http_req *r);
+void route_approval_events(http_req *r);
+void route_approval_get(http_req *r);
+void route_approval_approve(http_req *r);
+void route_approval_reject(http_req *r);
+
 #endif

@@ -10,6 +10,7 @@
 #include "reply.h"
 
 #include <stdio.h>
+#include <string.h>
 
 struct txn_ctx {
     http_req *r;
@@ -19,23 +20,41 @@ struct txn_ctx {
     rec_expect expect;
     uint32_t version; /* OUT: the version after the write */
     jbuf *out;        /* OUT: the resource after the write */
+    char status[REC_STATUS_MAX]; /* OUT: the status that refused a guarded
+                                    write */
 };
 
 static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct txn_ctx *c = vctx;
     uint32_t current = 0;
-    rec_status st = rec_versioned_write(db, c->w->sql, c->w->params,
-                                        c->w->nparams, c->res->version_sql,
-                                        c->id, c->r->tenant_id, c->expect,
-                                        &current, err);
+    rec_status st;
+    if (c->w->from != NULL) {
+        rec_guard g = {.update_sql = c->w->sql, .params = c->w->params,
+                       .nparams = c->w->nparams,
+                       .state_sql = c->res->state_sql, .from = c->w->from};
+        rec_guard_out go;
+        st = rec_guarded_write(db, &g, c->id, c->r->tenant_id, c->expect,
+                               &go, err);
+        current = go.version;
+        memcpy(c->status, go.status, sizeof c->status);
+    } else {
+        st = rec_versioned_write(db, c->w->sql, c->w->params, c->w->nparams,
+                                 c->res->version_sql, c->id,
+                                 c->r->tenant_id, c->expect, &current, err);
+    }
     c->version = current;
-    if (st != REC_OK || c->w->is_delete)
+    if (st != REC_OK)
         return st;
-    /* Read back inside the transaction: our write holds the row's lock,
-     * so this is exactly the version we made, not a later one. */
-    jb_reset(c->out);
-    return c->res->load(c->r, c->id, c->out, &c->version, err);
+    if (!c->w->is_delete) {
+        /* Read back inside the transaction: our write holds the row's
+         * lock, so this is exactly the version we made, not a later one. */
+        jb_reset(c->out);
+        st = c->res->load(c->r, c->id, c->out, &c->version, err);
+        if (st != REC_OK)
+            return st;
+    }
+    return c->w->after ? c->w->after(c->r, c->id, c->w->ctx, err) : REC_OK;
 }
 
 /* Answers a conflict with the resource as it is now. */
@@ -49,6 +68,22 @@ static void answer_conflict(http_req *r, const vw_resource *res, uint64_t id,
     rec_status st = res->load(r, id, &cur, &v, &err);
     if (st == REC_OK)
         reply_conflict(r, use_412, res->name, v, &cur);
+    else
+        reply_rec(r, st, &err);
+    jb_free(&cur);
+}
+
+/* Answers 409 invalid_state with the resource as it is now. */
+static void answer_invalid_state(http_req *r, const vw_resource *res,
+                                 uint64_t id, const char *status)
+{
+    jbuf cur;
+    uint32_t v = 0;
+    rec_err err = {0};
+    jb_init(&cur);
+    rec_status st = res->load(r, id, &cur, &v, &err);
+    if (st == REC_OK)
+        reply_invalid_state(r, res->name, status, v, &cur);
     else
         reply_rec(r, st, &err);
     jb_free(&cur);
@@ -110,6 +145,9 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id,
         return;
     case REC_CONFLICT:
         answer_conflict(r, res, id, pc.im == IM_TAG);
+        return;
+    case REC_INVALID_STATE:
+        answer_invalid_state(r, res, id, c.status);
         return;
     default:
         reply_rec(r, st, &err);

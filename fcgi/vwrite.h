@@ -21,6 +21,9 @@ typedef struct vw_resource {
      * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
     rec_status (*load)(http_req *r, uint64_t id, jbuf *out,
                        uint32_t *version, rec_err *err);
+    /* For guarded writes (vw_write.from): SELECT version, status FROM t
+     * WHERE id=? AND tenant_id=?. NULL for resources without a status. */
+    const char *state_sql;
 } vw_resource;
 
 typedef struct vw_write {
@@ -28,6 +31,15 @@ typedef struct vw_write {
     const rec_param *params; /* the SET parameters, before id/tenant/version */
     size_t nparams;
     int is_delete;           /* success answers 204 without a body */
+    /* A guarded transition (rec_guarded_write): NULL-terminated statuses
+     * the write may start from; the SQL carries the same condition. Any
+     * other status answers 409 invalid_state. NULL: no status guard. */
+    const char *const *from;
+    /* Runs inside the write's transaction after the write and the read
+     * back (an outbox row, say); failing rolls the write back. May be
+     * NULL. */
+    rec_status (*after)(http_req *r, uint64_t id, void *ctx, rec_err *err);
+    void *ctx;               /* for `after` */
 } vw_write;
 
 /* Runs a versioned write of resource `id` and answers the request. */
