@@ -19,23 +19,42 @@ struct txn_ctx {
     rec_expect expect;
     uint32_t version; /* OUT: the version after the write */
     jbuf *out;        /* OUT: the resource after the write */
+    char why[VW_WHY_MAX]; /* OUT: a step's message for a 400 */
 };
 
 static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct txn_ctx *c = vctx;
+    const vw_write *w = c->w;
     uint32_t current = 0;
-    rec_status st = rec_versioned_write(db, c->w->sql, c->w->params,
-                                        c->w->nparams, c->res->version_sql,
-                                        c->id, c->r->tenant_id, c->expect,
-                                        &current, err);
-    c->version = current;
-    if (st != REC_OK || c->w->is_delete)
+    rec_status st;
+
+    c->why[0] = '\0';
+    if (w->before != NULL &&
+        (st = w->before(c->r, c->expect, w->ctx, c->why, err)) != REC_OK)
         return st;
+    if (c->res->per_tenant)
+        st = rec_versioned_write_by_tenant(db, w->sql, w->params, w->nparams,
+                                           c->res->version_sql,
+                                           c->r->tenant_id, c->expect,
+                                           &current, err);
+    else
+        st = rec_versioned_write(db, w->sql, w->params, w->nparams,
+                                 c->res->version_sql, c->id, c->r->tenant_id,
+                                 c->expect, &current, err);
+    c->version = current;
+    if (st != REC_OK)
+        return st;
+    if (w->after != NULL &&
+        (st = w->after(c->r, c->expect, w->ctx, c->why, err)) != REC_OK)
+        return st;
+    if (w->is_delete)
+        return REC_OK;
     /* Read back inside the transaction: our write holds the row's lock,
      * so this is exactly the version we made, not a later one. */
     jb_reset(c->out);
-    return c->res->load(c->r, c->id, c->out, &c->version, err);
+    return (w->answer ? w->answer : c->res->load)(c->r, c->id, c->out,
+                                                  &c->version, err);
 }
 
 /* Answers a conflict with the resource as it is now. */
@@ -110,6 +129,13 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id,
         return;
     case REC_CONFLICT:
         answer_conflict(r, res, id, pc.im == IM_TAG);
+        return;
+    case REC_INVALID:
+        if (c.why[0] != '\0') {
+            reply_error(r, 400, "bad_request", c.why, NULL);
+            return;
+        }
+        reply_rec(r, st, &err);
         return;
     default:
         reply_rec(r, st, &err);
