@@ -3,6 +3,10 @@
  * contract: malformed preconditions 400; no version 428 (after checking
  * the resource exists, so a missing one is 404); the write; then the
  * affected rows decide between 200, 409/412 and 404.
+ *
+ * A route's before/after steps run in the write's transaction, so what
+ * they read or add (a locked row, a history row) commits or rolls back
+ * with the write; they never replace its version check.
  */
 #include "vwrite.h"
 
