@@ -12,7 +12,6 @@
 #include "../lib/utf8.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +194,6 @@ int jp_path_parse(const char *text, size_t len, jp_path *out, char *why,
             i++;
             if (i >= len || !is_alpha_(text[i])) {
                 err = "a name after '.' must start with a letter or '_'";
-                i = i < len ? i : len;
                 break;
             }
             st->name = o;
