@@ -24,4 +24,14 @@ void route_approval_get(http_req *r);
 void route_approval_approve(http_req *r);
 void route_approval_reject(http_req *r);
 
+/* routes_storefront.c */
+void route_storefront_get(http_req *r);
+void route_storefront_draft_get(http_req *r);
+void route_storefront_draft_put(http_req *r);
+void route_storefront_draft_patch(http_req *r);
+void route_storefront_publish(http_req *r);
+void route_storefront_discard(http_req *r);
+void route_storefront_versions(http_req *r);
+void route_storefront_version_get(http_req *r);
+
 #endif

@@ -261,9 +261,11 @@ void route_approval_list(http_req *r)
 /* ---- POST /v1/approvals/{id}/approve and /reject --------------------------- */
 
 /* The outbox event, inside the decision's transaction (vw_write.after). */
-static rec_status write_event(http_req *r, uint64_t id, void *ctx,
-                              rec_err *err)
+static rec_status write_event(http_req *r, uint64_t id, rec_expect expect,
+                              void *ctx, char *why, rec_err *err)
 {
+    (void)expect;
+    (void)why;
     const char *type = ctx;
     rec_param head[1] = {REC_U(r->tenant_id)};
     rec_status st = rec_exec(r->db, SQL_HEAD, head, 1, NULL, NULL, NULL, err);

@@ -3,6 +3,10 @@
  * contract: malformed preconditions 400; no version 428 (after checking
  * the resource exists, so a missing one is 404); the write; then the
  * affected rows decide between 200, 409/412 and 404.
+ *
+ * A route's before/after steps run in the write's transaction, so what
+ * they read or add (a locked row, a history row) commits or rolls back
+ * with the write; they never replace its version check.
  */
 #include "vwrite.h"
 
@@ -22,39 +26,53 @@ struct txn_ctx {
     jbuf *out;        /* OUT: the resource after the write */
     char status[REC_STATUS_MAX]; /* OUT: the status that refused a guarded
                                     write */
+    char why[VW_WHY_MAX]; /* OUT: a step's message for a 400 */
 };
 
 static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct txn_ctx *c = vctx;
+    const vw_write *w = c->w;
     uint32_t current = 0;
     rec_status st;
-    if (c->w->from != NULL) {
-        rec_guard g = {.update_sql = c->w->sql, .params = c->w->params,
-                       .nparams = c->w->nparams,
-                       .state_sql = c->res->state_sql, .from = c->w->from};
+
+    c->why[0] = '\0';
+    c->status[0] = '\0';
+    if (w->before != NULL &&
+        (st = w->before(c->r, c->id, c->expect, w->ctx, c->why, err)) != REC_OK)
+        return st;
+    if (w->from != NULL) {
+        rec_guard g = {.update_sql = w->sql, .params = w->params,
+                       .nparams = w->nparams,
+                       .state_sql = c->res->state_sql, .from = w->from};
         rec_guard_out go;
         st = rec_guarded_write(db, &g, c->id, c->r->tenant_id, c->expect,
                                &go, err);
         current = go.version;
         memcpy(c->status, go.status, sizeof c->status);
+    } else if (c->res->per_tenant) {
+        st = rec_versioned_write_by_tenant(db, w->sql, w->params, w->nparams,
+                                           c->res->version_sql,
+                                           c->r->tenant_id, c->expect,
+                                           &current, err);
     } else {
-        st = rec_versioned_write(db, c->w->sql, c->w->params, c->w->nparams,
-                                 c->res->version_sql, c->id,
-                                 c->r->tenant_id, c->expect, &current, err);
+        st = rec_versioned_write(db, w->sql, w->params, w->nparams,
+                                 c->res->version_sql, c->id, c->r->tenant_id,
+                                 c->expect, &current, err);
     }
     c->version = current;
     if (st != REC_OK)
         return st;
-    if (!c->w->is_delete) {
-        /* Read back inside the transaction: our write holds the row's
-         * lock, so this is exactly the version we made, not a later one. */
-        jb_reset(c->out);
-        st = c->res->load(c->r, c->id, c->out, &c->version, err);
-        if (st != REC_OK)
-            return st;
-    }
-    return c->w->after ? c->w->after(c->r, c->id, c->w->ctx, err) : REC_OK;
+    if (w->after != NULL &&
+        (st = w->after(c->r, c->id, c->expect, w->ctx, c->why, err)) != REC_OK)
+        return st;
+    if (w->is_delete)
+        return REC_OK;
+    /* Read back inside the transaction: our write holds the row's lock,
+     * so this is exactly the version we made, not a later one. */
+    jb_reset(c->out);
+    return (w->answer ? w->answer : c->res->load)(c->r, c->id, c->out,
+                                                  &c->version, err);
 }
 
 /* Answers a conflict with the resource as it is now. */
@@ -148,6 +166,13 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id,
         return;
     case REC_INVALID_STATE:
         answer_invalid_state(r, res, id, c.status);
+        return;
+    case REC_INVALID:
+        if (c.why[0] != '\0') {
+            reply_error(r, 400, "bad_request", c.why, NULL);
+            return;
+        }
+        reply_rec(r, st, &err);
         return;
     default:
         reply_rec(r, st, &err);

@@ -209,6 +209,24 @@ rec_status rec_versioned_write(rec_db *db, const char *update_sql,
                                uint32_t *current /* OUT */,
                                rec_err *err) REC_MUST_CHECK;
 
+/* The same for a table that holds one row per tenant, keyed by tenant_id
+ * alone (the storefront draft): the WHERE clause ends with
+ * "tenant_id = ? AND version = COALESCE(?, version)" and `version_sql` is
+ * "SELECT version FROM t WHERE tenant_id = ?".
+ *
+ * The statement may also be an INSERT or REPLACE ... SELECT ... FROM t
+ * WHERE <that clause> that writes elsewhere and leaves t's version as it
+ * is: the rows it writes (none when the version is not current) decide
+ * the same way. *current is then not the new version: read the row. */
+rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
+                                         const rec_param *params,
+                                         size_t nparams,
+                                         const char *version_sql,
+                                         uint64_t tenant_id,
+                                         rec_expect expect,
+                                         uint32_t *current /* OUT */,
+                                         rec_err *err) REC_MUST_CHECK;
+
 /* ---- guarded status transitions (transition.c) -------------------------- */
 
 /* A versioned write that may only start from some statuses: deciding an
@@ -314,7 +332,8 @@ rec_status rec_idem_purge(rec_db *db, unsigned limit, uint64_t *deleted,
 
 /* ---- tenants and tokens ------------------------------------------------ */
 
-/* Creates a tenant and its first API token, in one transaction.
+/* Creates a tenant, its first API token and its storefront draft
+ * (version 1, {}: storefront.h), in one transaction.
  * *tenant_id gets the id; token_out (at least REC_TOKEN_MAX bytes) the
  * token, shown once: only its SHA-256 is stored. */
 #define REC_TOKEN_MAX 96
