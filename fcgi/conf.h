@@ -23,6 +23,10 @@ typedef struct conf {
     char db_password[128];   /* OPTIMIST_DB_PASSWORD */
     char db_name[128];       /* OPTIMIST_DB_NAME */
     int db_retries;          /* OPTIMIST_DB_RETRIES: txn re-runs */
+    int idempotency_ttl;     /* OPTIMIST_IDEMPOTENCY_TTL: seconds a key
+                                and its answer are kept */
+    int idempotency_claim;   /* OPTIMIST_IDEMPOTENCY_CLAIM: seconds before
+                                an unfinished claim may be taken over */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

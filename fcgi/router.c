@@ -17,6 +17,22 @@ static const struct route table[] = {
     {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH},
     {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH},
     {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
+    {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH},
+    {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH},
+    {"GET", "/v1/approvals/events", route_approval_events, ROUTE_AUTH},
+    {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH},
+    {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH},
+    {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH},
+    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH},
+    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH},
+    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH},
+    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH},
+    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH},
+    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH},
+    {"GET", "/v1/storefront/draft/versions", route_storefront_versions,
+     ROUTE_AUTH},
+    {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
+     ROUTE_AUTH},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))
