@@ -31,7 +31,9 @@ Environment:
     BENCH_SCENARIOS    default get,spread,hot,chat
     BENCH_TARGETS      default optimist,php,node,raw
     BENCH_ROUNDS       A B C D repetitions (default 2)
-    BENCH_WARMUP       seconds of warm-up per target (default 3)
+    BENCH_WARMUP       seconds of warm-up per target and scenario before
+                       the measured runs (default 8: Node's JIT needs a
+                       few thousand requests to settle)
     BENCH_WORKERS      optimist pool workers (default 8)
     BENCH_PHP_CHILDREN php-fpm static children (default 16)
     BENCH_NODE_WORKERS Node cluster workers (default 2)
@@ -68,7 +70,7 @@ CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,spread,hot,chat").split(",")
 TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
 PHP_CHILDREN = int(os.environ.get("BENCH_PHP_CHILDREN", "16"))
 NODE_WORKERS = int(os.environ.get("BENCH_NODE_WORKERS", "2"))
@@ -455,7 +457,10 @@ class Bench:
         elif scenario == "hot":
             args += [str(self.hot), str(self.hot_version())]
         elif scenario == "chat":
-            args += [str(self.new_report()), secrets.token_hex(4)]
+            # Fresh reports for each run, 8 a thread: a chat holds 10,000
+            # messages, and chat.lua moves on after 9,000.
+            ids = [str(self.new_report()) for _ in range(8 * threads)]
+            args += [secrets.token_hex(4), ",".join(ids)]
         return ["wrk", "-t", str(threads), "-c", str(conns),
                 "-d", "%ds" % seconds, "--timeout", "10s",
                 "-s", os.path.join(HERE, SCRIPTS[scenario]),
@@ -515,9 +520,10 @@ class Bench:
     def warm_up(self):
         if WARMUP <= 0:
             return
+        log("warming up every target (%d s a scenario)" % WARMUP)
         for t in TARGETS:
-            for sc in ("get", "spread"):
-                if self.runnable(t, sc) and sc in SCENARIOS:
+            for sc in ("get", "spread", "hot", "chat"):
+                if self.runnable(t, sc) and sc in SCENARIOS and t != "raw":
                     self.run(t, sc, 16, WARMUP, record=False)
 
     def run_all(self):
@@ -589,10 +595,10 @@ def fmt_ratio(a, b):
 def table(bench, agg, rss):
     lines = []
     lines.append("machine: %s" % machine())
-    lines.append("settings: %ds a run, %d rounds A B C D, optimist workers "
+    lines.append("settings: %ds a run after %ds of warm-up, %d rounds A B C D, optimist workers "
                  "%d, php-fpm children %d, node workers %d x pool %d, "
                  "innodb_flush_log_at_trx_commit=%d" % (
-                     SECONDS, ROUNDS, WORKERS, PHP_CHILDREN, NODE_WORKERS,
+                     SECONDS, WARMUP, ROUNDS, WORKERS, PHP_CHILDREN, NODE_WORKERS,
                      NODE_POOL, 1 if DURABLE else 2))
     lines.append("")
     lines.append("| scenario | conns | target | req/s | p50 ms | p99 ms | 200 "
