@@ -17,6 +17,11 @@ static const struct route table[] = {
     {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH},
     {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH},
     {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
+    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH},
+    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH},
+    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH},
+    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH},
+    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))

@@ -16,4 +16,11 @@ void route_session_get(http_req *r);
 void route_session_append(http_req *r);
 void route_session_delete(http_req *r);
 
+/* routes_reports.c */
+void route_report_create(http_req *r);
+void route_report_get(http_req *r);
+void route_report_patch(http_req *r);
+void route_report_chat_append(http_req *r);
+void route_report_chat_read(http_req *r);
+
 #endif
