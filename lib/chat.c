@@ -119,15 +119,21 @@ const char *chat_fault_text(chat_fault f)
 int chat_parse_count(const char *s, uint64_t cap, uint64_t *out)
 {
     uint64_t v = 0;
+    int over = 0; /* the number passed cap: the rest only gets checked */
     if (s == NULL || *s == '\0')
         return -1;
     for (; *s; s++) {
         if (*s < '0' || *s > '9')
             return -1;
-        if (v <= cap) /* past cap it stays above cap: no overflow */
-            v = v * 10 + (uint64_t)(*s - '0');
+        uint64_t d = (uint64_t)(*s - '0');
+        if (over)
+            continue;
+        if (d > cap || v > (cap - d) / 10) /* v * 10 + d > cap */
+            over = 1;
+        else
+            v = v * 10 + d;
     }
-    *out = v > cap ? cap : v;
+    *out = over ? cap : v;
     return 0;
 }
 
