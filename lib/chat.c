@@ -32,12 +32,16 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Locks the row and reads the clock after the lock, so that `at` never
- * goes backwards along the history. */
 static const char SQL_LOCK[] =
-    "SELECT chat_length, "
-    "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), 23),"
-    " 'Z') FROM reports WHERE id = ? AND tenant_id = ? FOR UPDATE";
+    "SELECT chat_length FROM reports WHERE id = ? AND tenant_id = ? "
+    "FOR UPDATE";
+/* The call's `at`, read by a statement of its own once the row is locked:
+ * the server fixes UTC_TIMESTAMP when a statement starts, and the locking
+ * SELECT starts before its wait for the lock. Read after it, `at` never
+ * goes backwards along the history. */
+static const char SQL_NOW[] =
+    "SELECT CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), "
+    "'%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')";
 /* Not INSERT IGNORE: that would also turn a truncation into a warning.
  * Without CLIENT_FOUND_ROWS an existing id counts 0 affected rows. */
 static const char SQL_CLAIM_ID[] =
@@ -195,7 +199,12 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         return REC_NOT_FOUND;
     }
     uint64_t length = rec_rows_u64(rows, 0, 0);
-    const char *at = rec_rows_get(rows, 0, 1);
+    rec_rows_free(rows);
+    rows = NULL;
+    st = rec_exec(db, SQL_NOW, NULL, 0, &rows, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    const char *at = rec_rows_get(rows, 0, 0);
     snprintf(c->at, sizeof c->at, "%s", at ? at : "");
     rec_rows_free(rows);
 
