@@ -18,9 +18,9 @@
  *   object, not as a JSON string (what appending a bound string would
  *   give in MariaDB, where JSON is LONGTEXT). Several new messages go in
  *   one JSON_MERGE_PRESERVE(chat, ?) with a JSON array of them written
- *   here: JSON_ARRAY_APPEND with k values rewrites the whole document k
- *   times, and at 10,000 messages each rewrite costs as much as the
- *   whole statement.
+ *   here: JSON_ARRAY_APPEND with k values goes through the whole
+ *   document once per value (at 10,000 messages, one value took 17 ms,
+ *   eight 45 ms, and a merge of 100 messages 24 ms).
  * - Reads take the slice with JSON_EXTRACT(chat, '$[a to b]') in the
  *   server, and skip even that when nothing lies past `after` (a poll for
  *   new messages that finds none parses nothing).

@@ -1,8 +1,9 @@
 /*
- * test_chat_db.c -- lib/chat.c against a real MariaDB (tests/run.sh starts one
- * and applies sql/): appends that dedup by id as strings, all or nothing
- * at the 10,000-message limit (the history seeded in SQL, the id table with
- * it), concurrent appenders on their own connections, and reads of slices.
+ * test_chat_db.c -- lib/chat.c against a real MariaDB (tests/run.sh starts
+ * one and applies sql/): appends that dedup by id as strings, all or
+ * nothing at the 10,000-message limit (the history seeded in SQL, the id
+ * table with it), concurrent appenders on their own connections, and reads
+ * of slices.
  */
 #include <setjmp.h>
 #include <stdarg.h>
