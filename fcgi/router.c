@@ -33,6 +33,11 @@ static const struct route table[] = {
      ROUTE_AUTH},
     {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
      ROUTE_AUTH},
+    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH},
+    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH},
+    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH},
+    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH},
+    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))
