@@ -476,9 +476,12 @@ class Bench:
         groups = self.groups(target)
         before = {g: group_cpu(p) for g, p in groups.items()}
         env = dict(os.environ, BENCH_LUA_DIR=HERE)
+        # In a session of its own, like every server here: stop() ends it
+        # by its process group whatever interrupted the run.
         self.client = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, env=env)
+                                       stderr=subprocess.PIPE, env=env,
+                                       start_new_session=True)
         out = self.client.stdout.read()
         err = self.client.stderr.read()
         _, status, ru = os.wait4(self.client.pid, 0)
@@ -689,8 +692,10 @@ def bars(agg, bench):
 
 
 def main():
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    # Explicitly: a shell that starts us in the background leaves SIGINT
+    # ignored, and Python then installs no handler of its own.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     bench = Bench()
     bench.worker_rss = []
     rc = 0
