@@ -578,6 +578,11 @@ def aggregate(results):
     return agg
 
 
+def server_cpu(a):
+    """CPU µs per answer of the server side: nginx, app and MariaDB."""
+    return sum(a["cpu"].get(g, 0.0) for g in ("nginx", "app", "db"))
+
+
 def machine():
     model = "?"
     try:
@@ -611,9 +616,9 @@ def table(bench, agg, rss):
     lines.append("")
     lines.append("| scenario | conns | target | req/s | p50 ms | p99 ms | 200 "
                  "| 409 | other | ÷PHP | ÷Node | ÷raw | CPU µs/req: nginx "
-                 "| app | MariaDB | client |")
+                 "| app | MariaDB | client | server total | PHP÷ | Node÷ |")
     lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-                 "---:|---:|---:|---:|---:|")
+                 "---:|---:|---:|---:|---:|---:|---:|---:|")
     order = ["optimist", "php", "node", "raw"]
     for sc in SCENARIOS:
         for c in CONNS:
@@ -631,20 +636,31 @@ def table(bench, agg, rss):
 
                 def us(g):
                     return "%.0f" % cpu[g] if cpu.get(g) else "-"
+                total = server_cpu(a)
+                cpu_ratios = ["", ""]
+                if t == "optimist" and total:
+                    for i, peer in enumerate(("php", "node")):
+                        b = agg.get((sc, c, peer))
+                        if b and server_cpu(b):
+                            cpu_ratios[i] = "%.2f" % (server_cpu(b) / total)
                 lines.append(
                     "| %s | %d | %s | %.0f | %.2f | %.2f | %d | %d | %d%s "
-                    "| %s | %s | %s | %s | %s | %s | %s |" % (
+                    "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |" % (
                         sc, c, t, a["rps"], a["p50"], a["p99"], a["c200"],
                         a["c409"], a["cother"] + a["errors"],
                         "" if not a["first_other"] else " (%s)"
                         % a["first_other"][:40].replace("|", "/"),
                         ratios[0], ratios[1], ratios[2], us("nginx"),
-                        us("app"), us("db"), us("client")))
+                        us("app"), us("db"), us("client"), total,
+                        cpu_ratios[0], cpu_ratios[1]))
     lines.append("")
-    lines.append("app = the optimist pool, php-fpm or the Node cluster; raw "
-                 "has no HTTP, its client is rawdb. CPU from /proc/<pid>/stat"
-                 " (utime+stime, reaped children included) over the run, "
-                 "divided by the answers.")
+    lines.append("÷PHP, ÷Node, ÷raw: optimist's req/s over theirs. app = the "
+                 "optimist pool, php-fpm or the Node cluster; raw has no HTTP, "
+                 "its client is rawdb. CPU from /proc/<pid>/stat (utime+stime,"
+                 " reaped children included) over the run, divided by the "
+                 "answers; server total = nginx + app + MariaDB, and PHP÷, "
+                 "Node÷ = their server total over optimist's: how many times "
+                 "the CPU optimist spends on one answer.")
     lines.append("")
     lines.append("memory after the run: " + rss)
     lines.append("")

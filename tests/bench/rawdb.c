@@ -50,8 +50,8 @@ static const char SQL_PATCH[] =
     "UPDATE bids SET data = ?, "
     "data_version = data_version + 1, version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
-    "WHERE status IN ('open', 'evaluating', 'decided') "
-    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "AND status IN ('open', 'evaluating', 'decided')";
 
 #define MAX_COLS 16
 #define COL_BUF 4096

@@ -38,8 +38,8 @@ const SQL_DATA_FOR_UPDATE = 'SELECT data FROM bids WHERE id = ? AND tenant_id = 
 const SQL_PATCH = 'UPDATE bids SET data = ?, ' +
     'data_version = data_version + 1, version = version + 1, ' +
     'updated_at = UTC_TIMESTAMP(3) ' +
-    "WHERE status IN ('open', 'evaluating', 'decided') " +
-    'AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)';
+    'WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) ' +
+    "AND status IN ('open', 'evaluating', 'decided')";
 const DATA_MAX = 1048576;
 
 const MAX_VERSION = 4294967295;
