@@ -300,7 +300,10 @@ class Bench:
         conf = os.path.join(d, "php-fpm.conf")
         with open(conf, "w") as f:
             f.write(text)
-        cmd = [php_fpm_binary(), "-F", "-y", conf, "-d", "opcache.enable=1"]
+        # opcache (and its JIT, which only helps PHP here) must be set at
+        # start-up: a pool's php_admin_value comes too late for them.
+        cmd = [php_fpm_binary(), "-F", "-y", conf, "-d", "opcache.enable=1",
+               "-d", "opcache.jit_buffer_size=64M", "-d", "opcache.jit=tracing"]
         if os.getuid() == 0:
             cmd.append("-R")
         with open(os.path.join(d, "stdout.log"), "ab") as out:
