@@ -23,6 +23,14 @@ typedef struct conf {
     char db_password[128];   /* OPTIMIST_DB_PASSWORD */
     char db_name[128];       /* OPTIMIST_DB_NAME */
     int db_retries;          /* OPTIMIST_DB_RETRIES: txn re-runs */
+    /* ---- bids' evaluations (routes_evaluate.c) ---- */
+    char evaluator[512];     /* OPTIMIST_EVALUATOR: program; "" = demo */
+    int evaluator_timeout;   /* OPTIMIST_EVALUATOR_TIMEOUT: seconds */
+    int demo_eval_steps;     /* OPTIMIST_DEMO_EVAL_STEPS */
+    int demo_eval_delay_ms;  /* OPTIMIST_DEMO_EVAL_DELAY_MS: per step */
+    int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
+    int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
+    int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

@@ -17,6 +17,13 @@ static const struct route table[] = {
     {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH},
     {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH},
     {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
+    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH},
+    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH},
+    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH},
+    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH},
+    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH},
+    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH},
+    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))

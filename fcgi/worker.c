@@ -161,6 +161,7 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     r.db = db;
     r.conf = c;
     r.route = -1;
+    r.stream = fr->out; /* for routes that stream (sse.c) */
 
     char **env = fr->envp;
     make_request_id(r.request_id, sizeof r.request_id,
@@ -192,7 +193,8 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     rec_stats before, after;
     rec_db_stats(db, &before);
     dispatch(&r, fr);
-    send_response(&r, fr);
+    if (!r.streamed)
+        send_response(&r, fr);
     rec_db_stats(db, &after);
     metrics_db(after.errors - before.errors, after.retries - before.retries);
 
