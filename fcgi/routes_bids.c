@@ -10,6 +10,7 @@
 #include "bids.h"
 
 #include "body.h"
+#include "jmerge.h"
 #include "listq.h"
 #include "metrics.h"
 #include "precond.h"
@@ -18,6 +19,8 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#define DATA_MAX HTTP_MAX_BODY /* bytes of a bid's data, after a merge */
 
 /* The columns every bid view is rendered from (render_row). */
 #define BID_COLUMNS                                                            \
@@ -40,9 +43,14 @@ static const char SQL_INSERT[] =
 static const char SQL_EXISTS[] =
     "SELECT 1 FROM bids WHERE id = ? AND tenant_id = ?";
 
-/* open | evaluating | decided -> the same status, data merged. */
+/* The data a PATCH merges into, locked until the transaction ends: the
+ * merge is computed from exactly the row the guarded UPDATE then checks. */
+static const char SQL_DATA_FOR_UPDATE[] =
+    "SELECT data FROM bids WHERE id = ? AND tenant_id = ? FOR UPDATE";
+/* open | evaluating | decided -> the same status, data replaced by the
+ * merge. data_version tells a running evaluation that it was edited. */
 static const char SQL_PATCH[] =
-    "UPDATE bids SET data = JSON_COMPACT(JSON_MERGE_PATCH(data, ?)), "
+    "UPDATE bids SET data = ?, "
     "data_version = data_version + 1, version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
     "WHERE status IN ('open', 'evaluating', 'decided') "
@@ -361,35 +369,90 @@ struct write_ctx {
     size_t nparams;
     unsigned allowed;
     rec_expect expect;
-    uint32_t version; /* OUT */
+    json_object *patch; /* PATCH: the merge patch; params are ours then */
+    int too_large;      /* OUT: the merged data is over DATA_MAX */
+    uint32_t version;   /* OUT */
 };
+
+/* PATCH: reads and locks the data, merges the patch into it (RFC 7396),
+ * and makes the merged text the UPDATE's parameter (owned by `merged`). */
+static rec_status merge_locked(rec_db *db, struct write_ctx *c,
+                               jbuf *merged, rec_param *param, rec_err *err)
+{
+    rec_param key[2] = {REC_U(c->id), REC_U(c->r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_status st =
+        rec_exec(db, SQL_DATA_FOR_UPDATE, key, 2, &rows, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    if (rec_rows_count(rows) == 0) {
+        rec_rows_free(rows);
+        return REC_NOT_FOUND;
+    }
+    char msg[160];
+    json_object *data = body_parse(rec_rows_get(rows, 0, 0),
+                                   rec_rows_len(rows, 0, 0), msg, sizeof msg);
+    rec_rows_free(rows);
+    if (data == NULL) {
+        snprintf(err->msg, sizeof err->msg, "stored data: %s", msg);
+        return REC_ERROR;
+    }
+    data = jmerge_patch(data, c->patch);
+    jb_reset(merged);
+    jb_lit(merged, json_object_to_json_string_ext(
+                       data, JSON_C_TO_STRING_PLAIN |
+                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(data);
+    if (merged->len > DATA_MAX) {
+        c->too_large = 1;
+        return REC_INVALID;
+    }
+    *param = REC_S(merged->p, merged->len);
+    return REC_OK;
+}
 
 static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct write_ctx *c = vctx;
     bid_state found;
-    rec_status st = bid_guarded_write(db, c->sql, c->params, c->nparams,
-                                      c->id, c->r->tenant_id, c->expect,
-                                      c->allowed, &c->version, &found, err);
+    jbuf merged;
+    rec_param mp[1];
+    rec_status st = REC_OK;
+    jb_init(&merged);
+    if (c->patch != NULL) {
+        st = merge_locked(db, c, &merged, &mp[0], err);
+        c->params = mp;
+        c->nparams = 1;
+    }
+    if (st == REC_OK)
+        st = bid_guarded_write(db, c->sql, c->params, c->nparams, c->id,
+                               c->r->tenant_id, c->expect, c->allowed,
+                               &c->version, &found, err);
+    jb_free(&merged);
     if (st != REC_OK)
         return st;
     /* Read back inside the transaction: exactly the version we made. */
     return bids_load(c->r, c->id, reply_body(c->r), &c->version, err);
 }
 
-/* A [versioned] guarded write of bid r->ids[0], answered. */
+/* A [versioned] guarded write of bid r->ids[0] (a merge of `patch` into
+ * its data, when not NULL), answered. */
 static void guarded_write(http_req *r, json_object *body, const char *sql,
-                          const rec_param *params, size_t nparams,
-                          unsigned allowed)
+                          json_object *patch, unsigned allowed)
 {
     struct write_ctx c = {.r = r, .id = r->ids[0], .sql = sql,
-                          .params = params, .nparams = nparams,
-                          .allowed = allowed};
+                          .patch = patch, .allowed = allowed};
     int use_412 = 0;
     if (bids_expect_or_reply(r, body, c.id, &c.expect, &use_412) != 0)
         return;
     rec_err err = {0};
     rec_status st = rec_txn(r->db, write_body, &c, &err);
+    if (st != REC_OK && c.too_large) {
+        reply_errorf(r, 400, "bad_request",
+                     "the merged data would be larger than %d bytes",
+                     DATA_MAX);
+        return;
+    }
     if (st != REC_OK) {
         bids_refused_reply(r, c.id, st, &err, use_412);
         return;
@@ -400,13 +463,16 @@ static void guarded_write(http_req *r, json_object *body, const char *sql,
 
 void route_bid_patch(http_req *r)
 {
-    json_object *body = body_object_or_reply(r);
-    const char *data;
-    size_t len;
-    if (body == NULL || data_or_reply(r, body, &data, &len) != 0)
+    json_object *body = body_object_or_reply(r), *patch = NULL;
+    if (body == NULL)
         return;
-    rec_param p[1] = {REC_S(data, len)};
-    guarded_write(r, body, SQL_PATCH, p, 1,
+    if (!json_object_object_get_ex(body, "data", &patch) || patch == NULL ||
+        !json_object_is_type(patch, json_type_object)) {
+        reply_error(r, 400, "bad_request",
+                    "\"data\" must be a JSON object (a merge patch)", NULL);
+        return;
+    }
+    guarded_write(r, body, SQL_PATCH, patch,
                   BID_OPEN | BID_EVALUATING | BID_LAPSED | BID_DECIDED);
 }
 
@@ -415,7 +481,7 @@ void route_bid_archive(http_req *r)
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
         return;
-    guarded_write(r, body, SQL_ARCHIVE, NULL, 0, BID_OPEN | BID_DECIDED);
+    guarded_write(r, body, SQL_ARCHIVE, NULL, BID_OPEN | BID_DECIDED);
 }
 
 /* ---- the runs ---------------------------------------------------------------- */
