@@ -61,7 +61,7 @@ typedef struct ev_hooks {
  * the program's output). */
 ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
                  const ev_hooks *hooks, jbuf *result, char *why,
-                 size_t whylen);
+                 size_t whylen) __attribute__((warn_unused_result));
 
 /* What one output line is. */
 typedef enum ev_line {

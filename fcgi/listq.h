@@ -18,6 +18,7 @@ int listq_parse(const http_req *r, unsigned *limit, uint64_t *after,
                 char *msg, size_t msglen);
 
 /* The same, answering 400 itself when it returns -1. */
-int listq_parse_or_reply(http_req *r, unsigned *limit, uint64_t *after);
+int listq_parse_or_reply(http_req *r, unsigned *limit, uint64_t *after)
+    __attribute__((warn_unused_result));
 
 #endif

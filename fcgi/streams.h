@@ -29,7 +29,7 @@ int streams_cap(int workers, int configured);
 
 /* Takes a free slot among the first `cap` for this process. Returns the
  * slot's index, or -1 when all are taken. */
-int streams_acquire(int cap);
+int streams_acquire(int cap) __attribute__((warn_unused_result));
 
 /* Gives back a slot taken by streams_acquire (-1 is a no-op). */
 void streams_release(int slot);

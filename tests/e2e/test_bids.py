@@ -578,19 +578,34 @@ def test_a_killed_worker_leaves_a_claim_that_expires(stack):
 
 
 def test_short_requests_answer_while_every_slot_streams(stack):
+    # As many evaluations as there are workers (4), at once: the 2 slots
+    # (OPTIMIST_MAX_EVALUATIONS) run, the rest are told to come back, and
+    # the workers left answer short requests at once.
     _, tok = stack.tenant()
     r = stack.post("/v1/sessions", {"title": "side"}, token=tok)
     assert r.status == 201, r
     sid = r.json()["id"]
-    bids = [new_bid(stack, tok) for _ in range(3)]
+    bids = [new_bid(stack, tok) for _ in range(4)]
     wait_slots_free(stack)
     assert metric(stack, "optimist_evaluations_max") == 2
-    streams = []
+
+    def start(b):
+        return stack.stream("POST", "/v1/bids/%d/evaluate" % b["id"],
+                            {"version": 1}, headers=SSE, token=tok,
+                            timeout=30)
+
+    streams = harness.parallel(start, bids)
     try:
-        for b in bids[:2]:   # OPTIMIST_MAX_EVALUATIONS=2
-            s = open_stream(stack, tok, b["id"], 1)
-            streams.append(s)
+        running = [s for s in streams if s.status == 200]
+        refused = [s for s in streams if s.status != 200]
+        assert len(running) == 2, [s.status for s in streams]
+        for s in refused:
+            assert s.status == 503, s.status
+            assert int(s.headers["Retry-After"]) > 0
+            assert b'"error":"unavailable"' in s.read()
+        for s in running:
             assert next(s.events())["event"] == "claimed"
+        assert metric(stack, "optimist_evaluations_running") == 2
         for _ in range(5):
             t0 = time.monotonic()
             r = stack.get("/v1/sessions/%d" % sid, token=tok, timeout=5)
@@ -600,17 +615,15 @@ def test_short_requests_answer_while_every_slot_streams(stack):
             t0 = time.monotonic()
             r = stack.get("/v1/bids/%d" % bids[0]["id"], token=tok, timeout=5)
             assert r.status == 200 and time.monotonic() - t0 < 1.0, r
-        assert metric(stack, "optimist_evaluations_running") == 2
-        r = evaluate(stack, tok, bids[2]["id"], 1)
-        error_of(r, 503, "unavailable")
-        assert int(r.headers["Retry-After"]) > 0
-        assert get_bid(stack, tok, bids[2]["id"])["version"] == 1
-        for s in streams:
+        for s in running:
             assert one_terminal(read_all(s))["event"] == "result"
     finally:
         for s in streams:
             s.close()
-    r = evaluate(stack, tok, bids[2]["id"], 1, kind="quick_scan")
+    # The refused ones changed nothing and can run now.
+    idle = [b for b in bids if get_bid(stack, tok, b["id"])["version"] == 1]
+    assert len(idle) == 2, idle
+    r = evaluate(stack, tok, idle[0]["id"], 1, kind="quick_scan")
     assert r.status == 200, r
 
 
