@@ -48,6 +48,12 @@ json_object *body_parse(const char *buf, size_t len, char *msg,
                  BODY_MAX_DEPTH);
         return NULL;
     }
+    if (jc == JCHECK_RANGE) {
+        snprintf(msg, msglen,
+                 "integer at byte %zu does not fit in 64 bits (send it as a "
+                 "string or a decimal)", where);
+        return NULL;
+    }
     if (jc != JCHECK_OK) {
         snprintf(msg, msglen, "malformed JSON at byte %zu", where);
         return NULL;

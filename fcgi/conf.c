@@ -58,6 +58,11 @@ static const struct opt opts[] = {
      "database name"},
     {"OPTIMIST_DB_RETRIES", INT(db_retries), "5", 0, 50, 1,
      "times a deadlocked transaction is run again"},
+    {"OPTIMIST_IDEMPOTENCY_TTL", INT(idempotency_ttl), "86400", 1, 31536000,
+     1, "seconds an Idempotency-Key and its answer are kept"},
+    {"OPTIMIST_IDEMPOTENCY_CLAIM", INT(idempotency_claim), "30", 1, 3600, 1,
+     "seconds a key stays in use by a request that never finished "
+     "(its worker died) before it can be claimed again"},
     {"OPTIMIST_EVALUATOR", STR(evaluator), "", 0, 0, 1,
      "program that evaluates a bid (default: the built-in demo)"},
     {"OPTIMIST_EVALUATOR_TIMEOUT", INT(evaluator_timeout), "120", 1, 86400,

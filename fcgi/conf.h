@@ -23,6 +23,10 @@ typedef struct conf {
     char db_password[128];   /* OPTIMIST_DB_PASSWORD */
     char db_name[128];       /* OPTIMIST_DB_NAME */
     int db_retries;          /* OPTIMIST_DB_RETRIES: txn re-runs */
+    int idempotency_ttl;     /* OPTIMIST_IDEMPOTENCY_TTL: seconds a key
+                                and its answer are kept */
+    int idempotency_claim;   /* OPTIMIST_IDEMPOTENCY_CLAIM: seconds before
+                                an unfinished claim may be taken over */
     /* ---- bids' evaluations (routes_evaluate.c) ---- */
     char evaluator[512];     /* OPTIMIST_EVALUATOR: program; "" = demo */
     int evaluator_timeout;   /* OPTIMIST_EVALUATOR_TIMEOUT: seconds */

@@ -69,8 +69,21 @@ static int digits(struct scan *c)
     return c->i > start;
 }
 
+/* 1 if the integer literal s[0..n) (optional '-', digits) fits json-c's
+ * int64 (negative) or uint64 (positive) without clamping. */
+static int integer_fits(const char *s, size_t n)
+{
+    int neg = s[0] == '-';
+    const char *limit = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t digits = n - (size_t)neg, llen = strlen(limit);
+    if (digits != llen)
+        return digits < llen;
+    return memcmp(s + neg, limit, llen) <= 0;
+}
+
 static int number(struct scan *c)
 {
+    size_t start = c->i;
     if (c->s[c->i] == '-')
         c->i++;
     if (c->i >= c->n)
@@ -91,7 +104,11 @@ static int number(struct scan *c)
         if (!digits(c))
             return 0;
     }
-    return 1;
+    return 1 + (c->i - start > 19 &&
+                memchr(c->s + start, '.', c->i - start) == NULL &&
+                memchr(c->s + start, 'e', c->i - start) == NULL &&
+                memchr(c->s + start, 'E', c->i - start) == NULL &&
+                !integer_fits(c->s + start, c->i - start));
 }
 
 static int literal(struct scan *c, const char *word)
@@ -147,8 +164,15 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth,
             if (!string(&c))
                 goto out;
         } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-            if (!number(&c))
+            size_t at = c.i;
+            int n = number(&c);
+            if (n == 0)
                 goto out;
+            if (n == 2) {
+                c.i = at;
+                res = JCHECK_RANGE;
+                goto out;
+            }
         } else if (!literal(&c, "true") && !literal(&c, "false") &&
                    !literal(&c, "null")) {
             goto out;

@@ -107,3 +107,26 @@ void reply_conflict(http_req *r, int use_412, const char *resource,
     jb_lit(b, "}");
     r->status = use_412 ? 412 : 409;
 }
+
+void reply_invalid_state(http_req *r, const char *resource,
+                         const char *status, uint32_t current_version,
+                         const jbuf *current)
+{
+    metrics_conflict(resource);
+    reply_etag(r, current_version);
+    jbuf *b = reply_body(r);
+    jb_lit(b, "{\"error\":\"invalid_state\",\"message\":");
+    char msg[96];
+    snprintf(msg, sizeof msg, "not allowed while the status is %s", status);
+    jb_cstr(b, msg);
+    jb_lit(b, ",\"request_id\":");
+    jb_cstr(b, r->request_id);
+    jb_lit(b, ",\"status\":");
+    jb_cstr(b, status);
+    jb_lit(b, ",\"current_version\":");
+    jb_u64(b, current_version);
+    jb_lit(b, ",\"current\":");
+    jb_raw(b, current->p ? current->p : "null", current->p ? current->len : 4);
+    jb_lit(b, "}");
+    r->status = 409;
+}

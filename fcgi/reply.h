@@ -40,4 +40,11 @@ void reply_rec(http_req *r, rec_status st, const rec_err *err);
 void reply_conflict(http_req *r, int use_412, const char *resource,
                     uint32_t current_version, const jbuf *current);
 
+/* Answers 409 `invalid_state`: the resource's status (`status`) forbids
+ * the change, whatever the version. Carries status, current_version and
+ * current (the resource's JSON text). */
+void reply_invalid_state(http_req *r, const char *resource,
+                         const char *status, uint32_t current_version,
+                         const jbuf *current);
+
 #endif

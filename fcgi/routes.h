@@ -16,6 +16,24 @@ void route_session_get(http_req *r);
 void route_session_append(http_req *r);
 void route_session_delete(http_req *r);
 
+/* routes_approvals.c */
+void route_approval_create(http_req *r);
+void route_approval_list(http_req *r);
+void route_approval_events(http_req *r);
+void route_approval_get(http_req *r);
+void route_approval_approve(http_req *r);
+void route_approval_reject(http_req *r);
+
+/* routes_storefront.c */
+void route_storefront_get(http_req *r);
+void route_storefront_draft_get(http_req *r);
+void route_storefront_draft_put(http_req *r);
+void route_storefront_draft_patch(http_req *r);
+void route_storefront_publish(http_req *r);
+void route_storefront_discard(http_req *r);
+void route_storefront_versions(http_req *r);
+void route_storefront_version_get(http_req *r);
+
 /* routes_bids.c */
 void route_bid_create(http_req *r);
 void route_bid_list(http_req *r);

@@ -3,6 +3,10 @@
  * contract: malformed preconditions 400; no version 428 (after checking
  * the resource exists, so a missing one is 404); the write; then the
  * affected rows decide between 200, 409/412 and 404.
+ *
+ * A route's before/after steps run in the write's transaction, so what
+ * they read or add (a locked row, a history row) commits or rolls back
+ * with the write; they never replace its version check.
  */
 #include "vwrite.h"
 
@@ -10,6 +14,7 @@
 #include "reply.h"
 
 #include <stdio.h>
+#include <string.h>
 
 struct txn_ctx {
     http_req *r;
@@ -19,23 +24,55 @@ struct txn_ctx {
     rec_expect expect;
     uint32_t version; /* OUT: the version after the write */
     jbuf *out;        /* OUT: the resource after the write */
+    char status[REC_STATUS_MAX]; /* OUT: the status that refused a guarded
+                                    write */
+    char why[VW_WHY_MAX]; /* OUT: a step's message for a 400 */
 };
 
 static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct txn_ctx *c = vctx;
+    const vw_write *w = c->w;
     uint32_t current = 0;
-    rec_status st = rec_versioned_write(db, c->w->sql, c->w->params,
-                                        c->w->nparams, c->res->version_sql,
-                                        c->id, c->r->tenant_id, c->expect,
-                                        &current, err);
-    c->version = current;
-    if (st != REC_OK || c->w->is_delete)
+    rec_status st;
+
+    c->why[0] = '\0';
+    c->status[0] = '\0';
+    if (w->before != NULL &&
+        (st = w->before(c->r, c->id, c->expect, w->ctx, c->why, err)) != REC_OK)
         return st;
+    if (w->from != NULL) {
+        rec_guard g = {.update_sql = w->sql, .params = w->params,
+                       .nparams = w->nparams,
+                       .state_sql = c->res->state_sql, .from = w->from};
+        rec_guard_out go;
+        st = rec_guarded_write(db, &g, c->id, c->r->tenant_id, c->expect,
+                               &go, err);
+        current = go.version;
+        memcpy(c->status, go.status, sizeof c->status);
+    } else if (c->res->per_tenant) {
+        st = rec_versioned_write_by_tenant(db, w->sql, w->params, w->nparams,
+                                           c->res->version_sql,
+                                           c->r->tenant_id, c->expect,
+                                           &current, err);
+    } else {
+        st = rec_versioned_write(db, w->sql, w->params, w->nparams,
+                                 c->res->version_sql, c->id, c->r->tenant_id,
+                                 c->expect, &current, err);
+    }
+    c->version = current;
+    if (st != REC_OK)
+        return st;
+    if (w->after != NULL &&
+        (st = w->after(c->r, c->id, c->expect, w->ctx, c->why, err)) != REC_OK)
+        return st;
+    if (w->is_delete)
+        return REC_OK;
     /* Read back inside the transaction: our write holds the row's lock,
      * so this is exactly the version we made, not a later one. */
     jb_reset(c->out);
-    return c->res->load(c->r, c->id, c->out, &c->version, err);
+    return (w->answer ? w->answer : c->res->load)(c->r, c->id, c->out,
+                                                  &c->version, err);
 }
 
 /* Answers a conflict with the resource as it is now. */
@@ -49,6 +86,22 @@ static void answer_conflict(http_req *r, const vw_resource *res, uint64_t id,
     rec_status st = res->load(r, id, &cur, &v, &err);
     if (st == REC_OK)
         reply_conflict(r, use_412, res->name, v, &cur);
+    else
+        reply_rec(r, st, &err);
+    jb_free(&cur);
+}
+
+/* Answers 409 invalid_state with the resource as it is now. */
+static void answer_invalid_state(http_req *r, const vw_resource *res,
+                                 uint64_t id, const char *status)
+{
+    jbuf cur;
+    uint32_t v = 0;
+    rec_err err = {0};
+    jb_init(&cur);
+    rec_status st = res->load(r, id, &cur, &v, &err);
+    if (st == REC_OK)
+        reply_invalid_state(r, res->name, status, v, &cur);
     else
         reply_rec(r, st, &err);
     jb_free(&cur);
@@ -110,6 +163,16 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id,
         return;
     case REC_CONFLICT:
         answer_conflict(r, res, id, pc.im == IM_TAG);
+        return;
+    case REC_INVALID_STATE:
+        answer_invalid_state(r, res, id, c.status);
+        return;
+    case REC_INVALID:
+        if (c.why[0] != '\0') {
+            reply_error(r, 400, "bad_request", c.why, NULL);
+            return;
+        }
+        reply_rec(r, st, &err);
         return;
     default:
         reply_rec(r, st, &err);

@@ -14,10 +14,12 @@
 
 #include "auth.h"
 #include "http.h"
+#include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
 #include "router.h"
+#include "testhook.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -129,11 +131,18 @@ static void dispatch(http_req *r, FCGX_Request *fr)
     const struct route *rt = router_get(idx);
     if ((rt->flags & ROUTE_AUTH) && auth_tenant_or_reply(r) != 0)
         return;
+    /* Idempotency-Key, for every write route: a replay or a refusal
+     * answers here; a claimed key holds the route's transaction open
+     * until idem_finish has stored the answer in it. */
+    idem key;
+    if (idem_begin_or_reply(r, &key) != 0)
+        return;
     rt->fn(r);
     if (r->status == 0) {
         LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
         reply_error(r, 500, "internal", "internal error; see the log", NULL);
     }
+    idem_finish(r, &key);
 }
 
 static void send_response(http_req *r, FCGX_Request *fr)
@@ -193,6 +202,7 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     rec_stats before, after;
     rec_db_stats(db, &before);
     dispatch(&r, fr);
+    testhook_pause("after_commit", &r); /* TEST ONLY; off by default */
     if (!r.streamed)
         send_response(&r, fr);
     rec_db_stats(db, &after);
@@ -277,6 +287,7 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         serve(&fr, db, c);
         FCGX_Finish_r(&fr);
         served++;
+        idem_upkeep(db);
         if (c->max_requests > 0 && served >= c->max_requests) {
             LOG(LOG_INFO, "recycling after %ld requests", served);
             break;

@@ -80,6 +80,11 @@ void db_drop(rec_db *db)
         mysql_close(db->conn);
     db->conn = NULL;
     db->in_txn = 0;
+    if (db->held) {
+        /* The server rolls back what the lost connection held open. */
+        db->held = 0;
+        db->hold_broken = 1;
+    }
 }
 
 void rec_db_close(rec_db *db)
@@ -257,9 +262,30 @@ rec_status rec_exec_text(rec_db *db, const char *sql, size_t len,
     return REC_OK;
 }
 
+/* Runs fn inside the transaction that rec_txn_hold() keeps open. Nothing
+ * can be re-run here (what came before is not ours to repeat), so any
+ * failure rolls the whole transaction back and marks the hold broken. */
+static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
+                            rec_err *err)
+{
+    rec_status st = fn(db, ctx, err);
+    if (st == REC_OK && db->conn != NULL)
+        return REC_OK;
+    if (db->conn != NULL) {
+        rec_err ignored;
+        (void)text(db, "ROLLBACK", &ignored);
+    }
+    db->held = 0;
+    db->in_txn = 0;
+    db->hold_broken = 1;
+    return st == REC_OK ? REC_UNAVAILABLE : st;
+}
+
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
     rec_status st = REC_ERROR;
+    if (db->held)
+        return join_held(db, fn, ctx, err);
     for (unsigned attempt = 0; attempt <= db->cfg.retries; attempt++) {
         if (attempt > 0) {
             db->stats.retries++;
@@ -280,6 +306,13 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
             if (st == REC_OK)
                 st = REC_UNAVAILABLE;
             return st;
+        }
+        if (st == REC_OK && db->hold) {
+            /* The caller commits, with its own last statement
+             * (rec_txn_commit_held): in_txn stays set, so nothing is
+             * sent again on a reconnect meanwhile. */
+            db->held = 1;
+            return REC_OK;
         }
         if (st == REC_OK) {
             st = text(db, "COMMIT", err);
@@ -302,6 +335,65 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
             return st;
     }
     return st; /* retries exhausted: REC_RETRY */
+}
+
+void rec_txn_hold(rec_db *db, int on)
+{
+    db->hold = on ? 1 : 0;
+    if (on)
+        db->hold_broken = 0;
+}
+
+rec_hold rec_txn_held(const rec_db *db)
+{
+    if (db->held)
+        return REC_HOLD_OPEN;
+    return db->hold_broken ? REC_HOLD_BROKEN : REC_HOLD_NONE;
+}
+
+rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                               rec_err *err)
+{
+    rec_status st = REC_OK;
+    if (!db->held) {
+        snprintf(err->msg, sizeof err->msg, "no transaction is held");
+        err->code = 0;
+        return REC_ERROR;
+    }
+    if (last != NULL)
+        st = last(db, ctx, err);
+    if (db->conn == NULL) {
+        /* Lost before COMMIT: known not committed (db_drop noted it). */
+        return st == REC_OK ? REC_UNAVAILABLE : st;
+    }
+    db->held = 0;
+    if (st != REC_OK) {
+        rec_err ignored;
+        (void)text(db, "ROLLBACK", &ignored);
+        db->in_txn = 0;
+        return st;
+    }
+    st = text(db, "COMMIT", err);
+    db->in_txn = 0;
+    if (st == REC_RETRY && db->conn != NULL) {
+        /* A certification failure at COMMIT rolled it back; it cannot be
+         * run again here (the route has answered): the caller says 503. */
+        rec_err ignored;
+        (void)text(db, "ROLLBACK", &ignored);
+    }
+    return st; /* REC_UNAVAILABLE here: fate unknown */
+}
+
+void rec_txn_rollback_held(rec_db *db)
+{
+    if (!db->held)
+        return;
+    db->held = 0;
+    if (db->conn != NULL) {
+        rec_err ignored;
+        (void)text(db, "ROLLBACK", &ignored);
+    }
+    db->in_txn = 0;
 }
 
 const char *rec_status_name(rec_status st)

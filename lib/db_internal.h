@@ -20,6 +20,9 @@ struct rec_db {
     rec_config cfg;
     MYSQL *conn;       /* NULL while not connected */
     int in_txn;        /* inside rec_txn: never re-send after a loss */
+    int hold;          /* rec_txn_hold(): a successful rec_txn stays open */
+    int held;          /* a transaction is open, awaiting its commit */
+    int hold_broken;   /* a held transaction was lost or rolled back */
     unsigned connects; /* connections made so far */
     rec_stats stats;
     char user[64];     /* the OS user's name when cfg.user is NULL */

@@ -152,6 +152,37 @@ typedef rec_status (*rec_txn_fn)(rec_db *db, void *ctx, rec_err *err);
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx,
                    rec_err *err) REC_MUST_CHECK;
 
+/* ---- holding a transaction open until the answer is known --------------- */
+
+/* While hold is on, a rec_txn whose body succeeds does not COMMIT: the
+ * transaction stays open ("held") and rec_txn returns REC_OK, so that the
+ * caller can add one last statement that depends on what happened after
+ * rec_txn returned (the HTTP answer of an Idempotency-Key request), and
+ * commit both together with rec_txn_commit_held(). A rec_txn called while
+ * one is held joins it (no retry is possible then: any failure rolls the
+ * whole transaction back and the hold reads REC_HOLD_BROKEN). The worker
+ * turns hold on for the duration of one request; routes do not see it,
+ * except that "after rec_txn returned" no longer means "committed". */
+void rec_txn_hold(rec_db *db, int on);
+
+typedef enum rec_hold {
+    REC_HOLD_NONE = 0, /* no transaction is held */
+    REC_HOLD_OPEN,     /* one is open, awaiting rec_txn_commit_held */
+    REC_HOLD_BROKEN    /* one was held and is gone (rolled back, or the
+                          connection was lost): nothing of it committed */
+} rec_hold;
+rec_hold rec_txn_held(const rec_db *db);
+
+/* Runs `last` (may be NULL) inside the held transaction, then COMMIT.
+ * `last` failing rolls everything back and is returned. REC_UNAVAILABLE:
+ * the connection was lost (at COMMIT: fate unknown); REC_RETRY: rolled
+ * back by a certification failure. REC_ERROR if nothing is held. */
+rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                               rec_err *err) REC_MUST_CHECK;
+
+/* Rolls the held transaction back (nothing held: a no-op). */
+void rec_txn_rollback_held(rec_db *db);
+
 /* ---- versioned rows ---------------------------------------------------- */
 
 /* Which version a write expects. */
@@ -178,9 +209,131 @@ rec_status rec_versioned_write(rec_db *db, const char *update_sql,
                                uint32_t *current /* OUT */,
                                rec_err *err) REC_MUST_CHECK;
 
+/* The same for a table that holds one row per tenant, keyed by tenant_id
+ * alone (the storefront draft): the WHERE clause ends with
+ * "tenant_id = ? AND version = COALESCE(?, version)" and `version_sql` is
+ * "SELECT version FROM t WHERE tenant_id = ?".
+ *
+ * The statement may also be an INSERT or REPLACE ... SELECT ... FROM t
+ * WHERE <that clause> that writes elsewhere and leaves t's version as it
+ * is: the rows it writes (none when the version is not current) decide
+ * the same way. *current is then not the new version: read the row. */
+rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
+                                         const rec_param *params,
+                                         size_t nparams,
+                                         const char *version_sql,
+                                         uint64_t tenant_id,
+                                         rec_expect expect,
+                                         uint32_t *current /* OUT */,
+                                         rec_err *err) REC_MUST_CHECK;
+
+/* ---- guarded status transitions (transition.c) -------------------------- */
+
+/* A versioned write that may only start from some statuses: deciding an
+ * approval (pending -> executed), claiming a bid, archiving. The check of
+ * version and status and the write are one statement; only when nothing
+ * was affected is the row read, to say why. */
+typedef struct rec_guard {
+    /* UPDATE whose WHERE clause ends with "id = ? AND tenant_id = ? AND
+     * version = COALESCE(?, version) AND <status condition>", the status
+     * condition being constant SQL that matches exactly the statuses of
+     * `from` (e.g. "status = 'pending'"). It must set
+     * "version = version + 1". The library appends id, tenant, version. */
+    const char *update_sql;
+    const rec_param *params; /* the SET parameters, before id/tenant/version */
+    size_t nparams;
+    /* "SELECT version, status FROM t WHERE id = ? AND tenant_id = ?" */
+    const char *state_sql;
+    /* NULL-terminated: the statuses the change may start from. */
+    const char *const *from;
+} rec_guard;
+
+#define REC_STATUS_MAX 32
+
+/* What a guarded write found. */
+typedef struct rec_guard_out {
+    uint32_t version;              /* REC_OK: the new version (0 for "any");
+                                      REC_CONFLICT / REC_INVALID_STATE: the
+                                      row's current version */
+    char status[REC_STATUS_MAX];   /* REC_CONFLICT / REC_INVALID_STATE: the
+                                      row's status; "" otherwise */
+} rec_guard_out;
+
+/* Runs the guarded write of row `id`. Returns REC_OK (one row changed),
+ * REC_NOT_FOUND (no such row for the tenant), REC_INVALID_STATE (the
+ * status is not in `from`: whatever the version, nothing could succeed, so
+ * this wins over a conflict), REC_CONFLICT (the status allows it, the
+ * version is not the expected one), or a database failure. Meant for the
+ * inside of a rec_txn. */
+rec_status rec_guarded_write(rec_db *db, const rec_guard *g, uint64_t id,
+                             uint64_t tenant_id, rec_expect expect,
+                             rec_guard_out *out /* OUT */,
+                             rec_err *err) REC_MUST_CHECK;
+
+/* ---- idempotency keys (idempotency.c) ----------------------------------- */
+
+#define REC_IDEM_HASH_LEN 32
+
+/* One request's key. */
+typedef struct rec_idem_key {
+    uint64_t tenant_id;
+    const char *key;       /* borrowed; 1..255 bytes */
+    size_t key_len;
+    uint8_t hash[REC_IDEM_HASH_LEN]; /* of method, path and body */
+    uint64_t token;        /* set by rec_idem_claim: this claim's owner */
+} rec_idem_key;
+
+typedef enum rec_idem_outcome {
+    REC_IDEM_CLAIMED = 0, /* the key is ours: run the request, then store */
+    REC_IDEM_REPLAY,      /* answered before: *ans holds the answer */
+    REC_IDEM_REUSED,      /* the key holds a different request */
+    REC_IDEM_IN_USE       /* the first request is still in progress */
+} rec_idem_outcome;
+
+/* A stored answer. The pointers point into `rows`; free with
+ * rec_idem_answer_free(). */
+typedef struct rec_idem_answer {
+    int status;
+    const char *headers;   /* "Name: value\r\n" lines */
+    size_t headers_len;
+    const char *body;
+    size_t body_len;
+    rec_rows *rows;        /* owned */
+} rec_idem_answer;
+void rec_idem_answer_free(rec_idem_answer *ans);
+
+/* Claims k for this request, outside any transaction (the claim must be
+ * seen by others at once). A key never seen, expired (ttl_secs after its
+ * first claim), or whose claim ran out (claim_secs: its request died half
+ * way) with the same request, becomes ours. Otherwise *out says replay,
+ * reused or in use. k->token is set on REC_IDEM_CLAIMED. */
+rec_status rec_idem_claim(rec_db *db, rec_idem_key *k, unsigned claim_secs,
+                          unsigned ttl_secs, rec_idem_outcome *out,
+                          rec_idem_answer *ans, rec_err *err) REC_MUST_CHECK;
+
+/* Stores the answer of the request that holds the claim: inside the
+ * transaction of its effect, or on its own. REC_CONFLICT when the claim is
+ * no longer ours (taken over after claim_secs): the caller must not
+ * commit. */
+rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
+                          const char *headers, size_t headers_len,
+                          const char *body, size_t body_len,
+                          rec_err *err) REC_MUST_CHECK;
+
+/* Gives up our claim (after a 5xx): the key is free again. A claim that
+ * is no longer ours, or already done, is left alone. */
+rec_status rec_idem_release(rec_db *db, const rec_idem_key *k,
+                            rec_err *err) REC_MUST_CHECK;
+
+/* Deletes up to `limit` expired keys; *deleted (may be NULL) gets how
+ * many. */
+rec_status rec_idem_purge(rec_db *db, unsigned limit, uint64_t *deleted,
+                          rec_err *err) REC_MUST_CHECK;
+
 /* ---- tenants and tokens ------------------------------------------------ */
 
-/* Creates a tenant and its first API token, in one transaction.
+/* Creates a tenant, its first API token and its storefront draft
+ * (version 1, {}: storefront.h), in one transaction.
  * *tenant_id gets the id; token_out (at least REC_TOKEN_MAX bytes) the
  * token, shown once: only its SHA-256 is stored. */
 #define REC_TOKEN_MAX 96

@@ -10,6 +10,7 @@
 #include "rec.h"
 
 #include "sha256.h"
+#include "storefront.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -88,7 +89,12 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
     sha256(c->token, TOKEN_LEN, hash);
     rec_param kp[3] = {REC_U(c->tenant_id), REC_S(c->key, KEY_HEX),
                        REC_B((const char *)hash, SHA256_LEN)};
-    return rec_exec(db, SQL_TOKEN_INSERT, kp, 3, NULL, NULL, NULL, err);
+    st = rec_exec(db, SQL_TOKEN_INSERT, kp, 3, NULL, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    /* The contract: a storefront is created with its tenant (draft
+     * version 1, {}), so no route ever meets a tenant without one. */
+    return rec_storefront_create(db, c->tenant_id, err);
 }
 
 rec_status rec_tenant_create(rec_db *db, const char *name,

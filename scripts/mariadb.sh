@@ -127,9 +127,12 @@ start() {
         # Into a temporary name first, so that an interrupted install does
         # not leave a half-made datadir that the next start would trust.
         rm -rf "$data.new"
+        mkdir -p "$dir/tmp"
+        # Its bootstrap server's temporary tables go to our own tmpdir:
+        # parallel installs sharing /tmp have collided on their names.
         if ! mariadb-install-db --no-defaults --datadir="$data.new" \
             --user="$me" --auth-root-authentication-method=socket \
-            --skip-test-db >"$dir/install.log" 2>&1; then
+            --skip-test-db --tmpdir="$dir/tmp" >"$dir/install.log" 2>&1; then
             echo "mariadb.sh: mariadb-install-db failed:" >&2
             cat "$dir/install.log" >&2
             return 1

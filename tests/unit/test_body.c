@@ -344,6 +344,33 @@ static void test_json_c_strict_leaks_are_refused(void **state)
     }
 }
 
+/* Regression: json-c clamped integers beyond 64 bits without an error
+ * (18446744073709551621 was stored as 18446744073709551615). */
+static void test_integers_beyond_64_bits_are_refused(void **state)
+{
+    (void)state;
+    char msg[160];
+    static const char *const bad[] = {
+        "{\"n\":18446744073709551616}", "[18446744073709551621]",
+        "[-9223372036854775809]", "[100000000000000000000]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (parse_n(bad[i], strlen(bad[i]), msg, sizeof msg) != NULL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_non_null(strstr(msg, "64 bits"));
+    }
+    static const char *const good[] = {
+        "[18446744073709551615]", "[-9223372036854775808]",
+        "[1e30]", "[123456789012345678901234.5]",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
+        if (o == NULL)
+            fail_msg("refused %s: %s", good[i], msg);
+        json_object_put(o);
+    }
+}
+
 /* Regression: a body of JSON null was reported as "malformed JSON:
  * success" (json-c returns NULL for null). */
 static void test_top_level_null_is_not_an_object(void **state)
@@ -624,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_depth_mixed),
         cmocka_unit_test(test_json_c_strict_leaks_are_refused),
         cmocka_unit_test(test_top_level_null_is_not_an_object),
+        cmocka_unit_test(test_integers_beyond_64_bits_are_refused),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_valid_multibyte),
         cmocka_unit_test(test_top_level_scalars),

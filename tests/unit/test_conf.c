@@ -359,6 +359,30 @@ static void test_file_unknown_key(void **state)
     assert_non_null(strstr(err, "OPTIMIST_WROKERS"));
 }
 
+/* Regression: fgets() split a line over 1022 bytes in two and read the
+ * rest as a second line ("unknown option 'xxxx'", wrong line number). */
+static void test_file_long_line_is_refused_not_split(void **state)
+{
+    (void)state;
+    conf c;
+    char path[64], err[512];
+    char text[1400];
+    text[0] = '#';
+    memset(text + 1, 'x', 1200);
+    strcpy(text + 1201, "\nOPTIMIST_WORKERS=3\n");
+    int rc = load_with_file(&c, text, path, err, sizeof err);
+    assert_int_equal(rc, -1);
+    char where[80];
+    snprintf(where, sizeof where, "%s:1", path);
+    if (strstr(err, where) == NULL || strstr(err, "longer") == NULL)
+        fail_msg("message \"%s\" does not say line 1 is too long", err);
+    /* A line just under the limit still loads. */
+    memset(text + 1, 'x', 1000);
+    strcpy(text + 1001, "\nOPTIMIST_WORKERS=3\n");
+    assert_int_equal(load_with_file(&c, text, path, err, sizeof err), 0);
+    assert_int_equal(c.workers, 3);
+}
+
 static void test_file_line_without_equals(void **state)
 {
     (void)state;
@@ -538,6 +562,7 @@ int main(void)
         T(test_file_overrides_env),
         T(test_file_empty),
         T(test_file_unknown_key),
+        T(test_file_long_line_is_refused_not_split),
         T(test_file_line_without_equals),
         T(test_file_bad_value),
         T(test_file_missing),

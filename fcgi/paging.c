@@ -1,0 +1,52 @@
+/*
+ * paging.c -- the query parameters of lists (see paging.h).
+ */
+#include "paging.h"
+
+#include "reply.h"
+
+/* Decimal digits only, 1 to 19 of them (every u64 up to 10^19 - 1). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    int n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || ++n > 19)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (n == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int paging_parse(const char *after_s, const char *limit_s, uint64_t *after,
+                 unsigned *limit)
+{
+    uint64_t a = 0, l = PAGING_DEFAULT_LIMIT;
+    if (after_s != NULL && parse_u64(after_s, &a) != 0)
+        return -1;
+    if (limit_s != NULL &&
+        (parse_u64(limit_s, &l) != 0 || l < 1 || l > PAGING_MAX_LIMIT))
+        return -1;
+    *after = a;
+    *limit = (unsigned)l;
+    return 0;
+}
+
+int paging_or_reply(http_req *r, uint64_t *after, unsigned *limit)
+{
+    char a[32], l[32];
+    int ha = http_query_param(r, "after", a, sizeof a);
+    int hl = http_query_param(r, "limit", l, sizeof l);
+    if (ha < 0 || hl < 0 ||
+        paging_parse(ha ? a : NULL, hl ? l : NULL, after, limit) != 0) {
+        reply_error(r, 400, "bad_request",
+                    "?after= must be a non-negative integer and ?limit= an "
+                    "integer from 1 to 500",
+                    NULL);
+        return -1;
+    }
+    return 0;
+}
