@@ -11,6 +11,7 @@
 #include "evaluator.h"
 
 #include "body.h"
+#include "jpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +67,12 @@ ev_line ev_classify(const char *line, size_t len, jbuf *result, char *why,
         snprintf(why, whylen, "the evaluator printed a line that is not a "
                  "JSON object");
     } else if (json_object_object_get_ex(obj, "result", &v)) {
-        if (v != NULL && json_object_is_type(v, json_type_object)) {
+        if (v != NULL && json_object_is_type(v, json_type_object) &&
+            jp_depth(v) > JP_MAX_DEPTH) {
+            snprintf(why, whylen, "the evaluator's \"result\" is nested "
+                     "deeper than %d levels, the most the database stores",
+                     JP_MAX_DEPTH);
+        } else if (v != NULL && json_object_is_type(v, json_type_object)) {
             jb_reset(result);
             jb_lit(result, json_object_to_json_string_ext(
                                v, JSON_C_TO_STRING_PLAIN |

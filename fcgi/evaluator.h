@@ -67,7 +67,8 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
 typedef enum ev_line {
     EVL_BLANK,    /* empty or only spaces: ignored */
     EVL_PROGRESS, /* a JSON object with "progress" */
-    EVL_RESULT,   /* a JSON object whose "result" is an object */
+    EVL_RESULT,   /* a JSON object whose "result" is an object (nested
+                     at most JP_MAX_DEPTH levels: what MariaDB stores) */
     EVL_BAD       /* anything else */
 } ev_line;
 

@@ -10,9 +10,9 @@
 #include "bids.h"
 
 #include "body.h"
-#include "jmerge.h"
-#include "listq.h"
+#include "jpath.h"
 #include "metrics.h"
+#include "paging.h"
 #include "precond.h"
 #include "reply.h"
 #include "routes.h"
@@ -48,19 +48,24 @@ static const char SQL_EXISTS[] =
 static const char SQL_DATA_FOR_UPDATE[] =
     "SELECT data FROM bids WHERE id = ? AND tenant_id = ? FOR UPDATE";
 /* open | evaluating | decided -> the same status, data replaced by the
- * merge. data_version tells a running evaluation that it was edited. */
+ * merge. data_version tells a running evaluation that it was edited. The
+ * start statuses: every one but archived ("lapsed" is BID_STATE_SQL's
+ * name for evaluating with a passed lease). */
 static const char SQL_PATCH[] =
     "UPDATE bids SET data = ?, "
     "data_version = data_version + 1, version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
-    "WHERE status IN ('open', 'evaluating', 'decided') "
-    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "AND status IN ('open', 'evaluating', 'decided')";
+static const char *const PATCH_FROM[] = {"open", "evaluating", "lapsed",
+                                         "decided", NULL};
 /* open | decided -> archived. */
 static const char SQL_ARCHIVE[] =
     "UPDATE bids SET status = 'archived', version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
-    "WHERE status IN ('open', 'decided') "
-    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "AND status IN ('open', 'decided')";
+static const char *const ARCHIVE_FROM[] = {"open", "decided", NULL};
 
 /* Runs newest first. `live`: this run holds a lease that has not passed;
  * a 'running' run without one is dead and is answered as expired. */
@@ -203,28 +208,16 @@ void bids_refused_reply(http_req *r, uint64_t id, rec_status st,
     } else if (st == REC_CONFLICT) {
         reply_conflict(r, use_412, "bids", v, &cur);
     } else {
-        /* The body as reply_conflict writes it, plus status and lease. */
-        metrics_conflict("bids");
-        reply_etag(r, v);
-        jbuf *b = reply_body(r);
-        jb_lit(b, "{\"error\":\"invalid_state\",\"message\":");
-        char msg[96];
-        snprintf(msg, sizeof msg, "not allowed while the bid is %s", status);
-        jb_cstr(b, msg);
-        jb_lit(b, ",\"request_id\":");
-        jb_cstr(b, r->request_id);
-        jb_lit(b, ",\"status\":");
-        jb_cstr(b, status);
-        jb_lit(b, ",\"current_version\":");
-        jb_u64(b, v);
-        jb_lit(b, ",\"current\":");
-        jb_raw(b, cur.p, cur.len);
+        /* While evaluating, the lease says until when (and whether a new
+         * evaluation could already take it over). */
+        jbuf extra;
+        jb_init(&extra);
         if (strcmp(status, "evaluating") == 0) {
-            jb_lit(b, ",\"lease\":");
-            jb_raw(b, lease.p, lease.len);
+            jb_lit(&extra, "\"lease\":");
+            jb_raw(&extra, lease.p, lease.len);
         }
-        jb_lit(b, "}");
-        r->status = 409;
+        reply_invalid_state_extra(r, "bids", status, v, &cur, extra.p);
+        jb_free(&extra);
     }
     jb_free(&cur);
     jb_free(&lease);
@@ -240,6 +233,12 @@ static int data_or_reply(http_req *r, json_object *body, const char **text,
         !json_object_is_type(d, json_type_object)) {
         reply_error(r, 400, "bad_request", "\"data\" must be a JSON object",
                     NULL);
+        return -1;
+    }
+    if (jp_depth(d) > JP_MAX_DEPTH) {
+        reply_errorf(r, 400, "bad_request",
+                     "\"data\" is nested deeper than %d levels, the most "
+                     "the database stores", JP_MAX_DEPTH);
         return -1;
     }
     *text = json_object_to_json_string_ext(
@@ -316,7 +315,7 @@ void route_bid_list(http_req *r)
     unsigned limit;
     uint64_t after;
     char status[16];
-    if (listq_parse_or_reply(r, &limit, &after) != 0)
+    if (paging_or_reply(r, &after, &limit) != 0)
         return;
     int has_status = http_query_param(r, "status", status, sizeof status);
     if (has_status < 0 || (has_status > 0 && !is_status(status))) {
@@ -367,10 +366,10 @@ struct write_ctx {
     const char *sql;
     const rec_param *params;
     size_t nparams;
-    unsigned allowed;
+    const char *const *from; /* the statuses the write may start from */
     rec_expect expect;
     json_object *patch; /* PATCH: the merge patch; params are ours then */
-    int too_large;      /* OUT: the merged data is over DATA_MAX */
+    char why[128];      /* OUT: why the merged data cannot be stored */
     uint32_t version;   /* OUT */
 };
 
@@ -397,14 +396,28 @@ static rec_status merge_locked(rec_db *db, struct write_ctx *c,
         snprintf(err->msg, sizeof err->msg, "stored data: %s", msg);
         return REC_ERROR;
     }
-    data = jmerge_patch(data, c->patch);
+    /* RFC 7396, by jpath.c's merge op (the one storefront's PATCH uses). */
+    jp_op op = {.kind = JP_MERGE, .value = c->patch};
+    jp_ops ops = {.ops = &op, .n = 1};
+    char why[128];
+    if (jp_ops_apply(&ops, &data, why, sizeof why) != 0) {
+        json_object_put(data);
+        snprintf(err->msg, sizeof err->msg, "merge: %s", why);
+        return REC_ERROR; /* a merge into an object cannot fail */
+    }
+    int depth = jp_depth(data);
     jb_reset(merged);
     jb_lit(merged, json_object_to_json_string_ext(
                        data, JSON_C_TO_STRING_PLAIN |
                                  JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(data);
-    if (merged->len > DATA_MAX) {
-        c->too_large = 1;
+    if (depth > JP_MAX_DEPTH || merged->len > DATA_MAX) {
+        snprintf(c->why, sizeof c->why,
+                 depth > JP_MAX_DEPTH
+                     ? "the merged data would be nested deeper than %d "
+                       "levels, the most the database stores"
+                     : "the merged data would be larger than %d bytes",
+                 depth > JP_MAX_DEPTH ? JP_MAX_DEPTH : DATA_MAX);
         return REC_INVALID;
     }
     *param = REC_S(merged->p, merged->len);
@@ -414,20 +427,23 @@ static rec_status merge_locked(rec_db *db, struct write_ctx *c,
 static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct write_ctx *c = vctx;
-    bid_state found;
+    rec_guard g = {.update_sql = c->sql, .params = c->params,
+                   .nparams = c->nparams, .state_sql = BID_STATE_SQL,
+                   .from = c->from};
+    rec_guard_out found;
     jbuf merged;
     rec_param mp[1];
     rec_status st = REC_OK;
+    c->why[0] = '\0';
     jb_init(&merged);
     if (c->patch != NULL) {
         st = merge_locked(db, c, &merged, &mp[0], err);
-        c->params = mp;
-        c->nparams = 1;
+        g.params = mp;
+        g.nparams = 1;
     }
     if (st == REC_OK)
-        st = bid_guarded_write(db, c->sql, c->params, c->nparams, c->id,
-                               c->r->tenant_id, c->expect, c->allowed,
-                               &c->version, &found, err);
+        st = rec_guarded_write(db, &g, c->id, c->r->tenant_id, c->expect,
+                               &found, err);
     jb_free(&merged);
     if (st != REC_OK)
         return st;
@@ -438,19 +454,17 @@ static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
 /* A [versioned] guarded write of bid r->ids[0] (a merge of `patch` into
  * its data, when not NULL), answered. */
 static void guarded_write(http_req *r, json_object *body, const char *sql,
-                          json_object *patch, unsigned allowed)
+                          json_object *patch, const char *const *from)
 {
     struct write_ctx c = {.r = r, .id = r->ids[0], .sql = sql,
-                          .patch = patch, .allowed = allowed};
+                          .patch = patch, .from = from};
     int use_412 = 0;
     if (bids_expect_or_reply(r, body, c.id, &c.expect, &use_412) != 0)
         return;
     rec_err err = {0};
     rec_status st = rec_txn(r->db, write_body, &c, &err);
-    if (st != REC_OK && c.too_large) {
-        reply_errorf(r, 400, "bad_request",
-                     "the merged data would be larger than %d bytes",
-                     DATA_MAX);
+    if (st == REC_INVALID && c.why[0] != '\0') {
+        reply_error(r, 400, "bad_request", c.why, NULL);
         return;
     }
     if (st != REC_OK) {
@@ -472,8 +486,7 @@ void route_bid_patch(http_req *r)
                     "\"data\" must be a JSON object (a merge patch)", NULL);
         return;
     }
-    guarded_write(r, body, SQL_PATCH, patch,
-                  BID_OPEN | BID_EVALUATING | BID_LAPSED | BID_DECIDED);
+    guarded_write(r, body, SQL_PATCH, patch, PATCH_FROM);
 }
 
 void route_bid_archive(http_req *r)
@@ -481,7 +494,7 @@ void route_bid_archive(http_req *r)
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
         return;
-    guarded_write(r, body, SQL_ARCHIVE, NULL, BID_OPEN | BID_DECIDED);
+    guarded_write(r, body, SQL_ARCHIVE, NULL, ARCHIVE_FROM);
 }
 
 /* ---- the runs ---------------------------------------------------------------- */

@@ -114,12 +114,11 @@ struct claim_ctx {
 static rec_status claim_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct claim_ctx *c = vctx;
-    bid_state found;
     uint32_t v = 0;
     rec_status st = bid_claim_run(db, c->r->tenant_id, c->id, c->expect,
                                   c->kind,
                                   (unsigned)c->r->conf->lease_seconds,
-                                  c->claim, &found, err);
+                                  c->claim, err);
     if (st != REC_OK)
         return st;
     /* The bid as the claim left it, read under the claim's lock. */

@@ -36,13 +36,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_GPARAMS 29 /* rec_exec takes 32; we add three */
-
-static const char SQL_STATE[] =
-    "SELECT version, status, lease_until >= UTC_TIMESTAMP(3) FROM bids "
+const char BID_STATE_SQL[] =
+    "SELECT version, IF(status = 'evaluating' AND "
+    "lease_until < UTC_TIMESTAMP(3), 'lapsed', status) FROM bids "
     "WHERE id = ? AND tenant_id = ?";
 
-/* claim: the start statuses are BID_OPEN | BID_DECIDED | BID_LAPSED. */
+/* claim: open | decided | lapsed -> evaluating. */
+static const char *const CLAIM_FROM[] = {"open", "decided", "lapsed", NULL};
 static const char SQL_RUN_INSERT[] =
     "INSERT INTO evaluations (bid_id, tenant_id, kind, outcome, started_at) "
     "VALUES (?, ?, ?, 'running', UTC_TIMESTAMP(3))";
@@ -50,9 +50,9 @@ static const char SQL_CLAIM[] =
     "UPDATE bids SET status = 'evaluating', version = version + 1, "
     "lease_owner = ?, lease_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, "
     "updated_at = UTC_TIMESTAMP(3) "
-    "WHERE (status IN ('open', 'decided') OR "
-    "(status = 'evaluating' AND lease_until < UTC_TIMESTAMP(3))) "
-    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "AND (status IN ('open', 'decided') OR "
+    "(status = 'evaluating' AND lease_until < UTC_TIMESTAMP(3)))";
 /* Under the bid's row lock, taken by SQL_CLAIM: any other run still
  * 'running' on this bid lost its claim just now. */
 static const char SQL_EXPIRE_OTHERS[] =
@@ -113,82 +113,12 @@ const char *bid_outcome_name(bid_outcome o)
     return "unknown";
 }
 
-/* The set bit of the row's status, for comparing with `allowed`. */
-static unsigned status_bit(const char *status, int lease_live)
-{
-    if (strcmp(status, "open") == 0)
-        return BID_OPEN;
-    if (strcmp(status, "decided") == 0)
-        return BID_DECIDED;
-    if (strcmp(status, "archived") == 0)
-        return BID_ARCHIVED;
-    return lease_live ? BID_EVALUATING : BID_LAPSED;
-}
-
-rec_status bid_guarded_write(rec_db *db, const char *sql,
-                             const rec_param *params, size_t nparams,
-                             uint64_t id, uint64_t tenant_id,
-                             rec_expect expect, unsigned allowed,
-                             uint32_t *version, bid_state *found,
-                             rec_err *err)
-{
-    rec_param p[MAX_GPARAMS + 3];
-    rec_status st;
-
-    *version = 0;
-    memset(found, 0, sizeof *found);
-    if (nparams > MAX_GPARAMS) {
-        snprintf(err->msg, sizeof err->msg, "too many parameters");
-        return REC_ERROR;
-    }
-    if (nparams > 0)
-        memcpy(p, params, nparams * sizeof *p);
-    p[nparams] = REC_U(id);
-    p[nparams + 1] = REC_U(tenant_id);
-    p[nparams + 2] = expect.any ? REC_NULLP : REC_U(expect.version);
-
-    /* Two rounds at most, as in rec_versioned_write: a row that matches
-     * when read although the UPDATE missed it moved meanwhile. */
-    for (int round = 0; round < 2; round++) {
-        uint64_t affected = 0;
-        st = rec_exec(db, sql, p, nparams + 3, NULL, &affected, NULL, err);
-        if (st != REC_OK)
-            return st;
-        rec_param key[2] = {REC_U(id), REC_U(tenant_id)};
-        rec_rows *rows = NULL;
-        st = rec_exec(db, SQL_STATE, key, 2, &rows, NULL, NULL, err);
-        if (st != REC_OK)
-            return st;
-        if (rec_rows_count(rows) == 0) {
-            rec_rows_free(rows);
-            return REC_NOT_FOUND;
-        }
-        uint64_t v = rec_rows_u64(rows, 0, 0);
-        const char *s = rec_rows_get(rows, 0, 1);
-        snprintf(found->status, sizeof found->status, "%s", s ? s : "");
-        found->version = (uint32_t)v;
-        found->lease_live = rec_rows_u64(rows, 0, 2) == 1;
-        rec_rows_free(rows);
-        if (affected > 0) {
-            /* Read under our own row lock: exactly the version we made. */
-            *version = (uint32_t)v;
-            return REC_OK;
-        }
-        if (!expect.any && v != expect.version)
-            return REC_CONFLICT;
-        if (!(status_bit(found->status, found->lease_live) & allowed))
-            return REC_INVALID_STATE;
-    }
-    return REC_CONFLICT;
-}
-
 rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
                          rec_expect expect, const char *kind,
                          unsigned lease_seconds, bid_claim *out,
-                         bid_state *found, rec_err *err)
+                         rec_err *err)
 {
     uint64_t eval_id = 0;
-    uint32_t version = 0;
     rec_param ins[3] = {REC_U(id), REC_U(tenant_id), REC_CSTR(kind)};
     rec_status st =
         rec_exec(db, SQL_RUN_INSERT, ins, 3, NULL, NULL, &eval_id, err);
@@ -196,9 +126,10 @@ rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
         return st;
 
     rec_param set[2] = {REC_U(eval_id), REC_U(lease_seconds)};
-    st = bid_guarded_write(db, SQL_CLAIM, set, 2, id, tenant_id, expect,
-                           BID_OPEN | BID_DECIDED | BID_LAPSED, &version,
-                           found, err);
+    rec_guard g = {.update_sql = SQL_CLAIM, .params = set, .nparams = 2,
+                   .state_sql = BID_STATE_SQL, .from = CLAIM_FROM};
+    rec_guard_out found;
+    st = rec_guarded_write(db, &g, id, tenant_id, expect, &found, err);
     if (st != REC_OK)
         return st; /* the caller rolls back, the run row with it */
 

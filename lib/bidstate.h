@@ -1,7 +1,8 @@
 /*
- * bidstate.h -- the bid state machine in SQL: guarded writes, the claim
- * an evaluation takes (with its lease), the lease's renewal and the
- * evaluation's finish. No HTTP in here.
+ * bidstate.h -- the bid state machine in SQL: the claim an evaluation
+ * takes (with its lease), the lease's renewal and the evaluation's finish;
+ * the other guarded writes (archive, PATCH) go through rec_guarded_write
+ * with BID_STATE_SQL. No HTTP in here.
  *
  * Every status change is one UPDATE whose WHERE clause names the statuses
  * it may start from, so a transition the machine does not have cannot
@@ -14,39 +15,11 @@
 
 #include "rec.h"
 
-/* Statuses as a set, for the `allowed` argument of bid_guarded_write. */
-enum {
-    BID_OPEN = 1,       /* status 'open' */
-    BID_EVALUATING = 2, /* 'evaluating' with a lease that has not passed */
-    BID_DECIDED = 4,    /* 'decided' */
-    BID_ARCHIVED = 8,   /* 'archived' */
-    BID_LAPSED = 16     /* 'evaluating' whose lease has passed: the run's
-                           worker is gone (or stalled); claimable again */
-};
-
-/* What a refused write found. */
-typedef struct bid_state {
-    uint32_t version; /* the row's version */
-    char status[16];  /* "open", "evaluating", "decided", "archived" */
-    int lease_live;   /* evaluating and the lease has not passed */
-} bid_state;
-
-/* Inside a transaction: runs `sql`, an UPDATE of table bids whose WHERE
- * clause encodes the statuses of `allowed` and ends with "id = ? AND
- * tenant_id = ? AND version = COALESCE(?, version)" (those three are
- * appended to `params`, as for rec_versioned_write). Every such UPDATE
- * sets version = version + 1.
- *
- * REC_OK: *version (OUT) gets the new version. Nothing matched:
- * REC_NOT_FOUND; REC_CONFLICT when the version is not the expected one;
- * REC_INVALID_STATE when the status is not in `allowed`; *found (OUT)
- * describes the row for the last two. */
-rec_status bid_guarded_write(rec_db *db, const char *sql,
-                             const rec_param *params, size_t nparams,
-                             uint64_t id, uint64_t tenant_id,
-                             rec_expect expect, unsigned allowed,
-                             uint32_t *version, bid_state *found,
-                             rec_err *err) REC_MUST_CHECK;
+/* SELECT version, status of a bid for rec_guarded_write, with a status
+ * of its own for "evaluating, and the lease has passed": "lapsed". A
+ * lapsed bid may be claimed again; to a client it is still "evaluating"
+ * (with "lease": {"expired": true}). */
+extern const char BID_STATE_SQL[];
 
 /* A claim: one run's hold on one bid. */
 typedef struct bid_claim {
@@ -62,13 +35,14 @@ typedef struct bid_claim {
  * ("quick_scan" or "full"): status open, decided, or evaluating with a
  * passed lease, and the expected version -> evaluating, version + 1, a
  * lease of `lease_seconds`, an evaluations row 'running'. A run whose
- * lease was taken over becomes 'expired'. Errors as bid_guarded_write
- * (nothing is kept: the caller's transaction rolls back). *out (OUT) is
- * filled on REC_OK. */
+ * lease was taken over becomes 'expired'. Errors as rec_guarded_write:
+ * REC_NOT_FOUND, REC_INVALID_STATE (held by a live lease, or archived;
+ * wins over a stale version), REC_CONFLICT; nothing is kept then (the
+ * caller's transaction rolls back). *out (OUT) is filled on REC_OK. */
 rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
                          rec_expect expect, const char *kind,
-                         unsigned lease_seconds, bid_claim *out,
-                         bid_state *found, rec_err *err) REC_MUST_CHECK;
+                         unsigned lease_seconds,
+                         bid_claim *out, rec_err *err) REC_MUST_CHECK;
 
 /* Renews the claim's lease to `lease_seconds` from now, if the claim still
  * holds the bid and its lease has not passed. REC_OK, or REC_INVALID_STATE

@@ -38,8 +38,8 @@ static const char SQL_LAPSE[] =
     "WHERE id = ?";
 static const char SQL_ARCHIVE[] =
     "UPDATE bids SET status = 'archived', version = version + 1 "
-    "WHERE status IN ('open', 'decided') "
-    "AND id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "AND status IN ('open', 'decided')";
 
 static void must(rec_status st, const rec_err *err, const char *what)
 {
@@ -117,14 +117,13 @@ struct claim_ctx {
     uint64_t tenant, id;
     rec_expect expect;
     bid_claim claim;
-    bid_state found;
 };
 
 static rec_status claim_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct claim_ctx *c = vctx;
     return bid_claim_run(db, c->tenant, c->id, c->expect, "full", LEASE,
-                         &c->claim, &c->found, err);
+                         &c->claim, err);
 }
 
 static rec_status claim(rec_db *db, uint64_t tenant, uint64_t id,
@@ -189,14 +188,12 @@ static void test_claim_refusals(void **state)
     uint64_t id = new_bid(db);
     struct claim_ctx c, c2;
     assert_int_equal(claim(db, TENANT, id, 5, &c), REC_CONFLICT);
-    assert_int_equal(c.found.version, 1);
     assert_int_equal(claim(db, TENANT + 1, id, 1, &c), REC_NOT_FOUND);
     assert_int_equal(claim(db, TENANT, id + 100000, 1, &c), REC_NOT_FOUND);
     assert_int_equal(claim(db, TENANT, id, 1, &c), REC_OK);
-    /* held: the right version, the wrong state */
+    /* held by a live lease: the state refuses it, whatever the version */
     assert_int_equal(claim(db, TENANT, id, 2, &c2), REC_INVALID_STATE);
-    assert_string_equal(c2.found.status, "evaluating");
-    assert_int_equal(c2.found.lease_live, 1);
+    assert_int_equal(claim(db, TENANT, id, 1, &c2), REC_INVALID_STATE);
     /* a refused claim leaves no run behind */
     struct row r = row_of(db, id);
     assert_true(r.owner == c.claim.eval_id);
@@ -289,28 +286,34 @@ static void test_a_lapsed_claim_gives_the_bid_back(void **state)
     assert_string_equal(run_of(db, c.claim.eval_id).outcome, "expired");
 }
 
-static void test_guarded_write_refusals(void **state)
+/* Archive through rec_guarded_write with BID_STATE_SQL: a lapsed bid is
+ * still evaluating to everyone but a new claim. */
+static void test_archive_guard_and_lapsed_state(void **state)
 {
     rec_db *db = *state;
     rec_err err = {0};
+    static const char *const from[] = {"open", "decided", NULL};
+    rec_guard g = {.update_sql = SQL_ARCHIVE, .state_sql = BID_STATE_SQL,
+                   .from = from};
+    rec_guard_out out;
     uint64_t id = new_bid(db);
-    uint32_t v = 0;
-    bid_state found;
-    unsigned allowed = BID_OPEN | BID_DECIDED;
-    assert_int_equal(bid_guarded_write(db, SQL_ARCHIVE, NULL, 0, id, TENANT,
-                                       (rec_expect){0, 9}, allowed, &v,
-                                       &found, &err), REC_CONFLICT);
-    assert_int_equal(found.version, 1);
-    assert_int_equal(bid_guarded_write(db, SQL_ARCHIVE, NULL, 0, id, TENANT,
-                                       (rec_expect){0, 1}, allowed, &v,
-                                       &found, &err), REC_OK);
-    assert_int_equal(v, 2);
-    assert_int_equal(bid_guarded_write(db, SQL_ARCHIVE, NULL, 0, id, TENANT,
-                                       (rec_expect){1, 0}, allowed, &v,
-                                       &found, &err), REC_INVALID_STATE);
-    assert_string_equal(found.status, "archived");
     struct claim_ctx c;
-    assert_int_equal(claim(db, TENANT, id, 2, &c), REC_INVALID_STATE);
+    assert_int_equal(claim(db, TENANT, id, 1, &c), REC_OK);
+    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
+                                       &out, &err), REC_INVALID_STATE);
+    assert_string_equal(out.status, "evaluating");
+    exec1(db, SQL_LAPSE, id);
+    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
+                                       &out, &err), REC_INVALID_STATE);
+    assert_string_equal(out.status, "lapsed");
+    uint32_t v = 0;
+    assert_int_equal(finish(db, &c.claim, NULL, "gone", &v), BID_EXPIRED);
+    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
+                                       &out, &err), REC_CONFLICT);
+    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 3},
+                                       &out, &err), REC_OK);
+    assert_string_equal(row_of(db, id).status, "archived");
+    assert_int_equal(claim(db, TENANT, id, 4, &c), REC_INVALID_STATE);
 }
 
 /* ---- races ----------------------------------------------------------------- */
@@ -394,7 +397,7 @@ int main(void)
         cmocka_unit_test(test_a_failure_reopens),
         cmocka_unit_test(test_take_over_after_the_lease),
         cmocka_unit_test(test_a_lapsed_claim_gives_the_bid_back),
-        cmocka_unit_test(test_guarded_write_refusals),
+        cmocka_unit_test(test_archive_guard_and_lapsed_state),
         cmocka_unit_test(test_two_claims_at_once_one_wins),
     };
     return cmocka_run_group_tests_name("integration_bidstate", tests, setup,
