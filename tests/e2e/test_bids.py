@@ -168,6 +168,52 @@ def test_create_needs_a_data_object(stack):
     error_of(stack.post("/v1/bids", {"data": {}}), 401, "unauthorized")
 
 
+def test_data_deeper_than_the_database_stores_is_400(stack):
+    _, tok = stack.tenant()
+
+    def nested(levels):   # an object `levels` deep, itself level 1
+        d = {}
+        for _ in range(levels - 1):
+            d = {"n": d}
+        return d
+
+    assert stack.post("/v1/bids", {"data": nested(31)}, token=tok).status \
+        == 201
+    error_of(stack.post("/v1/bids", {"data": nested(32)}, token=tok), 400,
+             "bad_request")
+    b = new_bid(stack, tok, {"n": nested(29)})   # 30 levels
+    r = stack.patch("/v1/bids/%d" % b["id"],
+                    {"version": 1, "data": {"n": {"n": nested(30)}}},
+                    token=tok)
+    error_of(r, 400, "bad_request")
+    assert get_bid(stack, tok, b["id"])["version"] == 1
+
+
+def test_idempotency_key_on_writes_and_not_on_evaluate(stack):
+    _, tok = stack.tenant()
+    key = {"Idempotency-Key": "bid-create-1"}
+    r1 = stack.post("/v1/bids", {"data": {"x": 1}}, token=tok, headers=key)
+    r2 = stack.post("/v1/bids", {"data": {"x": 1}}, token=tok, headers=key)
+    assert r1.status == r2.status == 201, (r1, r2)
+    assert r2.json()["id"] == r1.json()["id"]
+    assert r2.headers.get("Idempotent-Replayed") == "true"
+    bid_id = r1.json()["id"]
+    p = "/v1/bids/%d" % bid_id
+    key = {"Idempotency-Key": "bid-patch-1"}
+    for _ in range(2):
+        r = stack.patch(p, {"version": 1, "data": {"y": 2}}, token=tok,
+                        headers=key)
+        assert r.status == 200 and r.json()["version"] == 2, r
+    # /evaluate ignores the header: the second call is a second request.
+    key = {"Idempotency-Key": "bid-eval-1"}
+    r = evaluate(stack, tok, bid_id, 2, kind="quick_scan", headers=key)
+    assert r.status == 200 and r.json()["outcome"] == "applied", r
+    assert "Idempotent-Replayed" not in r.headers
+    r = evaluate(stack, tok, bid_id, 2, kind="quick_scan", headers=key)
+    error_of(r, 409, "version_conflict")
+    assert len(runs_of(stack, tok, bid_id)) == 1
+
+
 def test_missing_foreign_and_malformed_ids_are_404(stack):
     _, tok_a = stack.tenant()
     _, tok_b = stack.tenant()

@@ -51,6 +51,19 @@ static void test_classify(void **state)
     assert_int_equal(classify("{\"result\": {\"s\": \"a/b\"}}", &res),
                      EVL_RESULT);
     assert_string_equal(res.p, "{\"s\":\"a/b\"}");
+    /* A result nested 31 levels is stored; 32 is more than MariaDB takes. */
+    char deep[256];
+    for (int levels = 31; levels <= 32; levels++) {
+        int n = 0;
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "{\"result\": ");
+        for (int i = 0; i < levels; i++)
+            n += snprintf(deep + n, sizeof deep - (size_t)n, "{\"a\":");
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "1");
+        for (int i = 0; i < levels + 1; i++)
+            n += snprintf(deep + n, sizeof deep - (size_t)n, "}");
+        assert_int_equal(classify(deep, &res),
+                         levels == 31 ? EVL_RESULT : EVL_BAD);
+    }
     static const char *const bad[] = {
         "nope", "{\"progress\": 1", "[1]", "5", "{}", "{\"other\": 1}",
         "{\"result\": 5}", "{\"result\": [1]}", "{\"result\": null}",
