@@ -38,9 +38,9 @@ APP_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
-INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 .PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps
 
@@ -66,11 +66,11 @@ $(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 
-$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/liboptimist.a
+$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 

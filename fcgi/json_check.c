@@ -27,6 +27,23 @@ static int hexdigit(char ch)
            (ch >= 'A' && ch <= 'F');
 }
 
+/* The value of the \\uXXXX escape at s[at], or 0x10000 if malformed. */
+static unsigned hex4(const struct scan *c, size_t at)
+{
+    unsigned v = 0;
+    if (at + 6 > c->n)
+        return 0x10000;
+    for (size_t k = 2; k < 6; k++) {
+        char ch = c->s[at + k];
+        if (!hexdigit(ch))
+            return 0x10000;
+        v = v * 16 + (unsigned)(ch <= '9'   ? ch - '0'
+                                : ch <= 'F' ? ch - 'A' + 10
+                                            : ch - 'a' + 10);
+    }
+    return v;
+}
+
 static int string(struct scan *c)
 {
     c->i++; /* the opening quote */
@@ -43,12 +60,24 @@ static int string(struct scan *c)
                 return 0;
             char e = c->s[c->i + 1];
             if (e == 'u') {
-                if (c->i + 6 > c->n)
+                unsigned u = hex4(c, c->i);
+                if (u > 0xFFFF)
                     return 0;
-                for (int k = 2; k < 6; k++)
-                    if (!hexdigit(c->s[c->i + (size_t)k]))
-                        return 0;
                 c->i += 6;
+                /* UTF-16 escapes must pair: a high surrogate followed by
+                 * a low one. json-c would turn a lone one into U+FFFD
+                 * without a word: not valid Unicode, so not accepted. */
+                if (u >= 0xDC00 && u <= 0xDFFF)
+                    return 0;
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (c->i + 1 >= c->n || c->s[c->i] != '\\' ||
+                        c->s[c->i + 1] != 'u')
+                        return 0;
+                    unsigned lo = hex4(c, c->i);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return 0;
+                    c->i += 6;
+                }
                 continue;
             }
             if (!strchr("\"\\/bfnrt", e) || e == '\0')

@@ -34,6 +34,13 @@ void route_storefront_discard(http_req *r);
 void route_storefront_versions(http_req *r);
 void route_storefront_version_get(http_req *r);
 
+/* routes_reports.c */
+void route_report_create(http_req *r);
+void route_report_get(http_req *r);
+void route_report_patch(http_req *r);
+void route_report_chat_append(http_req *r);
+void route_report_chat_read(http_req *r);
+
 /* routes_bids.c */
 void route_bid_create(http_req *r);
 void route_bid_list(http_req *r);

@@ -5,8 +5,9 @@
 #   BUILD=build BIN=bin [SAN=1] tests/run.sh [unit|integration|e2e]...
 #
 # No argument runs the three suites in that order:
-#   unit         every $BUILD/tests/test_* built from tests/unit/*.c (cmocka)
-#   integration  every $BUILD/tests/test_* built from tests/integration/*.c,
+#   unit         every $BUILD/tests/unit/test_* built from tests/unit/*.c (cmocka)
+#   integration  every $BUILD/tests/integration/test_* built from
+#                tests/integration/*.c,
 #                against a MariaDB started for the run in a temporary folder
 #                (scripts/mariadb.sh) and migrated with $BIN/optimistctl;
 #                the binaries get OPTIMIST_DB_SOCKET and OPTIMIST_DB_NAME
@@ -111,13 +112,13 @@ run_binary() {
     fi
 }
 
-# binaries_for DIR: the built test binaries whose sources are in DIR.
+# binaries_for DIR: the built test binaries whose sources are in DIR
+# (tests/unit/test_x.c -> $BUILD/tests/unit/test_x).
 binaries_for() {
     local src
     for src in "$1"/test_*.c; do
         [ -e "$src" ] || continue
-        src=$(basename "$src" .c)
-        echo "$BUILD/tests/$src"
+        echo "$BUILD/${src%.c}"
     done
 }
 

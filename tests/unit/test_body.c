@@ -371,6 +371,29 @@ static void test_integers_beyond_64_bits_are_refused(void **state)
     }
 }
 
+/* Regression: json-c turned a lone surrogate escape into U+FFFD. */
+static void test_lone_surrogate_escapes_are_refused(void **state)
+{
+    (void)state;
+    char msg[160];
+    static const char *const bad[] = {
+        "[\"\\ud800\"]", "[\"\\udfff\"]", "[\"\\ud800x\"]",
+        "[\"\\ud800\\u0041\"]", "[\"\\ud800\\n\"]", "[\"\\uDBFF\"]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (parse_n(bad[i], strlen(bad[i]), msg, sizeof msg) != NULL)
+            fail_msg("accepted: %s", bad[i]);
+    static const char *const good[] = {
+        "[\"\\ud83c\\udf89\"]", "[\"\\uD83D\\uDE00\"]", "[\"\\u00e9\\uffff\"]",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
+        if (o == NULL)
+            fail_msg("refused %s: %s", good[i], msg);
+        json_object_put(o);
+    }
+}
+
 /* Regression: a body of JSON null was reported as "malformed JSON:
  * success" (json-c returns NULL for null). */
 static void test_top_level_null_is_not_an_object(void **state)
@@ -652,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_json_c_strict_leaks_are_refused),
         cmocka_unit_test(test_top_level_null_is_not_an_object),
         cmocka_unit_test(test_integers_beyond_64_bits_are_refused),
+        cmocka_unit_test(test_lone_surrogate_escapes_are_refused),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_valid_multibyte),
         cmocka_unit_test(test_top_level_scalars),

@@ -106,6 +106,25 @@ static void test_session_routes(void **state)
                  route_index("POST", "/v1/sessions/{id}/messages"), 1, 7);
 }
 
+static void test_report_routes(void **state)
+{
+    (void)state;
+    assert_route("POST", "/v1/reports", route_index("POST", "/v1/reports"), 0,
+                 0);
+    assert_route("GET", "/v1/reports/42",
+                 route_index("GET", "/v1/reports/{id}"), 1, 42);
+    assert_route("PATCH", "/v1/reports/42",
+                 route_index("PATCH", "/v1/reports/{id}"), 1, 42);
+    assert_route("POST", "/v1/reports/7/chat",
+                 route_index("POST", "/v1/reports/{id}/chat"), 1, 7);
+    assert_route("GET", "/v1/reports/7/chat",
+                 route_index("GET", "/v1/reports/{id}/chat"), 1, 7);
+    assert_no_method("DELETE", "/v1/reports/7", "GET, PATCH");
+    assert_no_method("PUT", "/v1/reports/7/chat", "POST, GET");
+    assert_no_path("GET", "/v1/reports/7/chat/");
+    assert_no_path("GET", "/v1/reports/x/chat");
+}
+
 static void test_session_routes_need_auth(void **state)
 {
     (void)state;
@@ -307,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_healthz_and_metrics),
         cmocka_unit_test(test_session_routes),
+        cmocka_unit_test(test_report_routes),
         cmocka_unit_test(test_session_routes_need_auth),
         cmocka_unit_test(test_every_route_matches_itself),
         cmocka_unit_test(test_id_bounds),

@@ -1,0 +1,279 @@
+/*
+ * routes_reports.c -- reports: a versioned title, and a chat history that
+ * many clients append to at once without a version (an append conflicts
+ * with nobody) and without ever losing or doubling a message. The chat's
+ * rules live in lib/chat.c; this file reads requests and answers them.
+ */
+#include "../lib/chat.h"
+#include "body.h"
+#include "metrics.h"
+#include "reply.h"
+#include "routes.h"
+#include "vwrite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TITLE_MAX_CHARS 1000
+
+/* Never the chat column: a report is read without its history. */
+static const char SQL_LOAD[] =
+    "SELECT version, title, chat_length, created_at, updated_at FROM reports "
+    "WHERE id = ? AND tenant_id = ?";
+static const char SQL_VERSION[] =
+    "SELECT version FROM reports WHERE id = ? AND tenant_id = ?";
+static const char SQL_INSERT[] =
+    "INSERT INTO reports (tenant_id, title, chat, created_at, updated_at)"
+    " VALUES (?, ?, '[]', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+static const char SQL_SET_TITLE[] =
+    "UPDATE reports SET title = ?, version = version + 1, "
+    "updated_at = UTC_TIMESTAMP(3) "
+    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+
+static rec_status report_load(http_req *r, uint64_t id, jbuf *out,
+                              uint32_t *version, rec_err *err)
+{
+    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    if (rec_rows_count(rows) == 0) {
+        rec_rows_free(rows);
+        return REC_NOT_FOUND;
+    }
+    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
+    jb_lit(out, "{\"id\":");
+    jb_u64(out, id);
+    jb_lit(out, ",\"version\":");
+    jb_u64(out, *version);
+    jb_lit(out, ",\"title\":");
+    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    jb_lit(out, ",\"chat_length\":");
+    jb_u64(out, rec_rows_u64(rows, 0, 2));
+    jb_lit(out, ",\"created_at\":");
+    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_lit(out, ",\"updated_at\":");
+    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_lit(out, "}");
+    rec_rows_free(rows);
+    return REC_OK;
+}
+
+static const vw_resource reports = {
+    .name = "reports", .version_sql = SQL_VERSION, .load = report_load};
+
+/* ---- the report -------------------------------------------------------- */
+
+struct create_ctx {
+    http_req *r;
+    rec_param title;
+    uint64_t id;      /* OUT */
+    uint32_t version; /* OUT */
+};
+
+static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
+{
+    struct create_ctx *c = vctx;
+    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
+    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
+    if (st != REC_OK)
+        return st;
+    jb_reset(&c->r->out);
+    return report_load(c->r, c->id, &c->r->out, &c->version, err);
+}
+
+void route_report_create(http_req *r)
+{
+    json_object *body = body_object_or_reply(r);
+    const char *title;
+    size_t title_len;
+    if (body == NULL ||
+        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
+                                 &title_len) != 0)
+        return;
+    struct create_ctx c = {.r = r};
+    c.title = title ? REC_S(title, title_len) : REC_NULLP;
+    rec_err err = {0};
+    rec_status st = rec_txn(r->db, create_body, &c, &err);
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return;
+    }
+    char loc[64];
+    snprintf(loc, sizeof loc, "/v1/reports/%llu", (unsigned long long)c.id);
+    http_header(r, "Location", loc);
+    reply_etag(r, c.version);
+    reply_json(r, 201);
+}
+
+void route_report_get(http_req *r)
+{
+    vw_get(r, &reports, r->ids[0]);
+}
+
+void route_report_patch(http_req *r)
+{
+    json_object *body = body_object_or_reply(r);
+    const char *title;
+    size_t title_len;
+    if (body == NULL)
+        return;
+    /* "title" is what a PATCH changes: it must be there (null clears it),
+     * or the call would bump the version and change nothing. */
+    if (!json_object_object_get_ex(body, "title", NULL)) {
+        reply_error(r, 400, "bad_request",
+                    "\"title\" (a string, or null to clear it) is required",
+                    NULL);
+        return;
+    }
+    if (body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
+                                 &title_len) != 0)
+        return;
+    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
+    vw_write w = {.sql = SQL_SET_TITLE, .params = p, .nparams = 1};
+    vw_run(r, &reports, r->ids[0], body, &w);
+}
+
+/* ---- the chat ---------------------------------------------------------- */
+
+/* A string member of a message, or NULL when absent or not a string. */
+static const char *msg_string(json_object *msg, const char *key, size_t *len)
+{
+    json_object *v = NULL;
+    *len = 0;
+    if (!json_object_object_get_ex(msg, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    *len = (size_t)json_object_get_string_len(v);
+    return json_object_get_string(v);
+}
+
+/* Fills msgs[] from the body's "messages" (strings borrowed from the
+ * body). Returns the count, or -1 after answering 400. */
+static int parse_messages_or_reply(http_req *r, json_object *body,
+                                   chat_msg msgs[CHAT_MAX_BATCH])
+{
+    json_object *arr = NULL;
+    if (!json_object_object_get_ex(body, "messages", &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
+        reply_error(r, 400, "bad_request",
+                    "\"messages\" must be an array of {\"id\", \"role\", "
+                    "\"content\"}",
+                    NULL);
+        return -1;
+    }
+    size_t n = json_object_array_length(arr);
+    if (n == 0 || n > CHAT_MAX_BATCH) {
+        reply_errorf(r, 400, "bad_request",
+                     "\"messages\" must hold 1 to %d messages, not %zu",
+                     CHAT_MAX_BATCH, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(arr, i);
+        chat_msg *cm = &msgs[i];
+        if (!json_object_is_type(m, json_type_object)) {
+            reply_errorf(r, 400, "bad_request",
+                         "messages[%zu] must be an object", i);
+            return -1;
+        }
+        cm->id = msg_string(m, "id", &cm->id_len);
+        cm->role = msg_string(m, "role", &cm->role_len);
+        cm->content = msg_string(m, "content", &cm->content_len);
+        chat_fault f = chat_check(cm);
+        if (f != CHAT_FAULT_NONE) {
+            reply_errorf(r, 400, "bad_request", "messages[%zu]: %s", i,
+                         chat_fault_text(f));
+            return -1;
+        }
+    }
+    return (int)n;
+}
+
+void route_report_chat_append(http_req *r)
+{
+    chat_msg msgs[CHAT_MAX_BATCH];
+    json_object *body = body_object_or_reply(r);
+    if (body == NULL)
+        return;
+    int n = parse_messages_or_reply(r, body, msgs);
+    if (n < 0)
+        return;
+
+    chat_result res;
+    rec_err err = {0};
+    rec_status st =
+        chat_append(r->db, r->ids[0], r->tenant_id, msgs, (size_t)n, &res,
+                    &err);
+    if (st == REC_INVALID_STATE) {
+        char extra[64];
+        metrics_conflict("reports");
+        snprintf(extra, sizeof extra, "\"length\":%u,\"limit\":%d",
+                 res.length, CHAT_MAX_HISTORY);
+        reply_error(r, 409, "chat_full",
+                    "these messages would take the chat past 10000 "
+                    "messages; nothing was appended",
+                    extra);
+        return;
+    }
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return;
+    }
+    jbuf *b = reply_body(r);
+    jb_lit(b, "{\"appended\":");
+    jb_u64(b, res.appended);
+    jb_lit(b, ",\"duplicates\":");
+    jb_u64(b, res.duplicates);
+    jb_lit(b, ",\"length\":");
+    jb_u64(b, res.length);
+    jb_lit(b, "}");
+    reply_json(r, 200);
+}
+
+/* Reads ?name= as a count: *out keeps `dflt` when absent. Returns 0, or
+ * -1 after answering 400. */
+static int query_count_or_reply(http_req *r, const char *name, uint64_t dflt,
+                                uint64_t cap, uint64_t *out)
+{
+    char buf[64];
+    int got = http_query_param(r, name, buf, sizeof buf);
+    *out = dflt;
+    if (got == 0)
+        return 0;
+    if (got < 0 || chat_parse_count(buf, cap, out) != 0) {
+        reply_errorf(r, 400, "bad_request",
+                     "\"%s\" must be a non-negative integer", name);
+        return -1;
+    }
+    return 0;
+}
+
+void route_report_chat_read(http_req *r)
+{
+    uint64_t after, limit;
+    if (query_count_or_reply(r, "after", 0, INT32_MAX, &after) != 0 ||
+        query_count_or_reply(r, "limit", CHAT_READ_DEFAULT,
+                             CHAT_READ_MAX + 1, &limit) != 0)
+        return;
+    if (limit < 1 || limit > CHAT_READ_MAX) {
+        reply_errorf(r, 400, "bad_request", "\"limit\" must be 1 to %d",
+                     CHAT_READ_MAX);
+        return;
+    }
+    jbuf *b = reply_body(r);
+    uint32_t length = 0;
+    rec_err err = {0};
+    jb_lit(b, "{\"messages\":");
+    rec_status st = chat_read(r->db, r->ids[0], r->tenant_id, after,
+                              (unsigned)limit, b, &length, &err);
+    if (st != REC_OK) {
+        reply_rec(r, st, &err); /* starts a fresh body */
+        return;
+    }
+    jb_lit(b, ",\"length\":");
+    jb_u64(b, length);
+    jb_lit(b, "}");
+    reply_json(r, 200);
+}
