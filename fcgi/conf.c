@@ -63,6 +63,21 @@ static const struct opt opts[] = {
     {"OPTIMIST_IDEMPOTENCY_CLAIM", INT(idempotency_claim), "30", 1, 3600, 1,
      "seconds a key stays in use by a request that never finished "
      "(its worker died) before it can be claimed again"},
+    {"OPTIMIST_EVALUATOR", STR(evaluator), "", 0, 0, 1,
+     "program that evaluates a bid (default: the built-in demo)"},
+    {"OPTIMIST_EVALUATOR_TIMEOUT", INT(evaluator_timeout), "120", 1, 86400,
+     1, "seconds an evaluator may run before it is killed"},
+    {"OPTIMIST_DEMO_EVAL_STEPS", INT(demo_eval_steps), "5", 1, 1000, 1,
+     "progress steps of the built-in demo evaluator"},
+    {"OPTIMIST_DEMO_EVAL_DELAY_MS", INT(demo_eval_delay_ms), "1000", 0,
+     600000, 1, "milliseconds per step of the demo evaluator"},
+    {"OPTIMIST_LEASE_SECONDS", INT(lease_seconds), "30", 1, 3600, 1,
+     "an evaluation's lease; renewed by its progress"},
+    {"OPTIMIST_SSE_PING_SECONDS", INT(sse_ping_seconds), "15", 1, 3600, 1,
+     "seconds between ': ping' comments on an event stream"},
+    {"OPTIMIST_MAX_EVALUATIONS", INT(max_evaluations), "0", 0, 256, 1,
+     "evaluations the pool runs at once (0: half the workers; at most "
+     "workers - 1)"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

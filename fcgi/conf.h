@@ -27,6 +27,14 @@ typedef struct conf {
                                 and its answer are kept */
     int idempotency_claim;   /* OPTIMIST_IDEMPOTENCY_CLAIM: seconds before
                                 an unfinished claim may be taken over */
+    /* ---- bids' evaluations (routes_evaluate.c) ---- */
+    char evaluator[512];     /* OPTIMIST_EVALUATOR: program; "" = demo */
+    int evaluator_timeout;   /* OPTIMIST_EVALUATOR_TIMEOUT: seconds */
+    int demo_eval_steps;     /* OPTIMIST_DEMO_EVAL_STEPS */
+    int demo_eval_delay_ms;  /* OPTIMIST_DEMO_EVAL_DELAY_MS: per step */
+    int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
+    int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
+    int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

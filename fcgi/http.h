@@ -53,6 +53,12 @@ typedef struct http_req {
     size_t headers_len;
     const char *content_type_out; /* default application/json */
     jbuf out;                    /* the body */
+
+    /* ---- streamed responses (SSE, sse.c) ---- */
+    struct FCGX_Stream *stream;  /* the FastCGI output, for a route that
+                                    writes as it goes */
+    int streamed;                /* 1: the route sent headers and body
+                                    itself; the worker sends nothing */
 } http_req;
 
 /* Adds a response header line. Values must not contain CR or LF. */

@@ -13,6 +13,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "signals.h"
+#include "streams.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,6 +311,10 @@ int main(int argc, char **argv)
     if (metrics_init() != 0)
         LOG(LOG_WARN, "metrics: shared counters unavailable (%s); each "
             "process counts alone", strerror(errno));
+    /* Also before the first fork: the evaluation slots are pool-wide. */
+    if (streams_init() != 0)
+        LOG(LOG_WARN, "evaluation slots: shared mapping unavailable (%s); "
+            "each worker caps alone", strerror(errno));
 
     rc = master_run(&c, fd);
 

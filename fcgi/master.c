@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
+#include "streams.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -257,6 +258,7 @@ static void reap(long long now)
         struct slot *s = &m.slots[i];
         long long up = now - s->started;
         int crashed = log_exit(s, st, up);
+        streams_forget(pid); /* a worker killed mid-evaluation */
 
         s->pid = 0;
         s->ready = 0;

@@ -112,6 +112,14 @@ void reply_invalid_state(http_req *r, const char *resource,
                          const char *status, uint32_t current_version,
                          const jbuf *current)
 {
+    reply_invalid_state_extra(r, resource, status, current_version, current,
+                              NULL);
+}
+
+void reply_invalid_state_extra(http_req *r, const char *resource,
+                               const char *status, uint32_t current_version,
+                               const jbuf *current, const char *extra)
+{
     metrics_conflict(resource);
     reply_etag(r, current_version);
     jbuf *b = reply_body(r);
@@ -127,6 +135,10 @@ void reply_invalid_state(http_req *r, const char *resource,
     jb_u64(b, current_version);
     jb_lit(b, ",\"current\":");
     jb_raw(b, current->p ? current->p : "null", current->p ? current->len : 4);
+    if (extra != NULL && extra[0] != '\0') {
+        jb_lit(b, ",");
+        jb_lit(b, extra);
+    }
     jb_lit(b, "}");
     r->status = 409;
 }

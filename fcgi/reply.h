@@ -47,4 +47,10 @@ void reply_invalid_state(http_req *r, const char *resource,
                          const char *status, uint32_t current_version,
                          const jbuf *current);
 
+/* The same with `extra` (may be NULL): JSON text of more members, e.g.
+ * "\"lease\":{...}" (a bid held by a running evaluation). */
+void reply_invalid_state_extra(http_req *r, const char *resource,
+                               const char *status, uint32_t current_version,
+                               const jbuf *current, const char *extra);
+
 #endif

@@ -38,6 +38,13 @@ static const struct route table[] = {
     {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH},
     {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH},
     {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH},
+    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH},
+    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH},
+    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH},
+    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH},
+    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH},
+    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH},
+    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))

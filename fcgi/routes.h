@@ -41,4 +41,15 @@ void route_report_patch(http_req *r);
 void route_report_chat_append(http_req *r);
 void route_report_chat_read(http_req *r);
 
+/* routes_bids.c */
+void route_bid_create(http_req *r);
+void route_bid_list(http_req *r);
+void route_bid_get(http_req *r);
+void route_bid_patch(http_req *r);
+void route_bid_archive(http_req *r);
+void route_bid_evaluations(http_req *r);
+
+/* routes_evaluate.c */
+void route_bid_evaluate(http_req *r);
+
 #endif

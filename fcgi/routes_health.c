@@ -6,6 +6,7 @@
 #include "reply.h"
 #include "router.h"
 #include "routes.h"
+#include "streams.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,19 @@ void route_metrics(http_req *r)
     jbuf *b = reply_body(r);
     jb_lit(b, text);
     free(text);
+    /* The evaluation slots (streams.c): how many runs hold a worker now. */
+    jb_lit(b, "# HELP optimist_evaluations_running Bid evaluations running "
+              "now, each holding a worker.\n"
+              "# TYPE optimist_evaluations_running gauge\n"
+              "optimist_evaluations_running ");
+    jb_u64(b, (uint64_t)streams_running());
+    jb_lit(b, "\n# HELP optimist_evaluations_max Evaluations the pool runs "
+              "at once; beyond, evaluate answers 503.\n"
+              "# TYPE optimist_evaluations_max gauge\n"
+              "optimist_evaluations_max ");
+    jb_u64(b, (uint64_t)streams_cap(r->conf->workers,
+                                     r->conf->max_evaluations));
+    jb_lit(b, "\n");
     r->content_type_out = "text/plain; version=0.0.4";
     reply_json(r, 200);
 }

@@ -181,6 +181,7 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     r.db = db;
     r.conf = c;
     r.route = -1;
+    r.stream = fr->out; /* for routes that stream (sse.c) */
 
     char **env = fr->envp;
     make_request_id(r.request_id, sizeof r.request_id,
@@ -213,7 +214,8 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     rec_db_stats(db, &before);
     dispatch(&r, fr);
     testhook_pause("after_commit", &r); /* TEST ONLY; off by default */
-    send_response(&r, fr);
+    if (!r.streamed)
+        send_response(&r, fr);
     rec_db_stats(db, &after);
     metrics_db(after.errors - before.errors, after.retries - before.retries);
 
