@@ -233,6 +233,8 @@ static size_t merge_price(char *out, size_t cap, const char *doc, size_t len,
                      len > 2 ? "," : "", (int)(len - 1), doc + 1);
     } else {
         const char *v = k + 8, *end = doc + len;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\n'))
+            v++; /* MariaDB writes "price": 10 */
         const char *rest = v;
         while (rest < end && strchr("-+.0123456789eE", *rest) != NULL)
             rest++;
