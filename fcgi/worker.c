@@ -290,10 +290,14 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         int n = epoll_pwait(ep, &ev, 1, 1000, &during_poll);
         if (stop_requested)
             break;
-        if (getppid() != master)
-            break; /* the master is gone: nobody would replace us */
-        if (n <= 0)
+        if (n <= 0) {
+            /* The master's death sends us SIGTERM (PR_SET_PDEATHSIG, set
+             * in master.c); this check, made only while idle so that a
+             * busy worker pays no system call for it, is the belt. */
+            if (getppid() != master)
+                break; /* the master is gone: nobody would replace us */
             continue;
+        }
         int rc = FCGX_Accept_r(&fr);
         if (rc < 0) {
             if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)

@@ -12,11 +12,11 @@
  * One "request" is exactly what the peers (tests/bench/peers/) do for one
  * HTTP request, statement for statement:
  *   get     token lookup (+ SHA-256 compare), SELECT the bid
- *   spread  token lookup, START TRANSACTION, SELECT data ... FOR UPDATE,
- *   hot     the versioned UPDATE with the merged data, of a random
- *           (spread) or the one hot (hot) bid, then SELECT the bid (the
- *           new one on success, the current one on a conflict), COMMIT
- *           (ROLLBACK after a conflict)
+ *   spread  token lookup, SELECT the bid and the database's clock; a
+ *   hot     stale version ends there (409); else the UPDATE of the merged
+ *           data that checks the version read (200; read again when it
+ *           lost a race), of a random (spread) or the one hot (hot) bid,
+ *           each statement its own transaction
  * Each thread owns the ids with id % N == thread and tracks their versions
  * as a client would (spread); on the hot row each thread sends the last
  * version it saw and learns the current one from the SELECT.
@@ -44,13 +44,16 @@ static const char SQL_LOAD[] =
     "SELECT id, version, status, data, evaluation, lease_until, "
     "lease_until < UTC_TIMESTAMP(3), created_at, updated_at "
     "FROM bids WHERE id = ? AND tenant_id = ?";
-static const char SQL_DATA_FOR_UPDATE[] =
-    "SELECT data FROM bids WHERE id = ? AND tenant_id = ? FOR UPDATE";
-static const char SQL_PATCH[] =
+static const char SQL_PATCH_READ[] =
+    "SELECT id, version, status, data, evaluation, lease_until, "
+    "lease_until < UTC_TIMESTAMP(3), created_at, updated_at, "
+    "UTC_TIMESTAMP(3) FROM bids WHERE id = ? AND tenant_id = ?";
+enum { R_VERSION = 1, R_STATUS = 2, R_DATA = 3, R_NOW = 9 };
+static const char SQL_PATCH_CHECKED[] =
     "UPDATE bids SET data = ?, "
     "data_version = data_version + 1, version = version + 1, "
-    "updated_at = UTC_TIMESTAMP(3) "
-    "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version) "
+    "updated_at = ? "
+    "WHERE id = ? AND tenant_id = ? AND version = ? "
     "AND status IN ('open', 'evaluating', 'decided')";
 
 #define MAX_COLS 16
@@ -79,7 +82,7 @@ typedef struct stmt {
 typedef struct worker {
     int index;
     MYSQL *conn;
-    stmt token, load, lock, patch;
+    stmt token, load, read, patch;
     uint32_t *versions;   /* spread: versions of the ids this thread owns */
     uint32_t hot_seen;    /* hot: the last version this thread saw */
     uint64_t rnd;
@@ -165,17 +168,6 @@ fail:
     return -1;
 }
 
-static int text(worker *w, const char *sql)
-{
-    if (mysql_query(w->conn, sql) != 0) {
-        if (w->first_error[0] == '\0')
-            snprintf(w->first_error, sizeof w->first_error, "%s",
-                     mysql_error(w->conn));
-        return -1;
-    }
-    return 0;
-}
-
 static void bind_u64(MYSQL_BIND *b, const uint64_t *v)
 {
     memset(b, 0, sizeof *b);
@@ -244,43 +236,46 @@ static size_t merge_price(char *out, size_t cap, const char *doc, size_t len,
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-/* One versioned write, as the peers do it: lock and read the data, merge,
- * the guarded UPDATE, read the bid back, COMMIT (ROLLBACK when nothing
- * changed). Returns 200, 409 or 0. */
+/* One versioned write, as optimist and the peers do it: read, a stale
+ * version ends there, else merge and the UPDATE that checks the version
+ * read; one that lost a race reads again. Returns 200, 409 or 0. */
 static int patch(worker *w, uint64_t id, uint64_t tenant, uint32_t version,
                  uint32_t *current)
 {
     char doc[COL_BUF + 64];
     uint64_t v = version, affected = 0;
-    MYSQL_BIND key[2], p[4];
+    MYSQL_BIND key[2], p[5];
     bind_u64(&key[0], &id);
     bind_u64(&key[1], &tenant);
-    if (text(w, "START TRANSACTION") != 0)
-        return 0;
-    int st = 0;
-    if (run(w, &w->lock, key, NULL) != 1)
-        goto out;
-    if (w->lock.lens[0] < 2 || w->lock.lens[0] > COL_BUF)
-        goto out; /* not an object we can hold */
-    unsigned long dlen = (unsigned long)merge_price(
-        doc, sizeof doc, w->lock.bufs[0], w->lock.lens[0],
-        (unsigned)(next_rand(&w->rnd) % 100000));
-    if (dlen == 0)
-        goto out;
-    bind_str(&p[0], doc, &dlen);
-    bind_u64(&p[1], &id);
-    bind_u64(&p[2], &tenant);
-    bind_u64(&p[3], &v);
-    if (run(w, &w->patch, p, &affected) < 0)
-        goto out;
-    if (load(w, id, tenant) != 1)
-        goto out;
-    *current = (uint32_t)strtoul(w->load.bufs[1], NULL, 10);
-    st = affected == 1 ? 200 : 409;
-out:
-    if (text(w, st == 200 ? "COMMIT" : "ROLLBACK") != 0)
-        st = 0;
-    return st;
+    for (int round = 0; round < 3; round++) {
+        if (run(w, &w->read, key, NULL) != 1)
+            return 0;
+        *current = (uint32_t)strtoul(w->read.bufs[R_VERSION], NULL, 10);
+        if (strcmp(w->read.bufs[R_STATUS], "archived") == 0)
+            return 0;
+        if (*current != version || round == 2)
+            return 409;
+        if (w->read.lens[R_DATA] < 2 || w->read.lens[R_DATA] > COL_BUF)
+            return 0; /* not an object we can hold */
+        unsigned long dlen = (unsigned long)merge_price(
+            doc, sizeof doc, w->read.bufs[R_DATA], w->read.lens[R_DATA],
+            (unsigned)(next_rand(&w->rnd) % 100000));
+        if (dlen == 0)
+            return 0;
+        unsigned long nlen = w->read.lens[R_NOW];
+        bind_str(&p[0], doc, &dlen);
+        bind_str(&p[1], w->read.bufs[R_NOW], &nlen);
+        bind_u64(&p[2], &id);
+        bind_u64(&p[3], &tenant);
+        bind_u64(&p[4], &v);
+        if (run(w, &w->patch, p, &affected) < 0)
+            return 0;
+        if (affected == 1) {
+            *current = version + 1;
+            return 200;
+        }
+    }
+    return 409;
 }
 
 static int one_request(worker *w)
@@ -372,8 +367,8 @@ static void *thread_main(void *arg)
     w->conn = connect_db();
     prepare(w->conn, &w->token, SQL_TOKEN);
     prepare(w->conn, &w->load, SQL_LOAD);
-    prepare(w->conn, &w->lock, SQL_DATA_FOR_UPDATE);
-    prepare(w->conn, &w->patch, SQL_PATCH);
+    prepare(w->conn, &w->read, SQL_PATCH_READ);
+    prepare(w->conn, &w->patch, SQL_PATCH_CHECKED);
     if (opt.sc != SC_GET) {
         w->versions = calloc(opt.hi - opt.lo + 1, sizeof *w->versions);
         if (w->versions == NULL)
@@ -401,7 +396,7 @@ static void *thread_main(void *arg)
     }
     mysql_stmt_close(w->token.s);
     mysql_stmt_close(w->load.s);
-    mysql_stmt_close(w->lock.s);
+    mysql_stmt_close(w->read.s);
     mysql_stmt_close(w->patch.s);
     mysql_close(w->conn);
     free(w->versions);

@@ -11,7 +11,10 @@
  * Same contract, same schema and the same SQL as fcgi/routes_bids.c: the
  * token found by its public key and its SHA-256 compared in constant time,
  * every row scoped to the tenant, the version checked in the UPDATE itself
- * (the affected rows decide), the row read back in the same transaction.
+ * (the affected rows decide). With a version, as optimist: read, answer a
+ * stale version from that read, merge, and an UPDATE that checks the
+ * version read (no lock, no transaction); If-Match: * merges under the
+ * row's lock.
  *
  * Tuned as production Node is: a cluster of BENCH_NODE_WORKERS processes
  * (default 2, one a core) sharing one listening socket, each with a mysql2
@@ -31,6 +34,15 @@ const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens ' +
 const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, ' +
     'lease_until < UTC_TIMESTAMP(3), created_at, updated_at ' +
     'FROM bids WHERE id = ? AND tenant_id = ?';
+// A PATCH with a version: the bid and the database's clock (the new
+// updated_at), then the UPDATE that checks the version read.
+const SQL_PATCH_READ = 'SELECT id, version, status, data, evaluation, lease_until, ' +
+    'lease_until < UTC_TIMESTAMP(3), created_at, updated_at, UTC_TIMESTAMP(3) ' +
+    'FROM bids WHERE id = ? AND tenant_id = ?';
+const SQL_PATCH_CHECKED = 'UPDATE bids SET data = ?, ' +
+    'data_version = data_version + 1, version = version + 1, updated_at = ? ' +
+    'WHERE id = ? AND tenant_id = ? AND version = ? ' +
+    "AND status IN ('open', 'evaluating', 'decided')";
 // The data a PATCH merges into, locked until the transaction ends, then
 // the guarded UPDATE with the merged text (RFC 7396, in the application,
 // as optimist does: MariaDB's JSON_MERGE_PATCH is not RFC 7396).
@@ -122,10 +134,14 @@ const rfc3339 = (t) => (t === null ? null : t.replace(' ', 'T') + 'Z');
 /* The bid as GET returns it, or null. `db` is the pool or a connection. */
 async function loadBid(db, id, tenant) {
     const [rows] = await db.execute(SQL_LOAD, [id, tenant]);
-    if (rows.length === 0) return null;
-    const [, version, status, data, evaluation, leaseUntil, expired, created, updated] = rows[0];
+    return rows.length === 0 ? null : bidOf(rows[0]);
+}
+
+/* A bid row (SQL_LOAD's columns) as the object GET returns. */
+function bidOf(row) {
+    const [id, version, status, data, evaluation, leaseUntil, expired, created, updated] = row;
     return {
-        id,
+        id: Number(id),
         version,
         status,
         data: asJson(data),
@@ -196,6 +212,44 @@ function validVersion(v) {
     return Number.isInteger(v) && v >= 1 && v <= MAX_VERSION;
 }
 
+function conflictReply(res, use412, cur) {
+    res.set('ETag', `"${cur.version}"`);
+    return sendError(res, use412 ? 412 : 409,
+        use412 ? 'precondition_failed' : 'version_conflict',
+        'the version sent is not the current one',
+        { current_version: cur.version, current: cur });
+}
+
+/* Read, answer a stale version from the read, merge, and write only if
+ * the version is still the one read: the affected rows decide. */
+async function patchWithVersion(res, id, tenant, patch, expect, use412) {
+    for (let round = 0; round < 3; round++) {
+        const [rows] = await pool.execute(SQL_PATCH_READ, [id, tenant]);
+        if (rows.length === 0) return sendError(res, 404, 'not_found', 'no such resource');
+        const now = rows[0][9];
+        const bid = bidOf(rows[0]);
+        if (bid.status === 'archived') {
+            res.set('ETag', `"${bid.version}"`);
+            return sendError(res, 409, 'invalid_state', 'not allowed while the bid is archived',
+                { status: bid.status, current_version: bid.version, current: bid });
+        }
+        if (bid.version !== expect || round === 2) return conflictReply(res, use412, bid);
+        bid.data = mergePatch(bid.data, patch);
+        const merged = JSON.stringify(bid.data);
+        if (Buffer.byteLength(merged) > DATA_MAX) {
+            return sendError(res, 400, 'bad_request', 'the merged data would be larger than 1048576 bytes');
+        }
+        const [r] = await pool.execute(SQL_PATCH_CHECKED, [merged, now, id, tenant, expect]);
+        if (r.affectedRows === 1) {
+            bid.version = expect + 1;
+            bid.updated_at = rfc3339(now);
+            res.set('ETag', `"${bid.version}"`);
+            return res.json(bid);
+        }
+    }
+    return undefined; // not reached: round 2 answers above
+}
+
 app.patch(BID_PATH, auth, async (req, res, next) => {
     const id = bidId(req);
     const body = req.body;
@@ -237,6 +291,7 @@ app.patch(BID_PATH, auth, async (req, res, next) => {
             return sendError(res, 428, 'precondition_required', 'send the version you last saw',
                 { current_version: cur.version });
         }
+        if (expect !== null) return await patchWithVersion(res, id, req.tenant, body.data, expect, use412);
         conn = await pool.getConnection();
         await conn.beginTransaction();
         let changed = false, cur = null, tooLarge = false;

@@ -11,8 +11,10 @@
  * Same contract (../../../../../shared/API.md), same schema and the same
  * SQL as fcgi/routes_bids.c: the token found by its public key and its
  * SHA-256 compared in constant time, every row scoped to the tenant, the
- * version checked in the UPDATE itself (the affected rows decide), the
- * row read back inside the same transaction.
+ * version checked in the UPDATE itself (the affected rows decide). With a
+ * version, as optimist: read, answer a stale version from that read,
+ * merge, and an UPDATE that checks the version read (no lock, no
+ * transaction); If-Match: * merges under the row's lock.
  *
  * Tuned as production PHP is: php-fpm static pool, opcache on without
  * timestamp checks, PDO with persistent connections and real server-side
@@ -26,6 +28,15 @@ const SQL_TOKEN = 'SELECT tenant_id, token_hash FROM api_tokens '
 const SQL_LOAD = 'SELECT id, version, status, data, evaluation, lease_until, '
     . 'lease_until < UTC_TIMESTAMP(3), created_at, updated_at '
     . 'FROM bids WHERE id = ? AND tenant_id = ?';
+// A PATCH with a version: the bid and the database's clock (the new
+// updated_at), then the UPDATE that checks the version read.
+const SQL_PATCH_READ = 'SELECT id, version, status, data, evaluation, lease_until, '
+    . 'lease_until < UTC_TIMESTAMP(3), created_at, updated_at, UTC_TIMESTAMP(3) '
+    . 'FROM bids WHERE id = ? AND tenant_id = ?';
+const SQL_PATCH_CHECKED = 'UPDATE bids SET data = ?, '
+    . 'data_version = data_version + 1, version = version + 1, updated_at = ? '
+    . 'WHERE id = ? AND tenant_id = ? AND version = ? '
+    . "AND status IN ('open', 'evaluating', 'decided')";
 // The data a PATCH merges into, locked until the transaction ends, then
 // the guarded UPDATE with the merged text (RFC 7396, in the application,
 // as optimist does: MariaDB's JSON_MERGE_PATCH is not RFC 7396).
@@ -106,20 +117,13 @@ function rfc3339(?string $t): ?string
     return $t === null ? null : str_replace(' ', 'T', $t) . 'Z';
 }
 
-/* The bid as GET returns it, as JSON text, and its version; null if none. */
-function load_bid(int $id, int $tenant, ?int &$version): ?string
+/* A bid row (SQL_LOAD's columns) as the object GET returns. */
+function bid_of(array $row): array
 {
-    $st = db()->prepare(SQL_LOAD);
-    $st->execute([$id, $tenant]);
-    $row = $st->fetch();
-    if ($row === false) {
-        return null;
-    }
-    [, $v, $status, $data, $evaluation, $lease_until, $expired, $created, $updated] = $row;
-    $version = (int)$v;
-    $bid = [
-        'id' => $id,
-        'version' => $version,
+    [$id, $v, $status, $data, $evaluation, $lease_until, $expired, $created, $updated] = $row;
+    return [
+        'id' => (int)$id,
+        'version' => (int)$v,
         'status' => $status,
         'data' => json_decode($data, false),
         'evaluation' => $evaluation === null ? null : json_decode($evaluation, false),
@@ -129,7 +133,25 @@ function load_bid(int $id, int $tenant, ?int &$version): ?string
         'created_at' => rfc3339($created),
         'updated_at' => rfc3339($updated),
     ];
-    return json_encode($bid, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+}
+
+function json_text($v): string
+{
+    return json_encode($v, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+}
+
+/* The bid as GET returns it, as JSON text, and its version; null if none. */
+function load_bid(int $id, int $tenant, ?int &$version): ?string
+{
+    $st = db()->prepare(SQL_LOAD);
+    $st->execute([$id, $tenant]);
+    $row = $st->fetch();
+    if ($row === false) {
+        return null;
+    }
+    $bid = bid_of($row);
+    $version = $bid['version'];
+    return json_text($bid);
 }
 
 function get_bid(int $id, int $tenant): void
@@ -170,6 +192,60 @@ function merge_patch($target, $patch)
 function valid_version($v): bool
 {
     return is_int($v) && $v >= 1 && $v <= MAX_VERSION;
+}
+
+function conflict_reply(bool $use_412, int $v, string $cur): void
+{
+    $code = $use_412 ? 'precondition_failed' : 'version_conflict';
+    reply($use_412 ? 412 : 409,
+          '{"error":"' . $code . '","message":"the version sent is not the current one",'
+          . '"current_version":' . $v . ',"current":' . $cur . '}',
+          ["ETag: \"$v\""]);
+}
+
+/* Read, answer a stale version from the read, merge, and write only if
+ * the version is still the one read: the affected rows decide. */
+function patch_with_version(int $id, int $tenant, object $patch, int $expect,
+                            bool $use_412): void
+{
+    $pdo = db();
+    for ($round = 0; $round < 3; $round++) {
+        $st = $pdo->prepare(SQL_PATCH_READ);
+        $st->execute([$id, $tenant]);
+        $row = $st->fetch();
+        $st = null;
+        if ($row === false) {
+            error_reply(404, 'not_found', 'no such resource');
+            return;
+        }
+        $now = array_pop($row);
+        $bid = bid_of($row);
+        $v = $bid['version'];
+        if ($bid['status'] === 'archived') {
+            reply(409, '{"error":"invalid_state","message":"not allowed while the bid is archived",'
+                  . '"status":"archived","current_version":' . $v . ',"current":'
+                  . json_text($bid) . '}', ["ETag: \"$v\""]);
+            return;
+        }
+        if ($v !== $expect || $round === 2) {
+            conflict_reply($use_412, $v, json_text($bid));
+            return;
+        }
+        $bid['data'] = merge_patch($bid['data'], $patch);
+        $merged = json_text($bid['data']);
+        if (strlen($merged) > DATA_MAX) {
+            error_reply(400, 'bad_request', 'the merged data would be larger than 1048576 bytes');
+            return;
+        }
+        $st = $pdo->prepare(SQL_PATCH_CHECKED);
+        $st->execute([$merged, $now, $id, $tenant, $expect]);
+        if ($st->rowCount() === 1) {
+            $bid['version'] = $expect + 1;
+            $bid['updated_at'] = rfc3339($now);
+            reply(200, json_text($bid), ['ETag: "' . ($expect + 1) . '"']);
+            return;
+        }
+    }
 }
 
 function patch_bid(int $id, int $tenant): void
@@ -227,6 +303,10 @@ function patch_bid(int $id, int $tenant): void
         return;
     }
 
+    if ($expect !== null) {
+        patch_with_version($id, $tenant, $body->data, $expect, $use_412);
+        return;
+    }
     $pdo = db();
     $pdo->beginTransaction();
     try {
