@@ -5,6 +5,8 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
 #   make stop       stop what `make run` started
+#   make bench      optimist against PHP-FPM, Node and the raw database
+#                   (tests/bench/bench.py; not part of `make test`)
 #
 # Dependencies come from Debian packages; `make run` and `make test` install
 # the missing ones when run as root (scripts/deps.sh).
@@ -42,7 +44,7 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps
+.PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps bench
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
@@ -103,6 +105,18 @@ run: check-deps all
 
 stop:
 	@scripts/stop.sh
+
+# The benchmark: its own stack in a temporary folder, wrk against optimist,
+# the PHP and Node references (tests/bench/peers/) and the raw database
+# ceiling (rawdb). BENCH_SECONDS=2 for a short run; see tests/bench/bench.py.
+$(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DB_LIBS) -lpthread
+
+bench: check-deps
+	@scripts/bench-deps.sh
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/rawdb
+	@BUILD=$(BUILD) BIN=$(BIN) python3 tests/bench/bench.py
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

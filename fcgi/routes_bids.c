@@ -93,18 +93,32 @@ static void render_lease(jbuf *b, const rec_rows *rows, size_t i)
     jb_lit(b, "}");
 }
 
-static void render_row(jbuf *b, const rec_rows *rows, size_t i)
+/* What a PATCH changed in a row it read before writing: the view of the
+ * new version is rendered from that read, without reading it back. */
+struct bid_edit {
+    uint32_t version;
+    const char *data;
+    size_t data_len;
+    const char *updated_at;
+};
+
+/* Row i of a BID_COLUMNS result, with the edit `e` (may be NULL). */
+static void render_edited(jbuf *b, const rec_rows *rows, size_t i,
+                          const struct bid_edit *e)
 {
     const char *ev = rec_rows_get(rows, i, C_EVAL);
     jb_lit(b, "{\"id\":");
     jb_u64(b, rec_rows_u64(rows, i, C_ID));
     jb_lit(b, ",\"version\":");
-    jb_u64(b, rec_rows_u64(rows, i, C_VERSION));
+    jb_u64(b, e ? e->version : rec_rows_u64(rows, i, C_VERSION));
     jb_lit(b, ",\"status\":");
     jb_cstr(b, rec_rows_get(rows, i, C_STATUS));
     /* JSON columns hold checked JSON text: embedded as it is. */
     jb_lit(b, ",\"data\":");
-    jb_raw(b, rec_rows_get(rows, i, C_DATA), rec_rows_len(rows, i, C_DATA));
+    if (e != NULL)
+        jb_raw(b, e->data, e->data_len);
+    else
+        jb_raw(b, rec_rows_get(rows, i, C_DATA), rec_rows_len(rows, i, C_DATA));
     jb_lit(b, ",\"evaluation\":");
     if (ev != NULL)
         jb_raw(b, ev, rec_rows_len(rows, i, C_EVAL));
@@ -115,8 +129,13 @@ static void render_row(jbuf *b, const rec_rows *rows, size_t i)
     jb_lit(b, ",\"created_at\":");
     jb_time(b, rec_rows_get(rows, i, C_CREATED));
     jb_lit(b, ",\"updated_at\":");
-    jb_time(b, rec_rows_get(rows, i, C_UPDATED));
+    jb_time(b, e ? e->updated_at : rec_rows_get(rows, i, C_UPDATED));
     jb_lit(b, "}");
+}
+
+static void render_row(jbuf *b, const rec_rows *rows, size_t i)
+{
+    render_edited(b, rows, i, NULL);
 }
 
 /* Loads bid `id`: its view to `out`, and optionally its status (16 bytes)
@@ -373,8 +392,48 @@ struct write_ctx {
     uint32_t version;   /* OUT */
 };
 
-/* PATCH: reads and locks the data, merges the patch into it (RFC 7396),
- * and makes the merged text the UPDATE's parameter (owned by `merged`). */
+/* Merges `patch` into the stored data `text` (RFC 7396, by jpath.c's
+ * merge op, the one storefront's PATCH uses) and writes the result to
+ * `merged`. REC_INVALID with why[128] when the result cannot be stored. */
+static rec_status merge_data(const char *text, size_t len, json_object *patch,
+                             jbuf *merged, char *why, rec_err *err)
+{
+    char msg[160];
+    json_object *data = body_parse(text, len, msg, sizeof msg);
+    if (data == NULL) {
+        snprintf(err->msg, sizeof err->msg, "stored data: %s", msg);
+        return REC_ERROR;
+    }
+    jp_op op = {.kind = JP_MERGE, .value = patch};
+    jp_ops ops = {.ops = &op, .n = 1};
+    char jwhy[128];
+    if (jp_ops_apply(&ops, &data, jwhy, sizeof jwhy) != 0) {
+        json_object_put(data);
+        snprintf(err->msg, sizeof err->msg, "merge: %s", jwhy);
+        return REC_ERROR; /* a merge into an object cannot fail */
+    }
+    int depth = jp_depth(data);
+    jb_reset(merged);
+    jb_lit(merged, json_object_to_json_string_ext(
+                       data, JSON_C_TO_STRING_PLAIN |
+                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(data);
+    if (depth > JP_MAX_DEPTH || merged->len > DATA_MAX) {
+        snprintf(why, 128,
+                 depth > JP_MAX_DEPTH
+                     ? "the merged data would be nested deeper than %d "
+                       "levels, the most the database stores"
+                     : "the merged data would be larger than %d bytes",
+                 depth > JP_MAX_DEPTH ? JP_MAX_DEPTH : DATA_MAX);
+        return REC_INVALID;
+    }
+    return REC_OK;
+}
+
+/* PATCH with If-Match: * (no version to check): reads and locks the
+ * data, merges the patch into it, and makes the merged text the UPDATE's
+ * parameter (owned by `merged`). The lock is what makes the merge's base
+ * the row the UPDATE then changes. */
 static rec_status merge_locked(rec_db *db, struct write_ctx *c,
                                jbuf *merged, rec_param *param, rec_err *err)
 {
@@ -388,40 +447,12 @@ static rec_status merge_locked(rec_db *db, struct write_ctx *c,
         rec_rows_free(rows);
         return REC_NOT_FOUND;
     }
-    char msg[160];
-    json_object *data = body_parse(rec_rows_get(rows, 0, 0),
-                                   rec_rows_len(rows, 0, 0), msg, sizeof msg);
+    st = merge_data(rec_rows_get(rows, 0, 0), rec_rows_len(rows, 0, 0),
+                    c->patch, merged, c->why, err);
     rec_rows_free(rows);
-    if (data == NULL) {
-        snprintf(err->msg, sizeof err->msg, "stored data: %s", msg);
-        return REC_ERROR;
-    }
-    /* RFC 7396, by jpath.c's merge op (the one storefront's PATCH uses). */
-    jp_op op = {.kind = JP_MERGE, .value = c->patch};
-    jp_ops ops = {.ops = &op, .n = 1};
-    char why[128];
-    if (jp_ops_apply(&ops, &data, why, sizeof why) != 0) {
-        json_object_put(data);
-        snprintf(err->msg, sizeof err->msg, "merge: %s", why);
-        return REC_ERROR; /* a merge into an object cannot fail */
-    }
-    int depth = jp_depth(data);
-    jb_reset(merged);
-    jb_lit(merged, json_object_to_json_string_ext(
-                       data, JSON_C_TO_STRING_PLAIN |
-                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(data);
-    if (depth > JP_MAX_DEPTH || merged->len > DATA_MAX) {
-        snprintf(c->why, sizeof c->why,
-                 depth > JP_MAX_DEPTH
-                     ? "the merged data would be nested deeper than %d "
-                       "levels, the most the database stores"
-                     : "the merged data would be larger than %d bytes",
-                 depth > JP_MAX_DEPTH ? JP_MAX_DEPTH : DATA_MAX);
-        return REC_INVALID;
-    }
-    *param = REC_S(merged->p, merged->len);
-    return REC_OK;
+    if (st == REC_OK)
+        *param = REC_S(merged->p, merged->len);
+    return st;
 }
 
 static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
@@ -451,16 +482,149 @@ static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
     return bids_load(c->r, c->id, reply_body(c->r), &c->version, err);
 }
 
+/* ---- PATCH with a version: read, merge, and a write that checks it ----- */
+
+/* A PATCH that names a version needs no lock and no transaction: it reads
+ * the bid, answers a stale version or an archived bid at once from that
+ * read, merges, and writes with "version = the one read". Versions only
+ * grow and every change of data bumps it, so a write that matches is a
+ * write over exactly the data the merge started from; one that matches
+ * nothing lost a race, and the bid is read again to say why. Two round
+ * trips for an edit, one for a conflict, and a hot bid is never queued
+ * on its row lock by clients that are already stale. The database's
+ * clock at the read becomes updated_at, so that the new version's view is
+ * rendered from the read without reading it back (its lease is the one
+ * read: leases change without a new version anyway). */
+static const char SQL_PATCH_READ[] =
+    "SELECT " BID_COLUMNS ", UTC_TIMESTAMP(3) FROM bids "
+    "WHERE id = ? AND tenant_id = ?";
+enum { C_NOW = C_UPDATED + 1 };
+static const char SQL_PATCH_CHECKED[] =
+    "UPDATE bids SET data = ?, "
+    "data_version = data_version + 1, version = version + 1, "
+    "updated_at = ? "
+    "WHERE id = ? AND tenant_id = ? AND version = ? "
+    "AND status IN ('open', 'evaluating', 'decided')";
+
+struct patch_ctx {
+    http_req *r;
+    uint64_t id;
+    uint32_t expect;
+    json_object *patch;
+    char why[128];    /* OUT: why the merged data cannot be stored */
+    jbuf view;        /* OUT: the bid as written, or as it refused */
+    jbuf lease;       /* OUT (invalid_state): its lease */
+    uint32_t version; /* OUT: the view's version */
+    char status[16];  /* OUT: the view's status */
+};
+
+static int patchable(const char *status)
+{
+    return status != NULL && (strcmp(status, "open") == 0 ||
+                              strcmp(status, "evaluating") == 0 ||
+                              strcmp(status, "decided") == 0);
+}
+
+static rec_status patch_checked(rec_db *db, void *vctx, rec_err *err)
+{
+    struct patch_ctx *c = vctx;
+    rec_param key[2] = {REC_U(c->id), REC_U(c->r->tenant_id)};
+    c->why[0] = '\0';
+    /* Round 2 only follows a write that lost a race after a read that
+     * matched; its read sees the row past the version sent. */
+    for (int round = 0; round < 3; round++) {
+        rec_rows *rows = NULL;
+        rec_status st =
+            rec_exec(db, SQL_PATCH_READ, key, 2, &rows, NULL, NULL, err);
+        if (st != REC_OK)
+            return st;
+        if (rec_rows_count(rows) == 0) {
+            rec_rows_free(rows);
+            return REC_NOT_FOUND;
+        }
+        c->version = (uint32_t)rec_rows_u64(rows, 0, C_VERSION);
+        snprintf(c->status, sizeof c->status, "%s",
+                 rec_rows_get(rows, 0, C_STATUS));
+        jb_reset(&c->view);
+        jb_reset(&c->lease);
+        /* invalid_state wins over a stale version (see transition.c). */
+        if (!patchable(c->status) || c->version != c->expect || round == 2) {
+            render_row(&c->view, rows, 0);
+            render_lease(&c->lease, rows, 0);
+            rec_rows_free(rows);
+            return patchable(c->status) ? REC_CONFLICT : REC_INVALID_STATE;
+        }
+        jbuf merged;
+        jb_init(&merged);
+        st = merge_data(rec_rows_get(rows, 0, C_DATA),
+                        rec_rows_len(rows, 0, C_DATA), c->patch, &merged,
+                        c->why, err);
+        const char *now = rec_rows_get(rows, 0, C_NOW);
+        uint64_t affected = 0;
+        if (st == REC_OK) {
+            rec_param p[5] = {REC_S(merged.p, merged.len),
+                              REC_S(now, strlen(now)), REC_U(c->id),
+                              REC_U(c->r->tenant_id), REC_U(c->expect)};
+            st = rec_exec(db, SQL_PATCH_CHECKED, p, 5, NULL, &affected, NULL,
+                          err);
+        }
+        if (st == REC_OK && affected == 1) {
+            struct bid_edit e = {.version = c->expect + 1, .data = merged.p,
+                                 .data_len = merged.len, .updated_at = now};
+            render_edited(&c->view, rows, 0, &e);
+            c->version = e.version;
+        }
+        jb_free(&merged);
+        rec_rows_free(rows);
+        if (st != REC_OK || affected == 1)
+            return st;
+    }
+    return REC_CONFLICT; /* not reached: round 2 returns above */
+}
+
+static void patch_with_version(http_req *r, json_object *patch,
+                               uint32_t expect, int use_412)
+{
+    struct patch_ctx c = {.r = r, .id = r->ids[0], .expect = expect,
+                          .patch = patch};
+    rec_err err = {0};
+    jb_init(&c.view);
+    jb_init(&c.lease);
+    rec_status st = rec_autocommit(r->db, patch_checked, &c, &err);
+    if (st == REC_OK) {
+        jb_raw(reply_body(r), c.view.p, c.view.len);
+        reply_etag(r, c.version);
+        reply_json(r, 200);
+    } else if (st == REC_INVALID && c.why[0] != '\0') {
+        reply_error(r, 400, "bad_request", c.why, NULL);
+    } else if (st == REC_CONFLICT) {
+        reply_conflict(r, use_412, "bids", c.version, &c.view);
+    } else if (st == REC_INVALID_STATE) {
+        /* While evaluating, the lease says until when. */
+        jbuf extra;
+        jb_init(&extra);
+        if (strcmp(c.status, "evaluating") == 0) {
+            jb_lit(&extra, "\"lease\":");
+            jb_raw(&extra, c.lease.p, c.lease.len);
+        }
+        reply_invalid_state_extra(r, "bids", c.status, c.version, &c.view,
+                                  extra.p);
+        jb_free(&extra);
+    } else {
+        reply_rec(r, st, &err);
+    }
+    jb_free(&c.view);
+    jb_free(&c.lease);
+}
+
 /* A [versioned] guarded write of bid r->ids[0] (a merge of `patch` into
  * its data, when not NULL), answered. */
-static void guarded_write(http_req *r, json_object *body, const char *sql,
-                          json_object *patch, const char *const *from)
+static void guarded_write(http_req *r, rec_expect expect, int use_412,
+                          const char *sql, json_object *patch,
+                          const char *const *from)
 {
     struct write_ctx c = {.r = r, .id = r->ids[0], .sql = sql,
-                          .patch = patch, .from = from};
-    int use_412 = 0;
-    if (bids_expect_or_reply(r, body, c.id, &c.expect, &use_412) != 0)
-        return;
+                          .patch = patch, .from = from, .expect = expect};
     rec_err err = {0};
     rec_status st = rec_txn(r->db, write_body, &c, &err);
     if (st == REC_INVALID && c.why[0] != '\0') {
@@ -486,7 +650,14 @@ void route_bid_patch(http_req *r)
                     "\"data\" must be a JSON object (a merge patch)", NULL);
         return;
     }
-    guarded_write(r, body, SQL_PATCH, patch, PATCH_FROM);
+    rec_expect expect;
+    int use_412 = 0;
+    if (bids_expect_or_reply(r, body, r->ids[0], &expect, &use_412) != 0)
+        return;
+    if (!expect.any)
+        patch_with_version(r, patch, expect.version, use_412);
+    else
+        guarded_write(r, expect, use_412, SQL_PATCH, patch, PATCH_FROM);
 }
 
 void route_bid_archive(http_req *r)
@@ -494,7 +665,11 @@ void route_bid_archive(http_req *r)
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
         return;
-    guarded_write(r, body, SQL_ARCHIVE, NULL, ARCHIVE_FROM);
+    rec_expect expect;
+    int use_412 = 0;
+    if (bids_expect_or_reply(r, body, r->ids[0], &expect, &use_412) != 0)
+        return;
+    guarded_write(r, expect, use_412, SQL_ARCHIVE, NULL, ARCHIVE_FROM);
 }
 
 /* ---- the runs ---------------------------------------------------------------- */

@@ -337,6 +337,24 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
     return st; /* retries exhausted: REC_RETRY */
 }
 
+rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err)
+{
+    if (db->hold || db->held || db->in_txn)
+        return rec_txn(db, fn, ctx, err);
+    rec_status st = REC_ERROR;
+    for (unsigned attempt = 0; attempt <= db->cfg.retries; attempt++) {
+        if (attempt > 0) {
+            db->stats.retries++;
+            backoff(attempt - 1);
+        }
+        st = fn(db, ctx, err);
+        if (st != REC_RETRY)
+            return st;
+    }
+    return st; /* retries exhausted: REC_RETRY */
+}
+
 void rec_txn_hold(rec_db *db, int on)
 {
     db->hold = on ? 1 : 0;

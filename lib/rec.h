@@ -152,6 +152,18 @@ typedef rec_status (*rec_txn_fn)(rec_db *db, void *ctx, rec_err *err);
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx,
                    rec_err *err) REC_MUST_CHECK;
 
+/* fn with no transaction around it: each of its statements commits on its
+ * own (autocommit), which saves START TRANSACTION and COMMIT, two round
+ * trips. Only for a body that is correct that way: one whose single write
+ * checks in its WHERE clause everything it read before (a versioned
+ * UPDATE computed from the row at that version). REC_RETRY (a deadlock or
+ * lock-wait time-out rolled the statement back) runs fn again, as rec_txn
+ * does. While the worker holds a transaction for the request
+ * (rec_txn_hold), fn goes through rec_txn instead, so that its write
+ * still commits together with the request's answer. */
+rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err) REC_MUST_CHECK;
+
 /* ---- holding a transaction open until the answer is known --------------- */
 
 /* While hold is on, a rec_txn whose body succeeds does not COMMIT: the

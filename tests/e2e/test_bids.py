@@ -342,6 +342,101 @@ def test_patch_preconditions(stack):
     assert get_bid(stack, tok, b["id"])["data"]["x"] == 4
 
 
+def test_12_clients_patching_one_bid_lose_nothing(stack):
+    """Each client writes 20 keys of its own into one bid's data, one PATCH
+    each, and on a 409 resends on the 409's current_version (no refetch).
+    Every key ends in the data exactly once, the version counts the 200s,
+    and each 200 carries the bid exactly as it was at that version."""
+    _, tok = stack.tenant()
+    b = new_bid(stack, tok, {"title": "roof"})
+    p = "/v1/bids/%d" % b["id"]
+    lock = threading.Lock()
+    answers = {}        # version -> the 200's body
+    conflicts = [0]
+    barrier = threading.Barrier(12)
+
+    def client(n):
+        v = 1
+        barrier.wait()
+        for j in range(20):
+            key = "c%02d_%02d" % (n, j)
+            while True:
+                r = stack.patch(p, {"version": v, "data": {key: j}},
+                                token=tok)
+                if r.status == 200:
+                    got = r.json()
+                    assert got["version"] == v + 1, (v, got["version"])
+                    assert r.headers["ETag"] == '"%d"' % got["version"]
+                    assert got["data"][key] == j
+                    # Nothing of this client's earlier writes is lost.
+                    for k in range(j):
+                        assert got["data"]["c%02d_%02d" % (n, k)] == k
+                    with lock:
+                        assert got["version"] not in answers
+                        answers[got["version"]] = got
+                    v = got["version"]
+                    break
+                body = error_of(r, 409, "version_conflict")
+                assert body["current_version"] != v
+                assert body["current"]["version"] == body["current_version"]
+                v = body["current_version"]
+                with lock:
+                    conflicts[0] += 1
+
+    harness.parallel(client, list(range(12)))
+    final = get_bid(stack, tok, b["id"])
+    want = {"c%02d_%02d" % (n, j): j for n in range(12) for j in range(20)}
+    want["title"] = "roof"
+    assert final["data"] == want
+    assert final["version"] == 1 + 240 == 1 + len(answers)
+    assert sorted(answers) == list(range(2, 242))
+    assert answers[241] == final
+    # Each version's data is the previous one's plus exactly one key, and
+    # updated_at never goes back.
+    for v in range(3, 242):
+        before, after = answers[v - 1]["data"], answers[v]["data"]
+        assert len(after) == len(before) + 1 and \
+            all(after[k] == before[k] for k in before), v
+        assert answers[v]["updated_at"] >= answers[v - 1]["updated_at"]
+    assert conflicts[0] > 0, "12 clients never collided: not a race"
+
+
+def test_patches_racing_an_archive_one_wins(stack):
+    """20 PATCHes and one archive, all on version 1 at once: exactly one
+    write wins; when the archive won, the data is untouched."""
+    _, tok = stack.tenant()
+    for _ in range(5):
+        b = new_bid(stack, tok, {"n": 0})
+        p = "/v1/bids/%d" % b["id"]
+        barrier = threading.Barrier(21)
+
+        def one(n):
+            barrier.wait()
+            if n == 20:
+                return "archive", stack.post(p + "/archive", {"version": 1},
+                                             token=tok)
+            return "patch", stack.patch(p, {"version": 1,
+                                            "data": {"n": n + 1}},
+                                        token=tok)
+
+        results = harness.parallel(one, list(range(21)))
+        wins = [(kind, r) for kind, r in results if r.status == 200]
+        assert len(wins) == 1, [(k, r.status) for k, r in results]
+        for kind, r in results:
+            if r.status != 200:
+                body = error_of(r, 409, r.json()["error"])
+                assert body["error"] in ("version_conflict", "invalid_state")
+                assert body["current_version"] == 2
+        final = get_bid(stack, tok, b["id"])
+        assert final["version"] == 2
+        kind, r = wins[0]
+        assert final == r.json()
+        if kind == "archive":
+            assert final["status"] == "archived" and final["data"] == {"n": 0}
+        else:
+            assert final["status"] == "open" and final["data"]["n"] >= 1
+
+
 # ---- archive -----------------------------------------------------------------
 
 def test_archive_then_nothing_changes_it(stack):

@@ -437,6 +437,86 @@ static void test_token_round_trip(void **state)
     assert_string_not_equal(token, token2);
 }
 
+/* ---- rec_autocommit ------------------------------------------------------- */
+
+struct ac_ctx {
+    uint64_t id;
+    int calls;
+    int retries_wanted;  /* answer REC_RETRY this many times first */
+    int in_txn;          /* @@in_transaction seen by the body */
+    int64_t seen_by_other; /* val read by another connection inside fn */
+    rec_db *other;
+};
+
+static rec_status ac_body(rec_db *db, void *vctx, rec_err *err)
+{
+    struct ac_ctx *c = vctx;
+    c->calls++;
+    if (c->retries_wanted-- > 0)
+        return REC_RETRY;
+    rec_rows *rows = NULL;
+    rec_status st = rec_exec(db, "SELECT @@in_transaction", NULL, 0, &rows,
+                             NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    c->in_txn = (int)rec_rows_u64(rows, 0, 0);
+    rec_rows_free(rows);
+    rec_param p[4] = {REC_I(42), REC_U(c->id), REC_U(1), REC_NULLP};
+    uint64_t affected = 0;
+    st = rec_exec(db, SQL_SET, p, 4, NULL, &affected, NULL, err);
+    if (st != REC_OK)
+        return st;
+    uint32_t v;
+    get_row(c->other, c->id, &c->seen_by_other, &v);
+    return affected == 1 ? REC_OK : REC_CONFLICT;
+}
+
+static void test_autocommit_runs_without_a_transaction(void **state)
+{
+    (void)state;
+    rec_db *db = open_db(), *other = open_db();
+    rec_err err = {0};
+    struct ac_ctx c = {.id = insert_row(db, 1, 7), .other = other,
+                       .retries_wanted = 2, .in_txn = -1};
+    rec_stats before, after;
+    rec_db_stats(db, &before);
+    must(rec_autocommit(db, ac_body, &c, &err), &err, "autocommit");
+    /* Each statement committed on its own: another connection saw the
+     * write before the body even returned. REC_RETRY ran it again. */
+    assert_int_equal(c.in_txn, 0);
+    assert_int_equal(c.seen_by_other, 42);
+    assert_int_equal(c.calls, 3);
+    rec_db_stats(db, &after);
+    assert_int_equal(after.retries, before.retries + 2);
+    assert_int_equal(rec_txn_held(db), REC_HOLD_NONE);
+    rec_db_close(other);
+    rec_db_close(db);
+}
+
+static void test_autocommit_joins_a_held_transaction(void **state)
+{
+    (void)state;
+    rec_db *db = open_db(), *other = open_db();
+    rec_err err = {0};
+    struct ac_ctx c = {.id = insert_row(db, 1, 7), .other = other,
+                       .in_txn = -1};
+    rec_txn_hold(db, 1);
+    must(rec_autocommit(db, ac_body, &c, &err), &err, "autocommit");
+    /* Held for the request's answer: nobody else sees the write yet. */
+    assert_int_equal(c.in_txn, 1);
+    assert_int_equal(c.seen_by_other, 7);
+    assert_int_equal(rec_txn_held(db), REC_HOLD_OPEN);
+    must(rec_txn_commit_held(db, NULL, NULL, &err), &err, "commit held");
+    rec_txn_hold(db, 0);
+    int64_t val;
+    uint32_t v;
+    get_row(other, c.id, &val, &v);
+    assert_int_equal(val, 42);
+    assert_int_equal(v, 2);
+    rec_db_close(other);
+    rec_db_close(db);
+}
+
 static void test_migrate_twice_changes_nothing(void **state)
 {
     rec_err err = {0};
@@ -467,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_read_lost_in_flight_is_sent_again),
         cmocka_unit_test(test_unreachable_server_is_unavailable),
         cmocka_unit_test(test_token_round_trip),
+        cmocka_unit_test(test_autocommit_runs_without_a_transaction),
+        cmocka_unit_test(test_autocommit_joins_a_held_transaction),
         cmocka_unit_test(test_migrate_twice_changes_nothing),
     };
     return cmocka_run_group_tests_name("integration_versioned", tests, setup,

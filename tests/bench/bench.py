@@ -1,0 +1,757 @@
+#!/usr/bin/env python3
+"""bench.py -- `make bench`: optimist against PHP-FPM, Node and the raw
+database, side by side, in one run.
+
+It starts its own stack in a temporary folder (tests/e2e/harness.py: a
+private MariaDB, the optimist pool, and one nginx that fronts optimist,
+php-fpm and the Node cluster on three ports), seeds 10,000 bids for one
+tenant plus one hot bid, and runs wrk (tests/bench/*.lua) for each scenario
+and connection count against each target in turn, A B C D A B C D, so that
+a machine that gets busier or quieter affects every target alike:
+
+    get     GET /v1/bids/{id}, random ids
+    spread  PATCH /v1/bids/{id}, random ids, versions tracked (nearly all 200)
+    hot     PATCH of one bid, last version seen (nearly all 409)
+    chat    POST /v1/reports/{id}/chat, distinct message ids (optimist only)
+
+and the raw database ceiling (tests/bench/rawdb.c: the same statements from
+N threads, no HTTP) for get, spread and hot. It prints one table (and
+writes it to build/bench/last.md) with req/s, p50/p99, the counts of
+200/409/other, the ratios optimist/PHP, optimist/Node, optimist/raw, the
+CPU time per request of each process group (from /proc), the resident
+memory of the pool's workers after the run, and whether each bar of issue 6
+is met.
+
+Everything it starts is stopped by pid when it ends, fails, or is
+interrupted (Ctrl-C, SIGTERM).
+
+Environment:
+    BENCH_SECONDS      seconds per run (default 10)
+    BENCH_CONNS        connection counts (default 1,16,64)
+    BENCH_SCENARIOS    default get,spread,hot,chat
+    BENCH_TARGETS      default optimist,php,node,raw
+    BENCH_ROUNDS       A B C D repetitions (default 2)
+    BENCH_WARMUP       seconds of warm-up per target and scenario before
+                       the measured runs (default 8: Node's JIT needs a
+                       few thousand requests to settle)
+    BENCH_WORKERS      optimist pool workers (default: the pool's own
+                       default, twice the cores)
+    BENCH_PHP_CHILDREN php-fpm static children (default 16)
+    BENCH_NODE_WORKERS Node cluster workers (default 2)
+    BENCH_NODE_POOL    mysql2 connections per Node worker (default 16)
+    BENCH_DURABLE      1: innodb_flush_log_at_trx_commit=1 (fsync at
+                       every commit); default 2 (write at commit, fsync
+                       once a second)
+    BENCH_BIDS         bids to seed (default 10000)
+    BENCH_OUT          the table's file (default build/bench/last.md)
+    BENCH_EXTRA_SQL    a file of SQL run after the migrations (debugging)
+    BENCH_POOL_ENV     extra pool settings, "K=V K=V" (e.g. to compare
+                       OPTIMIST_LOG_LEVEL=info)
+    KEEP=1             keep the temporary folder and its logs
+"""
+
+import json
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+
+import harness  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,spread,hot,chat").split(",")
+TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "8"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
+PHP_CHILDREN = int(os.environ.get("BENCH_PHP_CHILDREN", "16"))
+NODE_WORKERS = int(os.environ.get("BENCH_NODE_WORKERS", "2"))
+NODE_POOL = int(os.environ.get("BENCH_NODE_POOL", "16"))
+DURABLE = os.environ.get("BENCH_DURABLE") == "1"
+NBIDS = int(os.environ.get("BENCH_BIDS", "10000"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "build", "bench",
+                                               "last.md"))
+RAWDB = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "rawdb")
+
+# Which scenarios each target implements.
+SUPPORTS = {
+    "optimist": {"get", "spread", "hot", "chat"},
+    "php": {"get", "spread", "hot"},
+    "node": {"get", "spread", "hot"},
+    "raw": {"get", "spread", "hot"},
+}
+BID_SCENARIOS = [s for s in SCENARIOS if s in ("get", "spread", "hot")]
+SCRIPTS = {"get": "get.lua", "spread": "patch_spread.lua",
+           "hot": "patch_hot.lua", "chat": "chat.lua"}
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(sig, frame):
+    raise Interrupted("signal %d" % sig)
+
+
+# --------------------------------------------------------------------------
+# CPU time and memory from /proc
+
+def _stat_fields(pid):
+    return harness._stat(pid)
+
+
+def group_cpu(pid):
+    """CPU seconds of a process group led by pid: its own time, the time of
+    its children it has reaped (cutime/cstime: workers that exited during
+    the run still count), and that of its live children. Threads are
+    included in their process's numbers."""
+    if pid is None:
+        return 0.0
+    st = _stat_fields(pid)
+    if st is None:
+        return 0.0
+    # After the command name: utime 11, stime 12, cutime 13, cstime 14.
+    ticks = sum(int(st[i]) for i in (11, 12, 13, 14))
+    for child in harness.children(pid):
+        cs = _stat_fields(child)
+        if cs is not None:
+            ticks += int(cs[11]) + int(cs[12])
+    return ticks / CLK_TCK
+
+
+def vm(pid, field):
+    """VmRSS or VmHWM of pid in KiB (None if gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------
+# The stack
+
+class BenchFrontend(harness.Frontend):
+    """The optimist pool plus one nginx for all three HTTP targets."""
+
+    php_port = node_port = None
+    php_socket = node_socket = None
+
+    def render_nginx_conf(self, port):
+        with open(os.path.join(HERE, "nginx-bench.conf.in")) as f:
+            text = f.read()
+        subst = {
+            "@PREFIX@": self.nginx_dir,
+            "@LOG_DIR@": self.nginx_dir,
+            "@CONF_DIR@": os.path.join(REPO, "nginx"),
+            "@LISTEN_ADDR@": "127.0.0.1",
+            "@PORT@": str(port),
+            "@PHP_PORT@": str(self.php_port),
+            "@NODE_PORT@": str(self.node_port),
+            "@FCGI_SOCKET@": self.fcgi_socket,
+            "@PHP_SOCKET@": self.php_socket,
+            "@NODE_SOCKET@": self.node_socket,
+            "@PHP_INDEX@": os.path.join(HERE, "peers", "php", "index.php"),
+            "@USER_LINE@": "user root;" if os.getuid() == 0 else "",
+        }
+        for key, value in subst.items():
+            text = text.replace(key, value)
+        with open(self.nginx_conf, "w") as f:
+            f.write(text)
+        import shutil
+        shutil.copy("/etc/nginx/fastcgi_params",
+                    os.path.join(self.nginx_dir, "fastcgi_params"))
+
+
+def php_fpm_binary():
+    for d in ("/usr/sbin", "/usr/local/sbin", "/usr/bin"):
+        try:
+            names = sorted(os.listdir(d), reverse=True)
+        except OSError:
+            continue
+        for n in names:
+            if n == "php-fpm" or (n.startswith("php-fpm") and
+                                  n[7:].replace(".", "").isdigit()):
+                return os.path.join(d, n)
+    raise harness.HarnessError("php-fpm is not installed (make bench "
+                               "installs it when run as root)")
+
+
+class Bench:
+    def __init__(self):
+        self.stack = harness.Stack("bench")
+        self.fe = None
+        self.php = None
+        self.node = None
+        self.client = None
+        self.token = None
+        self.tenant_id = None
+        self.db_user = "bench"
+        self.db_password = secrets.token_hex(12)
+        self.lo = self.hi = self.hot = None
+        self.results = []   # dicts, one per run
+
+    # -- start and stop ------------------------------------------------
+
+    def start(self):
+        st = self.stack
+        st.dir = tempfile.mkdtemp(prefix="optimist-bench-")
+        log("folder %s" % st.dir)
+        opts = ("--innodb-buffer-pool-size=256M --innodb-log-file-size=256M "
+                "--innodb-flush-log-at-trx-commit=%d --max-connections=1000"
+                % (1 if DURABLE else 2))
+        st.db = harness.Database(os.path.join(st.dir, "db"), extra_opts=opts)
+        st.db.start()
+        r = st.ctl("migrate")
+        if r.returncode != 0:
+            raise harness.HarnessError("migrate failed:\n" + r.stdout + r.stderr)
+        extra = os.environ.get("BENCH_EXTRA_SQL")
+        if extra:
+            with open(extra) as f:
+                st.sql(f.read())
+        self.tenant_id, self.token = st.tenant("bench")
+        st.sql("CREATE USER IF NOT EXISTS '%s'@'localhost' IDENTIFIED BY '%s';"
+               "GRANT SELECT, INSERT, UPDATE, DELETE ON `%s`.* TO '%s'@'localhost'"
+               % (self.db_user, self.db_password, st.db.name, self.db_user))
+        if BID_SCENARIOS:
+            self.seed()
+
+        pool_env = {"OPTIMIST_LOG_LEVEL": "warn"}
+        for kv in os.environ.get("BENCH_POOL_ENV", "").split():
+            k, _, v = kv.partition("=")
+            pool_env[k] = v
+        fe = BenchFrontend(st, "main", WORKERS, pool_env)
+        self.fe = fe
+        st.frontends.append(fe)
+        st.main = fe
+        fe.php_socket = os.path.join(st.dir, "php", "php.sock")
+        fe.node_socket = os.path.join(st.dir, "node", "node.sock")
+        fe.php_port = harness.free_port()
+        fe.node_port = harness.free_port()
+        fe.start_pool()
+        self.start_php()
+        self.start_node()
+        fe.start_nginx()
+        fe.wait_healthy()
+        self.check_targets()
+
+    def stop(self):
+        if self.client is not None and self.client.poll() is None:
+            harness._end_group(self.client)
+        for proc in (self.node, self.php):
+            if proc is not None:
+                harness._end_group(proc)
+        self.node = self.php = None
+        self.stack.stop()
+
+    def seed(self):
+        """NBIDS bids and one hot bid for the tenant, by SQL in one
+        statement (the sequence engine), as POST /v1/bids would make them
+        (sql/0005_bids.sql's defaults: status open, version 1), each with a
+        small realistic data object."""
+        t = self.tenant_id
+        before = int(self.stack.sql("SELECT COALESCE(MAX(id), 0) FROM bids")[0][0])
+        self.stack.sql(
+            "INSERT INTO bids (tenant_id, data, created_at, updated_at) "
+            "SELECT %d, JSON_OBJECT('title', "
+            "CONCAT('Bid ', seq), 'customer', CONCAT('Customer ', seq %% 97), "
+            "'price', seq * 10, 'currency', 'EUR', 'lines', JSON_ARRAY("
+            "JSON_OBJECT('sku', 'A-1', 'qty', 2), JSON_OBJECT('sku', 'B-7', "
+            "'qty', 1))), UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) "
+            "FROM seq_1_to_%d ORDER BY seq" % (t, NBIDS + 1))
+        ids = self.stack.sql("SELECT MIN(id), MAX(id) FROM bids WHERE "
+                             "tenant_id = %d AND id > %d" % (t, before))[0]
+        self.lo, last = int(ids[0]), int(ids[1])
+        self.hi = last - 1
+        self.hot = last
+        log("seeded bids %d..%d and the hot bid %d" % (self.lo, self.hi,
+                                                      self.hot))
+
+    def start_php(self):
+        d = os.path.join(self.stack.dir, "php")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(HERE, "peers", "php", "php-fpm.conf.in")) as f:
+            text = f.read()
+        for k, v in {"@DIR@": d, "@CHILDREN@": str(PHP_CHILDREN),
+                     "@DB_SOCKET@": self.stack.db.socket,
+                     "@DB_USER@": self.db_user,
+                     "@DB_PASSWORD@": self.db_password,
+                     "@DB_NAME@": self.stack.db.name}.items():
+            text = text.replace(k, v)
+        conf = os.path.join(d, "php-fpm.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        # opcache (and its JIT, which only helps PHP here) must be set at
+        # start-up: a pool's php_admin_value comes too late for them.
+        cmd = [php_fpm_binary(), "-F", "-y", conf, "-d", "opcache.enable=1",
+               "-d", "opcache.jit_buffer_size=64M", "-d", "opcache.jit=tracing"]
+        if os.getuid() == 0:
+            cmd.append("-R")
+        with open(os.path.join(d, "stdout.log"), "ab") as out:
+            self.php = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=out,
+                                        start_new_session=True)
+        self._wait_socket(self.fe.php_socket, self.php, "php-fpm")
+        harness.wait_until(lambda: len(harness.children(self.php.pid))
+                           >= PHP_CHILDREN, 20, "php-fpm's children")
+
+    def start_node(self):
+        d = os.path.join(self.stack.dir, "node")
+        os.makedirs(d, exist_ok=True)
+        peer = os.path.join(HERE, "peers", "node")
+        if not os.path.isdir(os.path.join(peer, "node_modules", "express")):
+            raise harness.HarnessError(
+                "%s/node_modules is missing: run `npm ci` there (make bench "
+                "does)" % peer)
+        env = dict(os.environ, NODE_ENV="production",
+                   BENCH_LISTEN=self.fe.node_socket,
+                   BENCH_DB_SOCKET=self.stack.db.socket,
+                   BENCH_DB_USER=self.db_user,
+                   BENCH_DB_PASSWORD=self.db_password,
+                   BENCH_DB_NAME=self.stack.db.name,
+                   BENCH_NODE_WORKERS=str(NODE_WORKERS),
+                   BENCH_NODE_POOL=str(NODE_POOL))
+        with open(os.path.join(d, "node.log"), "ab") as out:
+            self.node = subprocess.Popen(
+                ["node", os.path.join(peer, "server.js")], cwd=d, env=env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                start_new_session=True)
+        self._wait_socket(self.fe.node_socket, self.node, "node")
+        harness.wait_until(lambda: len(harness.children(self.node.pid))
+                           >= NODE_WORKERS, 20, "node's workers")
+
+    def _wait_socket(self, path, proc, what):
+        import socket
+
+        def ready():
+            if proc.poll() is not None:
+                raise harness.HarnessError("%s exited during start (%s)"
+                                           % (what, proc.returncode))
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(path)
+                    return True
+                except OSError:
+                    return False
+        harness.wait_until(ready, 30, "%s on %s" % (what, path))
+
+    def port_of(self, target):
+        return {"optimist": self.fe.port, "php": self.fe.php_port,
+                "node": self.fe.node_port}[target]
+
+    def request(self, target, method, path, body=None, headers=None):
+        return harness.request("127.0.0.1", self.port_of(target), method,
+                               path, body=body, headers=headers,
+                               token=self.token)
+
+    def check_targets(self):
+        """Every HTTP target answers the same bid the same way, and a
+        conflict the same way: the bench compares like with like."""
+        seen = {}
+        for t in ("optimist", "php", "node"):
+            if t not in TARGETS or not BID_SCENARIOS:
+                continue
+            path = "/v1/bids/%d" % self.lo
+            if t not in TARGETS:
+                continue
+            r = self.request(t, "GET", path)
+            if r.status != 200:
+                raise harness.HarnessError("%s: GET %s answered %r"
+                                           % (t, path, r))
+            seen[t] = r.json()
+            v = seen[t]["version"]
+            r = self.request(t, "PATCH", path, {"version": v + 100,
+                                                "data": {"price": 1}})
+            if r.status != 409 or r.json().get("current_version") != v \
+                    or r.json().get("current") != seen[t]:
+                raise harness.HarnessError("%s: stale PATCH answered %r"
+                                           % (t, r))
+            r = self.request(t, "PATCH", path, {"version": v,
+                                                "data": {"price": 10}})
+            if r.status != 200 or r.json()["version"] != v + 1 \
+                    or r.json()["data"]["price"] != 10:
+                raise harness.HarnessError("%s: PATCH answered %r" % (t, r))
+            seen[t] = r.json()
+            r = self.request(t, "GET", path, headers={"Authorization":
+                                                      "Bearer opt_0"})
+            if r.status != 401:
+                raise harness.HarnessError("%s: a bad token got %r" % (t, r))
+        base = seen.get("optimist")
+        for t, bid in seen.items():
+            a = dict(bid)
+            b = dict(base or bid)
+            for k in ("updated_at", "version"):
+                a.pop(k, None)
+                b.pop(k, None)
+            if a != b:
+                raise harness.HarnessError(
+                    "%s answers a bid unlike optimist:\n%s\n%s" % (t, a, b))
+        self.chat_ok = False
+        if "chat" in SCENARIOS and "optimist" in TARGETS:
+            rid = self.new_report()
+            r = self.request("optimist", "POST", "/v1/reports/%d/chat" % rid,
+                             {"messages": [{"id": "probe", "role": "user",
+                                            "content": "hello"}]})
+            self.chat_ok = r.status == 200
+            if not self.chat_ok:
+                log("POST /v1/reports/{id}/chat answered %d: the chat "
+                    "scenario is skipped" % r.status)
+
+    def new_report(self):
+        r = self.request("optimist", "POST", "/v1/reports",
+                         {"title": "bench"})
+        if r.status != 201:
+            return 0
+        return r.json()["id"]
+
+    # -- one run -------------------------------------------------------
+
+    def groups(self, target):
+        """pid of each process group to account: nginx, app, db."""
+        app = {"optimist": self.fe.pool_pid(),
+               "php": self.php.pid if self.php else None,
+               "node": self.node.pid if self.node else None,
+               "raw": None}[target]
+        return {"nginx": None if target == "raw" else self.fe.nginx_pid(),
+                "app": app, "db": self.stack.db.pid()}
+
+    def versions_file(self):
+        rows = self.stack.sql("SELECT id, version FROM bids WHERE id BETWEEN "
+                              "%d AND %d" % (self.lo, self.hi))
+        path = os.path.join(self.stack.dir, "versions.txt")
+        with open(path, "w") as f:
+            for row in rows:
+                f.write("%s %s\n" % (row[0], row[1]))
+        return path
+
+    def hot_version(self):
+        return int(self.stack.sql("SELECT version FROM bids WHERE id = %d"
+                                  % self.hot)[0][0])
+
+    def client_cmd(self, target, scenario, conns, seconds):
+        if target == "raw":
+            cmd = [RAWDB, "--socket", self.stack.db.socket,
+                   "--user", self.db_user, "--password", self.db_password,
+                   "--db", self.stack.db.name, "--threads", str(conns),
+                   "--seconds", str(seconds), "--scenario", scenario,
+                   "--token", self.token, "--ids", str(self.lo), str(self.hi),
+                   "--hot", str(self.hot)]
+            return cmd
+        threads = min(2, conns)
+        args = [self.token, str(threads)]
+        if scenario == "get":
+            args += [str(self.lo), str(self.hi)]
+        elif scenario == "spread":
+            args += [self.versions_file()]
+        elif scenario == "hot":
+            args += [str(self.hot), str(self.hot_version())]
+        elif scenario == "chat":
+            # Fresh reports for each run, 8 a thread: a chat holds 10,000
+            # messages, and chat.lua moves on after 9,000.
+            ids = [str(self.new_report()) for _ in range(8 * threads)]
+            args += [secrets.token_hex(4), ",".join(ids)]
+        return ["wrk", "-t", str(threads), "-c", str(conns),
+                "-d", "%ds" % seconds, "--timeout", "10s",
+                "-s", os.path.join(HERE, SCRIPTS[scenario]),
+                "http://127.0.0.1:%d" % self.port_of(target), "--"] + args
+
+    def run(self, target, scenario, conns, seconds=SECONDS, record=True):
+        cmd = self.client_cmd(target, scenario, conns, seconds)
+        groups = self.groups(target)
+        before = {g: group_cpu(p) for g, p in groups.items()}
+        env = dict(os.environ, BENCH_LUA_DIR=HERE)
+        # In a session of its own, like every server here: stop() ends it
+        # by its process group whatever interrupted the run.
+        self.client = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env=env,
+                                       start_new_session=True)
+        out = self.client.stdout.read()
+        err = self.client.stderr.read()
+        _, status, ru = os.wait4(self.client.pid, 0)
+        self.client.returncode = os.waitstatus_to_exitcode(status)
+        after = {g: group_cpu(p) for g, p in groups.items()}
+        rc = self.client.returncode
+        self.client = None
+        line = None
+        for ln in out.decode("utf-8", "replace").splitlines():
+            if ln.startswith("BENCH "):
+                line = json.loads(ln[6:])
+        if rc != 0 or line is None:
+            raise harness.HarnessError("%s failed (%s):\n%s\n%s" % (
+                " ".join(cmd[:8]), rc, out.decode()[-2000:],
+                err.decode()[-2000:]))
+        n = max(line["requests"], 1)
+        cpu = {g: (after[g] - before[g]) / n * 1e6 for g in groups}
+        cpu["client"] = (ru.ru_utime + ru.ru_stime) / n * 1e6
+        res = dict(line, target=target, scenario=scenario, conns=conns,
+                   cpu_us=cpu)
+        res["rps"] = line["requests"] / (line["duration_us"] / 1e6)
+        if record:
+            self.results.append(res)
+            log("%-6s %-8s c=%-3d %8.0f req/s  p50 %6.2f ms  p99 %7.2f ms  "
+                "200=%d 409=%d other=%d%s" % (
+                    scenario, target, conns, res["rps"],
+                    line["p50_us"] / 1000, line["p99_us"] / 1000,
+                    line["c200"], line["c409"], line["cother"],
+                    ("  first other: " + line["first_other"])
+                    if line["first_other"] else ""))
+        return res
+
+    # -- the whole matrix ----------------------------------------------
+
+    def runnable(self, target, scenario):
+        if target not in SUPPORTS or scenario not in SUPPORTS[target]:
+            return False
+        if target == "raw" and not os.access(RAWDB, os.X_OK):
+            return False
+        if scenario == "chat" and not self.chat_ok:
+            return False
+        return True
+
+    def warm_up(self):
+        if WARMUP <= 0:
+            return
+        log("warming up every target (%d s a scenario)" % WARMUP)
+        for t in TARGETS:
+            for sc in ("get", "spread", "hot", "chat"):
+                if self.runnable(t, sc) and sc in SCENARIOS and t != "raw":
+                    self.run(t, sc, 16, WARMUP, record=False)
+
+    def run_all(self):
+        self.warm_up()
+        for sc in SCENARIOS:
+            for c in CONNS:
+                for rnd in range(ROUNDS):
+                    for t in TARGETS:
+                        if self.runnable(t, sc):
+                            self.run(t, sc, c)
+                            time.sleep(0.3)
+
+
+# --------------------------------------------------------------------------
+# The table
+
+def aggregate(results):
+    """Runs of the same (scenario, conns, target) added up: req/s over the
+    summed time, p50/p99 the mean over rounds, counts summed, CPU per
+    request weighted by requests."""
+    agg = {}
+    for r in results:
+        key = (r["scenario"], r["conns"], r["target"])
+        a = agg.setdefault(key, {"requests": 0, "duration_us": 0, "p50": [],
+                                 "p99": [], "c200": 0, "c409": 0,
+                                 "cother": 0, "errors": 0, "cpu": {},
+                                 "first_other": ""})
+        a["requests"] += r["requests"]
+        a["duration_us"] += r["duration_us"]
+        a["p50"].append(r["p50_us"])
+        a["p99"].append(r["p99_us"])
+        for k in ("c200", "c409", "cother", "errors"):
+            a[k] += r[k]
+        if not a["first_other"]:
+            a["first_other"] = r.get("first_other", "")
+        for g, us in r["cpu_us"].items():
+            a["cpu"][g] = a["cpu"].get(g, 0.0) + us * r["requests"]
+    for a in agg.values():
+        n = max(a["requests"], 1)
+        a["rps"] = a["requests"] / (a["duration_us"] / 1e6)
+        a["p50"] = sum(a["p50"]) / len(a["p50"]) / 1000
+        a["p99"] = sum(a["p99"]) / len(a["p99"]) / 1000
+        a["cpu"] = {g: v / n for g, v in a["cpu"].items()}
+    return agg
+
+
+def server_cpu(a):
+    """CPU µs per answer of the server side: nginx, app and MariaDB."""
+    return sum(a["cpu"].get(g, 0.0) for g in ("nginx", "app", "db"))
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except OSError:
+        mem = 0
+    return "%d cores (nproc), %s, %d MiB memory, %s %s" % (
+        os.cpu_count(), model, mem, platform.system(), platform.release())
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b["rps"] == 0:
+        return "-"
+    return "%.2f" % (a["rps"] / b["rps"])
+
+
+def table(bench, agg, rss):
+    lines = []
+    lines.append("machine: %s" % machine())
+    lines.append("settings: %ds a run after %ds of warm-up, %d rounds A B C D, optimist workers "
+                 "%d, php-fpm children %d, node workers %d x pool %d, "
+                 "innodb_flush_log_at_trx_commit=%d" % (
+                     SECONDS, WARMUP, ROUNDS, WORKERS, PHP_CHILDREN, NODE_WORKERS,
+                     NODE_POOL, 1 if DURABLE else 2))
+    lines.append("")
+    lines.append("| scenario | conns | target | req/s | p50 ms | p99 ms | 200 "
+                 "| 409 | other | ÷PHP | ÷Node | ÷raw | CPU µs/req: nginx "
+                 "| app | MariaDB | client | server total | PHP÷ | Node÷ |")
+    lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+                 "---:|---:|---:|---:|---:|---:|---:|---:|")
+    order = ["optimist", "php", "node", "raw"]
+    for sc in SCENARIOS:
+        for c in CONNS:
+            o = agg.get((sc, c, "optimist"))
+            for t in order:
+                a = agg.get((sc, c, t))
+                if a is None:
+                    continue
+                ratios = ["", "", ""]
+                if t == "optimist":
+                    ratios = [fmt_ratio(o, agg.get((sc, c, "php"))),
+                              fmt_ratio(o, agg.get((sc, c, "node"))),
+                              fmt_ratio(o, agg.get((sc, c, "raw")))]
+                cpu = a["cpu"]
+
+                def us(g):
+                    return "%.0f" % cpu[g] if cpu.get(g) else "-"
+                total = server_cpu(a)
+                cpu_ratios = ["", ""]
+                if t == "optimist" and total:
+                    for i, peer in enumerate(("php", "node")):
+                        b = agg.get((sc, c, peer))
+                        if b and server_cpu(b):
+                            cpu_ratios[i] = "%.2f" % (server_cpu(b) / total)
+                lines.append(
+                    "| %s | %d | %s | %.0f | %.2f | %.2f | %d | %d | %d%s "
+                    "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |" % (
+                        sc, c, t, a["rps"], a["p50"], a["p99"], a["c200"],
+                        a["c409"], a["cother"] + a["errors"],
+                        "" if not a["first_other"] else " (%s)"
+                        % a["first_other"][:40].replace("|", "/"),
+                        ratios[0], ratios[1], ratios[2], us("nginx"),
+                        us("app"), us("db"), us("client"), total,
+                        cpu_ratios[0], cpu_ratios[1]))
+    lines.append("")
+    lines.append("÷PHP, ÷Node, ÷raw: optimist's req/s over theirs. app = the "
+                 "optimist pool, php-fpm or the Node cluster; raw has no HTTP, "
+                 "its client is rawdb. CPU from /proc/<pid>/stat (utime+stime,"
+                 " reaped children included) over the run, divided by the "
+                 "answers; server total = nginx + app + MariaDB, and PHP÷, "
+                 "Node÷ = their server total over optimist's: how many times "
+                 "the CPU optimist spends on one answer.")
+    lines.append("")
+    lines.append("memory after the run: " + rss)
+    lines.append("")
+    lines.extend(bars(agg, bench))
+    return "\n".join(lines) + "\n"
+
+
+def bars(agg, bench):
+    out = ["The bar (64 connections, same run):"]
+    c = 64
+
+    def get(sc, t):
+        return agg.get((sc, c, t))
+
+    def check(name, ok, detail):
+        out.append("- %s: %s (%s)" % (name, "MET" if ok else "NOT MET",
+                                      detail))
+
+    def ratio(sc, t):
+        a, b = get(sc, "optimist"), get(sc, t)
+        return a["rps"] / b["rps"] if a and b and b["rps"] else None
+
+    for sc, t, need in (("get", "php", 4), ("get", "node", 3),
+                        ("spread", "php", 3), ("spread", "node", 2.5),
+                        ("spread", "raw", 0.5), ("hot", "php", 3)):
+        r = ratio(sc, t)
+        if r is None:
+            out.append("- %s optimist/%s >= %g: not measured" % (sc, t, need))
+        else:
+            check("%s optimist/%s >= %g" % (sc, t, need), r >= need,
+                  "%.2f" % r)
+    o, p = get("hot", "optimist"), get("hot", "php")
+    if o and p:
+        check("hot p99 optimist < p50 PHP", o["p99"] < p["p50"],
+              "%.2f ms vs %.2f ms" % (o["p99"], p["p50"]))
+    rss = bench.worker_rss
+    if rss:
+        check("pool worker RSS <= 8 MiB", max(rss) <= 8192,
+              "max %.1f MiB" % (max(rss) / 1024))
+    bad = sum(a["cother"] + a["errors"] for (sc, cc, t), a in agg.items()
+              if t == "optimist")
+    check("no optimist answers but 200 and 409", bad == 0,
+          "%d other" % bad)
+    return out
+
+
+def main():
+    # Explicitly: a shell that starts us in the background leaves SIGINT
+    # ignored, and Python then installs no handler of its own.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    bench = Bench()
+    bench.worker_rss = []
+    rc = 0
+    try:
+        bench.start()
+        bench.run_all()
+        workers = bench.fe.worker_pids()
+        bench.worker_rss = [vm(p, "VmRSS") or 0 for p in workers]
+        hwm = [vm(p, "VmHWM") or 0 for p in workers]
+        php_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.php.pid)]
+        node_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.node.pid)]
+        rss = ("optimist pool workers VmRSS %s KiB (peak VmHWM %s KiB); "
+               "php-fpm children VmRSS max %d KiB; node workers VmRSS max "
+               "%d KiB" % ("/".join(map(str, bench.worker_rss)),
+                           "/".join(map(str, hwm)), max(php_rss or [0]),
+                           max(node_rss or [0])))
+        text = table(bench, aggregate(bench.results), rss)
+        os.makedirs(os.path.dirname(OUT), exist_ok=True)
+        with open(OUT, "w") as f:
+            f.write(text)
+        with open(OUT[:-3] + ".json" if OUT.endswith(".md") else OUT + ".json",
+                  "w") as f:
+            json.dump(bench.results, f, indent=1)
+        sys.stdout.write("\n" + text)
+        log("table written to %s" % OUT)
+    except (KeyboardInterrupt, Interrupted):
+        log("interrupted: stopping everything")
+        rc = 130
+    except harness.HarnessError as e:
+        log("failed: %s" % e)
+        rc = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        bench.stop()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
