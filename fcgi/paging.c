@@ -50,3 +50,24 @@ int paging_or_reply(http_req *r, uint64_t *after, unsigned *limit)
     }
     return 0;
 }
+
+void paging_reply(http_req *r, rec_rows *rows, unsigned limit,
+                  unsigned key_col, paging_render_fn render)
+{
+    size_t n = rec_rows_count(rows);
+    jbuf *b = reply_body(r);
+    jb_lit(b, "{\"items\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            jb_lit(b, ",");
+        render(b, rows, i);
+    }
+    jb_lit(b, "],\"next_after\":");
+    if (n > 0 && n == limit)
+        jb_u64(b, rec_rows_u64(rows, n - 1, key_col));
+    else
+        jb_lit(b, "null");
+    jb_lit(b, "}");
+    rec_rows_free(rows);
+    reply_json(r, 200);
+}

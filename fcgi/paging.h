@@ -9,6 +9,7 @@
 
 #include "http.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PAGING_DEFAULT_LIMIT 50
@@ -23,5 +24,15 @@ int paging_parse(const char *after_s, const char *limit_s, uint64_t *after,
 /* Reads ?after= and ?limit= from the request; answers 400 and returns -1
  * when they are malformed. */
 int paging_or_reply(http_req *r, uint64_t *after, unsigned *limit);
+
+/* Writes row i of a page as one JSON item. */
+typedef void (*paging_render_fn)(jbuf *b, const rec_rows *rows, size_t i);
+
+/* Answers 200 with one page of `rows` (at most `limit`, fetched with
+ * ORDER BY key, either way): {"items": [render(row)...], "next_after": the key_col of
+ * the last row when the page is full (there may be more), else null}.
+ * Frees rows. */
+void paging_reply(http_req *r, rec_rows *rows, unsigned limit,
+                  unsigned key_col, paging_render_fn render);
 
 #endif

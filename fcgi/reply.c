@@ -28,6 +28,16 @@ void reply_etag(http_req *r, uint32_t version)
     http_header(r, "ETag", tag);
 }
 
+void reply_created(http_req *r, const char *collection, uint64_t id,
+                   uint32_t version)
+{
+    char loc[96];
+    snprintf(loc, sizeof loc, "%s/%llu", collection, (unsigned long long)id);
+    http_header(r, "Location", loc);
+    reply_etag(r, version);
+    reply_json(r, 201);
+}
+
 void reply_error(http_req *r, int status, const char *code,
                  const char *message, const char *extra)
 {

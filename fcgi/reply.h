@@ -19,6 +19,11 @@ void reply_json(http_req *r, int status);
 /* Adds `ETag: "<version>"`. */
 void reply_etag(http_req *r, uint32_t version);
 
+/* Answers 201 for resource `id` just made under `collection` ("/v1/bids"):
+ * Location, ETag and the body written into r->out. */
+void reply_created(http_req *r, const char *collection, uint64_t id,
+                   uint32_t version);
+
 /* Answers {"error": code, "message": message, "request_id": ...}. `extra`
  * (may be NULL) is JSON text of more members, e.g. "\"current_version\":3",
  * appended after the standard ones. */

@@ -190,11 +190,7 @@ void route_approval_create(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/approvals/%llu", (unsigned long long)c.id);
-    http_header(r, "Location", loc);
-    reply_etag(r, c.version);
-    reply_json(r, 201);
+    reply_created(r, "/v1/approvals", c.id, c.version);
 }
 
 /* ---- GET /v1/approvals/{id} ---------------------------------------------- */
@@ -240,22 +236,7 @@ void route_approval_list(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    size_t n = rec_rows_count(rows);
-    jbuf *b = reply_body(r);
-    jb_lit(b, "{\"items\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            jb_lit(b, ",");
-        render(b, rows, i);
-    }
-    jb_lit(b, "],\"next_after\":");
-    if (n == limit)
-        jb_u64(b, rec_rows_u64(rows, n - 1, 0));
-    else
-        jb_lit(b, "null");
-    jb_lit(b, "}");
-    rec_rows_free(rows);
-    reply_json(r, 200);
+    paging_reply(r, rows, limit, 0, render);
 }
 
 /* ---- POST /v1/approvals/{id}/approve and /reject --------------------------- */
@@ -330,6 +311,21 @@ void route_approval_reject(http_req *r)
 
 /* ---- GET /v1/approvals/events?after=&limit= -------------------------------- */
 
+static void render_event(jbuf *b, const rec_rows *rows, size_t i)
+{
+    jb_lit(b, "{\"seq\":");
+    jb_u64(b, rec_rows_u64(rows, i, 0));
+    jb_lit(b, ",\"approval_id\":");
+    jb_u64(b, rec_rows_u64(rows, i, 1));
+    jb_lit(b, ",\"type\":");
+    jb_cstr(b, rec_rows_get(rows, i, 2));
+    jb_lit(b, ",\"action\":");
+    jb_raw(b, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
+    jb_lit(b, ",\"at\":");
+    jb_time(b, rec_rows_get(rows, i, 4));
+    jb_lit(b, "}");
+}
+
 void route_approval_events(http_req *r)
 {
     uint64_t after;
@@ -344,28 +340,5 @@ void route_approval_events(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    size_t n = rec_rows_count(rows);
-    jbuf *b = reply_body(r);
-    jb_lit(b, "{\"items\":[");
-    for (size_t i = 0; i < n; i++) {
-        jb_lit(b, i > 0 ? ",{\"seq\":" : "{\"seq\":");
-        jb_u64(b, rec_rows_u64(rows, i, 0));
-        jb_lit(b, ",\"approval_id\":");
-        jb_u64(b, rec_rows_u64(rows, i, 1));
-        jb_lit(b, ",\"type\":");
-        jb_cstr(b, rec_rows_get(rows, i, 2));
-        jb_lit(b, ",\"action\":");
-        jb_raw(b, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
-        jb_lit(b, ",\"at\":");
-        jb_time(b, rec_rows_get(rows, i, 4));
-        jb_lit(b, "}");
-    }
-    jb_lit(b, "],\"next_after\":");
-    if (n == limit)
-        jb_u64(b, rec_rows_u64(rows, n - 1, 0));
-    else
-        jb_lit(b, "null");
-    jb_lit(b, "}");
-    rec_rows_free(rows);
-    reply_json(r, 200);
+    paging_reply(r, rows, limit, 0, render_event);
 }

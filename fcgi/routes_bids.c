@@ -208,6 +208,28 @@ int bids_expect_or_reply(http_req *r, json_object *body, uint64_t id,
     return 0;
 }
 
+/* Answers a refused write (REC_CONFLICT or REC_INVALID_STATE) from the
+ * bid as it is: its view, version, status and lease. */
+static void refusal_reply(http_req *r, rec_status st, int use_412,
+                          uint32_t version, const char *status,
+                          const jbuf *cur, const jbuf *lease)
+{
+    if (st == REC_CONFLICT) {
+        reply_conflict(r, use_412, "bids", version, cur);
+        return;
+    }
+    /* While evaluating, the lease says until when (and whether a new
+     * evaluation could already take it over). */
+    jbuf extra;
+    jb_init(&extra);
+    if (strcmp(status, "evaluating") == 0) {
+        jb_lit(&extra, "\"lease\":");
+        jb_raw(&extra, lease->p, lease->len);
+    }
+    reply_invalid_state_extra(r, "bids", status, version, cur, extra.p);
+    jb_free(&extra);
+}
+
 void bids_refused_reply(http_req *r, uint64_t id, rec_status st,
                         const rec_err *err, int use_412)
 {
@@ -222,22 +244,10 @@ void bids_refused_reply(http_req *r, uint64_t id, rec_status st,
     jb_init(&cur);
     jb_init(&lease);
     rec_status ls = load_view(r, id, &cur, &v, status, &lease, &lerr);
-    if (ls != REC_OK) {
+    if (ls != REC_OK)
         reply_rec(r, ls, &lerr);
-    } else if (st == REC_CONFLICT) {
-        reply_conflict(r, use_412, "bids", v, &cur);
-    } else {
-        /* While evaluating, the lease says until when (and whether a new
-         * evaluation could already take it over). */
-        jbuf extra;
-        jb_init(&extra);
-        if (strcmp(status, "evaluating") == 0) {
-            jb_lit(&extra, "\"lease\":");
-            jb_raw(&extra, lease.p, lease.len);
-        }
-        reply_invalid_state_extra(r, "bids", status, v, &cur, extra.p);
-        jb_free(&extra);
-    }
+    else
+        refusal_reply(r, st, use_412, v, status, &cur, &lease);
     jb_free(&cur);
     jb_free(&lease);
 }
@@ -298,11 +308,7 @@ void route_bid_create(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/bids/%llu", (unsigned long long)c.id);
-    http_header(r, "Location", loc);
-    reply_etag(r, c.version);
-    reply_json(r, 201);
+    reply_created(r, "/v1/bids", c.id, c.version);
 }
 
 void route_bid_get(http_req *r)
@@ -358,23 +364,7 @@ void route_bid_list(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    size_t n = rec_rows_count(rows);
-    jbuf *b = reply_body(r);
-    jb_lit(b, "{\"items\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            jb_lit(b, ",");
-        render_row(b, rows, i);
-    }
-    jb_lit(b, "],\"next_after\":");
-    /* A full page may have a next one; a short page is the last. */
-    if (n == limit && n > 0)
-        jb_u64(b, rec_rows_u64(rows, n - 1, C_ID));
-    else
-        jb_lit(b, "null");
-    jb_lit(b, "}");
-    rec_rows_free(rows);
-    reply_json(r, 200);
+    paging_reply(r, rows, limit, C_ID, render_row);
 }
 
 /* ---- patch, archive ------------------------------------------------------ */
@@ -518,11 +508,14 @@ struct patch_ctx {
     char status[16];  /* OUT: the view's status */
 };
 
+/* The stored status allows a PATCH (PATCH_FROM, SQL_PATCH_CHECKED's
+ * condition). */
 static int patchable(const char *status)
 {
-    return status != NULL && (strcmp(status, "open") == 0 ||
-                              strcmp(status, "evaluating") == 0 ||
-                              strcmp(status, "decided") == 0);
+    for (const char *const *f = PATCH_FROM; *f != NULL; f++)
+        if (status != NULL && strcmp(status, *f) == 0)
+            return 1;
+    return 0;
 }
 
 static rec_status patch_checked(rec_db *db, void *vctx, rec_err *err)
@@ -597,19 +590,8 @@ static void patch_with_version(http_req *r, json_object *patch,
         reply_json(r, 200);
     } else if (st == REC_INVALID && c.why[0] != '\0') {
         reply_error(r, 400, "bad_request", c.why, NULL);
-    } else if (st == REC_CONFLICT) {
-        reply_conflict(r, use_412, "bids", c.version, &c.view);
-    } else if (st == REC_INVALID_STATE) {
-        /* While evaluating, the lease says until when. */
-        jbuf extra;
-        jb_init(&extra);
-        if (strcmp(c.status, "evaluating") == 0) {
-            jb_lit(&extra, "\"lease\":");
-            jb_raw(&extra, c.lease.p, c.lease.len);
-        }
-        reply_invalid_state_extra(r, "bids", c.status, c.version, &c.view,
-                                  extra.p);
-        jb_free(&extra);
+    } else if (st == REC_CONFLICT || st == REC_INVALID_STATE) {
+        refusal_reply(r, st, use_412, c.version, c.status, &c.view, &c.lease);
     } else {
         reply_rec(r, st, &err);
     }

@@ -104,11 +104,7 @@ void route_session_create(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    char loc[64];
-    snprintf(loc, sizeof loc, "/v1/sessions/%llu", (unsigned long long)c.id);
-    http_header(r, "Location", loc);
-    reply_etag(r, c.version);
-    reply_json(r, 201);
+    reply_created(r, "/v1/sessions", c.id, c.version);
 }
 
 void route_session_get(http_req *r)

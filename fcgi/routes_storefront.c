@@ -13,6 +13,7 @@
  */
 #include "body.h"
 #include "jpath.h"
+#include "paging.h"
 #include "reply.h"
 #include "routes.h"
 #include "vwrite.h"
@@ -347,6 +348,15 @@ static int query_uint_or_reply(http_req *r, const char *name, uint64_t lo,
     return 0;
 }
 
+static void render_version(jbuf *b, const rec_rows *rows, size_t i)
+{
+    jb_lit(b, "{\"version\":");
+    jb_u64(b, rec_rows_u64(rows, i, 0));
+    jb_lit(b, ",\"updated_at\":");
+    jb_time(b, rec_rows_get(rows, i, 1));
+    jb_lit(b, "}");
+}
+
 void route_storefront_versions(http_req *r)
 {
     uint64_t limit, after;
@@ -364,24 +374,7 @@ void route_storefront_versions(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    size_t n = rec_rows_count(rows);
-    jbuf *out = reply_body(r);
-    jb_lit(out, "{\"items\":[");
-    for (size_t i = 0; i < n; i++) {
-        jb_lit(out, i ? ",{\"version\":" : "{\"version\":");
-        jb_u64(out, rec_rows_u64(rows, i, 0));
-        jb_lit(out, ",\"updated_at\":");
-        jb_time(out, rec_rows_get(rows, i, 1));
-        jb_lit(out, "}");
-    }
-    jb_lit(out, "],\"next_after\":");
-    if (n > 0 && n == limit)
-        jb_u64(out, rec_rows_u64(rows, n - 1, 0));
-    else
-        jb_lit(out, "null");
-    jb_lit(out, "}");
-    rec_rows_free(rows);
-    reply_json(r, 200);
+    paging_reply(r, rows, (unsigned)limit, 0, render_version);
 }
 
 void route_storefront_version_get(http_req *r)

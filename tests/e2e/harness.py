@@ -187,6 +187,38 @@ def parallel(fn, args_list, workers=None):
         return [f.result() for f in futures]
 
 
+class RowLock:
+    """Holds FOR UPDATE on row `row_id` of `table` from a separate mariadb
+    client until release() (or `seconds`, as a safety net): a write of that
+    row waits on the lock meanwhile."""
+
+    def __init__(self, stack, table, row_id, seconds=30):
+        self.stack = stack
+        self.tag = "optimist_test_lock_%s_%d" % (table, row_id)
+        sql = ("START TRANSACTION; SELECT id FROM %s WHERE id = %d "
+               "FOR UPDATE; SELECT SLEEP(%d) AS %s; COMMIT;"
+               % (table, row_id, seconds, self.tag))
+        self.proc = subprocess.Popen(
+            ["mariadb", "--no-defaults", "--socket=" + stack.db.socket,
+             "--user=" + _os_user(), stack.db.name, "-e", sql],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_until(lambda: self._sleeping() is not None, 20,
+                   "the lock holder")
+
+    def _sleeping(self):
+        rows = self.stack.sql(
+            "SELECT ID FROM information_schema.PROCESSLIST "
+            "WHERE INFO LIKE 'SELECT SLEEP%%%s%%'" % self.tag)
+        return rows[0][0] if rows else None
+
+    def release(self):
+        tid = self._sleeping()
+        if tid is not None:
+            self.stack.sql("KILL QUERY %s" % tid)   # SLEEP ends, COMMIT runs
+        self.proc.wait(30)
+
+
 # --------------------------------------------------------------------------
 # HTTP
 

@@ -6,7 +6,6 @@ after a 5xx, or once the key expired, the key is free again. It works for
 routes that knew nothing of it (sessions). The crash windows (a worker
 killed before or after the COMMIT) are in test_approvals.py."""
 
-import subprocess
 import threading
 import time
 
@@ -176,37 +175,6 @@ def test_session_append_and_delete_are_idempotent(stack):
     assert count(stack, "sessions", tid) == 0
 
 
-class RowLock:
-    """Holds FOR UPDATE on one approval row from a separate mariadb client
-    until release() (or `seconds`, as a safety net)."""
-
-    def __init__(self, stack, aid, seconds=30):
-        self.stack = stack
-        self.tag = "optimist_idem_lock_%d" % aid
-        sql = ("START TRANSACTION; SELECT id FROM approvals WHERE id = %d "
-               "FOR UPDATE; SELECT SLEEP(%d) AS %s; COMMIT;"
-               % (aid, seconds, self.tag))
-        self.proc = subprocess.Popen(
-            ["mariadb", "--no-defaults", "--socket=" + stack.db.socket,
-             "--user=" + harness._os_user(), stack.db.name, "-e", sql],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        harness.wait_until(lambda: self._sleeping() is not None, 20,
-                           "the lock holder")
-
-    def _sleeping(self):
-        rows = self.stack.sql(
-            "SELECT ID FROM information_schema.PROCESSLIST "
-            "WHERE INFO LIKE 'SELECT SLEEP%%%s%%'" % self.tag)
-        return rows[0][0] if rows else None
-
-    def release(self):
-        tid = self._sleeping()
-        if tid is not None:
-            self.stack.sql("KILL QUERY %s" % tid)
-        self.proc.wait(30)
-
-
 def test_a_5xx_frees_the_key(stack):
     """The request's database connection is killed while its UPDATE waits
     on a row lock: the worker answers 503, stores nothing, and frees the
@@ -214,7 +182,7 @@ def test_a_5xx_frees_the_key(stack):
     tid, tok = stack.tenant()
     aid = create(stack, tok, "x").json()["id"]
     path = "/v1/approvals/%d/approve" % aid
-    lock = RowLock(stack, aid)
+    lock = harness.RowLock(stack, "approvals", aid)
     try:
         out = {}
         t = threading.Thread(target=lambda: out.update(r=stack.post(

@@ -8,7 +8,6 @@ connection: the worker's UPDATE waits on it, so the test knows the request
 is inside the worker without guessing with sleeps."""
 
 import signal
-import subprocess
 import threading
 import time
 
@@ -22,37 +21,6 @@ def error_of(r, status, code):
     body = r.json()
     assert body["error"] == code, body
     return body
-
-
-class RowLock:
-    """Holds FOR UPDATE on one session row from a separate mariadb client
-    until release() (or `seconds`, as a safety net)."""
-
-    def __init__(self, stack, sid, seconds=30):
-        self.stack = stack
-        self.tag = "optimist_test_lock_%d" % sid
-        sql = ("START TRANSACTION; SELECT id FROM sessions WHERE id = %d "
-               "FOR UPDATE; SELECT SLEEP(%d) AS %s; COMMIT;"
-               % (sid, seconds, self.tag))
-        self.proc = subprocess.Popen(
-            ["mariadb", "--no-defaults", "--socket=" + stack.db.socket,
-             "--user=" + harness._os_user(), stack.db.name, "-e", sql],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        harness.wait_until(lambda: self._sleeping() is not None, 20,
-                           "the lock holder")
-
-    def _sleeping(self):
-        rows = self.stack.sql(
-            "SELECT ID FROM information_schema.PROCESSLIST "
-            "WHERE INFO LIKE 'SELECT SLEEP%%%s%%'" % self.tag)
-        return rows[0][0] if rows else None
-
-    def release(self):
-        tid = self._sleeping()
-        if tid is not None:
-            self.stack.sql("KILL QUERY %s" % tid)   # SLEEP ends, COMMIT runs
-        self.proc.wait(30)
 
 
 def waiting_updates(stack):
@@ -86,7 +54,7 @@ def test_worker_killed_mid_request_is_replaced(stack):
     before = stack.worker_pids()
     assert len(before) == 2
     restarts_before = metric(stack, "optimist_worker_restarts_total")
-    lock = RowLock(stack, sid)
+    lock = harness.RowLock(stack, "sessions", sid)
     try:
         t, out = append_async(stack, tok, sid, 1)
         harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
@@ -168,7 +136,7 @@ def test_sigterm_lets_the_request_in_flight_finish(stack):
     # Last in this module: it stops the pool (restarted at the end).
     _, tok = stack.tenant()
     sid = new_session(stack, tok)
-    lock = RowLock(stack, sid)
+    lock = harness.RowLock(stack, "sessions", sid)
     try:
         t, out = append_async(stack, tok, sid, 1)
         harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
