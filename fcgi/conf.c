@@ -76,8 +76,14 @@ static const struct opt opts[] = {
     {"OPTIMIST_SSE_PING_SECONDS", INT(sse_ping_seconds), "15", 1, 3600, 1,
      "seconds between ': ping' comments on an event stream"},
     {"OPTIMIST_MAX_EVALUATIONS", INT(max_evaluations), "0", 0, 256, 1,
-     "evaluations the pool runs at once (0: half the workers; at most "
-     "workers - 1)"},
+     "evaluator processes the pool's hub runs at once (0: 64); beyond it "
+     "evaluate answers 503"},
+    {"OPTIMIST_MAX_EVALUATIONS_PER_TENANT", INT(max_evaluations_per_tenant),
+     "0", 0, 256, 1, "one tenant's share of OPTIMIST_MAX_EVALUATIONS (0: "
+     "half of it)"},
+    {"OPTIMIST_STREAM_POLL_MS", INT(stream_poll_ms), "250", 10, 10000, 1,
+     "milliseconds between the hub's database polls for changes made "
+     "through other hosts"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

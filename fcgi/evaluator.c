@@ -189,70 +189,79 @@ static void __attribute__((noreturn)) child(const ev_spec *spec, pid_t parent,
 
 /* ---- the parent ------------------------------------------------------------ */
 
-struct run {
-    const ev_hooks *hooks;
-    jbuf *result;
-    int have_result;
-    int bad;     /* the output broke the protocol: why says how */
-    int stopped; /* a hook asked to stop */
-    char *why;
-    size_t whylen;
-    jbuf line;   /* the line being read */
+struct ev_proc {
+    pid_t pid;           /* the child, leader of its process group */
+    int infd, outfd;     /* -1 once closed */
+    char *input;         /* our copy of the input */
+    size_t len, in_off;
+    long long deadline;  /* monotonic ms */
+    int timeout_ms;
+    jbuf result;
+    jbuf line;           /* the line being read */
+    int have_result, bad, stopped, timed_out, killed, reaped;
+    int status;          /* waitpid's, once reaped */
+    char why[256];
 };
 
-static void on_line(struct run *rn, const char *p, size_t n)
+static void on_line(ev_proc *p, const ev_hooks *hooks, const char *s,
+                    size_t n)
 {
     jbuf res;
     jb_init(&res);
-    ev_line k = ev_classify(p, n, &res, rn->why, rn->whylen);
+    ev_line k = ev_classify(s, n, &res, p->why, sizeof p->why);
     if (k == EVL_BAD) {
-        rn->bad = 1;
-    } else if (k != EVL_BLANK && rn->have_result) {
-        snprintf(rn->why, rn->whylen, "the evaluator printed more after its "
-                 "result");
-        rn->bad = 1;
+        p->bad = 1;
+    } else if (k != EVL_BLANK && p->have_result) {
+        snprintf(p->why, sizeof p->why, "the evaluator printed more after "
+                 "its result");
+        p->bad = 1;
     } else if (k == EVL_RESULT) {
-        jb_reset(rn->result);
-        jb_raw(rn->result, res.p, res.len);
-        rn->have_result = 1;
-    } else if (k == EVL_PROGRESS && rn->hooks && rn->hooks->progress) {
+        jb_reset(&p->result);
+        jb_raw(&p->result, res.p, res.len);
+        p->have_result = 1;
+    } else if (k == EVL_PROGRESS && hooks && hooks->progress) {
         /* Without the line end, and without a CR before it. */
-        while (n > 0 && p[n - 1] == '\r')
+        while (n > 0 && s[n - 1] == '\r')
             n--;
-        if (rn->hooks->progress(rn->hooks->ctx, p, n) != 0)
-            rn->stopped = 1;
+        if (hooks->progress(hooks->ctx, s, n) != 0)
+            p->stopped = 1;
     }
     jb_free(&res);
 }
 
 /* Splits what was read into lines. */
-static void on_output(struct run *rn, const char *p, size_t n)
+static void on_output(ev_proc *p, const ev_hooks *hooks, const char *s,
+                      size_t n)
 {
-    while (n > 0 && !rn->bad && !rn->stopped) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
-        if (rn->line.len + take > EV_LINE_MAX) {
-            snprintf(rn->why, rn->whylen, "the evaluator printed a line "
+    while (n > 0 && !p->bad && !p->stopped) {
+        const char *nl = memchr(s, '\n', n);
+        size_t take = nl ? (size_t)(nl - s) : n;
+        if (p->line.len + take > EV_LINE_MAX) {
+            snprintf(p->why, sizeof p->why, "the evaluator printed a line "
                      "longer than %d bytes", EV_LINE_MAX);
-            rn->bad = 1;
+            p->bad = 1;
             return;
         }
-        jb_raw(&rn->line, p, take);
+        jb_raw(&p->line, s, take);
         if (nl == NULL)
             return;
-        on_line(rn, rn->line.p, rn->line.len);
-        jb_reset(&rn->line);
-        p += take + 1;
+        on_line(p, hooks, p->line.p, p->line.len);
+        jb_reset(&p->line);
+        s += take + 1;
         n -= take + 1;
     }
 }
 
-/* SIGKILL to the child's group, or to the child if the group is not
- * formed yet. Only ever the pid we forked, before it is reaped. */
-static void kill_child(pid_t pid)
+/* SIGKILL to the child's whole process group (whatever it started), or to
+ * the child if the group is not formed yet. Only ever the pid we forked,
+ * before it is reaped. */
+static void kill_child(ev_proc *p)
 {
-    if (kill(-pid, SIGKILL) != 0)
-        (void)kill(pid, SIGKILL);
+    if (p->killed || p->reaped)
+        return;
+    if (kill(-p->pid, SIGKILL) != 0)
+        (void)kill(p->pid, SIGKILL);
+    p->killed = 1;
 }
 
 static void close_fd(int *fd)
@@ -263,24 +272,21 @@ static void close_fd(int *fd)
     }
 }
 
-ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
-                 const ev_hooks *hooks, jbuf *result, char *why,
-                 size_t whylen)
+/* The one place an evaluator is started: pipes, fork, the child's set-up
+ * (child() above). Returns the child's pid, or -1 with `why` set. */
+static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
+                   size_t whylen)
 {
     int in[2], out[2];
-    struct run rn = {.hooks = hooks, .result = result, .why = why,
-                     .whylen = whylen};
-    why[0] = '\0';
-    jb_reset(result);
     if (pipe2(in, O_CLOEXEC) != 0) {
         snprintf(why, whylen, "pipe: %s", strerror(errno));
-        return EV_FAILED;
+        return -1;
     }
     if (pipe2(out, O_CLOEXEC) != 0) {
         snprintf(why, whylen, "pipe: %s", strerror(errno));
         close(in[0]);
         close(in[1]);
-        return EV_FAILED;
+        return -1;
     }
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -292,123 +298,153 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         snprintf(why, whylen, "fork: %s", strerror(errno));
         close(in[1]);
         close(out[0]);
-        return EV_FAILED;
+        return -1;
     }
     /* Also here, so that a kill right after the fork finds the group. */
     (void)setpgid(pid, pid);
-    int infd = in[1], outfd = out[0];
-    if (fcntl(infd, F_SETFL, O_NONBLOCK) != 0 ||
-        fcntl(outfd, F_SETFL, O_NONBLOCK) != 0) {
-        snprintf(why, whylen, "fcntl: %s", strerror(errno));
-        rn.bad = 1;
-    }
-    jb_init(&rn.line);
+    *infd = in[1];
+    *outfd = out[0];
+    return pid;
+}
 
-    long long start = now_ms(), deadline = start + spec->timeout_ms;
-    int tick_ms = hooks ? hooks->tick_ms : 0;
-    long long next_tick = tick_ms > 0 ? start + tick_ms : -1;
-    size_t in_off = 0;
-    int timed_out = 0, killed = 0;
-    char *buf = malloc(READ_CHUNK);
-    if (buf == NULL)
+ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len,
+                  char *why, size_t whylen)
+{
+    ev_proc *p = calloc(1, sizeof *p);
+    if (p == NULL)
         abort();
-    if (len == 0)
-        close_fd(&infd); /* nothing to send: EOF at once */
-
-    while (outfd >= 0 && !rn.bad && !rn.stopped) {
-        long long now = now_ms();
-        if (now >= deadline) {
-            timed_out = 1;
-            break;
-        }
-        if (next_tick >= 0 && now >= next_tick) {
-            if (hooks->tick != NULL && hooks->tick(hooks->ctx) != 0) {
-                rn.stopped = 1;
-                break;
-            }
-            while (next_tick <= now)
-                next_tick += tick_ms;
-        }
-        long long until = deadline;
-        if (next_tick >= 0 && next_tick < until)
-            until = next_tick;
-        struct pollfd p[2] = {{.fd = outfd, .events = POLLIN},
-                              {.fd = infd, .events = POLLOUT}};
-        int np = infd >= 0 ? 2 : 1;
-        int n = poll(p, (nfds_t)np, (int)(until - now));
-        if (n < 0 && errno != EINTR) {
-            snprintf(why, whylen, "poll: %s", strerror(errno));
-            rn.bad = 1;
-            break;
-        }
-        if (n <= 0)
-            continue;
-        if (np == 2 && p[1].revents) {
-            /* The child may never read its input (or not all of it): a
-             * full pipe or EPIPE just ends the writing, never blocks. */
-            ssize_t w = write(infd, input + in_off, len - in_off);
-            if (w > 0)
-                in_off += (size_t)w;
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
-                in_off == len)
-                close_fd(&infd);
-        }
-        if (p[0].revents) {
-            ssize_t r = read(outfd, buf, READ_CHUNK);
-            if (r < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
-            if (r <= 0) {
-                close_fd(&outfd); /* EOF (or an error: the same to us) */
-                break;
-            }
-            on_output(&rn, buf, (size_t)r);
-        }
+    why[0] = '\0';
+    p->infd = p->outfd = -1;
+    p->pid = spawn(spec, &p->infd, &p->outfd, why, whylen);
+    if (p->pid < 0) {
+        free(p);
+        return NULL;
     }
-    /* A last line without its line end still counts. */
-    if (outfd < 0 && !rn.bad && !rn.stopped && rn.line.len > 0)
-        on_line(&rn, rn.line.p, rn.line.len);
-    close_fd(&infd);
-    close_fd(&outfd);
-    free(buf);
-    jb_free(&rn.line);
+    jb_init(&p->result);
+    jb_init(&p->line);
+    p->timeout_ms = spec->timeout_ms;
+    p->deadline = now_ms() + spec->timeout_ms;
+    if (fcntl(p->infd, F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(p->outfd, F_SETFL, O_NONBLOCK) != 0) {
+        snprintf(p->why, sizeof p->why, "fcntl: %s", strerror(errno));
+        p->bad = 1;
+    }
+    if (len > 0) {
+        p->input = malloc(len);
+        if (p->input == NULL)
+            abort();
+        memcpy(p->input, input, len);
+        p->len = len;
+    } else {
+        close_fd(&p->infd); /* nothing to send: EOF at once */
+    }
+    return p;
+}
 
-    /* Reap. After its output ended the child gets what is left of the
-     * time limit to exit; a child we gave up on is killed first. */
+int ev_in_fd(const ev_proc *p)
+{
+    return p->infd;
+}
+
+int ev_out_fd(const ev_proc *p)
+{
+    return p->outfd;
+}
+
+long long ev_deadline(const ev_proc *p)
+{
+    return p->deadline;
+}
+
+void ev_pump_in(ev_proc *p)
+{
+    if (p->infd < 0)
+        return;
+    /* The child may never read its input (or not all of it): a full pipe
+     * or EPIPE just ends the writing, never blocks. */
+    ssize_t w = write(p->infd, p->input + p->in_off, p->len - p->in_off);
+    if (w > 0)
+        p->in_off += (size_t)w;
+    if ((w < 0 && errno != EAGAIN && errno != EINTR) || p->in_off == p->len)
+        close_fd(&p->infd);
+}
+
+void ev_pump_out(ev_proc *p, const ev_hooks *hooks)
+{
+    char buf[READ_CHUNK];
+    if (p->outfd < 0)
+        return;
+    ssize_t r = read(p->outfd, buf, sizeof buf);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        close_fd(&p->outfd); /* EOF (or an error: the same to us) */
+        /* A last line without its line end still counts. */
+        if (!p->bad && !p->stopped && p->line.len > 0)
+            on_line(p, hooks, p->line.p, p->line.len);
+        jb_reset(&p->line);
+        return;
+    }
+    on_output(p, hooks, buf, (size_t)r);
+}
+
+void ev_stop(ev_proc *p)
+{
+    p->stopped = 1;
+}
+
+int ev_poll_end(ev_proc *p, long long now)
+{
+    if (p->reaped)
+        return 1;
+    if (!p->killed && now >= p->deadline) {
+        p->timed_out = 1;
+        kill_child(p);
+    }
+    if (p->bad || p->stopped)
+        kill_child(p);
+    if (p->killed) {
+        close_fd(&p->infd);
+        close_fd(&p->outfd);
+    }
+    if (p->outfd >= 0)
+        return 0; /* still talking: its output's end comes first */
+    close_fd(&p->infd);
+    /* After its output ended the child gets what is left of the time
+     * limit to exit. */
     int st = 0;
-    if (timed_out || rn.bad || rn.stopped) {
-        kill_child(pid);
-        killed = 1;
+    pid_t w = waitpid(p->pid, &st, WNOHANG);
+    if (w == p->pid) {
+        p->reaped = 1;
+        p->status = st;
+        return 1;
     }
-    for (;;) {
-        pid_t w = waitpid(pid, &st, killed ? 0 : WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            snprintf(why, whylen, "waitpid: %s", strerror(errno));
-            return EV_FAILED;
-        }
-        if (now_ms() >= deadline) {
-            timed_out = 1;
-            kill_child(pid);
-            killed = 1;
-            continue;
-        }
-        sleep_ms(WAIT_STEP_MS);
+    if (w < 0 && errno != EINTR) {
+        snprintf(p->why, sizeof p->why, "waitpid: %s", strerror(errno));
+        p->bad = 1;
+        p->reaped = 1; /* nothing more to wait for */
+        return 1;
     }
+    return 0;
+}
 
-    if (timed_out) {
+ev_status ev_outcome(ev_proc *p, jbuf *result, char *why, size_t whylen)
+{
+    jb_reset(result);
+    int st = p->status;
+    if (p->timed_out) {
         snprintf(why, whylen, "the evaluator ran longer than %d ms; killed",
-                 spec->timeout_ms);
+                 p->timeout_ms);
         return EV_TIMEOUT;
     }
-    if (rn.stopped) {
+    if (p->stopped) {
         snprintf(why, whylen, "the run was stopped: its claim was lost");
         return EV_STOPPED;
     }
-    if (rn.bad)
-        return EV_FAILED; /* why is set */
+    if (p->bad) {
+        snprintf(why, whylen, "%s", p->why);
+        return EV_FAILED;
+    }
     if (WIFSIGNALED(st)) {
         snprintf(why, whylen, "the evaluator was killed by signal %d",
                  WTERMSIG(st));
@@ -419,9 +455,69 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
                  WEXITSTATUS(st));
         return EV_FAILED;
     }
-    if (!rn.have_result) {
+    if (!p->have_result) {
         snprintf(why, whylen, "the evaluator ended without a result");
         return EV_FAILED;
     }
+    why[0] = '\0';
+    jb_raw(result, p->result.p, p->result.len);
     return EV_OK;
+}
+
+void ev_free(ev_proc *p)
+{
+    if (p == NULL)
+        return;
+    if (!p->reaped) { /* never leave a child behind: kill and reap it */
+        kill_child(p);
+        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    close_fd(&p->infd);
+    close_fd(&p->outfd);
+    free(p->input);
+    jb_free(&p->result);
+    jb_free(&p->line);
+    free(p);
+}
+
+ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
+                 const ev_hooks *hooks, jbuf *result, char *why,
+                 size_t whylen)
+{
+    jb_reset(result);
+    ev_proc *p = ev_start(spec, input, len, why, whylen);
+    if (p == NULL)
+        return EV_FAILED;
+    long long start = now_ms();
+    int tick_ms = hooks ? hooks->tick_ms : 0;
+    long long next_tick = tick_ms > 0 ? start + tick_ms : -1;
+    while (!ev_poll_end(p, now_ms())) {
+        long long now = now_ms();
+        if (next_tick >= 0 && now >= next_tick) {
+            if (hooks->tick != NULL && hooks->tick(hooks->ctx) != 0) {
+                ev_stop(p);
+                continue;
+            }
+            while (next_tick <= now)
+                next_tick += tick_ms;
+        }
+        long long until = p->deadline;
+        if (next_tick >= 0 && next_tick < until)
+            until = next_tick;
+        if (p->outfd < 0 && now + WAIT_STEP_MS < until)
+            until = now + WAIT_STEP_MS; /* waiting for its exit */
+        struct pollfd pf[2] = {{.fd = p->outfd, .events = POLLIN},
+                               {.fd = p->infd, .events = POLLOUT}};
+        int n = poll(pf, 2, until > now ? (int)(until - now) : 0);
+        if (n <= 0)
+            continue;
+        if (pf[1].revents)
+            ev_pump_in(p);
+        if (pf[0].revents)
+            ev_pump_out(p, hooks);
+    }
+    ev_status st = ev_outcome(p, result, why, whylen);
+    ev_free(p);
+    return st;
 }

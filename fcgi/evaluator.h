@@ -63,6 +63,35 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
                  const ev_hooks *hooks, jbuf *result, char *why,
                  size_t whylen) __attribute__((warn_unused_result));
 
+/* ---- the same, driven by the caller's event loop (the hub) ----------------
+ *
+ * ev_start forks the child; the caller waits on ev_in_fd (writable) and
+ * ev_out_fd (readable) -- either is -1 once closed -- and calls
+ * ev_pump_in / ev_pump_out when they are ready (both non-blocking), and
+ * ev_poll_end at every wake-up and at least every few ms once the output
+ * has ended: it enforces the time limit (SIGKILL to the process group),
+ * kills a run that failed or was stopped, and reaps the child without
+ * waiting. Once it returned 1, ev_outcome says how the run ended. */
+typedef struct ev_proc ev_proc;
+
+/* NULL (with `why`) if the child could not be started. */
+ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len,
+                  char *why, size_t whylen);
+int ev_in_fd(const ev_proc *p);
+int ev_out_fd(const ev_proc *p);
+long long ev_deadline(const ev_proc *p); /* CLOCK_MONOTONIC ms */
+void ev_pump_in(ev_proc *p);
+void ev_pump_out(ev_proc *p, const ev_hooks *hooks);
+/* Asks for the run to stop (the claim was lost): killed at the next
+ * ev_poll_end. */
+void ev_stop(ev_proc *p);
+/* 1 once the child is reaped. */
+int ev_poll_end(ev_proc *p, long long now_ms);
+/* After ev_poll_end returned 1: as ev_run's answer. */
+ev_status ev_outcome(ev_proc *p, jbuf *result, char *why, size_t whylen);
+/* Frees it; a child not yet reaped is killed and reaped first. */
+void ev_free(ev_proc *p);
+
 /* What one output line is. */
 typedef enum ev_line {
     EVL_BLANK,    /* empty or only spaces: ignored */

@@ -59,6 +59,8 @@ typedef struct http_req {
                                     writes as it goes */
     int streamed;                /* 1: the route sent headers and body
                                     itself; the worker sends nothing */
+    struct FCGX_Request *fcgi;   /* the request's connection, for a route
+                                    that hands it to the hub (hublink.c) */
 } http_req;
 
 /* Adds a response header line. Values must not contain CR or LF. */

@@ -13,6 +13,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "signals.h"
+#include "hublink.h"
 #include "streams.h"
 
 #include <errno.h>
@@ -312,6 +313,10 @@ int main(int argc, char **argv)
         LOG(LOG_WARN, "metrics: shared counters unavailable (%s); each "
             "process counts alone", strerror(errno));
     /* Also before the first fork: the evaluation slots are pool-wide. */
+    if (hublink_init() != 0) {
+        LOG(LOG_ERROR, "the hub's channel: %s", strerror(errno));
+        return 1;
+    }
     if (streams_init() != 0)
         LOG(LOG_WARN, "evaluation slots: shared mapping unavailable (%s); "
             "each worker caps alone", strerror(errno));

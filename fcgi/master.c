@@ -15,6 +15,7 @@
 #endif
 #include "master.h"
 
+#include "hub.h"
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
@@ -107,6 +108,12 @@ static struct {
     long long roll_deadline; /* WAIT_READY: give up; WAIT_EXIT: SIGKILL */
     int roll_killed;       /* WAIT_EXIT: SIGKILL was sent */
     struct slot slots[MAX_SLOTS];
+    /* The hub (hub.c): one process beside the workers, holding every
+     * stream and running every evaluation; forked again if it dies. */
+    pid_t hub_pid;
+    long long hub_started;
+    int hub_backoff;
+    long long hub_respawn_at; /* 0: none pending */
 } m;
 
 static void begin_reload(long long now);
@@ -219,6 +226,67 @@ static void spawn(int i, long long now)
         m.generation);
 }
 
+/* Forks the hub. A fork that fails is retried after a back-off. */
+static void spawn_hub(long long now)
+{
+    sigset_t old;
+    m.hub_respawn_at = 0;
+    sig_block_all(&old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sig_child_reset();
+        for (int i = 0; i < MAX_SLOTS; i++)
+            if (m.slots[i].ready_fd >= 0)
+                close(m.slots[i].ready_fd);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != m.self)
+            _exit(1);
+        _exit(hub_run(m.c));
+    }
+    int err = errno;
+    sig_restore(&old);
+    if (pid < 0) {
+        LOG(LOG_ERROR, "hub: fork: %s", strerror(err));
+        m.hub_backoff = m.hub_backoff ? m.hub_backoff * 2 : BACKOFF_FIRST_MS;
+        if (m.hub_backoff > BACKOFF_MAX_MS)
+            m.hub_backoff = BACKOFF_MAX_MS;
+        m.hub_respawn_at = now + m.hub_backoff;
+        return;
+    }
+    m.hub_pid = pid;
+    m.hub_started = now;
+    LOG(LOG_INFO, "hub %d started", (int)pid);
+}
+
+/* The hub exited: its evaluation slots are free again (its runs expire
+ * at their leases, hub.c's sweep), and a new hub is forked unless we are
+ * stopping -- at once, or after a back-off if it died young. */
+static void hub_exited(int st, long long now)
+{
+    long long up = now - m.hub_started;
+    if (WIFSIGNALED(st))
+        LOG(m.state >= MS_FINISHING ? LOG_INFO : LOG_WARN,
+            "hub %d killed by signal %d after %.1f s", (int)m.hub_pid,
+            WTERMSIG(st), (double)up / 1000.0);
+    else
+        LOG(LOG_INFO, "hub %d exited code %d", (int)m.hub_pid,
+            WEXITSTATUS(st));
+    streams_forget(m.hub_pid);
+    m.hub_pid = 0;
+    if (m.state >= MS_FINISHING)
+        return;
+    if (up > HEALTHY_MS)
+        m.hub_backoff = 0;
+    if (up < FAST_DEATH_MS) {
+        m.hub_backoff = m.hub_backoff ? m.hub_backoff * 2 : BACKOFF_FIRST_MS;
+        if (m.hub_backoff > BACKOFF_MAX_MS)
+            m.hub_backoff = BACKOFF_MAX_MS;
+        m.hub_respawn_at = now + m.hub_backoff;
+    } else {
+        m.hub_respawn_at = now;
+    }
+}
+
 /* Logs one exit line for slot s; returns 1 if it was a crash (a signal or
  * a non-zero code that we did not ask for). */
 static int log_exit(const struct slot *s, int st, long long up)
@@ -248,6 +316,10 @@ static void reap(long long now)
     pid_t pid;
 
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (pid == m.hub_pid) {
+            hub_exited(st, now);
+            continue;
+        }
         int i = 0;
         while (i < MAX_SLOTS && m.slots[i].pid != pid)
             i++;
@@ -293,6 +365,8 @@ static void respawn_due(long long now)
 {
     if (m.state >= MS_FINISHING)
         return;
+    if (m.hub_pid == 0 && m.hub_respawn_at && m.hub_respawn_at <= now)
+        spawn_hub(now);
     for (int i = 0; i < MAX_SLOTS; i++)
         if (m.slots[i].respawn && m.slots[i].respawn_at <= now)
             spawn(i, now);
@@ -302,6 +376,10 @@ static void respawn_due(long long now)
  * expected); cancels pending respawns and frees the empty slots. */
 static void signal_all(int sig)
 {
+    m.hub_respawn_at = 0;
+    if (m.hub_pid > 0 && kill(m.hub_pid, sig) != 0 && errno != ESRCH)
+        LOG(LOG_ERROR, "kill(hub %d, %d): %s", (int)m.hub_pid, sig,
+            strerror(errno));
     for (int i = 0; i < MAX_SLOTS; i++) {
         struct slot *s = &m.slots[i];
         s->respawn = 0;
@@ -518,6 +596,9 @@ static int next_timeout(long long now)
         for (int i = 0; i < MAX_SLOTS; i++)
             if (m.slots[i].respawn && m.slots[i].respawn_at < next)
                 next = m.slots[i].respawn_at;
+    if (m.state < MS_FINISHING && m.hub_respawn_at &&
+        m.hub_respawn_at < next)
+        next = m.hub_respawn_at;
     if (m.state >= MS_FINISHING && !m.killed && m.deadline < next)
         next = m.deadline;
     if (m.state == MS_RELOADING && m.roll_deadline < next &&
@@ -564,6 +645,7 @@ int master_run(conf *c, int listen_fd)
     LOG(LOG_INFO, "master started: %d workers on %s", c->workers, c->listen);
     for (int i = 0; i < c->workers && i < MAX_SLOTS; i++)
         spawn(i, now);
+    spawn_hub(now);
 
     for (;;) {
         now = now_ms();
@@ -571,7 +653,7 @@ int master_run(conf *c, int listen_fd)
         respawn_due(now);
         roll_step(now);
         if (m.state >= MS_FINISHING) {
-            if (live_workers() == 0)
+            if (live_workers() == 0 && m.hub_pid == 0)
                 break;
             if (now >= m.deadline && !m.killed) {
                 LOG(LOG_WARN, "%d workers still running; SIGKILL",

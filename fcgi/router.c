@@ -5,6 +5,7 @@
  */
 #include "router.h"
 
+#include "feeds.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -19,7 +20,8 @@ static const struct route table[] = {
     {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
     {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH},
     {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH},
-    {"GET", "/v1/approvals/events", route_approval_events, ROUTE_AUTH},
+    {"GET", "/v1/approvals/events", route_approval_events,
+     ROUTE_AUTH | ROUTE_STREAM},
     {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH},
     {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH},
     {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH},
@@ -45,6 +47,18 @@ static const struct route table[] = {
     {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH},
     {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH},
     {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH},
+    /* Event streams (routes_streams.c; held by the hub, hub.c). */
+#define STREAM (ROUTE_AUTH | ROUTE_STREAM)
+    {"GET", "/v1/sessions/{id}/events", route_feed_session, STREAM},
+    {"GET", "/v1/storefront/draft/events", route_feed_draft, STREAM},
+    {"GET", "/v1/bids/{id}/events", route_feed_bid, STREAM},
+    {"GET", "/v1/reports/{id}/events", route_feed_report, STREAM},
+    {"GET", "/v1/reports/{id}/chat/events", route_feed_chat, STREAM},
+    {"GET", "/v1/approvals/{id}/events", route_feed_approval, STREAM},
+    {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH},
+    {"GET", "/v1/evaluations/{id}/events", route_evaluation_events, STREAM},
+    {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH},
+#undef STREAM
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))

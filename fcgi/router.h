@@ -12,7 +12,9 @@
 typedef void (*route_fn)(http_req *r);
 
 enum {
-    ROUTE_AUTH = 1 /* needs a valid bearer token */
+    ROUTE_AUTH = 1,  /* needs a valid bearer token */
+    ROUTE_STREAM = 2 /* an event stream: a ticket may stand in for the
+                        token (routes_streams.c) */
 };
 
 struct route {

@@ -17,6 +17,7 @@
  * it until COMMIT, so within a tenant the seqs commit in order.
  */
 #include "body.h"
+#include "feeds.h"
 #include "paging.h"
 #include "reply.h"
 #include "routes.h"
@@ -105,7 +106,7 @@ static void render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
+rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
                                 uint32_t *version, rec_err *err)
 {
     rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
@@ -328,6 +329,10 @@ static void render_event(jbuf *b, const rec_rows *rows, size_t i)
 
 void route_approval_events(http_req *r)
 {
+    if (feeds_wants_sse(r)) { /* the live outbox feed (routes_streams.c) */
+        route_feed_outbox(r);
+        return;
+    }
     uint64_t after;
     unsigned limit;
     if (paging_or_reply(r, &after, &limit) != 0)

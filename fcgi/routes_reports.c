@@ -6,6 +6,7 @@
  */
 #include "../lib/chat.h"
 #include "body.h"
+#include "feeds.h"
 #include "metrics.h"
 #include "reply.h"
 #include "routes.h"
@@ -30,7 +31,7 @@ static const char SQL_SET_TITLE[] =
     "updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-static rec_status report_load(http_req *r, uint64_t id, jbuf *out,
+rec_status report_load(http_req *r, uint64_t id, jbuf *out,
                               uint32_t *version, rec_err *err)
 {
     rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};

@@ -4,6 +4,7 @@
  * that both read version 5 cannot both append.
  */
 #include "body.h"
+#include "feeds.h"
 #include "reply.h"
 #include "routes.h"
 #include "vwrite.h"
@@ -34,7 +35,7 @@ static const char SQL_DELETE[] =
     "DELETE FROM sessions "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-static rec_status session_load(http_req *r, uint64_t id, jbuf *out,
+rec_status session_load(http_req *r, uint64_t id, jbuf *out,
                                uint32_t *version, rec_err *err)
 {
     rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};

@@ -12,6 +12,7 @@
  * read under the row's lock; the versioned UPDATE then writes the result.
  */
 #include "body.h"
+#include "feeds.h"
 #include "jpath.h"
 #include "paging.h"
 #include "reply.h"
@@ -108,7 +109,7 @@ static rec_status load_row(http_req *r, const char *sql, rec_rows **rows,
 }
 
 /* The draft: {"version", "config", "updated_at"}. */
-static rec_status draft_load(http_req *r, uint64_t id, jbuf *out,
+rec_status draft_load(http_req *r, uint64_t id, jbuf *out,
                              uint32_t *version, rec_err *err)
 {
     rec_rows *rows = NULL;

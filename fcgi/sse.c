@@ -11,9 +11,20 @@
 void sse_format_event(jbuf *b, const char *event, const char *data,
                       size_t len)
 {
+    sse_format_event_id(b, event, 0, data, len);
+}
+
+void sse_format_event_id(jbuf *b, const char *event, uint64_t id,
+                         const char *data, size_t len)
+{
     jb_lit(b, "event: ");
     jb_lit(b, event);
     jb_lit(b, "\n");
+    if (id > 0) {
+        jb_lit(b, "id: ");
+        jb_u64(b, id);
+        jb_lit(b, "\n");
+    }
     /* A CR, LF or CRLF inside the data would end the field: each line
      * becomes its own "data:" field, which the client joins with LF. */
     size_t start = 0;

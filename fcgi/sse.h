@@ -18,6 +18,10 @@
 void sse_format_event(jbuf *b, const char *event, const char *data,
                       size_t len);
 
+/* The same with "id: ID" after the event's name (id 0: no id line). */
+void sse_format_event_id(jbuf *b, const char *event, uint64_t id,
+                         const char *data, size_t len);
+
 /* Appends a comment line ": TEXT\n\n" (a keep-alive the client ignores). */
 void sse_format_comment(jbuf *b, const char *text);
 

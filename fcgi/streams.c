@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 struct shared {
-    int32_t holder[STREAMS_MAX]; /* pid of the worker holding slot i, or 0 */
+    int32_t holder[STREAMS_MAX]; /* pid of the process holding slot i, or 0:
+                                    the worker that claims, then the hub
+                                    that runs the evaluation */
+    uint64_t tenant[STREAMS_MAX]; /* whose run holds it (0: none) */
 };
 
 static struct shared local; /* until streams_init maps the shared one */
@@ -31,13 +34,43 @@ int streams_init(void)
 
 int streams_cap(int workers, int configured)
 {
-    int cap = configured > 0 ? configured : workers / 2;
-    if (cap > workers - 1)
-        cap = workers - 1;
-    if (cap > STREAMS_MAX)
-        cap = STREAMS_MAX;
-    /* One worker alone cannot both stream and stay free; it streams. */
-    return cap < 1 ? 1 : cap;
+    (void)workers; /* runs no longer hold workers: the hub runs them */
+    int cap = configured > 0 ? configured : STREAMS_DEFAULT_CAP;
+    return cap > STREAMS_MAX ? STREAMS_MAX : cap;
+}
+
+int streams_tenant_cap(int cap, int configured)
+{
+    int t = configured > 0 ? configured : cap / 2;
+    if (t > cap)
+        t = cap;
+    return t < 1 ? 1 : t;
+}
+
+int streams_acquire_tenant(int cap, uint64_t tenant, int tenant_cap)
+{
+    int slot = streams_acquire(cap);
+    if (slot < 0)
+        return -1;
+    __atomic_store_n(&s->tenant[slot], tenant, __ATOMIC_RELEASE);
+    /* Counted after taking: two that race may both count each other and
+     * both give back (a spurious 503), never both stay over the share. */
+    int mine = 0;
+    for (int i = 0; i < STREAMS_MAX; i++)
+        mine += __atomic_load_n(&s->holder[i], __ATOMIC_ACQUIRE) != 0 &&
+                __atomic_load_n(&s->tenant[i], __ATOMIC_ACQUIRE) == tenant;
+    if (mine > tenant_cap) {
+        streams_release(slot);
+        return -2;
+    }
+    return slot;
+}
+
+void streams_adopt(int slot)
+{
+    if (slot >= 0 && slot < STREAMS_MAX)
+        __atomic_store_n(&s->holder[slot], (int32_t)getpid(),
+                         __ATOMIC_RELEASE);
 }
 
 int streams_acquire(int cap)
@@ -59,6 +92,7 @@ void streams_release(int slot)
     if (slot < 0 || slot >= STREAMS_MAX)
         return;
     int32_t me = (int32_t)getpid();
+    __atomic_store_n(&s->tenant[slot], 0, __ATOMIC_RELEASE);
     /* Only our own: the master may have cleared it already. */
     (void)__atomic_compare_exchange_n(&s->holder[slot], &me, 0, 0,
                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);

@@ -16,16 +16,32 @@
 
 #include <sys/types.h>
 
-#define STREAMS_MAX 256 /* as many as workers can be */
+#include <stdint.h>
+
+#define STREAMS_MAX 256        /* OPTIMIST_MAX_EVALUATIONS at most */
+#define STREAMS_DEFAULT_CAP 64 /* evaluator processes, by default */
 
 /* Maps the shared slots. Call once in the master, before any fork.
  * Returns 0, or -1 (errno set): then each process counts alone. */
 int streams_init(void);
 
-/* The cap for a pool of `workers` when the option asks for `configured`
- * (0: automatic, half the workers). Never more than workers - 1, so that
- * one worker is always left for short requests, and at least 1. */
+/* The cap on evaluator processes (OPTIMIST_MAX_EVALUATIONS; 0:
+ * STREAMS_DEFAULT_CAP). A run no longer holds a worker (the hub runs it),
+ * so the pool's worker count plays no part. */
 int streams_cap(int workers, int configured);
+
+/* One tenant's share of `cap` (OPTIMIST_MAX_EVALUATIONS_PER_TENANT; 0:
+ * half of it), at least 1: no tenant can take every slot. */
+int streams_tenant_cap(int cap, int configured);
+
+/* streams_acquire for `tenant`: -1 when every slot is taken, -2 when the
+ * tenant already holds its share. */
+int streams_acquire_tenant(int cap, uint64_t tenant, int tenant_cap)
+    __attribute__((warn_unused_result));
+
+/* The hub: the slot a worker took for a run it handed over is the
+ * hub's now (the master forgets it if the hub dies). */
+void streams_adopt(int slot);
 
 /* Takes a free slot among the first `cap` for this process. Returns the
  * slot's index, or -1 when all are taken. */

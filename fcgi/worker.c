@@ -24,7 +24,9 @@
 #include "worker.h"
 
 #include "auth.h"
+#include "feeds.h"
 #include "http.h"
+#include "hublink.h"
 #include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
@@ -140,7 +142,15 @@ static void dispatch(http_req *r, FCGX_Request *fr)
         return;
     }
     const struct route *rt = router_get(idx);
-    if ((rt->flags & ROUTE_AUTH) && auth_tenant_or_reply(r) != 0)
+    /* A stream opened by a browser's EventSource carries a ticket
+     * instead of the token (routes_streams.c). */
+    int ticket = (rt->flags & ROUTE_STREAM) && r->authorization == NULL
+                     ? feeds_ticket_auth(r)
+                     : -1;
+    if (ticket == -2)
+        return;
+    if (ticket != 0 && (rt->flags & ROUTE_AUTH) &&
+        auth_tenant_or_reply(r) != 0)
         return;
     /* Idempotency-Key, for every write route: a replay or a refusal
      * answers here; a claimed key holds the route's transaction open
@@ -182,6 +192,7 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     r.conf = c;
     r.route = -1;
     r.stream = fr->out; /* for routes that stream (sse.c) */
+    r.fcgi = fr;        /* for routes that hand it to the hub */
 
     char **env = fr->envp;
     make_request_id(r.request_id, sizeof r.request_id,
@@ -219,10 +230,17 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     rec_db_stats(db, &after);
     metrics_db(after.errors - before.errors, after.retries - before.retries);
 
+    /* A committed write: the hub's streams learn of it at once. */
+    if (r.status >= 200 && r.status < 300 && strcmp(r.method, "GET") != 0 &&
+        strcmp(r.method, "HEAD") != 0)
+        hublink_notify();
+
     double dt = now_s() - t0;
     metrics_request(r.route, r.status, dt);
+    char query[512]; /* a stream ticket is never logged whole */
+    feeds_redact_query(r.query, query, sizeof query);
     LOG(LOG_INFO, "access %s %s%s%s %d %.1fms tenant=%llu", r.method, r.path,
-        r.query[0] ? "?" : "", r.query, r.status, dt * 1000.0,
+        query[0] ? "?" : "", query, r.status, dt * 1000.0,
         (unsigned long long)r.tenant_id);
     log_set_request(NULL);
     if (r.json != NULL)

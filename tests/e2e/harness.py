@@ -147,6 +147,14 @@ def children(pid):
     return _scan(PPID, pid)
 
 
+def _is_hub(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip() == "optimist-hub"
+    except OSError:
+        return False
+
+
 def _identity(pid):
     """(pid, starttime): still the same process if both match later."""
     st = _stat(pid)
@@ -564,9 +572,16 @@ class Frontend(_Client):
         return self.proc is not None and self.proc.poll() is None
 
     def worker_pids(self):
-        """The live workers: children of the master, sorted."""
+        """The live workers: children of the master but the hub, sorted."""
         pid = self.pool_pid()
-        return children(pid) if pid else []
+        return [p for p in children(pid) if not _is_hub(p)] if pid else []
+
+    def hub_pid(self):
+        """The pool's hub (the child of the master named optimist-hub),
+        or None."""
+        pid = self.pool_pid()
+        hubs = [p for p in children(pid) if _is_hub(p)] if pid else []
+        return hubs[0] if hubs else None
 
     def wait_workers(self, n=None, timeout=20, exclude=()):
         """Waits until the pool has n workers (default: as configured),
@@ -930,7 +945,7 @@ class Stack(_Client):
         return self.main.log_path
 
     def __getattr__(self, name):
-        if name in ("pool_pid", "pool_alive", "worker_pids", "wait_workers",
+        if name in ("pool_pid", "hub_pid", "pool_alive", "worker_pids", "wait_workers",
                     "signal_pool", "stop_pool", "start_pool", "kill_pool",
                     "restart_pool", "pool_log", "log_mark", "wait_log",
                     "nginx_test", "nginx_log", "nginx_pid", "wait_healthy",

@@ -27,6 +27,7 @@ STACK_OPTIONS = {"workers": 4, "env": {
     "OPTIMIST_LEASE_SECONDS": str(LEASE),
     "OPTIMIST_SSE_PING_SECONDS": "1",
     "OPTIMIST_MAX_EVALUATIONS": "2",
+    "OPTIMIST_MAX_EVALUATIONS_PER_TENANT": "2",
 }}
 SSE = {"Accept": "text/event-stream"}
 TERMINAL = ("result", "conflict", "error")
@@ -664,24 +665,30 @@ def test_a_client_that_hangs_up_does_not_stop_the_run(stack):
 
 
 def evaluator_children(stack):
-    """(worker pid, its children) for workers that have any."""
-    return [(w, harness.children(w)) for w in stack.worker_pids()
-            if harness.children(w)]
+    """The evaluators running now: the hub's children."""
+    hub = stack.hub_pid()
+    return harness.children(hub) if hub else []
 
 
-def test_a_killed_worker_leaves_a_claim_that_expires(stack):
+def test_a_killed_hub_is_restarted_and_its_runs_expire(stack):
+    # The hub runs every evaluation and holds every stream. SIGKILLed
+    # mid-run: the master starts another; the run's evaluator dies with
+    # it; once the lease has passed the run is expired, the bid is open
+    # again (nothing stays evaluating), and the run's stream, resumed,
+    # ends with exactly one final event: error "expired".
     _, tok = stack.tenant()
     b = new_bid(stack, tok)
     s = open_stream(stack, tok, b["id"], 1)
+    hub = stack.hub_pid()
     try:
         events = s.events()
-        claimed = next(events)["data"]
-        assert next(events)["event"] == "progress"
-        # The worker running it is the one with an evaluator child.
-        busy = evaluator_children(stack)
-        assert len(busy) == 1, busy
-        worker, kids = busy[0]
-        harness._kill(worker, signal.SIGKILL)
+        claimed = next(events)
+        assert claimed["event"] == "claimed" and claimed["id"] == "1"
+        first = next(events)
+        assert first["event"] == "progress" and first["id"] == "2", first
+        kids = evaluator_children(stack)
+        assert len(kids) == 1, kids
+        harness._kill(hub, signal.SIGKILL)
         try:
             list(events)   # the stream just ends: nginx lost its upstream
         except (http.client.HTTPException, OSError):
@@ -689,33 +696,33 @@ def test_a_killed_worker_leaves_a_claim_that_expires(stack):
     finally:
         s.close()
     harness.wait_until(lambda: not any(harness.alive(k) for k in kids), 5,
-                       "the evaluator to die with its worker")
+                       "the evaluator to die with its hub")
+    harness.wait_until(lambda: stack.hub_pid() not in (None, hub), 10,
+                       "the master to start another hub")
+    eval_id = claimed["data"]["evaluation_id"]
+    # Resumed after what it saw: the rest, then error "expired", once the
+    # lease has passed (the new hub's sweep stores it).
+    with stack.stream("GET", "/v1/evaluations/%d/events" % eval_id,
+                      headers={"Last-Event-ID": "2"}, token=tok,
+                      timeout=LEASE + 20) as r:
+        assert r.status == 200, r.status
+        rest = list(r.events())
+    assert [int(e["id"]) for e in rest] == list(range(3, 3 + len(rest)))
+    assert [e["event"] for e in rest[-1:]] == ["error"], rest
+    assert rest[-1]["data"]["error"] == "expired", rest[-1]
+    assert all(e["event"] == "progress" for e in rest[:-1]), rest
     cur = get_bid(stack, tok, b["id"])
-    assert cur["status"] == "evaluating" and cur["version"] == 2, cur
-    if seconds_left(cur["lease"]) > 1.0:   # not about to pass meanwhile
-        body = error_of(evaluate(stack, tok, b["id"], 2), 409,
-                        "invalid_state")
-        assert body["lease"]["expired"] is False, body
-    # Once the lease has passed, the dead run shows expired (nobody marked
-    # it) and the bid can be claimed again.
-    harness.wait_until(lambda: get_bid(stack, tok, b["id"])["lease"]
-                       ["expired"], LEASE + 5, "the lease to pass")
+    assert cur["status"] == "open" and cur["version"] == 3, cur
     (run,) = runs_of(stack, tok, b["id"])
-    assert run["id"] == claimed["evaluation_id"]
-    assert run["outcome"] == "expired" and run["finished_at"], run
-    r = evaluate(stack, tok, b["id"], 2, kind="quick_scan")
+    assert run["id"] == eval_id and run["outcome"] == "expired", run
+    r = stack.get("/v1/evaluations/%d" % eval_id, token=tok)
+    assert r.status == 200 and r.json()["outcome"] == "expired", r
+    # The slot was given back and the bid can be evaluated again.
+    wait_slots_free(stack)
+    r = evaluate(stack, tok, b["id"], 3, kind="quick_scan")
     assert r.status == 200 and r.json()["outcome"] == "applied", r
     runs = runs_of(stack, tok, b["id"])
     assert [x["outcome"] for x in runs] == ["applied", "expired"], runs
-    assert get_bid(stack, tok, b["id"])["status"] == "decided"
-    # Its evaluation slot was given back by the master: two runs fit again.
-    stack.wait_workers(4)
-    assert metric(stack, "optimist_evaluations_running") == 0
-    b2, b3 = new_bid(stack, tok), new_bid(stack, tok)
-    rs = harness.parallel(lambda x: evaluate(stack, tok, x, 1,
-                                             kind="quick_scan"),
-                          [b2["id"], b3["id"]])
-    assert [x.status for x in rs] == [200, 200], rs
 
 
 def test_short_requests_answer_while_every_slot_streams(stack):
@@ -816,10 +823,10 @@ def frontend_with(stack, name, timeout="2"):
 
 
 def no_leftover_processes(fe):
-    """Nothing in the pool's session but the master and its workers, and no
-    zombie under a worker."""
+    """Nothing in the pool's session but the master, its workers and its
+    hub (which runs the evaluators), and no zombie under any of them."""
     master = fe.pool_pid()
-    workers = set(fe.worker_pids())
+    workers = set(fe.worker_pids()) | {fe.hub_pid()}
     extra = [p for p in harness._scan(harness.SESSION, master)
              if p != master and p not in workers]
     zombies = []

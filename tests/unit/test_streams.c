@@ -18,14 +18,31 @@
 static void test_cap(void **state)
 {
     (void)state;
-    assert_int_equal(streams_cap(1, 0), 1);   /* alone, it streams */
-    assert_int_equal(streams_cap(2, 0), 1);
-    assert_int_equal(streams_cap(4, 0), 2);
-    assert_int_equal(streams_cap(5, 0), 2);
+    /* Runs do not hold workers: the worker count plays no part. */
+    assert_int_equal(streams_cap(1, 0), STREAMS_DEFAULT_CAP);
+    assert_true(STREAMS_DEFAULT_CAP >= 32);
     assert_int_equal(streams_cap(4, 3), 3);
-    assert_int_equal(streams_cap(4, 4), 3);   /* one always left free */
-    assert_int_equal(streams_cap(4, 100), 3);
-    assert_int_equal(streams_cap(256, 256), 255);
+    assert_int_equal(streams_cap(4, 100), 100);
+    assert_int_equal(streams_cap(4, 1000), STREAMS_MAX);
+    assert_int_equal(streams_tenant_cap(64, 0), 32);
+    assert_int_equal(streams_tenant_cap(1, 0), 1);
+    assert_int_equal(streams_tenant_cap(8, 3), 3);
+    assert_int_equal(streams_tenant_cap(8, 30), 8);
+}
+
+static void test_a_tenant_gets_its_share_only(void **state)
+{
+    (void)state;
+    int a = streams_acquire_tenant(4, 7, 2), b = streams_acquire_tenant(4, 7, 2);
+    assert_true(a >= 0 && b >= 0);
+    assert_int_equal(streams_acquire_tenant(4, 7, 2), -2); /* over its share */
+    int c = streams_acquire_tenant(4, 8, 2);              /* another tenant */
+    assert_true(c >= 0);
+    assert_int_equal(streams_running(), 3);
+    streams_release(a);
+    streams_release(b);
+    streams_release(c);
+    assert_int_equal(streams_running(), 0);
 }
 
 static void test_acquire_up_to_cap_and_release(void **state)
@@ -85,6 +102,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_acquire_up_to_cap_and_release),
+        cmocka_unit_test(test_a_tenant_gets_its_share_only),
         cmocka_unit_test(test_dead_workers_slot_is_forgotten),
     };
     return cmocka_run_group_tests_name("streams", tests, NULL, NULL);
