@@ -27,9 +27,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* nginx opens connections in bursts; the backlog is where they wait while
- * every worker is busy or being replaced. The kernel caps it at somaxconn. */
-#define LISTEN_BACKLOG 1024
+/* nginx opens connections in bursts (a crowd opening streams: each is a
+ * connection to the pool until a worker hands it to the hub); the backlog
+ * is where they wait while every worker is busy or being replaced. The
+ * kernel caps it at net.core.somaxconn (4096 on current kernels). */
+#define LISTEN_BACKLOG 4096
 
 static void usage(FILE *f)
 {
