@@ -68,7 +68,8 @@ def post(stack, path, body, tok, status=None):
 
 
 def assert_silent(feed, seconds=0.6):
-    """Nothing but pings for `seconds` (the socket times out)."""
+    """Nothing but pings for `seconds` (the socket times out). The stream
+    cannot be read after it: call it last."""
     feed.s.conn.sock.settimeout(seconds)
     try:
         ev = feed.next()
@@ -118,41 +119,60 @@ def test_bid_feed_sends_the_state_then_each_change_and_resumes(stack):
         assert_silent(f, 0.3)
 
 
-def test_every_record_feed_follows_its_resource(stack):
+def test_every_record_feed_follows_its_resource_and_resumes(stack):
     _, tok = stack.tenant()
     s = post(stack, "/v1/sessions", {"title": "t"}, tok, 201).json()
     rep = post(stack, "/v1/reports", {"title": "r"}, tok, 201).json()
     ap = post(stack, "/v1/approvals", {"action": {"type": "x"}}, tok,
               201).json()
+
+    def append(v):
+        return post(stack, "/v1/sessions/%d/messages" % s["id"],
+                    {"version": v, "message": {"role": "user",
+                                               "content": "m%d" % v}}, tok)
+
+    # (path, a change from version v, whether a second change exists)
     cases = [
-        ("/v1/sessions/%d" % s["id"],
-         lambda: post(stack, "/v1/sessions/%d/messages" % s["id"],
-                      {"version": 1, "message": {"role": "user",
-                                                 "content": "hi"}}, tok, 200)),
+        ("/v1/sessions/%d" % s["id"], append, True),
         ("/v1/storefront/draft",
-         lambda: stack.put("/v1/storefront/draft",
-                           {"version": 1, "config": {"a": 1}}, token=tok)),
+         lambda v: stack.put("/v1/storefront/draft",
+                             {"version": v, "config": {"a": v}}, token=tok),
+         True),
         ("/v1/reports/%d" % rep["id"],
-         lambda: stack.patch("/v1/reports/%d" % rep["id"],
-                             {"version": 1, "title": "r2"}, token=tok)),
+         lambda v: stack.patch("/v1/reports/%d" % rep["id"],
+                               {"version": v, "title": "r%d" % v},
+                               token=tok), True),
         ("/v1/approvals/%d" % ap["id"],
-         lambda: post(stack, "/v1/approvals/%d/approve" % ap["id"],
-                      {"version": 1}, tok, 200)),
+         lambda v: post(stack, "/v1/approvals/%d/approve" % ap["id"],
+                        {"version": v}, tok), False),
     ]
-    for path, change in cases:
-        with Feed(stack, path + "/events", tok) as f:
+    for path, change, again in cases:
+        feed = path + "/events"
+        with Feed(stack, feed, tok) as f:
             assert f.status == 200, (path, f.status)
             first = f.next()
             assert first["event"] == "version" and first["id"] == "1", first
             assert first["data"] == stack.get(path, token=tok).json()
-            t0 = time.monotonic()
-            r = change()
-            assert r.status == 200, r
+        # Changed while nobody listened: resumed with Last-Event-ID 1, the
+        # change, exactly, then nothing.
+        r = change(1)
+        assert r.status == 200, (path, r)
+        with Feed(stack, feed, tok, last=1) as f:
             ev = f.next()
-            took = time.monotonic() - t0
-            assert ev["id"] == "2", (path, ev)
+            assert ev["event"] == "version" and ev["id"] == "2", (path, ev)
             assert ev["data"] == stack.get(path, token=tok).json(), path
-            assert took < 5, (path, took)
+            assert_silent(f, 0.4)   # (a timed-out stream is done)
+        if again:   # and live
+            with Feed(stack, feed, tok, last=2) as f:
+                t0 = time.monotonic()
+                r = change(2)
+                assert r.status == 200, (path, r)
+                ev = f.next()
+                assert ev["id"] == "3", (path, ev)
+                assert ev["data"] == stack.get(path, token=tok).json()
+                assert time.monotonic() - t0 < 5, path
+        with Feed(stack, feed, tok, last=9) as f:
+            assert f.status == 400, (path, f.status)
 
 
 def test_a_deleted_session_ends_its_feed_and_others_are_404(stack):
