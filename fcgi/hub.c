@@ -93,6 +93,8 @@ struct conn {
     int want_out;         /* EPOLLOUT is on */
     long long last_write; /* monotonic ms */
     long long last_ping;  /* monotonic ms */
+    long long opened;     /* monotonic ms */
+    uint64_t sent;        /* bytes written */
     char request_id[64];
     struct watch *w;
     struct conn *next;    /* in w->conns */
@@ -139,6 +141,7 @@ static struct {
     long long next_poll, next_sweep, next_ping;
     long long poll_asap;  /* a notify asked for a poll at this time */
     volatile sig_atomic_t stop;
+    volatile sig_atomic_t reload;
 } H;
 
 static long long now_ms(void)
@@ -152,6 +155,30 @@ static void on_stop(int sig)
 {
     (void)sig;
     H.stop = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    H.reload = 1;
+}
+
+/* SIGHUP (sent by the master's reload): the options again, as the new
+ * workers read them; a bad file keeps the old ones. Runs in flight keep
+ * what they started with. */
+static void reload(void)
+{
+    static conf fresh;
+    char err[256];
+    H.reload = 0;
+    if (conf_load(&fresh, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "hub: reload: %s; keeping the old configuration",
+            err);
+        return;
+    }
+    H.c = &fresh;
+    log_threshold = (enum log_level)fresh.log_level;
+    LOG(LOG_INFO, "hub: configuration reloaded");
 }
 
 /* A request as the routes' loaders want it: only db and tenant_id. */
@@ -173,6 +200,11 @@ static void fake_req(http_req *r, uint64_t tenant)
 static void conn_close(struct conn *c)
 {
     struct watch *w = c->w;
+    log_set_request(c->request_id);
+    LOG(LOG_INFO, "stream closed after %.1f s, %llu bytes%s",
+        (double)(now_ms() - c->opened) / 1000.0,
+        (unsigned long long)c->sent, c->ending ? "" : " (client gone)");
+    log_set_request(NULL);
     if (w != NULL) {
         struct conn **pp = &w->conns;
         while (*pp && *pp != c)
@@ -214,6 +246,7 @@ static int conn_flush(struct conn *c)
         ssize_t n = write(c->fd, c->out.p + c->off, pending(c));
         if (n > 0) {
             c->off += (size_t)n;
+            c->sent += (uint64_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -1133,7 +1166,7 @@ static void on_handoff(const hub_msg *m, int fd)
     c->rid = m->fcgi_id;
     c->sse = m->type == HUB_FEED || m->sse;
     c->cursor = m->cursor;
-    c->last_write = c->last_ping = now_ms();
+    c->last_write = c->last_ping = c->opened = now_ms();
     jb_init(&c->out);
     snprintf(c->request_id, sizeof c->request_id, "%s", m->request_id);
     if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0)
@@ -1260,9 +1293,10 @@ int hub_run(const conf *c)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
     sigset_t none;
@@ -1308,6 +1342,8 @@ int hub_run(const conf *c)
             LOG(LOG_ERROR, "hub: epoll_wait: %s", strerror(errno));
             break;
         }
+        if (H.reload)
+            reload();
         for (int i = 0; i < n; i++) {
             int *tag = evs[i].data.ptr;
             if (*tag == TAG_LINK) {
@@ -1333,7 +1369,7 @@ int hub_run(const conf *c)
         }
         if (now >= H.next_poll || (H.poll_asap && now >= H.poll_asap)) {
             H.poll_asap = 0;
-            H.next_poll = now + c->stream_poll_ms;
+            H.next_poll = now + H.c->stream_poll_ms;
             poll_all();
         }
         if (now >= H.next_sweep) {

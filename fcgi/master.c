@@ -543,6 +543,10 @@ static void begin_reload(long long now)
         *m.c = nc;
         log_threshold = (enum log_level)m.c->log_level;
     }
+    /* The hub reads the options again itself (its streams stay open). */
+    if (m.hub_pid > 0 && kill(m.hub_pid, SIGHUP) != 0 && errno != ESRCH)
+        LOG(LOG_ERROR, "kill(hub %d, SIGHUP): %s", (int)m.hub_pid,
+            strerror(errno));
     m.generation++;
     /* A slot waiting out its back-off is refilled with a new worker: it
      * already counts as one of the new generation. */

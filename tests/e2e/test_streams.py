@@ -517,3 +517,25 @@ def test_a_client_that_never_reads_cannot_stop_the_time_limit(stack):
         sock.close()
     finally:
         fe.stop()
+
+
+def test_a_reload_keeps_the_streams_open(stack):
+    # SIGHUP rolls the workers; the hub stays (it reads the options
+    # again), so open streams go on.
+    import signal
+    _, tok = stack.tenant()
+    b = post(stack, "/v1/bids", {"data": {}}, tok, 201).json()
+    hub = stack.hub_pid()
+    old = set(stack.worker_pids())
+    mark = stack.log_mark()
+    with Feed(stack, "/v1/bids/%d/events" % b["id"], tok) as f:
+        assert f.next()["id"] == "1"
+        stack.signal_pool(signal.SIGHUP)
+        stack.wait_log("reload done", since=mark, timeout=30)
+        assert not old & set(stack.worker_pids())
+        assert "hub: configuration reloaded" in stack.pool_log(mark)
+        assert stack.hub_pid() == hub
+        r = stack.patch("/v1/bids/%d" % b["id"], {"version": 1, "data": {}},
+                        token=tok)
+        assert r.status == 200, r
+        assert f.next()["id"] == "2"
