@@ -38,6 +38,6 @@ void fcgirec_end(jbuf *out, uint16_t request_id)
 {
     static const char body[8] = {0, 0, 0, 0, 0 /* REQUEST_COMPLETE */, 0, 0,
                                  0};
-    record(out, FCGIREC_STDOUT, request_id, NULL, 0);
+    record(out, FCGIREC_STDOUT, request_id, "", 0);
     record(out, FCGIREC_END_REQUEST, request_id, body, sizeof body);
 }

@@ -1136,7 +1136,7 @@ static void sweep(void)
             jbuf data;
             jb_init(&data);
             const char *event = "error";
-            final_data(&data, &event, BID_EXPIRED, w->id, 0, NULL, 0, NULL,
+            final_data(&data, &event, BID_EXPIRED, w->id, 0, "", 0, NULL,
                        1);
             struct final_ctx f = {.eval_id = w->id, .event = event,
                                   .data = &data};
