@@ -738,7 +738,10 @@ static void final_data(jbuf *b, const char **event, bid_outcome outcome,
         jb_lit(b, "{\"version\":");
         jb_u64(b, version);
         jb_lit(b, ",\"evaluation\":");
-        jb_raw(b, result, rlen);
+        if (result != NULL)
+            jb_raw(b, result, rlen);
+        else
+            jb_lit(b, "null"); /* applied always has a result */
         jb_lit(b, "}");
         return;
     }
