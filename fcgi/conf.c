@@ -81,6 +81,9 @@ static const struct opt opts[] = {
     {"OPTIMIST_MAX_EVALUATIONS_PER_TENANT", INT(max_evaluations_per_tenant),
      "0", 0, 256, 1, "one tenant's share of OPTIMIST_MAX_EVALUATIONS (0: "
      "half of it)"},
+    {"OPTIMIST_MAX_STREAMS_PER_TENANT", INT(max_streams_per_tenant), "0",
+     0, 1000000, 1, "event streams one tenant may hold open on a hub (0: "
+     "half of the hub's open-files limit)"},
     {"OPTIMIST_STREAM_POLL_MS", INT(stream_poll_ms), "250", 10, 10000, 1,
      "milliseconds between the hub's database polls for changes made "
      "through other hosts"},

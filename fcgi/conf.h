@@ -37,6 +37,7 @@ typedef struct conf {
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
     int max_evaluations_per_tenant; /* OPTIMIST_MAX_EVALUATIONS_PER_TENANT */
     int stream_poll_ms;      /* OPTIMIST_STREAM_POLL_MS: the hub's poll */
+    int max_streams_per_tenant; /* OPTIMIST_MAX_STREAMS_PER_TENANT */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

@@ -96,6 +96,7 @@ struct conn {
     long long opened;     /* monotonic ms */
     uint64_t sent;        /* bytes written */
     char request_id[64];
+    uint64_t tenant;
     struct watch *w;
     struct conn *next;    /* in w->conns */
 };
@@ -136,6 +137,7 @@ static struct {
     int link_tag;
     struct conn **by_fd;  /* every live connection, by its fd */
     int max_fd;
+    int hi_fd;            /* no connection above this fd */
     struct watch *watches;
     struct run *runs;
     long long next_poll, next_sweep, next_ping;
@@ -1153,6 +1155,24 @@ static void sweep(void)
 
 /* ---- handoffs --------------------------------------------------------------------- */
 
+static int tenant_share(void)
+{
+    int share = H.c->max_streams_per_tenant;
+    return share > 0 ? share : (H.max_fd - 64) / 2;
+}
+
+/* Does `tenant` hold its share of streams already? (A scan of the open
+ * connections: a few thousand compares, once per stream opened.) */
+static int over_share(uint64_t tenant)
+{
+    int n = 0, share = tenant_share();
+    for (int fd = 0; fd <= H.hi_fd && fd < H.max_fd; fd++) {
+        const struct conn *c = H.by_fd[fd];
+        n += c != NULL && c->tenant == tenant && c->sse && !c->ending;
+    }
+    return n > share; /* the new one is counted already */
+}
+
 static void on_handoff(const hub_msg *m, int fd)
 {
     if (fd >= H.max_fd) {
@@ -1183,6 +1203,22 @@ static void on_handoff(const hub_msg *m, int fd)
         return;
     }
     H.by_fd[fd] = c;
+    if (fd > H.hi_fd)
+        H.hi_fd = fd;
+    c->tenant = m->tenant_id;
+    if (m->type == HUB_FEED && over_share(m->tenant_id)) {
+        /* One tenant cannot take every descriptor of the hub. */
+        http_req r;
+        fake_req(&r, m->tenant_id);
+        http_header(&r, "Retry-After", "5");
+        reply_errorf(&r, 503, "unavailable",
+                     "this tenant holds %d event streams, its share; close "
+                     "some or retry later", tenant_share());
+        conn_answer(c, &r);
+        jb_free(&r.out);
+        (void)conn_flush(c);
+        return;
+    }
     if (m->type == HUB_EVAL_RUN) {
         run_start(m, c);
         return;

@@ -539,3 +539,36 @@ def test_a_reload_keeps_the_streams_open(stack):
                         token=tok)
         assert r.status == 200, r
         assert f.next()["id"] == "2"
+
+
+def test_one_tenant_cannot_take_every_stream(stack):
+    fe = stack.add_frontend(workers=2, env={
+        "OPTIMIST_MAX_STREAMS_PER_TENANT": "3"})
+    try:
+        _, a = stack.tenant()
+        _, b = stack.tenant()
+        bid = post(stack, "/v1/bids", {"data": {}}, b, 201).json()
+        path = "/v1/bids/%d/events" % bid["id"]
+        held = [Feed(fe, path, b) for _ in range(3)]
+        try:
+            assert [f.status for f in held] == [200] * 3
+            for f in held:
+                assert f.next()["id"] == "1"
+            with Feed(fe, path, b) as f:
+                assert f.status == 503, f.status
+                assert int(f.s.headers["Retry-After"]) > 0
+                body = f.s.read()
+                assert b'"error":"unavailable"' in body, body
+            mine = post(stack, "/v1/bids", {"data": {}}, a, 201).json()
+            with Feed(fe, "/v1/bids/%d/events" % mine["id"], a) as f:
+                assert f.status == 200 and f.next()["id"] == "1"
+        finally:
+            for f in held:
+                f.close()
+        # Closed streams give their places back.
+        def reopened():
+            with Feed(fe, path, b) as f:
+                return f.status == 200
+        harness.wait_until(reopened, 10, "a place for tenant B again")
+    finally:
+        fe.stop()
