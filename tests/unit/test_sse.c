@@ -52,12 +52,26 @@ static void test_comment_and_append(void **state)
     jb_free(&b);
 }
 
+static void test_numbered_event(void **state)
+{
+    (void)state;
+    jbuf b;
+    jb_init(&b);
+    sse_format_event_id(&b, "version", 42, "{\"a\":1}", 7);
+    assert_string_equal(b.p, "event: version\nid: 42\ndata: {\"a\":1}\n\n");
+    jb_reset(&b);
+    sse_format_event_id(&b, "deleted", 0, "{}", 2); /* 0: no id line */
+    assert_string_equal(b.p, "event: deleted\ndata: {}\n\n");
+    jb_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_line),
         cmocka_unit_test(test_line_breaks_become_data_lines),
         cmocka_unit_test(test_comment_and_append),
+        cmocka_unit_test(test_numbered_event),
     };
     return cmocka_run_group_tests_name("sse", tests, NULL, NULL);
 }
