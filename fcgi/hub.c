@@ -125,6 +125,7 @@ struct run {
     int slot;
     int quick;
     uint32_t seq;         /* the last event stored */
+    char failed[256];     /* p == NULL: why the evaluator did not start */
     long long renewed;
     struct watch *w;
     struct run *next;
@@ -609,10 +610,17 @@ static void poll_batch(int feed, struct watch **ws, int n)
         p[i] = REC_U(i < n ? ws[i]->id : 0);
     rec_rows *rows = NULL;
     rec_err err = {0};
+    static int failing; /* log a database outage once, not every poll */
     if (rec_exec(H.db, POLL_SQL[feed], p, BATCH, &rows, NULL, NULL, &err) !=
         REC_OK) {
-        LOG(LOG_WARN, "hub: poll: %s", err.msg);
+        if (!failing++)
+            LOG(LOG_WARN, "hub: poll: %s (streams wait for the database)",
+                err.msg);
         return;
+    }
+    if (failing) {
+        LOG(LOG_INFO, "hub: poll works again after %d failures", failing);
+        failing = 0;
     }
     int seen[BATCH] = {0};
     for (size_t r = 0; r < rec_rows_count(rows); r++) {
@@ -934,7 +942,11 @@ static void run_finish(struct run *rn)
     jbuf result, data;
     jb_init(&result);
     jb_init(&data);
-    ev_status es = ev_outcome(rn->p, &result, why, sizeof why);
+    ev_status es = EV_FAILED;
+    if (rn->p != NULL)
+        es = ev_outcome(rn->p, &result, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "%s", rn->failed);
     bid_outcome outcome = BID_FAILED;
     uint32_t version = 0;
     const char *event = "error";
@@ -1055,18 +1067,12 @@ static void run_start(const hub_msg *m, struct conn *c)
         snprintf(why, sizeof why, "the bid could not be read: %s", err.msg);
     jb_free(&input);
     if (rn->p == NULL) {
-        /* Nothing runs: an evaluator that ran nothing, failed. */
+        /* Nothing runs: the run fails now, as an evaluator that failed. */
         LOG(LOG_ERROR, "evaluation %llu: %s",
             (unsigned long long)m->claim.eval_id, why);
-        ev_spec fail = spec;
-        fail.program = "/nonexistent/optimist-evaluator";
-        rn->p = ev_start(&fail, "", 0, why, sizeof why);
-        if (rn->p == NULL) {
-            /* Not even a fork: leave the run to its lease. */
-            c->w = w; /* closed with the watch below */
-            run_free(rn);
-            return;
-        }
+        snprintf(rn->failed, sizeof rn->failed, "%s", why);
+        run_finish(rn);
+        return;
     }
     run_register(rn);
 }
