@@ -1273,7 +1273,7 @@ static void on_conn_event(struct conn *c, uint32_t events)
 static void pings(long long now)
 {
     long long every = (long long)H.c->sse_ping_seconds * 1000;
-    for (int fd = 0; fd < H.max_fd; fd++) {
+    for (int fd = 0; fd <= H.hi_fd && fd < H.max_fd; fd++) {
         struct conn *c = H.by_fd[fd];
         if (c == NULL || !c->sse || c->ending || pending(c) > 0 ||
             now - c->last_ping < every)
