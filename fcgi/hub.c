@@ -144,7 +144,9 @@ static struct {
     long long next_poll, next_sweep, next_ping;
     long long poll_asap;  /* a notify asked for a poll at this time */
     volatile sig_atomic_t stop;
+    volatile sig_atomic_t quit;
     volatile sig_atomic_t reload;
+    int draining;         /* stopping: only the runs' clients are left */
 } H;
 
 static long long now_ms(void)
@@ -154,9 +156,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* SIGTERM/SIGINT: a graceful stop (the runs in flight finish, up to the
+ * master's OPTIMIST_SHUTDOWN_TIMEOUT); SIGQUIT: at once. */
 static void on_stop(int sig)
 {
-    (void)sig;
+    if (sig == SIGQUIT)
+        H.quit = 1;
     H.stop = 1;
 }
 
@@ -1212,6 +1217,10 @@ static void on_handoff(const hub_msg *m, int fd)
     if (fd > H.hi_fd)
         H.hi_fd = fd;
     c->tenant = m->tenant_id;
+    if (m->type == HUB_FEED && H.draining) {
+        conn_close(c); /* stopping: the client reconnects elsewhere */
+        return;
+    }
     if (m->type == HUB_FEED && over_share(m->tenant_id)) {
         /* One tenant cannot take every descriptor of the hub. */
         http_req r;
@@ -1380,7 +1389,20 @@ int hub_run(const conf *c)
 
     pid_t master = getppid();
     struct epoll_event evs[256];
-    while (!H.stop) {
+    int orphaned = 0;
+    while (!H.quit && !orphaned && !(H.stop && H.runs == NULL)) {
+        if (H.stop && !H.draining) {
+            /* A graceful stop: the feeds end now (their clients resume
+             * on another hub with Last-Event-ID); the runs finish. */
+            H.draining = 1;
+            LOG(LOG_INFO, "hub: stopping; %s", H.runs ? "finishing the "
+                "runs in flight" : "no run in flight");
+            for (int fd = 0; fd <= H.hi_fd && fd < H.max_fd; fd++) {
+                struct conn *k = H.by_fd[fd];
+                if (k != NULL && (k->w == NULL || k->w->run == NULL))
+                    conn_close(k);
+            }
+        }
         now = now_ms();
         int n = epoll_wait(H.ep, evs, 256, next_timeout(now));
         if (n < 0 && errno != EINTR) {
@@ -1421,14 +1443,14 @@ int hub_run(const conf *c)
             H.next_sweep = now + SWEEP_EVERY_MS;
             sweep();
             if (getppid() != master)
-                break; /* the master is gone: nobody restarts us */
+                orphaned = 1; /* the master is gone: nobody restarts us */
         }
         if (now >= H.next_ping) {
             H.next_ping = now + 1000;
             pings(now);
         }
     }
-    LOG(LOG_INFO, "hub stopping: %s", H.stop ? "told to" : "master gone");
+    LOG(LOG_INFO, "hub stopping: %s", orphaned ? "master gone" : "told to");
     while (H.runs)
         run_free(H.runs); /* kills and reaps; the runs expire at their
                              lease, their streams can resume to it */

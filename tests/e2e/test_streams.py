@@ -572,3 +572,31 @@ def test_one_tenant_cannot_take_every_stream(stack):
         harness.wait_until(reopened, 10, "a place for tenant B again")
     finally:
         fe.stop()
+
+
+def test_a_graceful_stop_lets_the_runs_finish(stack):
+    # SIGTERM: the hub ends its feeds at once but the run in flight
+    # finishes and its client gets the result; then the pool exits. (Last
+    # in this module: it starts the pool again.)
+    import signal
+    _, tok = stack.tenant()
+    b = post(stack, "/v1/bids", {"data": {}}, tok, 201).json()
+    other = post(stack, "/v1/bids", {"data": {}}, tok, 201).json()
+    feed = Feed(stack, "/v1/bids/%d/events" % other["id"], tok)
+    try:
+        assert feed.next()["id"] == "1"
+        with run_stream(stack, tok, b) as s:
+            it = s.events()
+            assert next(it)["event"] == "claimed"
+            stack.signal_pool(signal.SIGTERM)
+            assert feed.next() is None   # the feed ended
+            rest = [e["event"] for e in it]
+        assert rest[-1] == "result", rest
+        harness.wait_until(lambda: not stack.pool_alive(), 15,
+                           "the pool to exit")
+    finally:
+        feed.close()
+        if not stack.pool_alive():
+            stack.start_pool()
+    assert stack.get("/v1/bids/%d" % b["id"],
+                     token=tok).json()["status"] == "decided"
