@@ -1,12 +1,13 @@
 """test_bids.py -- bids and their evaluations through nginx and the pool:
 every route and error of the contract, the event stream as it happens,
-an edit that wins over a running evaluation, two claims at once, a worker
-killed mid-run, a client that hangs up, evaluators that fail, and short
-requests that still answer while the evaluation slots are full.
+an edit that wins over a running evaluation, two claims at once, the hub
+(which runs every evaluation) killed mid-run, a client that hangs up,
+evaluators that fail, and short requests that still answer while the
+evaluation slots are full.
 
 The module's stack runs the built-in demo evaluator at 5 steps x 400 ms,
-with a 3 s lease (for the expiry test) and 2 evaluation slots on 4
-workers. Programs that misbehave run on extra frontends (add_frontend:
+with a 3 s lease (for the expiry test) and 2 evaluation slots (a
+tenant may take both) on 4 workers. Programs that misbehave run on extra frontends (add_frontend:
 another pool and nginx on the same database), one per evaluator script."""
 
 import http.client
