@@ -23,9 +23,9 @@
  * chat feed its length; the outbox feed its seq; an evaluation's stream
  * the rows of evaluation_events (seq = the event id). The hub polls the
  * versions of what its streams follow every OPTIMIST_STREAM_POLL_MS, one
- * query per 32 resources of a kind, and at once when a worker of this pool
- * says something changed (hublink_notify): local changes arrive in
- * milliseconds, other hosts' within a poll.
+ * query per 32 resources of a kind, and, for the resources a worker of
+ * this pool says it changed (hublink_notify), at once (20 ms debounce):
+ * local changes arrive in milliseconds, other hosts' within a poll.
  *
  * Runs: ev_start, then the loop pumps the evaluator's pipes, stores each
  * progress line as an event (renewing the lease at most every
@@ -113,6 +113,7 @@ struct watch {
     char ev_name[16];
     jbuf ev_data;
     struct run *run;      /* an evaluation this hub runs */
+    int dirty;            /* a worker of this pool changed it: poll it */
     struct conn *conns;
     struct watch *next;   /* in H.watches */
 };
@@ -432,6 +433,21 @@ static void watch_load(struct watch *w)
     }
 }
 
+/* This pool changed (feed, key) of `tenant`: its watches are polled at
+ * the next notify poll. */
+static void mark_dirty(int feed, uint64_t tenant, uint64_t key)
+{
+    for (struct watch *w = H.watches; w; w = w->next) {
+        if (w->tenant != tenant)
+            continue;
+        if ((w->feed == feed && w->id == key) ||
+            (feed == FEED_APPROVAL && w->feed == FEED_OUTBOX) ||
+            (feed == FEED_REPORT && w->feed == FEED_CHAT && w->id == key) ||
+            (feed == FEED_CHAT && w->feed == FEED_REPORT && w->id == key))
+            w->dirty = 1;
+    }
+}
+
 /* ---- catching a connection up ------------------------------------------------ */
 
 static const char SQL_EVENTS_AFTER[] =
@@ -653,15 +669,19 @@ static void poll_batch(int feed, struct watch **ws, int n)
             }
 }
 
-static void poll_all(void)
+/* Polls the versions of every followed resource, or (only_dirty) of
+ * those a worker of this pool said it changed. */
+static void poll_all(int only_dirty)
 {
     struct watch *batch[BATCH];
     for (int feed = FEED_SESSION; feed <= FEED_EVAL; feed++) {
         int n = 0;
         for (struct watch *w = H.watches; w; w = w->next) {
             if (w->feed != feed || w->gone || w->conns == NULL ||
-                (feed == FEED_EVAL && w->final && w->run == NULL))
+                (feed == FEED_EVAL && w->final && w->run == NULL) ||
+                (only_dirty && !w->dirty))
                 continue;
+            w->dirty = 0;
             batch[n++] = w;
             if (n == BATCH) {
                 poll_batch(feed, batch, n);
@@ -969,6 +989,9 @@ static void run_finish(struct run *rn)
     if (st == REC_OK && (outcome == BID_SUPERSEDED || outcome == BID_EXPIRED))
         metrics_conflict("bids");
     struct watch *w = rn->w;
+    /* The bid changed here: its followers hear of it at once. */
+    mark_dirty(FEED_BID, rn->claim.tenant_id, rn->claim.bid_id);
+    H.poll_asap = now_ms();
     if (st == REC_OK) {
         uint32_t seq = final_seq(rn->claim.eval_id);
         if (seq == 0)
@@ -1112,6 +1135,9 @@ static void expire_run(uint64_t eval_id, uint64_t bid_id, uint64_t tenant)
     rec_status st = finish_with_event(
         &claim, NULL, 0, "the runner stopped; the lease passed", &outcome,
         &version, &data, &event, &err);
+    mark_dirty(FEED_BID, tenant, bid_id);
+    mark_dirty(FEED_EVAL, tenant, eval_id);
+    H.poll_asap = now_ms();
     if (st == REC_OK)
         LOG(LOG_INFO, "evaluation %llu of bid %llu: expired (its runner "
             "stopped and its lease passed)", (unsigned long long)eval_id,
@@ -1158,6 +1184,7 @@ static void sweep(void)
                                   .data = &data};
             (void)insert_final(H.db, &f, &err);
             jb_free(&data);
+            w->dirty = 1;
             H.poll_asap = now_ms();
         }
         rec_rows_free(rows);
@@ -1251,8 +1278,10 @@ static void on_handoff(const hub_msg *m, int fd)
     sse_headers(c);
     if (fresh && is_record(w->feed))
         watch_load(w);
-    if (fresh && !is_record(w->feed))
-        H.poll_asap = now_ms(); /* learn where the feed is now */
+    if (fresh && !is_record(w->feed)) {
+        w->dirty = 1; /* learn where the feed is now */
+        H.poll_asap = now_ms();
+    }
     conn_catch_up(c);
 }
 
@@ -1321,6 +1350,7 @@ static void drain_link(void)
         if (got <= 0)
             return;
         if (m.type == HUB_NOTIFY) {
+            mark_dirty(m.feed, m.tenant_id, m.id);
             long long at = now_ms() + NOTIFY_MIN_MS;
             if (H.poll_asap == 0 || H.poll_asap > at)
                 H.poll_asap = at;
@@ -1434,10 +1464,13 @@ int hub_run(const conf *c)
                 run_finish(rn);
             rn = next;
         }
-        if (now >= H.next_poll || (H.poll_asap && now >= H.poll_asap)) {
+        if (now >= H.next_poll) {
             H.poll_asap = 0;
             H.next_poll = now + H.c->stream_poll_ms;
-            poll_all();
+            poll_all(0);
+        } else if (H.poll_asap && now >= H.poll_asap) {
+            H.poll_asap = 0;
+            poll_all(1);
         }
         if (now >= H.next_sweep) {
             H.next_sweep = now + SWEEP_EVERY_MS;

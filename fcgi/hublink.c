@@ -95,12 +95,43 @@ int hublink_handoff(http_req *r, hub_msg *m)
     return 0;
 }
 
-void hublink_notify(void)
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int hublink_changed(const char *path, uint64_t id, uint64_t tenant,
+                    uint64_t *key)
+{
+    *key = id;
+    if (starts(path, "/v1/storefront")) {
+        *key = tenant;
+        return FEED_DRAFT;
+    }
+    if (id == 0)
+        return 0; /* a create: nobody follows it yet */
+    if (starts(path, "/v1/sessions/"))
+        return FEED_SESSION;
+    if (starts(path, "/v1/bids/"))
+        return FEED_BID;
+    if (starts(path, "/v1/reports/"))
+        return strstr(path, "/chat") ? FEED_CHAT : FEED_REPORT;
+    if (starts(path, "/v1/approvals/"))
+        return FEED_APPROVAL; /* the hub also looks at the outbox */
+    return 0;
+}
+
+void hublink_notify(const http_req *r)
 {
     hub_msg m;
     memset(&m, 0, sizeof m);
     m.magic = HUB_MAGIC;
     m.type = HUB_NOTIFY;
+    m.tenant_id = r->tenant_id;
+    m.feed = (uint8_t)hublink_changed(r->path, r->nids > 0 ? r->ids[0] : 0,
+                                      r->tenant_id, &m.id);
+    if (m.feed == 0)
+        return; /* nothing anybody follows */
     if (ends[0] >= 0)
         (void)send_msg(&m, -1, MSG_DONTWAIT);
 }

@@ -10,8 +10,8 @@
  * - a handoff: a worker that has authorised a stream (or claimed a bid
  *   for an evaluation) sends its FastCGI connection (the accepted socket,
  *   SCM_RIGHTS) with what the hub needs to answer it, then forgets it;
- * - a notify: a worker that committed a write says "something changed",
- *   so that the hub polls the database now instead of at its next tick.
+ * - a notify: a worker that committed a write names what it changed, so
+ *   that the hub polls that now instead of at its next tick.
  */
 #ifndef OPTIMIST_HUBLINK_H
 #define OPTIMIST_HUBLINK_H
@@ -66,9 +66,17 @@ int hublink_hub_fd(void);
  * handed over and r may still be answered. */
 int hublink_handoff(http_req *r, hub_msg *m);
 
-/* A worker: "something changed" (never blocks; lost if the queue is
- * full: the hub's next poll finds it anyway). */
-void hublink_notify(void);
+/* A worker, after a successful write of request r: "this changed" -- the
+ * resource named by r's path (feed and id), or anything (feed 0) when the
+ * path names none. Never blocks; lost if the queue is full: the hub's
+ * next poll finds the change anyway. */
+void hublink_notify(const http_req *r);
+
+/* What a write to `path` (with ids[0] = `id`) changes, as a feed and the
+ * id the hub keys it by (a tenant's draft and outbox: the tenant). Feed 0
+ * when the path names nothing followed. Pure: for the unit tests. */
+int hublink_changed(const char *path, uint64_t id, uint64_t tenant,
+                    uint64_t *key);
 
 /* The hub: receives one message without waiting. Returns 1 (with *fd the
  * handed connection, or -1 for a notify), 0 when none is waiting, -1 on

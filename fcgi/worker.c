@@ -233,7 +233,7 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     /* A committed write: the hub's streams learn of it at once. */
     if (r.status >= 200 && r.status < 300 && strcmp(r.method, "GET") != 0 &&
         strcmp(r.method, "HEAD") != 0)
-        hublink_notify();
+        hublink_notify(&r);
 
     double dt = now_s() - t0;
     metrics_request(r.route, r.status, dt);
