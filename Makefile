@@ -1,8 +1,13 @@
 # optimist -- build, test and run.
 #
 #   make            build bin/optimist-fcgi, bin/optimistctl, build/liboptimist.a
-#   make test       unit, integration (real MariaDB) and end-to-end (nginx) tests
+#                   (the release build: hardened, no test hooks)
+#   make test       unit, integration (real MariaDB) and end-to-end (nginx)
+#                   tests, on the test build (build/test: -Werror and
+#                   -DOPTIMIST_TESTHOOKS, fcgi/testhook.c)
 #   make asan       the whole test suite under AddressSanitizer + UBSan
+#                   (build/asan, also a test build)
+#   make lint       cppcheck;  make format / format-check: clang-format
 #   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
 #   make stop       stop what `make run` started
 #   make bench      optimist against PHP-FPM, Node and the raw database
@@ -22,21 +27,42 @@ DB_LIBS   := $(shell mariadb_config --libs 2>/dev/null || mysql_config --libs 2>
 JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 
-WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+# Warnings are errors in the test builds (make test, make asan, CI), not
+# in a user's plain `make`: a newer compiler's new warning must not stop
+# someone from building a release.
+WERROR   ?=
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
 OPT      ?= -O2 -g
+# Hardening (as Debian's dpkg-buildflags): fortified libc calls, stack
+# protector, position-independent executables, read-only relocations.
+HARDEN   := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARDEN := -pie -Wl,-z,relro,-z,now
 ifeq ($(SAN),1)
 OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
+HARDEN   := -fPIE
 endif
-CFLAGS   += $(WARN) $(OPT) -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
-LDFLAGS  += $(LDSAN)
-LIBS     := $(DB_LIBS) $(JSON_LIBS) -lfcgi -lm
+# TESTHOOKS=1: the test build, with fcgi/testhook.c (see testhook.h).
+TESTHOOKS ?=
+ifeq ($(TESTHOOKS),1)
+HARDEN   += -DOPTIMIST_TESTHOOKS
+endif
+CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
+LDFLAGS  += $(LDSAN) $(LDHARDEN)
+LIBS     := $(DB_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lfcgi -lm
 
 LIB_SRC  := $(wildcard lib/*.c)
-APP_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+APP_SRC  := $(filter-out fcgi/main.c fcgi/testhook.c,$(wildcard fcgi/*.c))
+ifeq ($(TESTHOOKS),1)
+APP_SRC  += fcgi/testhook.c
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -44,13 +70,18 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps bench
+.PHONY: all test unit integration e2e asan run stop clean deps lint format \
+        format-check check-deps bench test-nodeps
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
+# Header dependencies: -MMD -MP writes a .d file beside every object.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/fcgi/*.d $(BUILD)/tools/*.d \
+                    $(BUILD)/tests/*/*.d $(BUILD)/bench/*.d)
 
 $(BUILD)/liboptimist.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -81,24 +112,21 @@ check-deps:
 
 # The test suite: unit tests, then integration tests against a MariaDB the
 # runner starts in a temporary folder, then end-to-end tests through nginx.
+# All of it runs on the test build, in folders of its own (SUITES picks
+# suites: unit, integration, e2e).
+TEST_MAKE := $(MAKE) --no-print-directory WERROR=1 TESTHOOKS=1
 test: check-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+	@$(TEST_MAKE) BUILD=build/test BIN=build/test/bin test-nodeps
 
-unit: all $(UNIT_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh unit
-
-integration: all $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh integration
-
-e2e: all
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh e2e
+unit integration e2e:
+	@$(TEST_MAKE) BUILD=build/test BIN=build/test/bin SUITES=$@ test-nodeps
 
 asan: check-deps
-	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan BIN=build/asan/bin test-nodeps
+	@$(TEST_MAKE) SAN=1 BUILD=build/asan BIN=build/asan/bin test-nodeps
 
+SUITES ?=
 test-nodeps: all $(UNIT_BIN) $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh $(SUITES)
 
 run: check-deps all
 	@PORT=$(PORT) scripts/run.sh
@@ -111,7 +139,7 @@ stop:
 # ceiling (rawdb). BENCH_SECONDS=2 for a short run; see tests/bench/bench.py.
 $(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DB_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
 
 bench: check-deps
 	@scripts/bench-deps.sh

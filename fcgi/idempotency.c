@@ -26,7 +26,7 @@
 #include "router.h"
 #include "testhook.h"
 
-#include "../lib/sha256.h"
+#include <openssl/sha.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +68,7 @@ void idem_request_hash(const char *method, const char *path,
 {
     /* method NUL path NUL body-digest: neither method nor path can hold a
      * NUL, so the three parts cannot be confused with one another. */
-    uint8_t buf[16 + 1 + sizeof ((http_req *)0)->path + 1 + SHA256_LEN];
+    uint8_t buf[16 + 1 + sizeof ((http_req *)0)->path + 1 + SHA256_DIGEST_LENGTH];
     size_t ml = strlen(method), pl = strlen(path), n = 0;
     if (ml > 16)
         ml = 16; /* methods are short; longer ones never get here */
@@ -80,9 +80,10 @@ void idem_request_hash(const char *method, const char *path,
     memcpy(buf + n, path, pl);
     n += pl;
     buf[n++] = 0;
-    sha256(body ? body : "", body ? body_len : 0, buf + n);
-    n += SHA256_LEN;
-    sha256(buf, n, out);
+    SHA256((const unsigned char *)(body ? body : ""), body ? body_len : 0,
+           buf + n);
+    n += SHA256_DIGEST_LENGTH;
+    SHA256(buf, n, out);
 }
 
 /* Forgets whatever the route put in the response, before another answer

@@ -6,7 +6,7 @@
  * version column the executor never checks, so two concurrent approve
  * requests both succeed and the action runs twice. Here a decision is one
  * UPDATE ... WHERE id=? AND tenant_id=? AND version=? AND status='pending'
- * (a guarded transition, lib/transition.c), and the event that downstream
+ * (a guarded transition, lib/versioned.c), and the event that downstream
  * consumers act on is inserted in the same transaction: a decision and its
  * event exist together or not at all, and only once (the outbox's unique
  * key on approval_id would refuse a second one even if the guard did not).
@@ -126,28 +126,10 @@ static rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
 static const vw_resource approvals = {.name = "approvals",
                                       .version_sql = SQL_VERSION,
                                       .load = approval_load,
-                                      .state_sql = SQL_STATE};
+                                      .state_sql = SQL_STATE,
+                                      .collection = "/v1/approvals"};
 
 /* ---- POST /v1/approvals ------------------------------------------------ */
-
-struct create_ctx {
-    http_req *r;
-    rec_param type;
-    rec_param payload;
-    uint64_t id;
-    uint32_t version;
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct create_ctx *c = vctx;
-    rec_param p[3] = {REC_U(c->r->tenant_id), c->type, c->payload};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 3, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return approval_load(c->r, c->id, &c->r->out, &c->version, err);
-}
 
 void route_approval_create(http_req *r)
 {
@@ -172,8 +154,7 @@ void route_approval_create(http_req *r)
                     NULL);
         return;
     }
-    struct create_ctx c = {.r = r, .type = REC_S(type, type_len)};
-    c.payload = REC_NULLP;
+    rec_param p[2] = {REC_S(type, type_len), REC_NULLP}; /* type, payload */
     if (json_object_object_get_ex(action, "payload", &payload) &&
         payload != NULL) {
         /* Any JSON value; json-c prints it back as compact JSON (the
@@ -182,15 +163,9 @@ void route_approval_create(http_req *r)
         const char *text = json_object_to_json_string_length(
             payload, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
             &n);
-        c.payload = REC_S(text, n);
+        p[1] = REC_S(text, n);
     }
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/approvals", c.id, c.version);
+    vw_create(r, &approvals, SQL_INSERT, p, 2);
 }
 
 /* ---- GET /v1/approvals/{id} ---------------------------------------------- */

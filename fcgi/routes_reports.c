@@ -60,28 +60,12 @@ static rec_status report_load(http_req *r, uint64_t id, jbuf *out,
     return REC_OK;
 }
 
-static const vw_resource reports = {
-    .name = "reports", .version_sql = SQL_VERSION, .load = report_load};
+static const vw_resource reports = {.name = "reports",
+                                    .version_sql = SQL_VERSION,
+                                    .load = report_load,
+                                    .collection = "/v1/reports"};
 
 /* ---- the report -------------------------------------------------------- */
-
-struct create_ctx {
-    http_req *r;
-    rec_param title;
-    uint64_t id;      /* OUT */
-    uint32_t version; /* OUT */
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct create_ctx *c = vctx;
-    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return report_load(c->r, c->id, &c->r->out, &c->version, err);
-}
 
 void route_report_create(http_req *r)
 {
@@ -92,15 +76,8 @@ void route_report_create(http_req *r)
         body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
                                  &title_len) != 0)
         return;
-    struct create_ctx c = {.r = r};
-    c.title = title ? REC_S(title, title_len) : REC_NULLP;
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/reports", c.id, c.version);
+    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
+    vw_create(r, &reports, SQL_INSERT, p, 1);
 }
 
 void route_report_get(http_req *r)

@@ -66,26 +66,10 @@ static rec_status session_load(http_req *r, uint64_t id, jbuf *out,
     return REC_OK;
 }
 
-static const vw_resource sessions = {
-    .name = "sessions", .version_sql = SQL_VERSION, .load = session_load};
-
-struct create_ctx {
-    http_req *r;
-    rec_param title;
-    uint64_t id;
-    uint32_t version;
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct create_ctx *c = vctx;
-    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return session_load(c->r, c->id, &c->r->out, &c->version, err);
-}
+static const vw_resource sessions = {.name = "sessions",
+                                     .version_sql = SQL_VERSION,
+                                     .load = session_load,
+                                     .collection = "/v1/sessions"};
 
 void route_session_create(http_req *r)
 {
@@ -96,15 +80,8 @@ void route_session_create(http_req *r)
         body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
                                  &title_len) != 0)
         return;
-    struct create_ctx c = {.r = r};
-    c.title = title ? REC_S(title, title_len) : REC_NULLP;
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/sessions", c.id, c.version);
+    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
+    vw_create(r, &sessions, SQL_INSERT, p, 1);
 }
 
 void route_session_get(http_req *r)

@@ -12,6 +12,10 @@
  *   before_commit  the route has answered, its effect transaction is still
  *                  open (only with an Idempotency-Key: see idempotency.h)
  *   after_commit   everything is committed, the answer is not sent yet
+ *
+ * Compiled only into the test build (-DOPTIMIST_TESTHOOKS: `make test`,
+ * `make asan`, as SQLite's SQLITE_TEST); in the release build the call is
+ * an empty inline function and testhook.c is not linked.
  */
 #ifndef OPTIMIST_TESTHOOK_H
 #define OPTIMIST_TESTHOOK_H
@@ -20,6 +24,14 @@
 
 /* Stops the process here if OPTIMIST_TEST_PAUSE names this point and
  * request; returns at once otherwise (and after a SIGCONT). */
+#ifdef OPTIMIST_TESTHOOKS
 void testhook_pause(const char *point, const http_req *r);
+#else
+static inline void testhook_pause(const char *point, const http_req *r)
+{
+    (void)point;
+    (void)r;
+}
+#endif
 
 #endif

@@ -4,7 +4,7 @@
  * its version check in one statement, the new resource read back in the
  * same transaction, and the 409/412 answer with the current resource.
  * A resource describes itself once (vw_resource); a route passes its
- * UPDATE or DELETE (vw_write).
+ * UPDATE or DELETE (vw_write), or its INSERT (vw_create).
  */
 #ifndef OPTIMIST_VWRITE_H
 #define OPTIMIST_VWRITE_H
@@ -18,6 +18,15 @@
 typedef rec_status (*vw_load_fn)(http_req *r, uint64_t id, jbuf *out,
                                  uint32_t *version, rec_err *err);
 
+/* Renders row 0 of `rows` (a vw_resource.view_sql result, or a checked
+ * write's read, which starts with the same columns) for a refused write:
+ * the resource as GET returns it to `out`, its version, its status
+ * (REC_STATUS_MAX bytes) and the members an invalid_state answer carries
+ * besides the standard ones to `extra` (nothing, or e.g. a bid's
+ * "\"lease\":{...}"). */
+typedef void (*vw_view_fn)(const rec_rows *rows, jbuf *out, uint32_t *version,
+                           char *status, jbuf *extra);
+
 typedef struct vw_resource {
     const char *name;        /* metrics label and messages: "sessions" */
     const char *version_sql; /* SELECT version FROM t WHERE id=? AND
@@ -29,6 +38,13 @@ typedef struct vw_resource {
     /* For guarded writes (vw_write.from): SELECT version, status FROM t
      * WHERE id=? AND tenant_id=?. NULL for resources without a status. */
     const char *state_sql;
+    const char *collection; /* vw_create's Location prefix: "/v1/bids" */
+    /* Optional: refusals (409, 412) are answered from one read of
+     * view_sql (SELECT ... WHERE id = ? AND tenant_id = ?) rendered by
+     * view, with the status that read found and view's extra members.
+     * NULL: from load, with the status the write found. */
+    const char *view_sql;
+    vw_view_fn view;
 } vw_resource;
 
 #define VW_WHY_MAX 256
@@ -39,6 +55,16 @@ typedef struct vw_resource {
  * a failure of the write. It may run more than once (rec_txn retries). */
 typedef rec_status (*vw_step_fn)(http_req *r, uint64_t id, rec_expect expect,
                                  void *ctx, char *why, rec_err *err);
+
+/* A checked write's parameters from the row it read (see vw_write.checked):
+ * as rec_checked.compute, with why[VW_WHY_MAX] for a 400 (REC_INVALID). */
+typedef rec_status (*vw_compute_fn)(const rec_rows *read, void *ctx,
+                                    rec_param *params, size_t *n, char *why,
+                                    rec_err *err);
+
+/* A checked write's success body, from the row it read and what compute
+ * made of it (the version is the one read + 1). */
+typedef void (*vw_written_fn)(const rec_rows *read, void *ctx, jbuf *out);
 
 typedef struct vw_write {
     const char *sql;         /* see rec_versioned_write() */
@@ -58,6 +84,16 @@ typedef struct vw_write {
      * ETag stays the resource's version). Conflicts still carry the
      * resource. */
     vw_load_fn answer;
+    /* Optional: when the request names a version, the write is a checked
+     * write instead (rec_checked_write: read, compute, an UPDATE that
+     * checks the version read) with no transaction (rec_autocommit): two
+     * round trips, one for a refusal, answered from that read (the
+     * resource needs `view`). checked->compute and ->ctx are not used:
+     * compute and written below get `ctx`. With If-Match: * alone there
+     * is no version to check, and the fields above make the write. */
+    const rec_checked *checked;
+    vw_compute_fn compute;
+    vw_written_fn written;
 } vw_write;
 
 /* Runs a versioned write of resource `id` and answers the request. */
@@ -66,5 +102,27 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id,
 
 /* Answers GET of resource `id`: 200 with ETag, 304 on If-None-Match. */
 void vw_get(http_req *r, const vw_resource *res, uint64_t id);
+
+/* Creates a resource and answers 201 (Location, ETag, the resource as GET
+ * returns it): `insert_sql` takes r->tenant_id and then `params`; the new
+ * row is loaded in the INSERT's transaction. */
+void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,
+               const rec_param *params, size_t nparams);
+
+/* The version a versioned write of `id` expects, from the body's "version"
+ * or If-Match. Answers 400 (malformed), 404 or 428 (none given) and 412 (a
+ * weak tag) itself and returns -1; else 0, with *expect and *use_412 (a
+ * stale If-Match answers 412, a stale body version 409). For routes that
+ * write otherwise than through vw_run (a bid's evaluation claim). */
+int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
+                       json_object *body, rec_expect *expect, int *use_412);
+
+/* Answers a refused write of `id`: 409 version_conflict / 412
+ * (REC_CONFLICT) or 409 invalid_state (REC_INVALID_STATE, `status`: what
+ * the write found; a resource with `view` uses what its read finds) with
+ * the resource as it is now; anything else goes to reply_rec. */
+void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
+                      rec_status st, const rec_err *err, int use_412,
+                      const char *status);
 
 #endif

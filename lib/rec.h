@@ -239,7 +239,7 @@ rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
                                          uint32_t *current /* OUT */,
                                          rec_err *err) REC_MUST_CHECK;
 
-/* ---- guarded status transitions (transition.c) -------------------------- */
+/* ---- guarded status transitions (versioned.c) --------------------------- */
 
 /* A versioned write that may only start from some statuses: deciding an
  * approval (pending -> executed), claiming a bid, archiving. The check of
@@ -280,6 +280,46 @@ typedef struct rec_guard_out {
 rec_status rec_guarded_write(rec_db *db, const rec_guard *g, uint64_t id,
                              uint64_t tenant_id, rec_expect expect,
                              rec_guard_out *out /* OUT */,
+                             rec_err *err) REC_MUST_CHECK;
+
+/* ---- checked writes (versioned.c) --------------------------------------- */
+
+/* A write computed from the row it changes (a JSON merge into stored
+ * data) without a lock or a transaction: read the row, refuse at once
+ * from that read (status, then version), compute the new values from it,
+ * and write with an UPDATE that checks the version read. Versions only
+ * grow and the UPDATE bumps it, so a write that matches wrote over exactly
+ * what was read; one that matches nothing lost a race, and the row is read
+ * again to say why (at most two writes, as every versioned write). Two
+ * round trips for a write, one for a refusal. */
+typedef struct rec_checked {
+    /* SELECT ... WHERE id = ? AND tenant_id = ?: the row to compute from;
+     * its columns version_col and status_col hold version and status. */
+    const char *read_sql;
+    size_t version_col, status_col;
+    /* UPDATE ... WHERE id = ? AND tenant_id = ? AND version = ? AND
+     * <status condition matching `from`>; it must set
+     * "version = version + 1". The library appends id, tenant, version. */
+    const char *update_sql;
+    size_t nparams; /* SET parameters compute makes (at most 29) */
+    const char *const *from; /* NULL-terminated; NULL: no status column */
+    /* The SET parameters from the row read (row 0 of `read`), into
+     * params[0..nparams), *n set to how many; the bytes must live in ctx
+     * until the next call or the end of the write. Anything but REC_OK
+     * ends the write with that status (REC_INVALID: the caller's data). */
+    rec_status (*compute)(const rec_rows *read, void *ctx, rec_param *params,
+                          size_t *n, rec_err *err);
+    void *ctx;
+} rec_checked;
+
+/* Runs the checked write of row `id` expecting `expect`. *read (OUT,
+ * caller frees, may be NULL) is the last row read: on REC_OK the row the
+ * write was computed from (at version expect; the new one is expect + 1),
+ * on REC_CONFLICT / REC_INVALID_STATE the row that refused it. Outcomes
+ * as rec_guarded_write. Meant for rec_autocommit. */
+rec_status rec_checked_write(rec_db *db, const rec_checked *w, uint64_t id,
+                             uint64_t tenant_id, uint32_t expect,
+                             rec_rows **read /* OUT */,
                              rec_err *err) REC_MUST_CHECK;
 
 /* ---- idempotency keys (idempotency.c) ----------------------------------- */

@@ -9,7 +9,8 @@
  */
 #include "rec.h"
 
-#include "sha256.h"
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include "storefront.h"
 
 #include <stdio.h>
@@ -85,10 +86,10 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
                              &c->tenant_id, err);
     if (st != REC_OK)
         return st;
-    uint8_t hash[SHA256_LEN];
-    sha256(c->token, TOKEN_LEN, hash);
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)c->token, TOKEN_LEN, hash);
     rec_param kp[3] = {REC_U(c->tenant_id), REC_S(c->key, KEY_HEX),
-                       REC_B((const char *)hash, SHA256_LEN)};
+                       REC_B((const char *)hash, sizeof hash)};
     st = rec_exec(db, SQL_TOKEN_INSERT, kp, 3, NULL, NULL, NULL, err);
     if (st != REC_OK)
         return st;
@@ -146,11 +147,11 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
     rec_status st = rec_exec(db, SQL_TOKEN_FIND, p, 1, &rows, NULL, NULL, err);
     if (st != REC_OK)
         return st;
-    uint8_t hash[SHA256_LEN];
-    sha256(token, len, hash);
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, len, hash);
     int ok = rec_rows_count(rows) == 1 &&
-             rec_rows_len(rows, 0, 1) == SHA256_LEN &&
-             ct_equal(rec_rows_get(rows, 0, 1), hash, SHA256_LEN);
+             rec_rows_len(rows, 0, 1) == sizeof hash &&
+             CRYPTO_memcmp(rec_rows_get(rows, 0, 1), hash, sizeof hash) == 0;
     if (ok)
         *tenant_id = rec_rows_u64(rows, 0, 0);
     rec_rows_free(rows);

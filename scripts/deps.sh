@@ -19,6 +19,7 @@ packages=(
     default-libmysqlclient-dev
     libjson-c-dev
     libcmocka-dev
+    libssl-dev
     "nginx-light|nginx|nginx-core|nginx-full"
     mariadb-server
     mariadb-client
@@ -27,6 +28,11 @@ packages=(
     procps
     util-linux
 )
+
+# `deps.sh lint`: the tools of make lint and make format-check instead.
+if [ "${1:-}" = lint ]; then
+    packages=(cppcheck clang-format)
+fi
 
 installed() {
     local status

@@ -1,5 +1,5 @@
 /*
- * test_transition.c -- lib/transition.c, the held transaction of db.c and
+ * test_transition.c -- the guarded transitions of lib/versioned.c, the held transaction of db.c and
  * lib/idempotency.c against a real MariaDB (tests/run.sh starts one and
  * sets OPTIMIST_DB_SOCKET; the migrations are applied).
  *

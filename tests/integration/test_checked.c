@@ -1,0 +1,368 @@
+/*
+ * test_checked.c -- rec_checked_write (lib/versioned.c) against a real
+ * MariaDB: a write computed from the row it read, checked by the version
+ * that read saw, with no lock and no transaction. Refusals from the read
+ * (status before version), a write that lost a race between its read and
+ * its UPDATE, and many clients incrementing one row, none lost.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../lib/rec.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rec_config cfg;
+
+static const char SQL_READ[] =
+    "SELECT val, version, status FROM itest_checked "
+    "WHERE id = ? AND tenant_id = ?";
+static const char SQL_UPDATE[] =
+    "UPDATE itest_checked SET val = ?, version = version + 1 "
+    "WHERE id = ? AND tenant_id = ? AND version = ? "
+    "AND status IN ('open', 'busy')";
+static const char *const FROM[] = {"open", "busy", NULL};
+static const char SQL_INS[] =
+    "INSERT INTO itest_checked (tenant_id, val, status) VALUES (?, ?, ?)";
+static const char SQL_GET[] =
+    "SELECT val, version FROM itest_checked WHERE id = ?";
+static const char SQL_BUMP[] =
+    "UPDATE itest_checked SET val = val + 100, version = version + 1 "
+    "WHERE id = ?";
+
+/* compute: val := the value read + delta. */
+struct add {
+    int64_t delta;
+    char text[32];
+    int calls;
+    rec_db *other;  /* when set: the first call lets `other` write first */
+    uint64_t id;
+};
+
+static rec_status add_compute(const rec_rows *read, void *vctx,
+                              rec_param *params, size_t *n, rec_err *err)
+{
+    struct add *a = vctx;
+    a->calls++;
+    if (a->delta < 0) {
+        snprintf(err->msg, sizeof err->msg, "refused by compute");
+        return REC_INVALID;
+    }
+    if (a->other != NULL && a->calls == 1) {
+        rec_param p[1] = {REC_U(a->id)};
+        rec_status st = rec_exec(a->other, SQL_BUMP, p, 1, NULL, NULL, NULL,
+                                 err);
+        if (st != REC_OK)
+            return st;
+    }
+    int64_t v = strtoll(rec_rows_get(read, 0, 0), NULL, 10) + a->delta;
+    snprintf(a->text, sizeof a->text, "%lld", (long long)v);
+    params[0] = REC_S(a->text, strlen(a->text));
+    *n = 1;
+    return REC_OK;
+}
+
+static rec_checked checked(struct add *a)
+{
+    return (rec_checked){.read_sql = SQL_READ, .version_col = 1,
+                         .status_col = 2, .update_sql = SQL_UPDATE,
+                         .nparams = 1, .from = FROM, .compute = add_compute,
+                         .ctx = a};
+}
+
+static rec_db *open_db(void)
+{
+    rec_err err = {0};
+    rec_db *db = rec_db_new(&cfg);
+    if (rec_db_connect(db, &err) != REC_OK)
+        fail_msg("connect: %s", err.msg);
+    return db;
+}
+
+static void must(rec_status st, const rec_err *err, const char *what)
+{
+    if (st != REC_OK)
+        fail_msg("%s: %s (%u %s)", what, rec_status_name(st), err->code,
+                 err->msg);
+}
+
+static uint64_t insert_row(rec_db *db, uint64_t tenant, int64_t val,
+                           const char *status)
+{
+    rec_err err = {0};
+    uint64_t id = 0;
+    rec_param p[3] = {REC_U(tenant), REC_I(val), REC_CSTR(status)};
+    must(rec_exec(db, SQL_INS, p, 3, NULL, NULL, &id, &err), &err, "insert");
+    return id;
+}
+
+static void get_row(rec_db *db, uint64_t id, int64_t *val, uint32_t *version)
+{
+    rec_err err = {0};
+    rec_rows *rows = NULL;
+    rec_param p[1] = {REC_U(id)};
+    must(rec_exec(db, SQL_GET, p, 1, &rows, NULL, NULL, &err), &err, "get");
+    assert_int_equal(rec_rows_count(rows), 1);
+    *val = strtoll(rec_rows_get(rows, 0, 0), NULL, 10);
+    *version = (uint32_t)rec_rows_u64(rows, 0, 1);
+    rec_rows_free(rows);
+}
+
+static int setup(void **state)
+{
+    rec_err err = {0};
+    rec_db *db = open_db();
+    static const char ddl[] =
+        "CREATE TABLE IF NOT EXISTS itest_checked ("
+        " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " tenant_id BIGINT UNSIGNED NOT NULL,"
+        " version INT UNSIGNED NOT NULL DEFAULT 1,"
+        " status VARCHAR(16) NOT NULL,"
+        " val BIGINT NOT NULL) ENGINE=InnoDB";
+    must(rec_exec_text(db, ddl, sizeof ddl - 1, &err), &err, "create");
+    *state = db;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    rec_db_close(*state);
+    return 0;
+}
+
+static void test_write_from_the_row_read(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = 5};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "open");
+    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err), REC_OK);
+    /* The row the write was computed from, at the version expected. */
+    assert_non_null(read);
+    assert_string_equal(rec_rows_get(read, 0, 0), "10");
+    assert_int_equal(rec_rows_u64(read, 0, 1), 1);
+    rec_rows_free(read);
+    assert_int_equal(a.calls, 1);
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 15);
+    assert_int_equal(v, 2);
+}
+
+static void test_stale_version_is_refused_from_the_read(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = 5};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "busy");
+    must(rec_checked_write(db, &c, id, 1, 1, &read, &err), &err, "first");
+    rec_rows_free(read);
+    /* Behind and ahead of the row: a conflict, nothing computed. */
+    for (uint32_t expect = 1; expect <= 3; expect += 2) {
+        a.calls = 0;
+        assert_int_equal(rec_checked_write(db, &c, id, 1, expect, &read, &err),
+                         REC_CONFLICT);
+        assert_non_null(read);
+        assert_int_equal(rec_rows_u64(read, 0, 1), 2); /* the current row */
+        assert_string_equal(rec_rows_get(read, 0, 0), "15");
+        rec_rows_free(read);
+        assert_int_equal(a.calls, 0);
+    }
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 15);
+    assert_int_equal(v, 2);
+}
+
+static void test_status_wins_over_the_version(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = 5};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "closed");
+    assert_int_equal(rec_checked_write(db, &c, id, 1, 7, &read, &err),
+                     REC_INVALID_STATE);
+    assert_non_null(read);
+    assert_string_equal(rec_rows_get(read, 0, 2), "closed");
+    rec_rows_free(read);
+    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
+                     REC_INVALID_STATE);
+    rec_rows_free(read);
+    assert_int_equal(a.calls, 0);
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 10);
+    assert_int_equal(v, 1);
+}
+
+static void test_missing_or_other_tenants_row_is_not_found(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = 5};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "open");
+    assert_int_equal(rec_checked_write(db, &c, id, 2, 1, &read, &err),
+                     REC_NOT_FOUND);
+    assert_null(read);
+    assert_int_equal(rec_checked_write(db, &c, 987654321, 1, 1, &read, &err),
+                     REC_NOT_FOUND);
+    assert_null(read);
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 10);
+    assert_int_equal(v, 1);
+}
+
+static void test_compute_refusing_writes_nothing(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = -1};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "open");
+    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
+                     REC_INVALID);
+    rec_rows_free(read);
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 10);
+    assert_int_equal(v, 1);
+}
+
+static void test_write_between_read_and_update_is_a_conflict(void **state)
+{
+    /* Another connection writes after our read: our UPDATE matches
+     * nothing, the row is read again, and the answer is a conflict with
+     * the other write's row; its value is not overwritten. */
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_rows *read = NULL;
+    struct add a = {.delta = 5, .other = open_db()};
+    rec_checked c = checked(&a);
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 10, "open");
+    a.id = id;
+    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
+                     REC_CONFLICT);
+    assert_non_null(read);
+    assert_int_equal(rec_rows_u64(read, 0, 1), 2);
+    assert_string_equal(rec_rows_get(read, 0, 0), "110");
+    rec_rows_free(read);
+    assert_int_equal(a.calls, 1);
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, 110);
+    assert_int_equal(v, 2);
+    rec_db_close(a.other);
+}
+
+#define CLIENTS 8
+#define ADDS 25
+
+struct client {
+    uint64_t id;
+    int done;      /* OUT: increments that succeeded */
+    int conflicts; /* OUT */
+    int failed;    /* OUT: anything else */
+};
+
+static void *client_run(void *arg)
+{
+    struct client *cl = arg;
+    rec_db *db = rec_db_new(&cfg);
+    struct add a = {.delta = 1};
+    rec_checked c = checked(&a);
+    while (cl->done < ADDS && cl->failed == 0) {
+        rec_err err = {0};
+        rec_rows *read = NULL;
+        int64_t val;
+        uint32_t v;
+        /* What a client does: read the version, then write with it. */
+        rec_param p[1] = {REC_U(cl->id)};
+        rec_rows *rows = NULL;
+        if (rec_exec(db, SQL_GET, p, 1, &rows, NULL, NULL, &err) != REC_OK) {
+            cl->failed++;
+            break;
+        }
+        val = strtoll(rec_rows_get(rows, 0, 0), NULL, 10);
+        v = (uint32_t)rec_rows_u64(rows, 0, 1);
+        rec_rows_free(rows);
+        (void)val;
+        rec_status st = rec_checked_write(db, &c, cl->id, 1, v, &read, &err);
+        rec_rows_free(read);
+        if (st == REC_OK)
+            cl->done++;
+        else if (st == REC_CONFLICT)
+            cl->conflicts++;
+        else if (st != REC_RETRY)
+            cl->failed++;
+    }
+    rec_db_close(db);
+    return NULL;
+}
+
+static void test_concurrent_increments_lose_nothing(void **state)
+{
+    rec_db *db = *state;
+    pthread_t t[CLIENTS];
+    struct client cl[CLIENTS];
+    int64_t val;
+    uint32_t v;
+    uint64_t id = insert_row(db, 1, 0, "open");
+    int conflicts = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        cl[i] = (struct client){.id = id};
+        assert_int_equal(pthread_create(&t[i], NULL, client_run, &cl[i]), 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(cl[i].failed, 0);
+        assert_int_equal(cl[i].done, ADDS);
+        conflicts += cl[i].conflicts;
+    }
+    /* Every success added exactly once, and every success was a version. */
+    get_row(db, id, &val, &v);
+    assert_int_equal(val, CLIENTS * ADDS);
+    assert_int_equal(v, 1 + CLIENTS * ADDS);
+    printf("# %d conflicts answered for %d writes\n", conflicts,
+           CLIENTS * ADDS);
+}
+
+int main(void)
+{
+    rec_config_from_env(&cfg);
+    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
+        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_from_the_row_read),
+        cmocka_unit_test(test_stale_version_is_refused_from_the_read),
+        cmocka_unit_test(test_status_wins_over_the_version),
+        cmocka_unit_test(test_missing_or_other_tenants_row_is_not_found),
+        cmocka_unit_test(test_compute_refusing_writes_nothing),
+        cmocka_unit_test(test_write_between_read_and_update_is_a_conflict),
+        cmocka_unit_test(test_concurrent_increments_lose_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
