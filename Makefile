@@ -95,7 +95,8 @@ $(BIN)/optimist-fcgi: $(BUILD)/fcgi/main.o $(BUILD)/libfcgiapp.a $(BUILD)/libopt
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/liboptimist.a
+# optimistctl reads the pool's option table (fcgi/conf.c) from libfcgiapp.a.
+$(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -103,7 +104,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 
-$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/liboptimist.a
+$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
 

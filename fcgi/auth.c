@@ -52,11 +52,6 @@ void auth_init(void)
     memset(cache, 0, sizeof cache);
 }
 
-void auth_free(void)
-{
-    memset(cache, 0, sizeof cache);
-}
-
 /* The tenant of token[0..len) from the cache or the database. */
 static rec_status token_tenant(http_req *r, const char *tok, size_t len,
                                uint64_t *tenant, rec_err *err)

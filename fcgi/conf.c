@@ -196,8 +196,36 @@ int conf_load(conf *c, char *errbuf, size_t errlen)
     if (file != NULL && file[0] != '\0' &&
         load_file(c, file, errbuf, errlen) != 0)
         return -1;
-    c->trust_proxy_request_id = 1;
     return 0;
+}
+
+void conf_keep_fixed(conf *fresh, const conf *old,
+                     void (*warn)(const char *name, const char *kept))
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (o->reloadable)
+            continue;
+        char *to = (char *)fresh + o->offset;
+        const char *from = (const char *)old + o->offset;
+        size_t size = o->type == OPT_STR ? o->size
+                      : o->offset == offsetof(conf, max_requests)
+                          ? sizeof(long)
+                          : sizeof(int);
+        if (o->type == OPT_STR ? strcmp(to, from) == 0
+                               : memcmp(to, from, size) == 0)
+            continue;
+        char kept[64];
+        if (o->type == OPT_STR)
+            snprintf(kept, sizeof kept, "%s", from);
+        else if (size == sizeof(long))
+            snprintf(kept, sizeof kept, "%ld", *(const long *)from);
+        else
+            snprintf(kept, sizeof kept, "%d", *(const int *)from);
+        if (warn != NULL)
+            warn(o->name, o->type == OPT_STR ? from : kept);
+        memcpy(to, from, size);
+    }
 }
 
 void conf_rec_config(const conf *c, rec_config *out)

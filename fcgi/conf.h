@@ -35,13 +35,18 @@ typedef struct conf {
     int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
     int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
-    int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 
 /* Loads defaults, the environment, then OPTIMIST_CONFIG's file.
  * On failure returns -1 and writes a message naming the option to
  * errbuf; *c is then unspecified (keep the old one on reload). */
 int conf_load(conf *c, char *errbuf, size_t errlen);
+
+/* For a reload: every option of `fresh` that a reload does not apply
+ * (not reloadable in the table) gets the value of `old` back; `warn` (may
+ * be NULL) is told each one that differed, with the value kept. */
+void conf_keep_fixed(conf *fresh, const conf *old,
+                     void (*warn)(const char *name, const char *kept));
 
 /* Fills a rec_config whose strings point into *c. */
 void conf_rec_config(const conf *c, rec_config *out);

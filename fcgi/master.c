@@ -440,6 +440,13 @@ static void roll_step(long long now)
 /* SIGHUP in NORMAL: reads the configuration again (keeping the old one if
  * it is invalid, as PgBouncer does) and starts rolling the workers -- even
  * on a failed read, so that a reload always yields fresh workers. */
+/* conf_keep_fixed: an option a reload cannot change was changed. */
+static void warn_fixed(const char *name, const char *kept)
+{
+    LOG(LOG_WARN, "reload: %s cannot change on reload (restart to change); "
+        "keeping %s", name, kept);
+}
+
 static void begin_reload(long long now)
 {
     conf nc;
@@ -450,15 +457,9 @@ static void begin_reload(long long now)
         LOG(LOG_ERROR, "reload: %s; keeping the old configuration", err);
     } else {
         /* The socket is bound once, by main(); the pidfile was written
-         * once. Neither can move under a running master. */
-        if (strcmp(nc.listen, m.c->listen) != 0)
-            LOG(LOG_WARN, "reload: OPTIMIST_LISTEN cannot change on reload "
-                "(restart to change); keeping %s", m.c->listen);
-        if (strcmp(nc.pidfile, m.c->pidfile) != 0)
-            LOG(LOG_WARN, "reload: OPTIMIST_PIDFILE cannot change on reload "
-                "(restart to change); keeping %s", m.c->pidfile);
-        memcpy(nc.listen, m.c->listen, sizeof nc.listen);
-        memcpy(nc.pidfile, m.c->pidfile, sizeof nc.pidfile);
+         * once. Neither can move under a running master: the option
+         * table says which options a reload keeps. */
+        conf_keep_fixed(&nc, m.c, warn_fixed);
         if (nc.workers != m.c->workers)
             LOG(LOG_INFO, "reload: workers %d -> %d", m.c->workers,
                 nc.workers);

@@ -5,30 +5,23 @@
 
 #include "reply.h"
 
+#include "../lib/parse.h"
+
 /* Decimal digits only, 1 to 19 of them (every u64 up to 10^19 - 1). */
-static int parse_u64(const char *s, uint64_t *out)
+static int parse_number(const char *s, uint64_t *out)
 {
-    uint64_t v = 0;
-    int n = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || ++n > 19)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    if (n == 0)
-        return -1;
-    *out = v;
-    return 0;
+    size_t n = parse_u64(s, UINT64_MAX, out);
+    return n == 0 || n > 19 || s[n] != '\0' ? -1 : 0;
 }
 
 int paging_parse(const char *after_s, const char *limit_s, uint64_t *after,
                  unsigned *limit)
 {
     uint64_t a = 0, l = PAGING_DEFAULT_LIMIT;
-    if (after_s != NULL && parse_u64(after_s, &a) != 0)
+    if (after_s != NULL && parse_number(after_s, &a) != 0)
         return -1;
     if (limit_s != NULL &&
-        (parse_u64(limit_s, &l) != 0 || l < 1 || l > PAGING_MAX_LIMIT))
+        (parse_number(limit_s, &l) != 0 || l < 1 || l > PAGING_MAX_LIMIT))
         return -1;
     *after = a;
     *limit = (unsigned)l;

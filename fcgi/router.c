@@ -7,6 +7,8 @@
 
 #include "routes.h"
 
+#include "../lib/parse.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -79,13 +81,10 @@ static int match_path(const char *pat, const char *path,
     while (*pat && *path) {
         if (strncmp(pat, "{id}", 4) == 0) {
             uint64_t v = 0;
-            int digits = 0;
-            while (*path >= '0' && *path <= '9') {
-                if (++digits > 19)
-                    return 0; /* beyond any id we hand out */
-                v = v * 10 + (uint64_t)(*path - '0');
-                path++;
-            }
+            size_t digits = parse_u64(path, UINT64_MAX, &v);
+            if (digits > 19)
+                return 0; /* beyond any id we hand out */
+            path += digits;
             if (digits == 0 || n == HTTP_MAX_IDS)
                 return 0;
             ids[n++] = v;

@@ -18,6 +18,7 @@
 #include "routes.h"
 #include "vwrite.h"
 
+#include "../lib/parse.h"
 #include "../lib/storefront.h"
 
 #include <stdio.h>
@@ -332,12 +333,8 @@ static int query_uint_or_reply(http_req *r, const char *name, uint64_t lo,
     if (got == 0)
         return 0;
     uint64_t v = 0;
-    size_t n = got > 0 ? strlen(buf) : 0;
-    int ok = n > 0 && n <= 19;
-    for (size_t i = 0; ok && i < n; i++) {
-        ok = buf[i] >= '0' && buf[i] <= '9';
-        v = v * 10 + (uint64_t)(buf[i] - '0');
-    }
+    size_t n = got > 0 ? parse_u64(buf, UINT64_MAX, &v) : 0;
+    int ok = n > 0 && n <= 19 && buf[n] == '\0';
     if (!ok || v < lo || v > hi) {
         reply_errorf(r, 400, "bad_request",
                      "?%s= must be an integer from %llu to %llu", name,

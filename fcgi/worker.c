@@ -322,6 +322,5 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
     FCGX_Free(&fr, 0);
     close(ep);
     rec_db_close(db);
-    auth_free();
     return 0;
 }

@@ -27,6 +27,7 @@
  */
 #include "chat.h"
 
+#include "parse.h"
 #include "utf8.h"
 
 #include <stdio.h>
@@ -123,21 +124,10 @@ const char *chat_fault_text(chat_fault f)
 int chat_parse_count(const char *s, uint64_t cap, uint64_t *out)
 {
     uint64_t v = 0;
-    int over = 0; /* the number passed cap: the rest only gets checked */
-    if (s == NULL || *s == '\0')
+    size_t n = s != NULL ? parse_u64(s, cap, &v) : 0;
+    if (n == 0 || s[n] != '\0')
         return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        uint64_t d = (uint64_t)(*s - '0');
-        if (over)
-            continue;
-        if (d > cap || v > (cap - d) / 10) /* v * 10 + d > cap */
-            over = 1;
-        else
-            v = v * 10 + d;
-    }
-    *out = over ? cap : v;
+    *out = v;
     return 0;
 }
 

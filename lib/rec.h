@@ -53,10 +53,6 @@ typedef struct rec_config {
     unsigned retries;     /* rec_txn attempts after the first, default 5 */
 } rec_config;
 
-/* Fills *cfg from OPTIMIST_DB_* environment variables (the strings point
- * into the environment). Unset values keep the defaults above. */
-void rec_config_from_env(rec_config *cfg);
-
 /* A connection and its prepared statements. Opaque. */
 typedef struct rec_db rec_db;
 

@@ -7,6 +7,7 @@
  * rendering of each value) into one buffer per result.
  */
 #include "db_internal.h"
+#include "parse.h"
 
 #include <ctype.h>
 #include <errmsg.h>
@@ -70,10 +71,8 @@ uint64_t rec_rows_u64(const rec_rows *r, size_t i, size_t c)
 {
     const char *s = rec_rows_get(r, i, c);
     uint64_t v = 0;
-    if (s == NULL)
-        return 0;
-    for (; *s >= '0' && *s <= '9'; s++)
-        v = v * 10 + (uint64_t)(*s - '0');
+    if (s != NULL)
+        (void)parse_u64(s, UINT64_MAX, &v);
     return v;
 }
 

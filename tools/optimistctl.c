@@ -4,10 +4,12 @@
  *   optimistctl migrate              apply the pending sql/NNNN_*.sql files
  *   optimistctl tenant create NAME   make a tenant and print its token
  *
- * It reads the same OPTIMIST_DB_* variables as the pool. With none set it
- * finds the `make run` database: the checkout it was built in (found from
- * its own path) has var/run/mysqld.sock.
+ * It reads the same OPTIMIST_DB_* options as the pool (the option table of
+ * fcgi/conf.c: the environment, then OPTIMIST_CONFIG's file). With no
+ * socket or host set it finds the `make run` database: the checkout it was
+ * built in (found from its own path) has var/run/mysqld.sock.
  */
+#include "../fcgi/conf.h"
 #include "../lib/rec.h"
 #include "../lib/jbuf.h"
 
@@ -67,15 +69,21 @@ static int fail(const char *what, rec_status st, const rec_err *err)
 
 int main(int argc, char **argv)
 {
+    static conf opts; /* the pool's option table: cfg points into it */
     rec_config cfg;
     rec_err err = {0};
+    char why[256];
     char sock[PATH_MAX + 32];
     int rc;
 
     if (argc < 2)
         return usage();
     find_checkout();
-    rec_config_from_env(&cfg);
+    if (conf_load(&opts, why, sizeof why) != 0) {
+        fprintf(stderr, "optimistctl: %s\n", why);
+        return 2;
+    }
+    conf_rec_config(&opts, &cfg);
     if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL &&
         checkout[0]) {
         snprintf(sock, sizeof sock, "%s/var/run/mysqld.sock", checkout);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../lib/chat.h"
+#include "itest.h"
 
 #include <json.h>
 #include <pthread.h>
@@ -356,11 +357,8 @@ static void test_concurrent_appenders_append_each_id_once(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_or_other_tenants_report),
         cmocka_unit_test(test_batch_sizes_out_of_range),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../lib/rec.h"
+#include "itest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -350,11 +351,8 @@ static void test_concurrent_increments_lose_nothing(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_from_the_row_read),
         cmocka_unit_test(test_stale_version_is_refused_from_the_read),

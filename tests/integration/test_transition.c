@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "../../lib/rec.h"
+#include "itest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -451,11 +452,8 @@ static void test_key_purge(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guarded_write_outcomes),
         cmocka_unit_test(test_of_8_concurrent_transitions_one_wins),
