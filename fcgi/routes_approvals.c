@@ -105,27 +105,10 @@ static void render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
-                                uint32_t *version, rec_err *err)
-{
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 1);
-    render(out, rows, 0);
-    rec_rows_free(rows);
-    return REC_OK;
-}
-
 static const vw_resource approvals = {.name = "approvals",
                                       .version_sql = SQL_VERSION,
-                                      .load = approval_load,
+                                      .load_sql = SQL_LOAD,
+                                      .render = render,
                                       .state_sql = SQL_STATE,
                                       .collection = "/v1/approvals"};
 
@@ -177,41 +160,16 @@ void route_approval_get(http_req *r)
 
 /* ---- GET /v1/approvals?status=&after=&limit= ------------------------------ */
 
-static int is_status(const char *s)
-{
-    return strcmp(s, "pending") == 0 || strcmp(s, "executed") == 0 ||
-           strcmp(s, "rejected") == 0;
-}
+static const char *const STATUSES[] = {"pending", "executed", "rejected",
+                                        NULL};
 
 void route_approval_list(http_req *r)
 {
-    uint64_t after;
-    unsigned limit;
-    char status[16];
-    if (paging_or_reply(r, &after, &limit) != 0)
-        return;
-    int has_status = http_query_param(r, "status", status, sizeof status);
-    if (has_status < 0 || (has_status && !is_status(status))) {
-        reply_error(r, 400, "bad_request",
-                    "?status= must be pending, executed or rejected", NULL);
-        return;
-    }
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    rec_status st;
-    if (has_status) {
-        rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status),
-                          REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_STATUS, p, 4, &rows, NULL, NULL, &err);
-    } else {
-        rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_ALL, p, 3, &rows, NULL, NULL, &err);
-    }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render);
+    static const vw_list_sql list = {
+        .all = SQL_LIST_ALL, .by_status = SQL_LIST_STATUS,
+        .statuses = STATUSES,
+        .bad_status = "?status= must be pending, executed or rejected"};
+    vw_list(r, &approvals, &list);
 }
 
 /* ---- POST /v1/approvals/{id}/approve and /reject --------------------------- */

@@ -11,7 +11,6 @@
 
 #include "body.h"
 #include "jpath.h"
-#include "paging.h"
 #include "reply.h"
 #include "routes.h"
 #include "vwrite.h"
@@ -153,31 +152,19 @@ static void bid_view(const rec_rows *rows, jbuf *out, uint32_t *version,
     }
 }
 
+static const vw_resource bids = {.name = "bids",
+                                 .version_sql = SQL_VERSION,
+                                 .load_sql = SQL_LOAD,
+                                 .render = render_row,
+                                 .state_sql = BID_STATE_SQL,
+                                 .collection = "/v1/bids",
+                                 .view = bid_view};
+
 rec_status bids_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
                      rec_err *err)
 {
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, C_VERSION);
-    render_row(out, rows, 0);
-    rec_rows_free(rows);
-    return REC_OK;
+    return vw_load(r, &bids, id, out, version, err);
 }
-
-static const vw_resource bids = {.name = "bids",
-                                 .version_sql = SQL_VERSION,
-                                 .load = bids_load,
-                                 .state_sql = BID_STATE_SQL,
-                                 .collection = "/v1/bids",
-                                 .view_sql = SQL_LOAD,
-                                 .view = bid_view};
 
 int bids_expect_or_reply(http_req *r, json_object *body, uint64_t id,
                          rec_expect *expect, int *use_412)
@@ -233,42 +220,15 @@ void route_bid_get(http_req *r)
     vw_get(r, &bids, r->ids[0]);
 }
 
-static int is_status(const char *s)
-{
-    return strcmp(s, "open") == 0 || strcmp(s, "evaluating") == 0 ||
-           strcmp(s, "decided") == 0 || strcmp(s, "archived") == 0;
-}
+static const char *const STATUSES[] = {"open", "evaluating", "decided",
+                                        "archived", NULL};
 
 void route_bid_list(http_req *r)
 {
-    unsigned limit;
-    uint64_t after;
-    char status[16];
-    if (paging_or_reply(r, &after, &limit) != 0)
-        return;
-    int has_status = http_query_param(r, "status", status, sizeof status);
-    if (has_status < 0 || (has_status > 0 && !is_status(status))) {
-        reply_error(r, 400, "bad_request",
-                    "status must be open, evaluating, decided or archived",
-                    NULL);
-        return;
-    }
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    rec_status st;
-    if (has_status) {
-        rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status), REC_U(after),
-                          REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_STATUS, p, 4, &rows, NULL, NULL, &err);
-    } else {
-        rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST, p, 3, &rows, NULL, NULL, &err);
-    }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, C_ID, render_row);
+    static const vw_list_sql list = {
+        .all = SQL_LIST, .by_status = SQL_LIST_STATUS, .statuses = STATUSES,
+        .bad_status = "status must be open, evaluating, decided or archived"};
+    vw_list(r, &bids, &list);
 }
 
 /* ---- patch, archive ------------------------------------------------------ */

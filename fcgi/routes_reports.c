@@ -9,16 +9,16 @@
 #include "metrics.h"
 #include "reply.h"
 #include "routes.h"
+#include "title.h"
 #include "vwrite.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 1000
-
 /* Never the chat column: a report is read without its history. */
 static const char SQL_LOAD[] =
-    "SELECT version, title, chat_length, created_at, updated_at FROM reports "
+    "SELECT id, version, title, chat_length, created_at, updated_at "
+    "FROM reports "
     "WHERE id = ? AND tenant_id = ?";
 static const char SQL_VERSION[] =
     "SELECT version FROM reports WHERE id = ? AND tenant_id = ?";
@@ -30,54 +30,34 @@ static const char SQL_SET_TITLE[] =
     "updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-static rec_status report_load(http_req *r, uint64_t id, jbuf *out,
-                              uint32_t *version, rec_err *err)
+static void report_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
     jb_lit(out, "{\"id\":");
-    jb_u64(out, id);
+    jb_u64(out, rec_rows_u64(rows, i, 0));
     jb_lit(out, ",\"version\":");
-    jb_u64(out, *version);
+    jb_u64(out, rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    jb_cstr(out, rec_rows_get(rows, i, 2));
     jb_lit(out, ",\"chat_length\":");
-    jb_u64(out, rec_rows_u64(rows, 0, 2));
+    jb_u64(out, rec_rows_u64(rows, i, 3));
     jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_time(out, rec_rows_get(rows, i, 4));
     jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_time(out, rec_rows_get(rows, i, 5));
     jb_lit(out, "}");
-    rec_rows_free(rows);
-    return REC_OK;
 }
 
 static const vw_resource reports = {.name = "reports",
                                     .version_sql = SQL_VERSION,
-                                    .load = report_load,
+                                    .load_sql = SQL_LOAD,
+                                    .render = report_render,
                                     .collection = "/v1/reports"};
 
 /* ---- the report -------------------------------------------------------- */
 
 void route_report_create(http_req *r)
 {
-    json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
-    if (body == NULL ||
-        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
-        return;
-    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
-    vw_create(r, &reports, SQL_INSERT, p, 1);
+    title_create(r, &reports, SQL_INSERT);
 }
 
 void route_report_get(http_req *r)
@@ -88,8 +68,7 @@ void route_report_get(http_req *r)
 void route_report_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
+    rec_param title;
     if (body == NULL)
         return;
     /* "title" is what a PATCH changes: it must be there (null clears it),
@@ -100,11 +79,9 @@ void route_report_patch(http_req *r)
                     NULL);
         return;
     }
-    if (body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
+    if (title_param_or_reply(r, body, &title) != 0)
         return;
-    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
-    vw_write w = {.sql = SQL_SET_TITLE, .params = p, .nparams = 1};
+    vw_write w = {.sql = SQL_SET_TITLE, .params = &title, .nparams = 1};
     vw_run(r, &reports, r->ids[0], body, &w);
 }
 

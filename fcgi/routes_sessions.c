@@ -6,15 +6,15 @@
 #include "body.h"
 #include "reply.h"
 #include "routes.h"
+#include "title.h"
 #include "vwrite.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 1000
-
 static const char SQL_LOAD[] =
-    "SELECT version, title, messages, created_at, updated_at FROM sessions "
+    "SELECT id, version, title, messages, created_at, updated_at "
+    "FROM sessions "
     "WHERE id = ? AND tenant_id = ?";
 static const char SQL_VERSION[] =
     "SELECT version FROM sessions WHERE id = ? AND tenant_id = ?";
@@ -34,54 +34,34 @@ static const char SQL_DELETE[] =
     "DELETE FROM sessions "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-static rec_status session_load(http_req *r, uint64_t id, jbuf *out,
-                               uint32_t *version, rec_err *err)
+static void session_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
     jb_lit(out, "{\"id\":");
-    jb_u64(out, id);
+    jb_u64(out, rec_rows_u64(rows, i, 0));
     jb_lit(out, ",\"version\":");
-    jb_u64(out, *version);
+    jb_u64(out, rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    jb_cstr(out, rec_rows_get(rows, i, 2));
     /* The database keeps messages as checked JSON text: embed it as is,
      * without parsing and printing it again. */
     jb_lit(out, ",\"messages\":");
-    jb_raw(out, rec_rows_get(rows, 0, 2), rec_rows_len(rows, 0, 2));
+    jb_raw(out, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
     jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_time(out, rec_rows_get(rows, i, 4));
     jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_time(out, rec_rows_get(rows, i, 5));
     jb_lit(out, "}");
-    rec_rows_free(rows);
-    return REC_OK;
 }
 
 static const vw_resource sessions = {.name = "sessions",
                                      .version_sql = SQL_VERSION,
-                                     .load = session_load,
+                                     .load_sql = SQL_LOAD,
+                                     .render = session_render,
                                      .collection = "/v1/sessions"};
 
 void route_session_create(http_req *r)
 {
-    json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
-    if (body == NULL ||
-        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
-        return;
-    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
-    vw_create(r, &sessions, SQL_INSERT, p, 1);
+    title_create(r, &sessions, SQL_INSERT);
 }
 
 void route_session_get(http_req *r)

@@ -8,7 +8,7 @@
  *
  * The draft is one row per tenant (vw_resource.per_tenant). Each write of
  * the draft records the new version in the history in its transaction
- * (rec_storefront_record). PATCH ops run in C (jpath.c) on the config
+ * (storefront_record). PATCH ops run in C (jpath.c) on the config
  * read under the row's lock; the versioned UPDATE then writes the result.
  */
 #include "body.h"
@@ -165,7 +165,7 @@ static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
     (void)expect;
     (void)ctx;
     (void)why;
-    return rec_storefront_record(r->db, r->tenant_id, err);
+    return storefront_record(r->db, r->tenant_id, err);
 }
 
 /* ---- routes -------------------------------------------------------------- */

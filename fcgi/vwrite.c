@@ -12,6 +12,7 @@
  */
 #include "vwrite.h"
 
+#include "paging.h"
 #include "precond.h"
 #include "reply.h"
 
@@ -75,8 +76,30 @@ static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
     /* Read back inside the transaction: our write holds the row's lock,
      * so this is exactly the version we made, not a later one. */
     jb_reset(c->out);
-    return (w->answer ? w->answer : c->res->load)(c->r, c->id, c->out,
-                                                  &c->version, err);
+    return w->answer ? w->answer(c->r, c->id, c->out, &c->version, err)
+                     : vw_load(c->r, c->res, c->id, c->out, &c->version, err);
+}
+
+rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id,
+                   jbuf *out, uint32_t *version, rec_err *err)
+{
+    if (res->load != NULL)
+        return res->load(r, id, out, version, err);
+    rec_param key[2] = {REC_U(id), REC_U(r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_status st = res->per_tenant
+                        ? rec_exec(r->db, res->load_sql, key + 1, 1, &rows,
+                                   NULL, NULL, err)
+                        : rec_exec(r->db, res->load_sql, key, 2, &rows, NULL,
+                                   NULL, err);
+    if (st == REC_OK && rec_rows_count(rows) == 0)
+        st = REC_NOT_FOUND;
+    if (st == REC_OK) {
+        *version = (uint32_t)rec_rows_u64(rows, 0, 1);
+        res->render(out, rows, 0);
+    }
+    rec_rows_free(rows);
+    return st;
 }
 
 /* rec_checked.compute: the route's, with our why. */
@@ -104,7 +127,7 @@ static rec_status checked_body(rec_db *db, void *vctx, rec_err *err)
     return st;
 }
 
-/* Answers a refusal from row 0 of `rows`, a view_sql (or checked) read. */
+/* Answers a refusal from row 0 of `rows`, a load_sql (or checked) read. */
 static void answer_view(http_req *r, const vw_resource *res,
                         const rec_rows *rows, rec_status st, int use_412)
 {
@@ -136,7 +159,7 @@ void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
     if (res->view != NULL) {
         rec_param key[2] = {REC_U(id), REC_U(r->tenant_id)};
         rec_rows *rows = NULL;
-        ls = rec_exec(r->db, res->view_sql, key, 2, &rows, NULL, NULL, &lerr);
+        ls = rec_exec(r->db, res->load_sql, key, 2, &rows, NULL, NULL, &lerr);
         if (ls == REC_OK && rec_rows_count(rows) == 0)
             ls = REC_NOT_FOUND;
         if (ls == REC_OK)
@@ -149,7 +172,7 @@ void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
     jbuf cur;
     uint32_t v = 0;
     jb_init(&cur);
-    ls = res->load(r, id, &cur, &v, &lerr);
+    ls = vw_load(r, res, id, &cur, &v, &lerr);
     if (ls != REC_OK)
         reply_rec(r, ls, &lerr);
     else if (st == REC_CONFLICT)
@@ -177,7 +200,7 @@ int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
         uint32_t v = 0;
         rec_err err = {0};
         jb_init(&cur);
-        rec_status st = res->load(r, id, &cur, &v, &err);
+        rec_status st = vw_load(r, res, id, &cur, &v, &err);
         jb_free(&cur);
         if (st != REC_OK) {
             reply_rec(r, st, &err);
@@ -254,7 +277,7 @@ void vw_get(http_req *r, const vw_resource *res, uint64_t id)
     uint32_t v = 0;
     rec_err err = {0};
     jbuf *out = reply_body(r);
-    rec_status st = res->load(r, id, out, &v, &err);
+    rec_status st = vw_load(r, res, id, out, &v, &err);
     if (st != REC_OK) {
         reply_rec(r, st, &err);
         return;
@@ -266,6 +289,44 @@ void vw_get(http_req *r, const vw_resource *res, uint64_t id)
         return;
     }
     reply_json(r, 200);
+}
+
+static int is_status(const char *const *statuses, const char *s)
+{
+    for (; *statuses != NULL; statuses++)
+        if (strcmp(*statuses, s) == 0)
+            return 1;
+    return 0;
+}
+
+void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l)
+{
+    uint64_t after;
+    unsigned limit;
+    char status[16];
+    if (paging_or_reply(r, &after, &limit) != 0)
+        return;
+    int has_status = http_query_param(r, "status", status, sizeof status);
+    if (has_status < 0 || (has_status > 0 && !is_status(l->statuses, status))) {
+        reply_error(r, 400, "bad_request", l->bad_status, NULL);
+        return;
+    }
+    rec_rows *rows = NULL;
+    rec_err err = {0};
+    rec_status st;
+    if (has_status) {
+        rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status), REC_U(after),
+                          REC_U(limit)};
+        st = rec_exec(r->db, l->by_status, p, 4, &rows, NULL, NULL, &err);
+    } else {
+        rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
+        st = rec_exec(r->db, l->all, p, 3, &rows, NULL, NULL, &err);
+    }
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return;
+    }
+    paging_reply(r, rows, limit, 0, res->render);
 }
 
 #define VW_MAX_INSERT 31 /* rec_exec takes 32; the tenant comes first */
@@ -286,7 +347,7 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
     rec_status st = rec_exec(db, c->sql, c->p, c->np, NULL, NULL, &c->id, err);
     if (st != REC_OK)
         return st;
-    return c->res->load(c->r, c->id, reply_body(c->r), &c->version, err);
+    return vw_load(c->r, c->res, c->id, reply_body(c->r), &c->version, err);
 }
 
 void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,

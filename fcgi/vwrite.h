@@ -18,7 +18,11 @@
 typedef rec_status (*vw_load_fn)(http_req *r, uint64_t id, jbuf *out,
                                  uint32_t *version, rec_err *err);
 
-/* Renders row 0 of `rows` (a vw_resource.view_sql result, or a checked
+/* Renders row i of a load_sql result as GET returns it (the shape of
+ * paging_render_fn: lists use the same function). */
+typedef void (*vw_render_fn)(jbuf *out, const rec_rows *rows, size_t i);
+
+/* Renders row 0 of `rows` (a vw_resource.load_sql result, or a checked
  * write's read, which starts with the same columns) for a refused write:
  * the resource as GET returns it to `out`, its version, its status
  * (REC_STATUS_MAX bytes) and the members an invalid_state answer carries
@@ -31,7 +35,13 @@ typedef struct vw_resource {
     const char *name;        /* metrics label and messages: "sessions" */
     const char *version_sql; /* SELECT version FROM t WHERE id=? AND
                                 tenant_id=? (per_tenant: WHERE tenant_id=?) */
-    vw_load_fn load;         /* the resource as GET returns it */
+    /* The resource as GET returns it: row 0 of load_sql (SELECT id,
+     * version, ... WHERE id = ? AND tenant_id = ?: the first two columns
+     * are always those) rendered by render; or, for one rendered
+     * otherwise, load (wins). */
+    const char *load_sql;
+    vw_render_fn render;
+    vw_load_fn load;
     int per_tenant;          /* one row per tenant, keyed by tenant_id alone
                                 (rec_versioned_write_by_tenant); the id
                                 argument of the functions below is unused */
@@ -40,10 +50,9 @@ typedef struct vw_resource {
     const char *state_sql;
     const char *collection; /* vw_create's Location prefix: "/v1/bids" */
     /* Optional: refusals (409, 412) are answered from one read of
-     * view_sql (SELECT ... WHERE id = ? AND tenant_id = ?) rendered by
-     * view, with the status that read found and view's extra members.
-     * NULL: from load, with the status the write found. */
-    const char *view_sql;
+     * load_sql rendered by view, with the status that read found and
+     * view's extra members. NULL: from the load, with the status the
+     * write found. */
     vw_view_fn view;
 } vw_resource;
 
@@ -100,8 +109,28 @@ typedef struct vw_write {
 void vw_run(http_req *r, const vw_resource *res, uint64_t id,
             json_object *body, const vw_write *w);
 
+/* Writes resource `id` as GET returns it to `out`, its version to
+ * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
+rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id,
+                   jbuf *out, uint32_t *version, rec_err *err);
+
 /* Answers GET of resource `id`: 200 with ETag, 304 on If-None-Match. */
 void vw_get(http_req *r, const vw_resource *res, uint64_t id);
+
+/* A resource's list, GET /v1/<collection>?status=&after=&limit=: a page
+ * by id (paging.h), of one status when ?status= is given. */
+typedef struct vw_list_sql {
+    /* SELECT <load_sql's columns> FROM t WHERE tenant_id = ? AND id > ?
+     * ORDER BY id LIMIT ? */
+    const char *all;
+    /* The same with "AND status = ?" right after "tenant_id = ?". */
+    const char *by_status;
+    const char *const *statuses; /* NULL-terminated: what ?status= takes */
+    const char *bad_status;      /* the 400's message for anything else */
+} vw_list_sql;
+
+/* Answers the list (rows rendered by res->render). */
+void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l);
 
 /* Creates a resource and answers 201 (Location, ETag, the resource as GET
  * returns it): `insert_sql` takes r->tenant_id and then `params`; the new

@@ -9,6 +9,26 @@
  * Every fallible function returns a rec_status and fills a caller-provided
  * rec_err (a fixed buffer: the error path never allocates). The database's
  * own error text goes to rec_err for the log, never to a client.
+ *
+ * What lives in lib/ and what in a route file (fcgi/routes_*.c):
+ *   - lib/ holds the shared primitives (connection, statements,
+ *     transactions, the versioned, guarded and checked writes of
+ *     versioned.c, idempotency records, tenants, migrations) and every
+ *     state machine of more than one statement (the bid's claim, renewal
+ *     and finish in bidstate.c; the chat append in chat.c; the
+ *     storefront's history in storefront.c). Anything another program
+ *     (optimistctl, a test, a benchmark) must be able to call without HTTP
+ *     goes here too.
+ *   - A route file holds its resource's own single statements (its SELECT,
+ *     INSERT, the one UPDATE it hands to vw_run, and the steps vw_run runs
+ *     in that write's transaction: a locked read the new value is computed
+ *     from, an outbox or history row) and everything HTTP: parsing,
+ *     validation, rendering, answers. A sequence of writes whose order
+ *     makes a state machine (claim, renew, finish) moves here.
+ *   - lib/ never includes anything from fcgi/.
+ * Names: this header's functions and types start with rec_; the other
+ * modules of lib/ with their own prefix (bid_ for bidstate.c, chat_,
+ * storefront_, parse_, utf8_, jb_ for jbuf.c); db_ is db.c's inside lib/.
  */
 #ifndef OPTIMIST_REC_H
 #define OPTIMIST_REC_H

@@ -95,7 +95,7 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
         return st;
     /* The contract: a storefront is created with its tenant (draft
      * version 1, {}), so no route ever meets a tenant without one. */
-    return rec_storefront_create(db, c->tenant_id, err);
+    return storefront_create(db, c->tenant_id, err);
 }
 
 rec_status rec_tenant_create(rec_db *db, const char *name,

@@ -38,16 +38,16 @@ struct cas {
     rec_param p[MAX_SET + MAX_KEY + 1]; /* SET params, key, version */
     size_t nset;
     size_t nkey;
-    const char *read_sql; /* takes the key alone */
-    size_t vcol, scol;    /* version and status columns of read_sql */
+    const char *read_sql;    /* takes the key alone */
+    size_t vcol, scol;       /* version and status columns of read_sql */
     const char *const *from; /* statuses the write may start from; NULL:
                                 the row has none */
     rec_expect expect;
     const rec_checked *chk; /* a checked write: read first, compute */
     /* OUT */
-    uint32_t version;           /* the row's, as read */
+    uint32_t version;            /* the row's, as read */
     char status[REC_STATUS_MAX]; /* the row's, as read */
-    rec_rows *rows;             /* chk: the last read */
+    rec_rows *rows;              /* chk: the last read */
 };
 
 static int allowed(const char *const *from, const char *status)
@@ -72,8 +72,7 @@ static rec_status cas_init(struct cas *c, const rec_param *params,
     c->nset = nparams;
     c->nkey = nkey;
     /* NULL makes "version = COALESCE(?, version)" match any version. */
-    c->p[nparams + nkey] =
-        c->expect.any ? REC_NULLP : REC_U(c->expect.version);
+    c->p[nparams + nkey] = c->expect.any ? REC_NULLP : REC_U(c->expect.version);
     return REC_OK;
 }
 
@@ -149,13 +148,12 @@ static rec_status cas_run(rec_db *db, struct cas *c, rec_err *err)
 
 static rec_status versioned_write(rec_db *db, const char *update_sql,
                                   const rec_param *params, size_t nparams,
-                                  const char *version_sql,
-                                  const rec_param *key, size_t nkey,
-                                  rec_expect expect, uint32_t *current,
-                                  rec_err *err)
+                                  const char *version_sql, const rec_param *key,
+                                  size_t nkey, rec_expect expect,
+                                  uint32_t *current, rec_err *err)
 {
-    struct cas c = {.update_sql = update_sql, .read_sql = version_sql,
-                    .expect = expect};
+    struct cas c = {
+        .update_sql = update_sql, .read_sql = version_sql, .expect = expect};
     rec_status st = cas_init(&c, params, nparams, key, nkey, err);
     if (st == REC_OK)
         st = cas_run(db, &c, err);
@@ -170,21 +168,20 @@ rec_status rec_versioned_write(rec_db *db, const char *update_sql,
                                uint32_t *current, rec_err *err)
 {
     rec_param key[2] = {REC_U(id), REC_U(tenant_id)};
-    return versioned_write(db, update_sql, params, nparams, version_sql, key,
-                           2, expect, current, err);
+    return versioned_write(db, update_sql, params, nparams, version_sql, key, 2,
+                           expect, current, err);
 }
 
 rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
                                          const rec_param *params,
                                          size_t nparams,
                                          const char *version_sql,
-                                         uint64_t tenant_id,
-                                         rec_expect expect,
+                                         uint64_t tenant_id, rec_expect expect,
                                          uint32_t *current, rec_err *err)
 {
     rec_param key[1] = {REC_U(tenant_id)};
-    return versioned_write(db, update_sql, params, nparams, version_sql, key,
-                           1, expect, current, err);
+    return versioned_write(db, update_sql, params, nparams, version_sql, key, 1,
+                           expect, current, err);
 }
 
 rec_status rec_guarded_write(rec_db *db, const rec_guard *g, uint64_t id,
@@ -192,8 +189,12 @@ rec_status rec_guarded_write(rec_db *db, const rec_guard *g, uint64_t id,
                              rec_guard_out *out, rec_err *err)
 {
     rec_param key[2] = {REC_U(id), REC_U(tenant_id)};
-    struct cas c = {.update_sql = g->update_sql, .read_sql = g->state_sql,
-                    .vcol = 0, .scol = 1, .from = g->from, .expect = expect};
+    struct cas c = {.update_sql = g->update_sql,
+                    .read_sql = g->state_sql,
+                    .vcol = 0,
+                    .scol = 1,
+                    .from = g->from,
+                    .expect = expect};
     static const char *const none[] = {NULL};
     if (c.from == NULL)
         c.from = none; /* a guard without statuses refuses every one */
@@ -212,9 +213,13 @@ rec_status rec_checked_write(rec_db *db, const rec_checked *w, uint64_t id,
                              rec_rows **read, rec_err *err)
 {
     rec_param key[2] = {REC_U(id), REC_U(tenant_id)};
-    struct cas c = {.update_sql = w->update_sql, .read_sql = w->read_sql,
-                    .vcol = w->version_col, .scol = w->status_col,
-                    .from = w->from, .expect = {.version = expect}, .chk = w};
+    struct cas c = {.update_sql = w->update_sql,
+                    .read_sql = w->read_sql,
+                    .vcol = w->version_col,
+                    .scol = w->status_col,
+                    .from = w->from,
+                    .expect = {.version = expect},
+                    .chk = w};
     *read = NULL;
     rec_status st = cas_init(&c, NULL, w->nparams, key, 2, err);
     if (st == REC_OK)

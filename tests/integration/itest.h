@@ -24,7 +24,8 @@ static inline int itest_config(rec_config *cfg)
     }
     conf_rec_config(&c, cfg);
     if (cfg->socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+        fprintf(stderr,
+                "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
         return -1;
     }
     return 0;

@@ -21,9 +21,8 @@
 
 static rec_config cfg;
 
-static const char SQL_READ[] =
-    "SELECT val, version, status FROM itest_checked "
-    "WHERE id = ? AND tenant_id = ?";
+static const char SQL_READ[] = "SELECT val, version, status FROM itest_checked "
+                               "WHERE id = ? AND tenant_id = ?";
 static const char SQL_UPDATE[] =
     "UPDATE itest_checked SET val = ?, version = version + 1 "
     "WHERE id = ? AND tenant_id = ? AND version = ? "
@@ -42,7 +41,7 @@ struct add {
     int64_t delta;
     char text[32];
     int calls;
-    rec_db *other;  /* when set: the first call lets `other` write first */
+    rec_db *other; /* when set: the first call lets `other` write first */
     uint64_t id;
 };
 
@@ -57,8 +56,8 @@ static rec_status add_compute(const rec_rows *read, void *vctx,
     }
     if (a->other != NULL && a->calls == 1) {
         rec_param p[1] = {REC_U(a->id)};
-        rec_status st = rec_exec(a->other, SQL_BUMP, p, 1, NULL, NULL, NULL,
-                                 err);
+        rec_status st =
+            rec_exec(a->other, SQL_BUMP, p, 1, NULL, NULL, NULL, err);
         if (st != REC_OK)
             return st;
     }
@@ -71,9 +70,13 @@ static rec_status add_compute(const rec_rows *read, void *vctx,
 
 static rec_checked checked(struct add *a)
 {
-    return (rec_checked){.read_sql = SQL_READ, .version_col = 1,
-                         .status_col = 2, .update_sql = SQL_UPDATE,
-                         .nparams = 1, .from = FROM, .compute = add_compute,
+    return (rec_checked){.read_sql = SQL_READ,
+                         .version_col = 1,
+                         .status_col = 2,
+                         .update_sql = SQL_UPDATE,
+                         .nparams = 1,
+                         .from = FROM,
+                         .compute = add_compute,
                          .ctx = a};
 }
 
@@ -278,7 +281,7 @@ static void test_write_between_read_and_update_is_a_conflict(void **state)
 }
 
 #define CLIENTS 8
-#define ADDS 25
+#define ADDS    25
 
 struct client {
     uint64_t id;

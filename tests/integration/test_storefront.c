@@ -95,7 +95,7 @@ static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
         &c->current, err);
     if (st != REC_OK)
         return st;
-    return rec_storefront_record(db, c->tenant, err);
+    return storefront_record(db, c->tenant, err);
 }
 
 static rec_status write_draft(rec_db *db, uint64_t tenant, rec_expect ex,
