@@ -102,11 +102,11 @@ $(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/libfcgiapp.a $(BUILD)/
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
 
 check-deps:
 	@scripts/deps.sh
@@ -140,7 +140,7 @@ stop:
 # ceiling (rawdb). BENCH_SECONDS=2 for a short run; see tests/bench/bench.py.
 $(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
 
 bench: check-deps
 	@scripts/bench-deps.sh

@@ -3,8 +3,12 @@
  * route of the contract: precondition (428/400/412 weak), the write and
  * its version check in one statement, the new resource read back in the
  * same transaction, and the 409/412 answer with the current resource.
- * A resource describes itself once (vw_resource); a route passes its
- * UPDATE or DELETE (vw_write), or its INSERT (vw_create).
+ * A resource describes itself once (vw_resource: how it is loaded and
+ * rendered); a route passes its UPDATE or DELETE (vw_write), its INSERT
+ * (vw_create) or its list queries (vw_list), and GET is vw_get. A write
+ * computed from the row it changes (a bid's merge) is a checked write
+ * (vw_write.checked): no lock, no transaction, the UPDATE checks the
+ * version of the row read.
  */
 #ifndef OPTIMIST_VWRITE_H
 #define OPTIMIST_VWRITE_H
