@@ -2,7 +2,8 @@
  * itest.h -- what every integration test starts with: the database
  * settings from the pool's option table (fcgi/conf.c: the environment,
  * then OPTIMIST_CONFIG's file, each value checked), as the pool and
- * optimistctl read them.
+ * optimistctl read them; and the two helpers every test has. Include it
+ * after <cmocka.h>.
  */
 #ifndef OPTIMIST_ITEST_H
 #define OPTIMIST_ITEST_H
@@ -29,6 +30,25 @@ static inline int itest_config(rec_config *cfg)
         return -1;
     }
     return 0;
+}
+
+/* A new connection, connected, or the test fails. */
+static inline rec_db *itest_open(const rec_config *cfg)
+{
+    rec_err err = {0};
+    rec_db *db = rec_db_new(cfg);
+    if (rec_db_connect(db, &err) != REC_OK)
+        fail_msg("connect: %s", err.msg);
+    return db;
+}
+
+/* Fails the test unless st is REC_OK. */
+static inline void itest_must(rec_status st, const rec_err *err,
+                              const char *what)
+{
+    if (st != REC_OK)
+        fail_msg("%s: %s (%u %s)", what, rec_status_name(st), err->code,
+                 err->msg);
 }
 
 #endif

@@ -36,7 +36,7 @@ static const char SQL_BUMP[] =
     "UPDATE itest_checked SET val = val + 100, version = version + 1 "
     "WHERE id = ?";
 
-/* compute: val := the value read + delta. */
+/* compute: val := the value read + delta; a negative delta refuses. */
 struct add {
     int64_t delta;
     char text[32];
@@ -68,32 +68,20 @@ static rec_status add_compute(const rec_rows *read, void *vctx,
     return REC_OK;
 }
 
-static rec_checked checked(struct add *a)
+/* One checked write of row id with `a`; *read as rec_checked_write's. */
+static rec_status add_write(rec_db *db, struct add *a, uint64_t id,
+                            uint64_t tenant, uint32_t expect, rec_rows **read)
 {
-    return (rec_checked){.read_sql = SQL_READ,
-                         .version_col = 1,
-                         .status_col = 2,
-                         .update_sql = SQL_UPDATE,
-                         .nparams = 1,
-                         .from = FROM,
-                         .compute = add_compute,
-                         .ctx = a};
-}
-
-static rec_db *open_db(void)
-{
+    rec_checked c = {.read_sql = SQL_READ,
+                     .version_col = 1,
+                     .status_col = 2,
+                     .update_sql = SQL_UPDATE,
+                     .nparams = 1,
+                     .from = FROM,
+                     .compute = add_compute,
+                     .ctx = a};
     rec_err err = {0};
-    rec_db *db = rec_db_new(&cfg);
-    if (rec_db_connect(db, &err) != REC_OK)
-        fail_msg("connect: %s", err.msg);
-    return db;
-}
-
-static void must(rec_status st, const rec_err *err, const char *what)
-{
-    if (st != REC_OK)
-        fail_msg("%s: %s (%u %s)", what, rec_status_name(st), err->code,
-                 err->msg);
+    return rec_checked_write(db, &c, id, tenant, expect, read, &err);
 }
 
 static uint64_t insert_row(rec_db *db, uint64_t tenant, int64_t val,
@@ -102,26 +90,38 @@ static uint64_t insert_row(rec_db *db, uint64_t tenant, int64_t val,
     rec_err err = {0};
     uint64_t id = 0;
     rec_param p[3] = {REC_U(tenant), REC_I(val), REC_CSTR(status)};
-    must(rec_exec(db, SQL_INS, p, 3, NULL, NULL, &id, &err), &err, "insert");
+    itest_must(rec_exec(db, SQL_INS, p, 3, NULL, NULL, &id, &err), &err,
+               "insert");
     return id;
 }
 
-static void get_row(rec_db *db, uint64_t id, int64_t *val, uint32_t *version)
+/* The row as stored: value and version. */
+static void assert_row(rec_db *db, uint64_t id, int64_t val, uint32_t version)
 {
     rec_err err = {0};
     rec_rows *rows = NULL;
     rec_param p[1] = {REC_U(id)};
-    must(rec_exec(db, SQL_GET, p, 1, &rows, NULL, NULL, &err), &err, "get");
+    itest_must(rec_exec(db, SQL_GET, p, 1, &rows, NULL, NULL, &err), &err,
+               "get");
     assert_int_equal(rec_rows_count(rows), 1);
-    *val = strtoll(rec_rows_get(rows, 0, 0), NULL, 10);
-    *version = (uint32_t)rec_rows_u64(rows, 0, 1);
+    assert_int_equal(strtoll(rec_rows_get(rows, 0, 0), NULL, 10), val);
+    assert_int_equal(rec_rows_u64(rows, 0, 1), version);
     rec_rows_free(rows);
+}
+
+/* A read handed back: value and version (and frees it). */
+static void assert_read(rec_rows *read, const char *val, uint32_t version)
+{
+    assert_non_null(read);
+    assert_string_equal(rec_rows_get(read, 0, 0), val);
+    assert_int_equal(rec_rows_u64(read, 0, 1), version);
+    rec_rows_free(read);
 }
 
 static int setup(void **state)
 {
     rec_err err = {0};
-    rec_db *db = open_db();
+    rec_db *db = itest_open(&cfg);
     static const char ddl[] =
         "CREATE TABLE IF NOT EXISTS itest_checked ("
         " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
@@ -129,7 +129,7 @@ static int setup(void **state)
         " version INT UNSIGNED NOT NULL DEFAULT 1,"
         " status VARCHAR(16) NOT NULL,"
         " val BIGINT NOT NULL) ENGINE=InnoDB";
-    must(rec_exec_text(db, ddl, sizeof ddl - 1, &err), &err, "create");
+    itest_must(rec_exec_text(db, ddl, sizeof ddl - 1, &err), &err, "create");
     *state = db;
     return 0;
 }
@@ -143,114 +143,73 @@ static int teardown(void **state)
 static void test_write_from_the_row_read(void **state)
 {
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
     struct add a = {.delta = 5};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 10, "open");
-    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err), REC_OK);
+    assert_int_equal(add_write(db, &a, id, 1, 1, &read), REC_OK);
     /* The row the write was computed from, at the version expected. */
-    assert_non_null(read);
-    assert_string_equal(rec_rows_get(read, 0, 0), "10");
-    assert_int_equal(rec_rows_u64(read, 0, 1), 1);
-    rec_rows_free(read);
+    assert_read(read, "10", 1);
     assert_int_equal(a.calls, 1);
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 15);
-    assert_int_equal(v, 2);
+    assert_row(db, id, 15, 2);
 }
 
 static void test_stale_version_is_refused_from_the_read(void **state)
 {
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
     struct add a = {.delta = 5};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 10, "busy");
-    must(rec_checked_write(db, &c, id, 1, 1, &read, &err), &err, "first");
+    assert_int_equal(add_write(db, &a, id, 1, 1, &read), REC_OK);
     rec_rows_free(read);
-    /* Behind and ahead of the row: a conflict, nothing computed. */
+    /* Behind and ahead of the row: a conflict, nothing computed, and the
+     * current row handed back. */
     for (uint32_t expect = 1; expect <= 3; expect += 2) {
         a.calls = 0;
-        assert_int_equal(rec_checked_write(db, &c, id, 1, expect, &read, &err),
-                         REC_CONFLICT);
-        assert_non_null(read);
-        assert_int_equal(rec_rows_u64(read, 0, 1), 2); /* the current row */
-        assert_string_equal(rec_rows_get(read, 0, 0), "15");
-        rec_rows_free(read);
+        assert_int_equal(add_write(db, &a, id, 1, expect, &read), REC_CONFLICT);
+        assert_read(read, "15", 2);
         assert_int_equal(a.calls, 0);
     }
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 15);
-    assert_int_equal(v, 2);
+    assert_row(db, id, 15, 2);
 }
 
 static void test_status_wins_over_the_version(void **state)
 {
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
     struct add a = {.delta = 5};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 10, "closed");
-    assert_int_equal(rec_checked_write(db, &c, id, 1, 7, &read, &err),
-                     REC_INVALID_STATE);
+    assert_int_equal(add_write(db, &a, id, 1, 7, &read), REC_INVALID_STATE);
     assert_non_null(read);
     assert_string_equal(rec_rows_get(read, 0, 2), "closed");
     rec_rows_free(read);
-    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
-                     REC_INVALID_STATE);
-    rec_rows_free(read);
+    assert_int_equal(add_write(db, &a, id, 1, 1, &read), REC_INVALID_STATE);
+    assert_read(read, "10", 1);
     assert_int_equal(a.calls, 0);
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 10);
-    assert_int_equal(v, 1);
+    assert_row(db, id, 10, 1);
 }
 
 static void test_missing_or_other_tenants_row_is_not_found(void **state)
 {
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
     struct add a = {.delta = 5};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 10, "open");
-    assert_int_equal(rec_checked_write(db, &c, id, 2, 1, &read, &err),
-                     REC_NOT_FOUND);
+    assert_int_equal(add_write(db, &a, id, 2, 1, &read), REC_NOT_FOUND);
     assert_null(read);
-    assert_int_equal(rec_checked_write(db, &c, 987654321, 1, 1, &read, &err),
-                     REC_NOT_FOUND);
+    assert_int_equal(add_write(db, &a, 987654321, 1, 1, &read), REC_NOT_FOUND);
     assert_null(read);
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 10);
-    assert_int_equal(v, 1);
+    assert_row(db, id, 10, 1);
 }
 
 static void test_compute_refusing_writes_nothing(void **state)
 {
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
     struct add a = {.delta = -1};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 10, "open");
-    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
-                     REC_INVALID);
+    assert_int_equal(add_write(db, &a, id, 1, 1, &read), REC_INVALID);
     rec_rows_free(read);
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 10);
-    assert_int_equal(v, 1);
+    assert_row(db, id, 10, 1);
 }
 
 static void test_write_between_read_and_update_is_a_conflict(void **state)
@@ -259,24 +218,14 @@ static void test_write_between_read_and_update_is_a_conflict(void **state)
      * nothing, the row is read again, and the answer is a conflict with
      * the other write's row; its value is not overwritten. */
     rec_db *db = *state;
-    rec_err err = {0};
     rec_rows *read = NULL;
-    struct add a = {.delta = 5, .other = open_db()};
-    rec_checked c = checked(&a);
-    int64_t val;
-    uint32_t v;
+    struct add a = {.delta = 5, .other = itest_open(&cfg)};
     uint64_t id = insert_row(db, 1, 10, "open");
     a.id = id;
-    assert_int_equal(rec_checked_write(db, &c, id, 1, 1, &read, &err),
-                     REC_CONFLICT);
-    assert_non_null(read);
-    assert_int_equal(rec_rows_u64(read, 0, 1), 2);
-    assert_string_equal(rec_rows_get(read, 0, 0), "110");
-    rec_rows_free(read);
+    assert_int_equal(add_write(db, &a, id, 1, 1, &read), REC_CONFLICT);
+    assert_read(read, "110", 2);
     assert_int_equal(a.calls, 1);
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, 110);
-    assert_int_equal(v, 2);
+    assert_row(db, id, 110, 2);
     rec_db_close(a.other);
 }
 
@@ -295,25 +244,20 @@ static void *client_run(void *arg)
     struct client *cl = arg;
     rec_db *db = rec_db_new(&cfg);
     struct add a = {.delta = 1};
-    rec_checked c = checked(&a);
     while (cl->done < ADDS && cl->failed == 0) {
         rec_err err = {0};
-        rec_rows *read = NULL;
-        int64_t val;
-        uint32_t v;
+        rec_rows *rows = NULL;
         /* What a client does: read the version, then write with it. */
         rec_param p[1] = {REC_U(cl->id)};
-        rec_rows *rows = NULL;
         if (rec_exec(db, SQL_GET, p, 1, &rows, NULL, NULL, &err) != REC_OK) {
             cl->failed++;
             break;
         }
-        val = strtoll(rec_rows_get(rows, 0, 0), NULL, 10);
-        v = (uint32_t)rec_rows_u64(rows, 0, 1);
+        uint32_t v = (uint32_t)rec_rows_u64(rows, 0, 1);
         rec_rows_free(rows);
-        (void)val;
-        rec_status st = rec_checked_write(db, &c, cl->id, 1, v, &read, &err);
-        rec_rows_free(read);
+        rows = NULL;
+        rec_status st = add_write(db, &a, cl->id, 1, v, &rows);
+        rec_rows_free(rows);
         if (st == REC_OK)
             cl->done++;
         else if (st == REC_CONFLICT)
@@ -330,8 +274,6 @@ static void test_concurrent_increments_lose_nothing(void **state)
     rec_db *db = *state;
     pthread_t t[CLIENTS];
     struct client cl[CLIENTS];
-    int64_t val;
-    uint32_t v;
     uint64_t id = insert_row(db, 1, 0, "open");
     int conflicts = 0;
     for (int i = 0; i < CLIENTS; i++) {
@@ -345,9 +287,7 @@ static void test_concurrent_increments_lose_nothing(void **state)
         conflicts += cl[i].conflicts;
     }
     /* Every success added exactly once, and every success was a version. */
-    get_row(db, id, &val, &v);
-    assert_int_equal(val, CLIENTS * ADDS);
-    assert_int_equal(v, 1 + CLIENTS * ADDS);
+    assert_row(db, id, CLIENTS * ADDS, 1 + CLIENTS * ADDS);
     printf("# %d conflicts answered for %d writes\n", conflicts,
            CLIENTS * ADDS);
 }
