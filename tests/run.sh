@@ -2,7 +2,9 @@
 # tests/run.sh -- the test driver behind `make test`, `make unit`,
 # `make integration`, `make e2e` and `make asan`.
 #
-#   BUILD=build BIN=bin [SAN=1] tests/run.sh [unit|integration|e2e]...
+#   BUILD=build/test BIN=build/test/bin [SAN=1] tests/run.sh [unit|integration|e2e]...
+#
+# (The defaults are the test build that `make test` makes: build/test.)
 #
 # No argument runs the three suites in that order:
 #   unit         every $BUILD/tests/unit/test_* built from tests/unit/*.c (cmocka)
@@ -22,8 +24,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
-BUILD=${BUILD:-build}
-BIN=${BIN:-bin}
+BUILD=${BUILD:-build/test}
+BIN=${BIN:-build/test/bin}
 SAN=${SAN:-}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 export BUILD BIN SAN

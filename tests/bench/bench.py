@@ -63,6 +63,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+os.environ.setdefault("BIN", "bin")  # the release build, not the test one
 
 import harness  # noqa: E402
 

@@ -32,7 +32,8 @@ What tests use most:
     stack.sql(query) -> rows; stack.db_stop(), db_start(); stack.ctl(*args)
     wait_until(cond, timeout, what), parallel(fn, args_list), skip(reason)
 
-Environment: BIN (default bin) is the folder of the binaries, relative to
+Environment: BIN (default build/test/bin: the test build, which has the
+test hooks) is the folder of the binaries, relative to
 the repository (`make asan` sets build/asan/bin). SAN=1 runs the pool with
 ASAN_OPTIONS/UBSAN_OPTIONS that make a sanitizer error fatal; the runner
 then fails a test whose run left a report in a pool log
@@ -53,7 +54,7 @@ import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(REPO, os.environ.get("BIN", "bin"))
+BIN = os.path.join(REPO, os.environ.get("BIN", "build/test/bin"))
 SAN = os.environ.get("SAN") == "1"
 KEEP = os.environ.get("KEEP") == "1"
 
