@@ -22,6 +22,9 @@ DB_LIBS   := $(shell mariadb_config --libs 2>/dev/null || mysql_config --libs 2>
 JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# sd_notify for Type=notify units (fcgi/notify.c); optional at build time.
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+SYSTEMD_CFLAGS := $(if $(SYSTEMD_LIBS),-DHAVE_SYSTEMD $(shell pkg-config --cflags libsystemd 2>/dev/null))
 
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
@@ -31,9 +34,9 @@ OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 endif
-CFLAGS   += $(WARN) $(OPT) -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
+CFLAGS   += $(WARN) $(OPT) -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS) $(SYSTEMD_CFLAGS)
 LDFLAGS  += $(LDSAN)
-LIBS     := $(DB_LIBS) $(JSON_LIBS) -lfcgi -lm
+LIBS     := $(DB_LIBS) $(JSON_LIBS) -lfcgi -lm $(SYSTEMD_LIBS)
 
 LIB_SRC  := $(wildcard lib/*.c)
 APP_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))

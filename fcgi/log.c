@@ -5,6 +5,8 @@
  */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,8 @@ enum log_level log_threshold = LOG_INFO;
 
 static char current_request[64] = "-";
 
+static char log_path[4096]; /* "" while logging to the inherited stderr */
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 int log_parse_level(const char *name)
@@ -24,6 +28,45 @@ int log_parse_level(const char *name)
         if (strcasecmp(name, level_names[i]) == 0)
             return i;
     return -1;
+}
+
+static int open_onto_stderr(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    /* dup2 is atomic: no line is ever written to a closed descriptor 2. */
+    if (fd != STDERR_FILENO) {
+        if (dup2(fd, STDERR_FILENO) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+int log_open_file(const char *path)
+{
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    if (strlen(path) >= sizeof log_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (open_onto_stderr(path) != 0)
+        return -1;
+    memcpy(log_path, path, strlen(path) + 1);
+    return 0;
+}
+
+int log_reopen(void)
+{
+    if (log_path[0] == '\0')
+        return 0;
+    return open_onto_stderr(log_path);
 }
 
 void log_set_request(const char *request_id)

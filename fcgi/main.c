@@ -289,6 +289,11 @@ int main(int argc, char **argv)
         return 0;
     }
     log_threshold = (enum log_level)c.log_level;
+    if (log_open_file(c.log_file) != 0) {
+        fprintf(stderr, "optimist-fcgi: OPTIMIST_LOG_FILE %s: %s\n",
+                c.log_file, strerror(errno));
+        return 1;
+    }
     conf_dump(&c, debug_line);
 
     /* Before anything that a signal should not interrupt half-way: from

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "signals.h"
 #include "streams.h"
 #include "worker.h"
@@ -99,6 +100,7 @@ static struct {
     enum master_state state;
     unsigned generation;   /* bumped by each reload */
     int reload_again;      /* a SIGHUP came during the roll */
+    int notified_ready;    /* systemd was told READY=1 once */
     long long deadline;    /* FINISHING/TERMINATING: when to SIGKILL */
     int killed;            /* that SIGKILL was sent */
     enum roll_phase phase; /* RELOADING: where the roll is */
@@ -320,6 +322,7 @@ static void begin_stop(enum master_state to, long long now)
 {
     int n = live_workers();
 
+    notify_stopping();
     if (to == MS_FINISHING) {
         LOG(LOG_INFO, "stopping gracefully: %d workers, %d s to finish", n,
             m.c->shutdown_timeout);
@@ -430,6 +433,7 @@ static void roll_step(long long now)
         LOG(LOG_INFO, "reload done: %d workers, generation %u", fresh,
             m.generation);
         m.state = MS_NORMAL;
+        notify_ready(fresh);
         if (m.reload_again) {
             m.reload_again = 0;
             begin_reload(now);
@@ -446,6 +450,7 @@ static void begin_reload(long long now)
     char err[256];
 
     LOG(LOG_INFO, "reloading");
+    notify_reloading();
     if (conf_load(&nc, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "reload: %s; keeping the old configuration", err);
     } else {
@@ -459,6 +464,7 @@ static void begin_reload(long long now)
                 "(restart to change); keeping %s", m.c->pidfile);
         memcpy(nc.listen, m.c->listen, sizeof nc.listen);
         memcpy(nc.pidfile, m.c->pidfile, sizeof nc.pidfile);
+        memcpy(nc.log_file, m.c->log_file, sizeof nc.log_file);
         if (nc.workers != m.c->workers)
             LOG(LOG_INFO, "reload: workers %d -> %d", m.c->workers,
                 nc.workers);
@@ -474,6 +480,22 @@ static void begin_reload(long long now)
     m.state = MS_RELOADING;
     m.phase = ROLL_NEXT;
     roll_step(now);
+}
+
+/* SIGUSR1 (logrotate's postrotate): the master opens OPTIMIST_LOG_FILE
+ * again and passes the signal on; each child reopens its own descriptor
+ * between requests (worker.c), so no line is cut in half. */
+static void reopen_logs(void)
+{
+    if (log_reopen() != 0) {
+        LOG(LOG_ERROR, "reopening %s: %s; still logging to the old file",
+            m.c->log_file, strerror(errno));
+        return;
+    }
+    LOG(LOG_INFO, "log file reopened");
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (m.slots[i].pid > 0)
+            kill(m.slots[i].pid, SIGUSR1);
 }
 
 static void on_signal(int sig, long long now)
@@ -503,6 +525,9 @@ static void on_signal(int sig, long long now)
     case SIGQUIT:
         if (m.state < MS_TERMINATING)
             begin_stop(MS_TERMINATING, now);
+        break;
+    case SIGUSR1:
+        reopen_logs();
         break;
     default:
         break;
@@ -538,6 +563,13 @@ static void read_ready(struct slot *s)
     if (r == 1) {
         s->ready = 1;
         LOG(LOG_DEBUG, "worker %d ready", (int)s->pid);
+        /* systemd's "started": the first worker of the first generation
+         * can serve (the others follow within milliseconds, and nginx's
+         * connections wait in the backlog meanwhile). */
+        if (!m.notified_ready && m.state == MS_NORMAL) {
+            m.notified_ready = 1;
+            notify_ready(m.c->workers);
+        }
     }
     close(s->ready_fd);
     s->ready_fd = -1;
