@@ -47,6 +47,7 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
+.PHONY: install deb test-package
 .PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps bench
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
@@ -128,6 +129,58 @@ lint:
 
 format:
 	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/*.h tools/*.c
+
+# ---- install and package ------------------------------------------------
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=]   binaries, migrations, nginx
+#                snippets, man pages, unit, logrotate, commented config
+#   make deb     build/deb/optimist_<version>_<arch>.deb (dpkg-deb; lintian)
+#   make test-package   installs that .deb on this machine (root) and
+#                serves a request through it (tests/package/run.sh)
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DATADIR    := $(PREFIX)/share/optimist
+INSTALL    ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/optimist \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimist-fcgi $(DESTDIR)$(PREFIX)/sbin/optimist-fcgi
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
+	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf \
+	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
+	  $(DESTDIR)$(DATADIR)/nginx/
+	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|/usr/sbin/optimist-fcgi|$(PREFIX)/sbin/optimist-fcgi|g' \
+	    -e 's|/etc/optimist/|$(SYSCONFDIR)/optimist/|g' \
+	  packaging/systemd/optimist-fcgi.service >$(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	$(INSTALL) -m 0644 packaging/logrotate/optimist $(DESTDIR)$(SYSCONFDIR)/logrotate.d/optimist
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf"; \
+	else \
+	  scripts/conf-template.sh $(BIN)/optimist-fcgi >$(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf; \
+	fi
+
+# The package is built from a release build of its own (no -Werror
+# surprises from a newer compiler are possible there: same flags as `make`).
+deb: check-deps
+	rm -rf build/deb
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin all
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin \
+	  PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root STRIP=1 install
+	scripts/build-deb.sh build/deb/root build/deb
+	lintian --fail-on error,warning \
+	  build/deb/optimist_*.deb
+
+test-package: deb
+	tests/package/run.sh build/deb/optimist_*.deb
 
 clean:
 	rm -rf build bin

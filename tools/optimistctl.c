@@ -63,6 +63,49 @@ static void find_checkout(void)
 
 static int json_out; /* --json: one JSON document on stdout */
 
+/* The pool's settings file (OPTIMIST_CONFIG, or /etc/optimist/optimist.conf
+ * of a package install when there is no checkout): its OPTIMIST_DB_* lines
+ * are applied over the environment, as the pool applies them, so that
+ * optimistctl reaches the database the pool uses. Returns 0, or -1 with a
+ * message printed (unreadable file named explicitly). */
+static int load_config_file(void)
+{
+    const char *path = getenv("OPTIMIST_CONFIG");
+    int explicit_path = path != NULL && path[0] != '\0';
+    if (!explicit_path) {
+        if (checkout[0])
+            return 0;
+        path = "/etc/optimist/optimist.conf";
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        if (!explicit_path)
+            return 0;
+        fprintf(stderr, "optimistctl: OPTIMIST_CONFIG %s: cannot read it\n",
+                path);
+        return -1;
+    }
+    char line[1024];
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *s = line, *eq, *end;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (strncmp(s, "OPTIMIST_DB_", 12) != 0 || (eq = strchr(s, '=')) == NULL)
+            continue;
+        *eq = '\0';
+        end = eq + 1 + strlen(eq + 1);
+        while (end > eq + 1 && (end[-1] == '\n' || end[-1] == '\r' ||
+                                end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (setenv(s, eq + 1, 1) != 0) {
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr,
@@ -547,6 +590,8 @@ int main(int argc, char **argv)
         return 0;
     }
     find_checkout();
+    if (load_config_file() != 0)
+        return 2;
     rec_config_from_env(&cfg);
     if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL &&
         checkout[0]) {
