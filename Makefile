@@ -171,6 +171,7 @@ install: all
 # The package is built from a release build of its own (no -Werror
 # surprises from a newer compiler are possible there: same flags as `make`).
 deb: check-deps
+	@scripts/deps.sh package
 	rm -rf build/deb
 	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin all
 	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin \

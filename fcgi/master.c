@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "signals.h"
 #include "streams.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -451,6 +452,19 @@ static void begin_reload(long long now)
 
     LOG(LOG_INFO, "reloading");
     notify_reloading();
+    if (upgrade_binary_changed() && upgrade_check_new() == 0) {
+        /* A package upgrade put a new binary in place: become it. Every
+         * live child is handed over, the ones already stopping included
+         * (the new master reaps them). Returns only if the exec failed. */
+        pid_t pids[MAX_SLOTS];
+        int n = 0;
+        for (int i = 0; i < MAX_SLOTS; i++)
+            if (m.slots[i].pid > 0)
+                pids[n++] = m.slots[i].pid;
+        if (upgrade_exec(m.listen_fd, pids, n) != 0)
+            LOG(LOG_ERROR, "upgrade: exec failed: %s; reloading with the "
+                "running binary", strerror(errno));
+    }
     if (conf_load(&nc, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "reload: %s; keeping the old configuration", err);
     } else {
@@ -593,9 +607,32 @@ int master_run(conf *c, int listen_fd)
     }
 
     long long now = now_ms();
-    LOG(LOG_INFO, "master started: %d workers on %s", c->workers, c->listen);
-    for (int i = 0; i < c->workers && i < MAX_SLOTS; i++)
-        spawn(i, now);
+    pid_t adopted[MAX_SLOTS];
+    int nadopted = upgrade_inherited_pids(adopted, MAX_SLOTS);
+    if (nadopted > 0) {
+        /* We replaced an older binary (upgrade.c): its workers are our
+         * children still. They are generation 0; rolling them over to
+         * generation 1 is a reload like any other. */
+        LOG(LOG_INFO, "master upgraded: adopting %d workers on %s", nadopted,
+            c->listen);
+        for (int i = 0; i < nadopted; i++) {
+            struct slot *s = &m.slots[i];
+            s->used = 1;
+            s->pid = adopted[i];
+            s->generation = 0;
+            s->started = now;
+            s->ready = 1;
+        }
+        m.generation = 1;
+        m.state = MS_RELOADING;
+        m.phase = ROLL_NEXT;
+        roll_step(now);
+    } else {
+        LOG(LOG_INFO, "master started: %d workers on %s", c->workers,
+            c->listen);
+        for (int i = 0; i < c->workers && i < MAX_SLOTS; i++)
+            spawn(i, now);
+    }
 
     for (;;) {
         now = now_ms();

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 
 import harness
 
@@ -317,3 +318,124 @@ def test_idempotency_purge_deletes_only_expired_keys(stack):
     left = stack.sql("SELECT idem_key FROM idempotency_keys WHERE tenant_id "
                      "= %d ORDER BY idem_key" % tid)
     assert "keep-me" in str(left) and "purge-me" not in str(left), left
+
+
+def test_sighup_after_a_new_binary_upgrades_in_place_under_load():
+    """A package upgrade renames a new optimist-fcgi over the old one; the
+    next SIGHUP (systemctl reload) re-executes it in place: the same master
+    pid, every worker replaced by one of the new binary, and every request
+    made meanwhile answered."""
+    d = tempfile.mkdtemp(prefix="optimist-upgrade-")
+    for exe in ("optimist-fcgi", "optimistctl"):
+        shutil.copy2(os.path.join(harness.BIN, exe), d)
+    saved = harness.BIN
+    harness.BIN = d
+    st = harness.Stack("upgrade")
+    try:
+        st.start(workers=3)
+        master = st.pool_pid()
+        before = set(st.wait_workers(3))
+        _, tok = st.tenant()
+        stop = []
+        answers = []
+
+        def load():
+            while not stop:
+                r = st.post("/v1/sessions", {}, token=tok)
+                answers.append(r.status)
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        harness.wait_until(lambda: len(answers) > 20, 30, "load to run")
+        # The upgrade: a new file renamed over the binary, as dpkg does.
+        new = os.path.join(d, ".optimist-fcgi.new")
+        shutil.copy2(os.path.join(saved, "optimist-fcgi"), new)
+        os.rename(new, os.path.join(d, "optimist-fcgi"))
+        mark = st.log_mark()
+        st.signal_pool(signal.SIGHUP)
+        st.wait_log("reload done", since=mark, timeout=60)
+        n = len(answers)
+        harness.wait_until(lambda: len(answers) > n + 20, 30,
+                           "load after the upgrade")
+        stop.append(1)
+        for t in threads:
+            t.join(30)
+        log = st.pool_log(mark)
+        assert "upgrade: re-executing" in log, log[-3000:]
+        assert "master upgraded: adopting 3 workers" in log, log[-3000:]
+        assert st.pool_pid() == master
+        exe = os.readlink("/proc/%d/exe" % master)
+        assert not exe.endswith("(deleted)"), exe
+        after = set(st.wait_workers(3))
+        assert not (after & before), (before, after)
+        for pid in after:
+            assert not os.readlink("/proc/%d/exe" % pid).endswith(
+                "(deleted)")
+        bad = [s for s in answers if s != 201]
+        assert not bad and len(answers) > 40, (len(answers), bad[:10])
+    finally:
+        harness.BIN = saved
+        st.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_broken_new_binary_is_not_executed():
+    """A new file at the binary's path that fails --check is left alone:
+    the reload goes on with the running binary."""
+    d = tempfile.mkdtemp(prefix="optimist-upgrade-")
+    for exe in ("optimist-fcgi", "optimistctl"):
+        shutil.copy2(os.path.join(harness.BIN, exe), d)
+    saved = harness.BIN
+    harness.BIN = d
+    st = harness.Stack("badupgrade")
+    try:
+        st.start(workers=2)
+        master = st.pool_pid()
+        new = os.path.join(d, ".new")
+        with open(new, "w") as f:
+            f.write("#!/bin/sh\nexit 2\n")
+        os.chmod(new, 0o755)
+        os.rename(new, os.path.join(d, "optimist-fcgi"))
+        mark = st.log_mark()
+        st.signal_pool(signal.SIGHUP)
+        log = st.wait_log("reload done", since=mark, timeout=60)
+        assert "--check failed" in log, log
+        assert "re-executing" not in log, log
+        assert st.pool_pid() == master
+        assert st.get("/healthz").status == 200
+    finally:
+        harness.BIN = saved
+        st.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_migration_that_fails_half_way_is_not_recorded_and_reruns(stack):
+    """DDL commits statement by statement in MariaDB, so a migration is
+    written as idempotent steps: one that fails half way is not recorded,
+    says which file failed, and applies cleanly once fixed."""
+    d = tempfile.mkdtemp(prefix="optimist-sql-")
+    try:
+        for f in os.listdir(os.path.join(harness.REPO, "sql")):
+            shutil.copy(os.path.join(harness.REPO, "sql", f), d)
+        path = os.path.join(d, "9998_half.sql")
+        with open(path, "w") as f:
+            f.write("CREATE TABLE IF NOT EXISTS half_a (id INT);\n"
+                    "CREATE TABLE half_b (id INT NOT A TYPE);\n")
+        env = {"OPTIMIST_SQL_DIR": d}
+        r = ctl(stack, "migrate", env=env)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "9998_half.sql" in r.stderr, r.stderr
+        assert stack.sql("SELECT COUNT(*) FROM schema_migrations WHERE "
+                         "version = 9998") == [["0"]]
+        with open(path, "w") as f:
+            f.write("CREATE TABLE IF NOT EXISTS half_a (id INT);\n"
+                    "CREATE TABLE IF NOT EXISTS half_b (id INT);\n")
+        r = ctl(stack, "--json", "migrate", env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == {"applied": 1}
+        assert stack.sql("SELECT COUNT(*) FROM schema_migrations WHERE "
+                         "version = 9998") == [["1"]]
+        r = ctl(stack, "--json", "migrate", env=env)
+        assert json.loads(r.stdout) == {"applied": 0}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
