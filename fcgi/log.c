@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +21,8 @@ enum log_level log_threshold = LOG_INFO;
 static char current_request[64] = "-";
 
 static char log_path[4096]; /* "" while logging to the inherited stderr */
+
+static int to_journal; /* 1: stderr is the journal (see log.h) */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -69,6 +73,19 @@ int log_reopen(void)
     return open_onto_stderr(log_path);
 }
 
+void log_detect_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    to_journal = 0;
+    if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+        fstat(STDERR_FILENO, &st) != 0)
+        return;
+    to_journal = (unsigned long long)st.st_dev == dev &&
+                 (unsigned long long)st.st_ino == ino;
+}
+
 void log_set_request(const char *request_id)
 {
     if (request_id == NULL || request_id[0] == '\0') {
@@ -87,12 +104,21 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_list ap;
     int w;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    w = snprintf(line + n, sizeof line - n, ".%03ldZ %s pid=%d req=%s ",
-                 ts.tv_nsec / 1000000L, level_names[level], (int)getpid(),
-                 current_request);
+    if (to_journal) {
+        /* sd-daemon(3) priorities: err 3, warning 4, info 6, debug 7. */
+        static const int prio[] = {3, 4, 6, 7};
+        n = 0;
+        w = snprintf(line, sizeof line, "<%d>%s pid=%d req=%s ",
+                     prio[level], level_names[level], (int)getpid(),
+                     current_request);
+    } else {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+        w = snprintf(line + n, sizeof line - n, ".%03ldZ %s pid=%d req=%s ",
+                     ts.tv_nsec / 1000000L, level_names[level],
+                     (int)getpid(), current_request);
+    }
     if (w > 0)
         n += (size_t)w;
     va_start(ap, fmt);

@@ -37,6 +37,12 @@ int log_open_file(const char *path);
  * with errno set, in which case the old file is kept. */
 int log_reopen(void);
 
+/* If stderr is systemd's journal (JOURNAL_STREAM names its device and
+ * inode), lines carry the journal's "<N>" priority prefix instead of our
+ * own timestamp: the journal stamps each line itself and can filter by
+ * level (journalctl -p warning). Call after log_open_file(). */
+void log_detect_journal(void);
+
 /* Writes one line. Use the LOG macro, which checks the level first. */
 void log_write(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

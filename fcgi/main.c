@@ -297,6 +297,7 @@ int main(int argc, char **argv)
                 c.log_file, strerror(errno));
         return 1;
     }
+    log_detect_journal();
     conf_dump(&c, debug_line);
 
     /* Before anything that a signal should not interrupt half-way: from

@@ -439,3 +439,24 @@ def test_a_migration_that_fails_half_way_is_not_recorded_and_reruns(stack):
         assert json.loads(r.stdout) == {"applied": 0}
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_lines_to_the_journal_carry_its_priority_prefix():
+    """When stderr is the journal (JOURNAL_STREAM names it), each line
+    starts with the journal's <priority> and leaves the time to it."""
+    st = harness.Stack("journal").start(pool=False)
+    try:
+        fe = st.main
+        open(fe.log_path, "ab").close()
+        info = os.stat(fe.log_path)
+        mark = fe.log_mark()
+        fe.start_pool(env={"JOURNAL_STREAM": "%d:%d" % (info.st_dev,
+                                                        info.st_ino)})
+        fe.wait_workers(fe.workers)
+        log = fe.wait_log("master started", since=mark)
+        lines = [l for l in log.splitlines() if l and not l.startswith("---")]
+        assert lines and all(l.startswith(("<3>", "<4>", "<6>", "<7>"))
+                             for l in lines), lines[:5]
+        assert any(l.startswith("<6>info pid=") for l in lines), lines[:5]
+    finally:
+        st.stop()
