@@ -28,6 +28,9 @@ JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+# sd_notify for Type=notify units (fcgi/notify.c); optional at build time.
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+SYSTEMD_CFLAGS := $(if $(SYSTEMD_LIBS),-DHAVE_SYSTEMD $(shell pkg-config --cflags libsystemd 2>/dev/null))
 
 # Warnings are errors in the test builds (make test, make asan, CI), not
 # in a user's plain `make`: a newer compiler's new warning must not stop
@@ -54,9 +57,9 @@ TESTHOOKS ?=
 ifeq ($(TESTHOOKS),1)
 HARDEN   += -DOPTIMIST_TESTHOOKS
 endif
-CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
+CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS) $(SYSTEMD_CFLAGS)
 LDFLAGS  += $(LDSAN) $(LDHARDEN)
-LIBS     := $(DB_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lfcgi -lm
+LIBS     := $(DB_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lfcgi -lm $(SYSTEMD_LIBS)
 
 LIB_SRC  := $(wildcard lib/*.c)
 APP_SRC  := $(filter-out fcgi/main.c fcgi/testhook.c,$(wildcard fcgi/*.c))
@@ -71,7 +74,7 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 .PHONY: all test unit integration e2e asan run stop clean deps lint format \
-        format-check check-deps bench test-nodeps
+        format-check check-deps bench test-nodeps install deb test-package
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
@@ -85,10 +88,12 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/liboptimist.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/libfcgiapp.a: $(APP_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BIN)/optimist-fcgi: $(BUILD)/fcgi/main.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
@@ -163,6 +168,59 @@ format:
 format-check:
 	@scripts/deps.sh lint
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# ---- install and package ------------------------------------------------
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=]   binaries, migrations, nginx
+#                snippets, man pages, unit, logrotate, commented config
+#   make deb     build/deb/optimist_<version>_<arch>.deb (dpkg-deb; lintian)
+#   make test-package   installs that .deb on this machine (root) and
+#                serves a request through it (tests/package/run.sh)
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DATADIR    := $(PREFIX)/share/optimist
+INSTALL    ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/optimist \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimist-fcgi $(DESTDIR)$(PREFIX)/sbin/optimist-fcgi
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
+	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf \
+	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
+	  $(DESTDIR)$(DATADIR)/nginx/
+	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|/usr/sbin/optimist-fcgi|$(PREFIX)/sbin/optimist-fcgi|g' \
+	    -e 's|/etc/optimist/|$(SYSCONFDIR)/optimist/|g' \
+	  packaging/systemd/optimist-fcgi.service >$(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	$(INSTALL) -m 0644 packaging/logrotate/optimist $(DESTDIR)$(SYSCONFDIR)/logrotate.d/optimist
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf"; \
+	else \
+	  scripts/conf-template.sh $(BIN)/optimist-fcgi >$(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf; \
+	fi
+
+# The package is built from a release build of its own (no -Werror
+# surprises from a newer compiler are possible there: same flags as `make`).
+deb: check-deps
+	@scripts/deps.sh package
+	rm -rf build/deb
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin all
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin \
+	  PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root STRIP=1 install
+	scripts/build-deb.sh build/deb/root build/deb
+	lintian --fail-on error,warning \
+	  build/deb/optimist_*.deb
+
+test-package: deb
+	tests/package/run.sh build/deb/optimist_*.deb
 
 clean:
 	rm -rf build bin

@@ -43,6 +43,8 @@ static const struct opt opts[] = {
      "seconds in-flight requests get on SIGTERM before SIGKILL"},
     {"OPTIMIST_PIDFILE", STR(pidfile), "", 0, 0, 0,
      "file the master writes its pid to"},
+    {"OPTIMIST_LOG_FILE", STR(log_file), "", 0, 0, 0,
+     "file the pool logs to, reopened on SIGUSR1 (default: stderr)"},
     {"OPTIMIST_LOG_LEVEL", OPT_LEVEL, offsetof(conf, log_level), 0, "info",
      0, 3, 1, "error, warn, info or debug"},
     {"OPTIMIST_DB_SOCKET", STR(db_socket), "", 0, 0, 1,

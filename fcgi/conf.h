@@ -15,6 +15,7 @@ typedef struct conf {
     long max_requests;       /* OPTIMIST_MAX_REQUESTS: 0 = never recycle */
     int shutdown_timeout;    /* OPTIMIST_SHUTDOWN_TIMEOUT: seconds */
     char pidfile[256];       /* OPTIMIST_PIDFILE: "" = none */
+    char log_file[256];      /* OPTIMIST_LOG_FILE: "" = stderr as given */
     int log_level;           /* OPTIMIST_LOG_LEVEL: enum log_level */
     char db_socket[256];     /* OPTIMIST_DB_SOCKET */
     char db_host[256];       /* OPTIMIST_DB_HOST */

@@ -14,8 +14,10 @@
 #include "metrics.h"
 #include "signals.h"
 #include "streams.h"
+#include "upgrade.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -261,6 +263,7 @@ int main(int argc, char **argv)
     char err[512];
     int check = 0, fd, rc;
 
+    upgrade_init();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0 || strcmp(argv[i], "-t") == 0) {
             check = 1;
@@ -289,6 +292,12 @@ int main(int argc, char **argv)
         return 0;
     }
     log_threshold = (enum log_level)c.log_level;
+    if (log_open_file(c.log_file) != 0) {
+        fprintf(stderr, "optimist-fcgi: OPTIMIST_LOG_FILE %s: %s\n",
+                c.log_file, strerror(errno));
+        return 1;
+    }
+    log_detect_journal();
     conf_dump(&c, debug_line);
 
     /* Before anything that a signal should not interrupt half-way: from
@@ -298,7 +307,14 @@ int main(int argc, char **argv)
         LOG(LOG_ERROR, "signals: %s", strerror(errno));
         return 1;
     }
-    fd = is_tcp(c.listen) ? bind_tcp(c.listen) : bind_unix(c.listen);
+    /* An upgrading master exec'd us with every signal blocked; what came
+     * meanwhile is delivered now, to the handlers just installed. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fd = upgrade_inherited_fd();
+    if (fd < 0)
+        fd = is_tcp(c.listen) ? bind_tcp(c.listen) : bind_unix(c.listen);
     if (fd < 0)
         return 1;
     if (c.pidfile[0] && write_pidfile(c.pidfile) != 0) {

@@ -46,10 +46,18 @@
 
 static volatile sig_atomic_t stop_requested;
 
+static volatile sig_atomic_t reopen_requested;
+
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_reopen(int sig)
+{
+    (void)sig;
+    reopen_requested = 1;
 }
 
 static double now_s(void)
@@ -244,12 +252,16 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL); /* nginx gone: write fails, we go on */
     sigaction(SIGHUP, &sa, NULL);  /* reloads are the master's business */
+    sa.sa_handler = on_reopen;     /* the master's SIGUSR1: reopen the log */
+    sigaction(SIGUSR1, &sa, NULL);
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
     sigprocmask(SIG_BLOCK, &block, &during_poll);
     sigdelset(&during_poll, SIGTERM);
     sigdelset(&during_poll, SIGINT);
+    sigdelset(&during_poll, SIGUSR1);
 
     log_threshold = (enum log_level)c->log_level;
     if (FCGX_Init() != 0) {
@@ -290,6 +302,11 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         int n = epoll_pwait(ep, &ev, 1, 1000, &during_poll);
         if (stop_requested)
             break;
+        if (reopen_requested) {
+            reopen_requested = 0;
+            if (log_reopen() != 0)
+                LOG(LOG_ERROR, "reopening the log: %s", strerror(errno));
+        }
         if (n <= 0) {
             /* The master's death sends us SIGTERM (PR_SET_PDEATHSIG, set
              * in master.c); this check, made only while idle so that a

@@ -409,6 +409,15 @@ rec_status rec_tenant_create(rec_db *db, const char *name,
                              uint64_t *tenant_id, char *token_out,
                              rec_err *err) REC_MUST_CHECK;
 
+/* Adds another API token to an existing tenant (a tenant may hold several,
+ * e.g. one per application, each revoked on its own). token_out (at least
+ * REC_TOKEN_MAX bytes) gets the token, shown once; key_out (at least
+ * REC_TOKEN_KEY_MAX bytes) its public lookup key, which names it in lists
+ * and revocations. REC_NOT_FOUND if there is no such tenant. */
+#define REC_TOKEN_KEY_MAX 17
+rec_status rec_token_create(rec_db *db, uint64_t tenant_id, char *token_out,
+                            char *key_out, rec_err *err) REC_MUST_CHECK;
+
 /* Finds the tenant of a bearer token. REC_NOT_FOUND for a malformed,
  * unknown or revoked token. The hash is compared in constant time. */
 rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
@@ -422,6 +431,13 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
 rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
                        void (*log)(const char *line), rec_err *err)
     REC_MUST_CHECK;
+
+/* Lists, in order, the migrations of `dir` not yet recorded, calling
+ * each(name, ctx) for every one, and counts them in *pending; changes
+ * nothing in the database (optimistctl migrate --dry-run, check). */
+rec_status rec_migrate_pending(rec_db *db, const char *dir, int *pending,
+                               void (*each)(const char *name, void *ctx),
+                               void *ctx, rec_err *err) REC_MUST_CHECK;
 
 /* The status's name, for logs ("conflict", ...). */
 const char *rec_status_name(rec_status st);

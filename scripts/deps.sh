@@ -27,7 +27,13 @@ packages=(
     python3
     procps
     util-linux
+    libsystemd-dev
+    systemd
 )
+# `deps.sh package`: also what `make deb` and `make test-package` need.
+if [ "${1:-}" = package ]; then
+    packages+=(dpkg-dev fakeroot lintian adduser)
+fi
 
 # `deps.sh lint`: the tools of make lint and make format-check instead.
 if [ "${1:-}" = lint ]; then
