@@ -108,16 +108,15 @@ void log_write(enum log_level level, const char *fmt, ...)
         /* sd-daemon(3) priorities: err 3, warning 4, info 6, debug 7. */
         static const int prio[] = {3, 4, 6, 7};
         n = 0;
-        w = snprintf(line, sizeof line, "<%d>%s pid=%d req=%s ",
-                     prio[level], level_names[level], (int)getpid(),
-                     current_request);
+        w = snprintf(line, sizeof line, "<%d>%s pid=%d req=%s ", prio[level],
+                     level_names[level], (int)getpid(), current_request);
     } else {
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
         w = snprintf(line + n, sizeof line - n, ".%03ldZ %s pid=%d req=%s ",
-                     ts.tv_nsec / 1000000L, level_names[level],
-                     (int)getpid(), current_request);
+                     ts.tv_nsec / 1000000L, level_names[level], (int)getpid(),
+                     current_request);
     }
     if (w > 0)
         n += (size_t)w;

@@ -21,11 +21,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define ENV_FD "OPTIMIST_INHERIT_FD"
-#define ENV_PIDS "OPTIMIST_INHERIT_PIDS"
+#define ENV_FD      "OPTIMIST_INHERIT_FD"
+#define ENV_PIDS    "OPTIMIST_INHERIT_PIDS"
 #define MAX_INHERIT 520 /* master.c's MAX_SLOTS */
 
-static char exe_path[PATH_MAX];  /* "" if /proc/self/exe was unreadable */
+static char exe_path[PATH_MAX]; /* "" if /proc/self/exe was unreadable */
 static dev_t exe_dev;
 static ino_t exe_ino;
 static int inherited_fd = -1;
@@ -130,8 +130,10 @@ int upgrade_check_new(void)
             return -1;
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
-    LOG(LOG_ERROR, "upgrade: %s --check failed (status %d); keeping the "
-        "running binary", exe_path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    LOG(LOG_ERROR,
+        "upgrade: %s --check failed (status %d); keeping the "
+        "running binary",
+        exe_path, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     return -1;
 }
 
