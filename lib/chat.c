@@ -1,29 +1,42 @@
 /*
  * chat.c -- appends to a report's chat history and reads of a slice.
  *
- * Why it is built this way (the figures are in the README):
+ * Why it is built this way (the figures are in README.md and BENCH.md):
  *
+ * - The history is a sequence of segments, rows of report_chat_segments
+ *   (sql/0008_chat_segments.sql) of at most CHAT_SEG_MAX messages and about
+ *   CHAT_SEG_BYTES of content each, keyed by the index of their first
+ *   message. An append rewrites the tail segment only, so it costs the same
+ *   at any length of history; one JSON array for the whole history made an
+ *   append to 9,000 messages ~9,000 times dearer than one to none.
  * - The append is one transaction that locks the report row first
- *   (SELECT ... FOR UPDATE). Every append to one report therefore takes
- *   its turn, and nothing below can deadlock: the id inserts and the
- *   UPDATE only touch rows that lock protects.
+ *   (SELECT ... FOR UPDATE, which also reads the tail's fill). Every append
+ *   to one report therefore takes its turn, and nothing below can
+ *   deadlock: the id inserts and the writes only touch rows that lock
+ *   protects. Opening the next segment is atomic for the same reason: the
+ *   INSERT of the new tail and the move of reports.chat_tail happen in the
+ *   transaction that holds the lock, or not at all.
  * - Deduplication is the primary key of report_chat_ids: one indexed
  *   insert per message, whose affected-row count says "new" (1) or "seen"
  *   (0). Its cost does not depend on the history's length, and an id that
  *   appears twice in one call is "seen" the second time. A call refused
- *   for the limit rolls its inserts back with everything else.
+ *   for a limit rolls its inserts back with everything else.
  * - The history is never read by the application. One new message is
- *   appended with JSON_ARRAY_APPEND(chat, '$', JSON_OBJECT(...)): the
+ *   appended with JSON_ARRAY_APPEND(msgs, '$', JSON_OBJECT(...)): the
  *   database builds the object from bound strings, so it is stored as an
  *   object, not as a JSON string (what appending a bound string would
  *   give in MariaDB, where JSON is LONGTEXT). Several new messages go in
- *   one JSON_MERGE_PRESERVE(chat, ?) with a JSON array of them written
- *   here: JSON_ARRAY_APPEND with k values goes through the whole
- *   document once per value (at 10,000 messages, one value took 17 ms,
- *   eight 45 ms, and a merge of 100 messages 24 ms).
- * - Reads take the slice with JSON_EXTRACT(chat, '$[a to b]') in the
- *   server, and skip even that when nothing lies past `after` (a poll for
- *   new messages that finds none parses nothing).
+ *   one JSON_MERGE_PRESERVE(msgs, ?) with a JSON array of them written
+ *   here (JSON_ARRAY_APPEND with k values goes through the document k
+ *   times). Appending to the tail is one multi-table UPDATE that also
+ *   moves the report's counters: one round trip.
+ * - A batch that does not fit in the tail opens a new segment whole
+ *   (CHAT_SEG_MAX >= CHAT_MAX_BATCH, so it always fits in one), which
+ *   keeps every call to one segment and every segment under CHAT_SEG_MAX.
+ * - Reads take each needed segment's slice with JSON_EXTRACT(msgs,
+ *   '$[a to b]') in the server, from one statement that reaches only the
+ *   segments overlapping [after, after + limit): the one holding `after`
+ *   (the greatest first <= after, one index dive) and those after it.
  */
 #include "chat.h"
 
@@ -32,9 +45,21 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A segment holds at most this many messages... */
+#define CHAT_SEG_MAX 100
+/* ...and the next one opens once this many bytes of content would pass. */
+#define CHAT_SEG_BYTES (128u * 1024u)
+
+_Static_assert(CHAT_SEG_MAX >= CHAT_MAX_BATCH,
+               "a batch must fit in one segment");
+
+/* The report's counters and its tail segment's fill (NULL when the history
+ * is empty), under the report row's lock. */
 static const char SQL_LOCK[] =
-    "SELECT chat_length FROM reports WHERE id = ? AND tenant_id = ? "
-    "FOR UPDATE";
+    "SELECT r.chat_length, r.chat_bytes, r.chat_tail, s.n, s.bytes "
+    "FROM reports r LEFT JOIN report_chat_segments s "
+    "ON s.report_id = r.id AND s.first = r.chat_tail "
+    "WHERE r.id = ? AND r.tenant_id = ? FOR UPDATE";
 /* The call's `at`, read by a statement of its own once the row is locked:
  * the server fixes UTC_TIMESTAMP when a statement starts, and the locking
  * SELECT starts before its wait for the lock. Read after it, `at` never
@@ -47,20 +72,52 @@ static const char SQL_NOW[] =
 static const char SQL_CLAIM_ID[] =
     "INSERT INTO report_chat_ids (report_id, msg_id) VALUES (?, ?) "
     "ON DUPLICATE KEY UPDATE msg_id = msg_id";
-static const char SQL_APPEND_ONE[] =
-    "UPDATE reports SET chat = JSON_ARRAY_APPEND(chat, '$', "
+/* To the tail: the segment and the report's counters in one statement
+ * (2 rows changed). */
+static const char SQL_TAIL_ONE[] =
+    "UPDATE reports r JOIN report_chat_segments s "
+    "ON s.report_id = r.id AND s.first = r.chat_tail "
+    "SET s.msgs = JSON_ARRAY_APPEND(s.msgs, '$', "
     "JSON_OBJECT('id', ?, 'role', ?, 'content', ?, 'at', ?)), "
-    "chat_length = chat_length + 1 WHERE id = ?";
+    "s.n = s.n + 1, s.bytes = s.bytes + ?, "
+    "r.chat_length = r.chat_length + 1, r.chat_bytes = r.chat_bytes + ? "
+    "WHERE r.id = ?";
 /* The parameter is a JSON array of objects: JSON_MERGE_PRESERVE of two
  * arrays is their concatenation, in order. */
-static const char SQL_APPEND_MANY[] =
-    "UPDATE reports SET chat = JSON_MERGE_PRESERVE(chat, ?), "
-    "chat_length = chat_length + ? WHERE id = ?";
-/* IF() does not evaluate JSON_EXTRACT when the slice starts past the end.
- * (It also keeps a wrapped-around index away from the path parser.) */
+static const char SQL_TAIL_MANY[] =
+    "UPDATE reports r JOIN report_chat_segments s "
+    "ON s.report_id = r.id AND s.first = r.chat_tail "
+    "SET s.msgs = JSON_MERGE_PRESERVE(s.msgs, ?), "
+    "s.n = s.n + ?, s.bytes = s.bytes + ?, "
+    "r.chat_length = r.chat_length + ?, r.chat_bytes = r.chat_bytes + ? "
+    "WHERE r.id = ?";
+/* A new tail, starting at the history's present length. */
+static const char SQL_OPEN_ONE[] =
+    "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
+    "VALUES (?, ?, 1, ?, JSON_ARRAY(JSON_OBJECT('id', ?, 'role', ?, "
+    "'content', ?, 'at', ?)))";
+static const char SQL_OPEN_MANY[] =
+    "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
+    "VALUES (?, ?, ?, ?, JSON_MERGE_PRESERVE('[]', ?))";
+static const char SQL_MOVE_TAIL[] =
+    "UPDATE reports SET chat_length = chat_length + ?, "
+    "chat_bytes = chat_bytes + ?, chat_tail = ? WHERE id = ?";
+/* The slice [after, end) of each segment that overlaps it, in order: the
+ * segment holding `after` is the one with the greatest first <= after
+ * (the subquery, one index dive), then every segment starting before end.
+ * The LEFT JOIN answers the report's length even when no segment
+ * overlaps (an empty history, or `after` at or past its end), and no row
+ * at all when the report is not the tenant's. GREATEST/LEAST keep the
+ * unsigned arithmetic from going below 0. */
 static const char SQL_READ[] =
-    "SELECT chat_length, IF(chat_length > ?, JSON_EXTRACT(chat, ?), NULL) "
-    "FROM reports WHERE id = ? AND tenant_id = ?";
+    "SELECT r.chat_length, JSON_EXTRACT(s.msgs, CONCAT('$[', "
+    "GREATEST(?, s.first) - s.first, ' to ', "
+    "LEAST(?, s.first + s.n) - s.first - 1, ']')) "
+    "FROM reports r LEFT JOIN report_chat_segments s "
+    "ON s.report_id = r.id AND s.first < ? AND s.first + s.n > ? "
+    "AND s.first >= (SELECT COALESCE(MAX(x.first), 0) "
+    "FROM report_chat_segments x WHERE x.report_id = ? AND x.first <= ?) "
+    "WHERE r.id = ? AND r.tenant_id = ? ORDER BY s.first";
 
 int chat_id_valid(const char *s, size_t n)
 {
@@ -179,11 +236,83 @@ static void write_batch(struct append_ctx *c)
     jb_lit(&c->batch, "]");
 }
 
+/* What the lock read: the history and its tail segment. */
+struct chat_head {
+    uint64_t length, bytes, tail;
+    int has_tail;            /* 0: the history is empty */
+    uint64_t tail_n, tail_bytes;
+};
+
+/* Writes the new messages (a of them, b bytes of content) to the tail
+ * when they fit there, or to a new segment starting at h->length. */
+static rec_status write_messages(rec_db *db, struct append_ctx *c,
+                                 const struct chat_head *h, uint64_t a,
+                                 uint64_t b, rec_err *err)
+{
+    uint64_t affected = 0, want;
+    rec_status st;
+    const chat_msg *m = NULL;
+    int to_tail = h->has_tail && h->tail_n + a <= CHAT_SEG_MAX &&
+                  h->tail_bytes + b <= CHAT_SEG_BYTES;
+
+    if (a == 1) {
+        size_t i = 0;
+        while (!c->fresh[i])
+            i++;
+        m = &c->msgs[i];
+    } else {
+        write_batch(c);
+    }
+    if (to_tail && m != NULL) {
+        rec_param p[7] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
+                          REC_S(m->content, m->content_len), REC_CSTR(c->at),
+                          REC_U(b), REC_U(b), REC_U(c->report_id)};
+        st = rec_exec(db, SQL_TAIL_ONE, p, 7, NULL, &affected, NULL, err);
+        want = 2;
+    } else if (to_tail) {
+        rec_param p[6] = {REC_S(c->batch.p, c->batch.len), REC_U(a), REC_U(b),
+                          REC_U(a), REC_U(b), REC_U(c->report_id)};
+        st = rec_exec(db, SQL_TAIL_MANY, p, 6, NULL, &affected, NULL, err);
+        want = 2;
+    } else {
+        if (m != NULL) {
+            rec_param p[7] = {REC_U(c->report_id), REC_U(h->length), REC_U(b),
+                              REC_S(m->id, m->id_len),
+                              REC_S(m->role, m->role_len),
+                              REC_S(m->content, m->content_len),
+                              REC_CSTR(c->at)};
+            st = rec_exec(db, SQL_OPEN_ONE, p, 7, NULL, NULL, NULL, err);
+        } else {
+            rec_param p[5] = {REC_U(c->report_id), REC_U(h->length), REC_U(a),
+                              REC_U(b), REC_S(c->batch.p, c->batch.len)};
+            st = rec_exec(db, SQL_OPEN_MANY, p, 5, NULL, NULL, NULL, err);
+        }
+        if (st != REC_OK)
+            return st;
+        rec_param p[4] = {REC_U(a), REC_U(b), REC_U(h->length),
+                          REC_U(c->report_id)};
+        st = rec_exec(db, SQL_MOVE_TAIL, p, 4, NULL, &affected, NULL, err);
+        want = 1;
+    }
+    if (st != REC_OK)
+        return st;
+    if (affected != want) {
+        /* The rows are locked by us: they cannot have gone. */
+        snprintf(err->msg, sizeof err->msg,
+                 "chat append changed %llu rows of report %llu, not %llu",
+                 (unsigned long long)affected,
+                 (unsigned long long)c->report_id, (unsigned long long)want);
+        return REC_ERROR;
+    }
+    return REC_OK;
+}
+
 static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
 {
     struct append_ctx *c = vctx;
     rec_rows *rows = NULL;
-    uint64_t affected = 0;
+    uint64_t affected = 0, bytes = 0;
+    struct chat_head h = {0};
     rec_status st;
 
     /* rec_txn may run this again after a deadlock: start from nothing. */
@@ -198,7 +327,12 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         rec_rows_free(rows);
         return REC_NOT_FOUND;
     }
-    uint64_t length = rec_rows_u64(rows, 0, 0);
+    h.length = rec_rows_u64(rows, 0, 0);
+    h.bytes = rec_rows_u64(rows, 0, 1);
+    h.tail = rec_rows_u64(rows, 0, 2);
+    h.has_tail = rec_rows_get(rows, 0, 3) != NULL;
+    h.tail_n = rec_rows_u64(rows, 0, 3);
+    h.tail_bytes = rec_rows_u64(rows, 0, 4);
     rec_rows_free(rows);
     rows = NULL;
     st = rec_exec(db, SQL_NOW, NULL, 0, &rows, NULL, NULL, err);
@@ -215,44 +349,27 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         if (st != REC_OK)
             return st;
         c->fresh[i] = affected == 1;
-        if (c->fresh[i])
+        if (c->fresh[i]) {
             c->res.appended++;
-        else
+            bytes += c->msgs[i].content_len;
+        } else {
             c->res.duplicates++;
+        }
     }
 
-    c->res.length = (uint32_t)length;
+    c->res.length = (uint32_t)h.length;
+    c->res.bytes = h.bytes;
     if (c->res.appended == 0)
         return REC_OK; /* a pure retry: nothing to write */
-    if (length + c->res.appended > CHAT_MAX_HISTORY)
+    if (h.length + c->res.appended > CHAT_MAX_HISTORY ||
+        h.bytes + bytes > CHAT_MAX_BYTES)
         return REC_INVALID_STATE; /* rolls back the ids claimed above */
 
-    if (c->res.appended == 1) {
-        size_t i = 0;
-        while (!c->fresh[i])
-            i++;
-        const chat_msg *m = &c->msgs[i];
-        rec_param p[5] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
-                          REC_S(m->content, m->content_len),
-                          REC_CSTR(c->at), REC_U(c->report_id)};
-        st = rec_exec(db, SQL_APPEND_ONE, p, 5, NULL, &affected, NULL, err);
-    } else {
-        write_batch(c);
-        rec_param p[3] = {REC_S(c->batch.p, c->batch.len),
-                          REC_U(c->res.appended), REC_U(c->report_id)};
-        st = rec_exec(db, SQL_APPEND_MANY, p, 3, NULL, &affected, NULL, err);
-    }
+    st = write_messages(db, c, &h, c->res.appended, bytes, err);
     if (st != REC_OK)
         return st;
-    if (affected != 1) {
-        /* The row is locked by us: it cannot have gone. */
-        snprintf(err->msg, sizeof err->msg,
-                 "chat append changed %llu rows of report %llu",
-                 (unsigned long long)affected,
-                 (unsigned long long)c->report_id);
-        return REC_ERROR;
-    }
-    c->res.length = (uint32_t)(length + c->res.appended);
+    c->res.length = (uint32_t)(h.length + c->res.appended);
+    c->res.bytes = h.bytes + bytes;
     return REC_OK;
 }
 
@@ -281,7 +398,6 @@ rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
                      uint64_t after, unsigned limit, jbuf *out,
                      uint32_t *length, rec_err *err)
 {
-    char path[64];
     rec_rows *rows = NULL;
 
     *length = 0;
@@ -289,30 +405,50 @@ rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
         snprintf(err->msg, sizeof err->msg, "read limit %u", limit);
         return REC_INVALID;
     }
-    /* Indexes past any history read nothing; keeping them below 2^31
-     * keeps the path's numbers within what the server parses. */
+    /* Indexes past any history read nothing; capping them keeps the
+     * arithmetic below far from any overflow. */
     if (after > INT32_MAX)
         after = INT32_MAX;
-    snprintf(path, sizeof path, "$[%llu to %llu]", (unsigned long long)after,
-             (unsigned long long)(after + limit - 1));
-    rec_param p[4] = {REC_U(after), REC_CSTR(path), REC_U(report_id),
-                      REC_U(tenant_id)};
-    rec_status st = rec_exec(db, SQL_READ, p, 4, &rows, NULL, NULL, err);
+    uint64_t end = after + limit;
+    rec_param p[8] = {REC_U(after),     REC_U(end),       REC_U(end),
+                      REC_U(after),     REC_U(report_id), REC_U(after),
+                      REC_U(report_id), REC_U(tenant_id)};
+    rec_status st = rec_exec(db, SQL_READ, p, 8, &rows, NULL, NULL, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
+    size_t nrows = rec_rows_count(rows);
+    if (nrows == 0) {
         rec_rows_free(rows);
         return REC_NOT_FOUND;
     }
     *length = (uint32_t)rec_rows_u64(rows, 0, 0);
-    /* A range path always answers an array (even of one element), or
-     * NULL when nothing matched. The server's JSON text is embedded as
-     * it is, not parsed and printed again. */
-    const char *slice = rec_rows_get(rows, 0, 1);
-    if (slice == NULL)
-        jb_lit(out, "[]");
-    else
-        jb_raw(out, slice, rec_rows_len(rows, 0, 1));
+    /* Each row's slice is a JSON array (a range path answers one even for
+     * one element), or NULL for the LEFT JOIN's row without a segment.
+     * The server's text is embedded as it is, not parsed and printed
+     * again: the arrays are joined by dropping their brackets. */
+    int any = 0;
+    jb_lit(out, "[");
+    for (size_t i = 0; i < nrows; i++) {
+        const char *slice = rec_rows_get(rows, i, 1);
+        size_t len = rec_rows_len(rows, i, 1);
+        if (slice == NULL || len < 2 || slice[0] != '[' ||
+            slice[len - 1] != ']') {
+            if (slice == NULL)
+                continue;
+            snprintf(err->msg, sizeof err->msg,
+                     "chat segment slice of report %llu is not an array",
+                     (unsigned long long)report_id);
+            rec_rows_free(rows);
+            return REC_ERROR;
+        }
+        if (len == 2)
+            continue;
+        if (any)
+            jb_lit(out, ", ");
+        jb_raw(out, slice + 1, len - 2);
+        any = 1;
+    }
+    jb_lit(out, "]");
     rec_rows_free(rows);
     return REC_OK;
 }
