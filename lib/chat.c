@@ -36,7 +36,8 @@
  * - Reads take each needed segment's slice with JSON_EXTRACT(msgs,
  *   '$[a to b]') in the server, from one statement that reaches only the
  *   segments overlapping [after, after + limit): the one holding `after`
- *   (the greatest first <= after, one index dive) and those after it.
+ *   (the greatest first <= after, one index dive) and those after it,
+ *   put in order here (see SQL_READ).
  */
 #include "chat.h"
 
@@ -102,22 +103,25 @@ static const char SQL_OPEN_MANY[] =
 static const char SQL_MOVE_TAIL[] =
     "UPDATE reports SET chat_length = chat_length + ?, "
     "chat_bytes = chat_bytes + ?, chat_tail = ? WHERE id = ?";
-/* The slice [after, end) of each segment that overlaps it, in order: the
- * segment holding `after` is the one with the greatest first <= after
- * (the subquery, one index dive), then every segment starting before end.
- * The LEFT JOIN answers the report's length even when no segment
- * overlaps (an empty history, or `after` at or past its end), and no row
- * at all when the report is not the tenant's. GREATEST/LEAST keep the
- * unsigned arithmetic from going below 0. */
+/* The slice [after, end) of each segment that overlaps it: the segment
+ * holding `after` is the one with the greatest first <= after (the
+ * subquery, one index dive), then every segment starting before end. The
+ * LEFT JOIN answers the report's length even when no segment overlaps (an
+ * empty history, or `after` at or past its end), and no row at all when
+ * the report is not the tenant's. GREATEST/LEAST keep the unsigned
+ * arithmetic from going below 0. No ORDER BY: with the slices (BLOBs) in
+ * the rows, the server sorts through an on-disk temporary table, which
+ * made a read of 100 messages 2.4 times slower; chat_read puts the few
+ * rows in order by `first` itself. */
 static const char SQL_READ[] =
-    "SELECT r.chat_length, JSON_EXTRACT(s.msgs, CONCAT('$[', "
+    "SELECT r.chat_length, s.first, JSON_EXTRACT(s.msgs, CONCAT('$[', "
     "GREATEST(?, s.first) - s.first, ' to ', "
     "LEAST(?, s.first + s.n) - s.first - 1, ']')) "
     "FROM reports r LEFT JOIN report_chat_segments s "
     "ON s.report_id = r.id AND s.first < ? AND s.first + s.n > ? "
     "AND s.first >= (SELECT COALESCE(MAX(x.first), 0) "
     "FROM report_chat_segments x WHERE x.report_id = ? AND x.first <= ?) "
-    "WHERE r.id = ? AND r.tenant_id = ? ORDER BY s.first";
+    "WHERE r.id = ? AND r.tenant_id = ?";
 
 int chat_id_valid(const char *s, size_t n)
 {
@@ -422,19 +426,29 @@ rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
         return REC_NOT_FOUND;
     }
     *length = (uint32_t)rec_rows_u64(rows, 0, 0);
-    /* Each row's slice is a JSON array (a range path answers one even for
-     * one element), or NULL for the LEFT JOIN's row without a segment.
-     * The server's text is embedded as it is, not parsed and printed
-     * again: the arrays are joined by dropping their brackets. */
+    /* The rows in order of first: at most limit + 1 of them (a segment
+     * holds at least one message), most often 2. */
+    size_t order[CHAT_READ_MAX + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < nrows && k < sizeof order / sizeof order[0]; i++) {
+        if (rec_rows_get(rows, i, 1) == NULL)
+            continue; /* the LEFT JOIN's row without a segment */
+        uint64_t first = rec_rows_u64(rows, i, 1);
+        size_t j = k++;
+        for (; j > 0 && rec_rows_u64(rows, order[j - 1], 1) > first; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    /* Each slice is a JSON array (a range path answers one even for one
+     * element). The server's text is embedded as it is, not parsed and
+     * printed again: the arrays are joined by dropping their brackets. */
     int any = 0;
     jb_lit(out, "[");
-    for (size_t i = 0; i < nrows; i++) {
-        const char *slice = rec_rows_get(rows, i, 1);
-        size_t len = rec_rows_len(rows, i, 1);
+    for (size_t o = 0; o < k; o++) {
+        const char *slice = rec_rows_get(rows, order[o], 2);
+        size_t len = rec_rows_len(rows, order[o], 2);
         if (slice == NULL || len < 2 || slice[0] != '[' ||
             slice[len - 1] != ']') {
-            if (slice == NULL)
-                continue;
             snprintf(err->msg, sizeof err->msg,
                      "chat segment slice of report %llu is not an array",
                      (unsigned long long)report_id);
