@@ -30,9 +30,10 @@
  *   here (JSON_ARRAY_APPEND with k values goes through the document k
  *   times). Appending to the tail is one multi-table UPDATE that also
  *   moves the report's counters: one round trip.
- * - A batch that does not fit in the tail opens a new segment whole
- *   (CHAT_SEG_MAX >= CHAT_MAX_BATCH, so it always fits in one), which
- *   keeps every call to one segment and every segment under CHAT_SEG_MAX.
+ * - A batch goes to the tail when all of it fits there; otherwise it
+ *   opens new segments, cut at CHAT_SEG_MAX messages or CHAT_SEG_BYTES of
+ *   content (a message bigger than that alone in its own): a segment never
+ *   holds more than CHAT_SEG_MAX messages.
  * - Reads take each needed segment's slice with JSON_EXTRACT(msgs,
  *   '$[a to b]') in the server, from one statement that reaches only the
  *   segments overlapping [after, after + limit): the one holding `after`
@@ -46,18 +47,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A segment holds at most this many messages... */
-#define CHAT_SEG_MAX 100
-/* ...and the next one opens once this many bytes of content would pass. */
-#define CHAT_SEG_BYTES (128u * 1024u)
-
-_Static_assert(CHAT_SEG_MAX >= CHAT_MAX_BATCH,
-               "a batch must fit in one segment");
-
 /* The report's counters and its tail segment's fill (NULL when the history
  * is empty), under the report row's lock. */
 static const char SQL_LOCK[] =
-    "SELECT r.chat_length, r.chat_bytes, r.chat_tail, s.n, s.bytes "
+    "SELECT r.chat_length, r.chat_bytes, s.n, s.bytes "
     "FROM reports r LEFT JOIN report_chat_segments s "
     "ON s.report_id = r.id AND s.first = r.chat_tail "
     "WHERE r.id = ? AND r.tenant_id = ? FOR UPDATE";
@@ -210,24 +203,23 @@ struct append_ctx {
     const chat_msg *msgs;
     size_t n;
     unsigned char fresh[CHAT_MAX_BATCH]; /* OUT: msgs[i] is new */
+    size_t nfresh;                       /* how many are */
+    size_t pos[CHAT_MAX_BATCH];          /* their indexes in msgs, in order */
     char at[32];                         /* the call's timestamp */
     chat_result res;                     /* OUT */
-    jbuf batch; /* the new messages as a JSON array (owned, freed by
+    jbuf batch; /* new messages as a JSON array (owned, freed by
                    chat_append) */
 };
 
-/* Writes the new messages of c as a JSON array into c->batch. */
-static void write_batch(struct append_ctx *c)
+/* Writes the new messages pos[from..to) of c as a JSON array into
+ * c->batch. */
+static void write_batch(struct append_ctx *c, size_t from, size_t to)
 {
-    int first = 1;
     jb_reset(&c->batch);
     jb_lit(&c->batch, "[");
-    for (size_t i = 0; i < c->n; i++) {
-        const chat_msg *m = &c->msgs[i];
-        if (!c->fresh[i])
-            continue;
-        jb_lit(&c->batch, first ? "{\"id\":" : ",{\"id\":");
-        first = 0;
+    for (size_t k = from; k < to; k++) {
+        const chat_msg *m = &c->msgs[c->pos[k]];
+        jb_lit(&c->batch, k > from ? ",{\"id\":" : "{\"id\":");
         jb_str(&c->batch, m->id, m->id_len);
         jb_lit(&c->batch, ",\"role\":");
         jb_str(&c->batch, m->role, m->role_len);
@@ -242,73 +234,104 @@ static void write_batch(struct append_ctx *c)
 
 /* What the lock read: the history and its tail segment. */
 struct chat_head {
-    uint64_t length, bytes, tail;
-    int has_tail;            /* 0: the history is empty */
+    uint64_t length, bytes;
+    int has_tail; /* 0: the history is empty */
     uint64_t tail_n, tail_bytes;
 };
 
-/* Writes the new messages (a of them, b bytes of content) to the tail
- * when they fit there, or to a new segment starting at h->length. */
-static rec_status write_messages(rec_db *db, struct append_ctx *c,
-                                 const struct chat_head *h, uint64_t a,
+static rec_status check_affected(uint64_t affected, uint64_t want,
+                                 uint64_t report_id, rec_err *err)
+{
+    if (affected == want)
+        return REC_OK;
+    /* The rows are locked by us: they cannot have gone. */
+    snprintf(err->msg, sizeof err->msg,
+             "chat append changed %llu rows of report %llu, not %llu",
+             (unsigned long long)affected, (unsigned long long)report_id,
+             (unsigned long long)want);
+    return REC_ERROR;
+}
+
+/* Appends all the new messages (b bytes of content) to the tail. */
+static rec_status append_to_tail(rec_db *db, struct append_ctx *c,
                                  uint64_t b, rec_err *err)
 {
-    uint64_t affected = 0, want;
+    uint64_t affected = 0, a = c->nfresh;
     rec_status st;
-    const chat_msg *m = NULL;
-    int to_tail = h->has_tail && h->tail_n + a <= CHAT_SEG_MAX &&
-                  h->tail_bytes + b <= CHAT_SEG_BYTES;
-
     if (a == 1) {
-        size_t i = 0;
-        while (!c->fresh[i])
-            i++;
-        m = &c->msgs[i];
-    } else {
-        write_batch(c);
-    }
-    if (to_tail && m != NULL) {
+        const chat_msg *m = &c->msgs[c->pos[0]];
         rec_param p[7] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
                           REC_S(m->content, m->content_len), REC_CSTR(c->at),
                           REC_U(b), REC_U(b), REC_U(c->report_id)};
         st = rec_exec(db, SQL_TAIL_ONE, p, 7, NULL, &affected, NULL, err);
-        want = 2;
-    } else if (to_tail) {
+    } else {
+        write_batch(c, 0, a);
         rec_param p[6] = {REC_S(c->batch.p, c->batch.len), REC_U(a), REC_U(b),
                           REC_U(a), REC_U(b), REC_U(c->report_id)};
         st = rec_exec(db, SQL_TAIL_MANY, p, 6, NULL, &affected, NULL, err);
-        want = 2;
-    } else {
-        if (m != NULL) {
-            rec_param p[7] = {REC_U(c->report_id), REC_U(h->length), REC_U(b),
-                              REC_S(m->id, m->id_len),
-                              REC_S(m->role, m->role_len),
-                              REC_S(m->content, m->content_len),
-                              REC_CSTR(c->at)};
-            st = rec_exec(db, SQL_OPEN_ONE, p, 7, NULL, NULL, NULL, err);
-        } else {
-            rec_param p[5] = {REC_U(c->report_id), REC_U(h->length), REC_U(a),
-                              REC_U(b), REC_S(c->batch.p, c->batch.len)};
-            st = rec_exec(db, SQL_OPEN_MANY, p, 5, NULL, NULL, NULL, err);
-        }
-        if (st != REC_OK)
-            return st;
-        rec_param p[4] = {REC_U(a), REC_U(b), REC_U(h->length),
-                          REC_U(c->report_id)};
-        st = rec_exec(db, SQL_MOVE_TAIL, p, 4, NULL, &affected, NULL, err);
-        want = 1;
     }
     if (st != REC_OK)
         return st;
-    if (affected != want) {
-        /* The rows are locked by us: they cannot have gone. */
-        snprintf(err->msg, sizeof err->msg,
-                 "chat append changed %llu rows of report %llu, not %llu",
-                 (unsigned long long)affected,
-                 (unsigned long long)c->report_id, (unsigned long long)want);
-        return REC_ERROR;
+    return check_affected(affected, 2, c->report_id, err);
+}
+
+/* Opens one segment at index `first` holding pos[from..to) (b bytes). */
+static rec_status open_segment(rec_db *db, struct append_ctx *c,
+                               uint64_t first, size_t from, size_t to,
+                               uint64_t b, rec_err *err)
+{
+    if (to - from == 1) {
+        const chat_msg *m = &c->msgs[c->pos[from]];
+        rec_param p[7] = {REC_U(c->report_id), REC_U(first), REC_U(b),
+                          REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
+                          REC_S(m->content, m->content_len), REC_CSTR(c->at)};
+        return rec_exec(db, SQL_OPEN_ONE, p, 7, NULL, NULL, NULL, err);
     }
-    return REC_OK;
+    write_batch(c, from, to);
+    rec_param p[5] = {REC_U(c->report_id), REC_U(first), REC_U(to - from),
+                      REC_U(b), REC_S(c->batch.p, c->batch.len)};
+    return rec_exec(db, SQL_OPEN_MANY, p, 5, NULL, NULL, NULL, err);
+}
+
+/* Writes the new messages (b bytes of content) to the tail when they all
+ * fit there, or else to new segments from index h->length on, cut where
+ * one would pass CHAT_SEG_MAX messages or CHAT_SEG_BYTES of content (a
+ * message bigger than that alone in its own). */
+static rec_status write_messages(rec_db *db, struct append_ctx *c,
+                                 const struct chat_head *h, uint64_t b,
+                                 rec_err *err)
+{
+    uint64_t a = c->nfresh, affected = 0;
+    if (h->has_tail && h->tail_n + a <= CHAT_SEG_MAX &&
+        h->tail_bytes + b <= CHAT_SEG_BYTES)
+        return append_to_tail(db, c, b, err);
+
+    uint64_t first = h->length, last_first = first;
+    size_t from = 0;
+    while (from < a) {
+        size_t to = from;
+        uint64_t bytes = 0;
+        while (to < a && to - from < CHAT_SEG_MAX) {
+            uint64_t len = c->msgs[c->pos[to]].content_len;
+            if (to > from && bytes + len > CHAT_SEG_BYTES)
+                break;
+            bytes += len;
+            to++;
+        }
+        rec_status st = open_segment(db, c, first, from, to, bytes, err);
+        if (st != REC_OK)
+            return st;
+        last_first = first;
+        first += to - from;
+        from = to;
+    }
+    rec_param p[4] = {REC_U(a), REC_U(b), REC_U(last_first),
+                      REC_U(c->report_id)};
+    rec_status st = rec_exec(db, SQL_MOVE_TAIL, p, 4, NULL, &affected, NULL,
+                             err);
+    if (st != REC_OK)
+        return st;
+    return check_affected(affected, 1, c->report_id, err);
 }
 
 static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
@@ -322,6 +345,7 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
     /* rec_txn may run this again after a deadlock: start from nothing. */
     memset(&c->res, 0, sizeof c->res);
     memset(c->fresh, 0, sizeof c->fresh);
+    c->nfresh = 0;
 
     rec_param key[2] = {REC_U(c->report_id), REC_U(c->tenant_id)};
     st = rec_exec(db, SQL_LOCK, key, 2, &rows, NULL, NULL, err);
@@ -333,10 +357,9 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
     }
     h.length = rec_rows_u64(rows, 0, 0);
     h.bytes = rec_rows_u64(rows, 0, 1);
-    h.tail = rec_rows_u64(rows, 0, 2);
-    h.has_tail = rec_rows_get(rows, 0, 3) != NULL;
-    h.tail_n = rec_rows_u64(rows, 0, 3);
-    h.tail_bytes = rec_rows_u64(rows, 0, 4);
+    h.has_tail = rec_rows_get(rows, 0, 2) != NULL;
+    h.tail_n = rec_rows_u64(rows, 0, 2);
+    h.tail_bytes = rec_rows_u64(rows, 0, 3);
     rec_rows_free(rows);
     rows = NULL;
     st = rec_exec(db, SQL_NOW, NULL, 0, &rows, NULL, NULL, err);
@@ -354,6 +377,7 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
             return st;
         c->fresh[i] = affected == 1;
         if (c->fresh[i]) {
+            c->pos[c->nfresh++] = i;
             c->res.appended++;
             bytes += c->msgs[i].content_len;
         } else {
@@ -369,7 +393,7 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         h.bytes + bytes > CHAT_MAX_BYTES)
         return REC_INVALID_STATE; /* rolls back the ids claimed above */
 
-    st = write_messages(db, c, &h, c->res.appended, bytes, err);
+    st = write_messages(db, c, &h, bytes, err);
     if (st != REC_OK)
         return st;
     c->res.length = (uint32_t)(h.length + c->res.appended);

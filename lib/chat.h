@@ -3,7 +3,7 @@
  * message and never append one twice, and reads of a slice.
  *
  * The history is a sequence of segments (report_chat_segments rows of at
- * most 100 messages). An append runs in one transaction: lock the report
+ * most CHAT_SEG_MAX messages). An append runs in one transaction: lock the report
  * row, insert each message id into report_chat_ids (the primary key says
  * which ids are new), check the limits, then append the new messages
  * inside the database to the tail segment, or open the next one. The
@@ -29,6 +29,16 @@
 #define CHAT_ID_MAX 64          /* bytes of a message id */
 #define CHAT_READ_DEFAULT 100   /* messages a read returns by default */
 #define CHAT_READ_MAX 1000      /* and at most */
+
+/* The segments (sql/0008_chat_segments.sql cuts the same way): at most
+ * CHAT_SEG_MAX messages, and the next one opens where the content would
+ * pass CHAT_SEG_BYTES (a message bigger than that is alone in its own).
+ * Chosen by measurement (BENCH.md, "Chat segments"): an append costs the
+ * server about 1.4 us more per message already in the tail, and a segment
+ * of small messages stays inside its InnoDB page (no off-page BLOB) up to
+ * about 60 of them; reading the last 100 costs least from 10 to 50. */
+#define CHAT_SEG_MAX 25
+#define CHAT_SEG_BYTES 6144
 
 /* One message to append. The strings are borrowed for the call. */
 typedef struct chat_msg {

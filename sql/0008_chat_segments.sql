@@ -4,9 +4,10 @@
 -- JSON_ARRAY_APPEND rewrote all of it on every append: an append to a
 -- 9,000-message chat cost ~9,000 times one to an empty chat. Now the
 -- history is a sequence of rows of report_chat_segments, each holding at
--- most 100 messages (CHAT_SEG_MAX in lib/chat.c; the curve that chose it
--- is in BENCH.md) and about 128 KiB of content (CHAT_SEG_BYTES), so an
--- append rewrites one small row whatever the length of the history.
+-- most 25 messages (CHAT_SEG_MAX in lib/chat.h; the curve that chose it is
+-- in BENCH.md) and at most 6 KiB of content (CHAT_SEG_BYTES; a bigger
+-- message is alone in its own), so an append rewrites one small row
+-- whatever the length of the history.
 --
 -- A segment is keyed by the index of its first message in the history
 -- (`first`): segment k starts where segment k-1 ends, so the message at
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS report_chat_segments (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- JSON_ARRAYAGG is bounded by group_concat_max_len (1 MiB by default): a
--- segment of 100 messages of 64 KiB is 6.4 MiB.
+-- segment of 25 messages of 64 KiB is 1.6 MiB.
 SET SESSION group_concat_max_len = 1073741824;
 SET @chat_0008_old = (SELECT COUNT(*) FROM information_schema.COLUMNS
   WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'reports'
@@ -45,7 +46,9 @@ SET @chat_0008_old = (SELECT COUNT(*) FROM information_schema.COLUMNS
 
 -- The move: each element of the old array, with its position (ordinality)
 -- and the content bytes before it in its chat, grouped into runs of at most
--- 100 messages that also start a new segment at every 128 KiB of content.
+-- 25 messages that also start a new segment at every 6 KiB of content
+-- (a segment may pass 6 KiB by its last message; it never holds more
+-- than 25).
 -- Both keys grow with the position, so every group is a contiguous run;
 -- JSON_ARRAYAGG(... ORDER BY o) keeps the order, and JSON_COMPACT makes it
 -- aggregate each element as the object it is (not as a JSON string).
@@ -62,7 +65,7 @@ FROM (SELECT r.id AS report_id, jt.o, jt.m,
              content LONGTEXT CHARACTER SET utf8mb4 PATH ''$.content'')) jt
       WHERE r.chat_length > 0 AND NOT EXISTS (
         SELECT 1 FROM report_chat_segments x WHERE x.report_id = r.id)) t
-GROUP BY report_id, FLOOR((o - 1) / 100), FLOOR(before_bytes / 131072)');
+GROUP BY report_id, FLOOR((o - 1) / 25), FLOOR(before_bytes / 6144)');
 
 UPDATE reports r SET
   chat_bytes = (SELECT COALESCE(SUM(s.bytes), 0) FROM report_chat_segments s

@@ -93,7 +93,7 @@ def segment_sizes(stack, rid):
 def assert_ids_consistent(stack, rid):
     """report_chat_ids holds exactly the ids of the stored chat, and the
     segments tile the history: each starts where the one before ends, none
-    holds more than 100."""
+    holds more than 25 (CHAT_SEG_MAX)."""
     rows = stack.sql(
         "SELECT COUNT(*) FROM report_chat_segments s CROSS JOIN "
         "JSON_TABLE(s.msgs, '$[*]' COLUMNS "
@@ -108,7 +108,7 @@ def assert_ids_consistent(stack, rid):
                      "WHERE report_id = %d ORDER BY first" % int(rid))
     at = 0
     for first, n in rows:
-        assert int(first) == at and 0 < int(n) <= 100, (at, first, n)
+        assert int(first) == at and 0 < int(n) <= 25, (at, first, n)
         at += int(n)
     assert at == length, (at, length)
 
@@ -648,21 +648,23 @@ BASE = 999900  # where the seeded tail segment starts
 
 def seed_near_limit(stack, rid, tail, content_bytes):
     """Behind the service's back: the counters say BASE + tail messages and
-    content_bytes bytes of content; the last segment (from BASE) holds the
+    content_bytes bytes of content; the segments from BASE (of 25) hold the
     `tail` messages "f<BASE>".. with content "m", and their ids. (The
     messages before BASE are not there: the limits are what is tested, and
     they read the counters only.)"""
     stack.sql(
         "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
-        "SELECT %d, %d, %d, %d, JSON_ARRAYAGG(JSON_OBJECT('id', "
-        "CONCAT('f', %d + seq), 'role', 'user', 'content', 'm', 'at', "
-        "'2026-01-01T00:00:00.000Z') ORDER BY seq) FROM seq_0_to_%d"
-        % (rid, BASE, tail, tail, BASE, tail - 1))
+        "SELECT %d, %d + MIN(seq), COUNT(*), COUNT(*), JSON_ARRAYAGG("
+        "JSON_OBJECT('id', CONCAT('f', %d + seq), 'role', 'user', 'content', "
+        "'m', 'at', '2026-01-01T00:00:00.000Z') ORDER BY seq) "
+        "FROM seq_0_to_%d GROUP BY seq DIV 25"
+        % (rid, BASE, BASE, tail - 1))
     stack.sql("INSERT INTO report_chat_ids (report_id, msg_id) SELECT %d, "
               "CONCAT('f', %d + seq) FROM seq_0_to_%d" % (rid, BASE, tail - 1))
     stack.sql("UPDATE reports SET chat_length = %d, chat_bytes = %d, "
               "chat_tail = %d WHERE id = %d"
-              % (BASE + tail, content_bytes, BASE, rid))
+              % (BASE + tail, content_bytes, BASE + (tail - 1) // 25 * 25,
+                 rid))
 
 
 def test_history_at_1000000_is_chat_full_and_stays_there(stack):
@@ -709,7 +711,8 @@ def test_history_at_1000000_is_chat_full_and_stays_there(stack):
     assert got == {"appended": 0, "duplicates": 2, "length": 1000000}
 
     assert db_state(stack, rid) == (1, 1000000, 100, 100)
-    assert segment_sizes(stack, rid) == [100]
+    # 25, 25 seeded; 40 at once cut into 25, 15; then 5 and 5 in the tail.
+    assert segment_sizes(stack, rid) == [25, 25, 25, 25]
     r = stack.get("/v1/reports/%d" % rid, token=tok)
     assert r.json()["chat_length"] == 1000000 and r.json()["version"] == 1
     tail = read_chat(stack, tok, rid, "?after=999985&limit=1000")
@@ -743,9 +746,9 @@ def test_256_mib_of_content_is_chat_full(stack):
                      % rid) == [[str(limit)]]
 
 
-def test_appends_open_segments_of_100_and_reads_span_them(stack):
-    """Through the API: 250 messages one and ten at a time land in
-    segments of at most 100, in order; a read across a boundary is one
+def test_appends_open_segments_of_25_and_reads_span_them(stack):
+    """Through the API: 255 messages one and ten at a time land in
+    segments of at most 25, in order; a read across boundaries is one
     ordered page."""
     _, tok = stack.tenant()
     rid = new_report(stack, tok)["id"]
@@ -754,7 +757,9 @@ def test_appends_open_segments_of_100_and_reads_span_them(stack):
     for start in range(95, 255, 10):
         append_ok(stack, tok, rid, [msg("m%d" % i)
                                     for i in range(start, start + 10)])
-    assert segment_sizes(stack, rid) == [95, 100, 60]
+    # 95 singles: 25, 25, 25, 20; then batches of 10: a new segment
+    # (20 + 10 > 25), the next one into it, and so on.
+    assert segment_sizes(stack, rid) == [25, 25, 25, 20] + [20] * 8
     page = read_chat(stack, tok, rid, "?after=90&limit=110")
     assert [m["id"] for m in page["messages"]] == \
         ["m%d" % i for i in range(90, 200)]

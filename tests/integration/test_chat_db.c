@@ -35,12 +35,13 @@ static const char SQL_STATE[] =
     "FROM reports r WHERE id = ?";
 /* What must hold of every report's segments, as counts of violations:
  * n and bytes mirror the array; each segment starts where the previous
- * one ends (the first at 0), none is empty or over 100; the tail is the
+ * one ends (the first at 0), none is empty or over 25 (CHAT_SEG_MAX); the
+ * tail is the
  * last; chat_bytes is the sum. */
 static const char SQL_SEGMENTS_BAD[] =
     "SELECT "
     "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
-    " AND (s.n <> JSON_LENGTH(s.msgs) OR s.n = 0 OR s.n > 100 OR s.bytes <> "
+    " AND (s.n <> JSON_LENGTH(s.msgs) OR s.n = 0 OR s.n > 25 OR s.bytes <> "
     " (SELECT COALESCE(SUM(LENGTH(jt.c)), 0) FROM JSON_TABLE(s.msgs, '$[*]' "
     " COLUMNS (c LONGTEXT CHARACTER SET utf8mb4 PATH '$.content')) jt))), "
     "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
@@ -66,20 +67,20 @@ static const char SQL_SEG_SIZES[] =
     "SELECT GROUP_CONCAT(n ORDER BY first) FROM report_chat_segments "
     "WHERE report_id = ?";
 /* Seeds a history behind the library's back: the counters say 999,990
- * messages and 1000 bytes of content, of which the last segment (from
- * 999,900) holds the 90 messages "s999901".."s999990" and their ids
+ * messages and some bytes of content, of which the last segment (from
+ * 999,980) holds the 10 messages "s999981".."s999990" and their ids
  * (the earlier ones are not there: the limits are what is tested). */
 static const char SQL_SEED_TAIL[] =
     "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
-    "SELECT ?, 999900, 90, 90, JSON_ARRAYAGG(JSON_OBJECT('id', "
-    "CONCAT('s', 999900 + seq), 'role', 'user', 'content', 'x', 'at', "
-    "'2026-01-01T00:00:00.000Z') ORDER BY seq) FROM seq_1_to_90";
+    "SELECT ?, 999980, 10, 10, JSON_ARRAYAGG(JSON_OBJECT('id', "
+    "CONCAT('s', 999980 + seq), 'role', 'user', 'content', 'x', 'at', "
+    "'2026-01-01T00:00:00.000Z') ORDER BY seq) FROM seq_1_to_10";
 static const char SQL_SEED_IDS[] =
     "INSERT INTO report_chat_ids (report_id, msg_id) "
-    "SELECT ?, CONCAT('s', 999900 + seq) FROM seq_1_to_90";
+    "SELECT ?, CONCAT('s', 999980 + seq) FROM seq_1_to_10";
 static const char SQL_SEED_COUNTERS[] =
     "UPDATE reports SET chat_length = 999990, chat_bytes = ?, "
-    "chat_tail = 999900 WHERE id = ?";
+    "chat_tail = 999980 WHERE id = ?";
 
 static void must(rec_status st, const rec_err *err, const char *what)
 {
@@ -312,12 +313,12 @@ static void test_message_limit_is_all_or_nothing(void **state)
                      REC_INVALID_STATE);
     assert_int_equal(res.length, 999990);
     assert_int_equal(res.bytes, 1000);
-    assert_segments(db, id, "90"); /* n0 was not kept either */
+    assert_segments(db, id, "10"); /* n0 was not kept either */
 
     /* Ten new ones and two stored ids end exactly at 1,000,000, in the
-     * tail (which then holds 100). */
+     * tail (which then holds 20). */
     chat_msg fits[12];
-    fits[0] = m_("s999905", "dup");
+    fits[0] = m_("s999985", "dup");
     for (int i = 0; i < 10; i++)
         fits[i + 1] = eleven[i];
     fits[11] = m_("s999990", "dup");
@@ -326,7 +327,7 @@ static void test_message_limit_is_all_or_nothing(void **state)
     assert_int_equal(res.duplicates, 2);
     assert_int_equal(res.length, 1000000);
     assert_int_equal(res.bytes, 1010);
-    assert_segments(db, id, "100");
+    assert_segments(db, id, "20");
 
     assert_int_equal(chat_append(db, id, 1, &eleven[10], 1, &res, &err),
                      REC_INVALID_STATE);
@@ -334,7 +335,7 @@ static void test_message_limit_is_all_or_nothing(void **state)
     must(chat_append(db, id, 1, fits, 12, &res, &err), &err, "retry at full");
     assert_int_equal(res.appended, 0);
     assert_int_equal(res.duplicates, 12);
-    assert_segments(db, id, "100");
+    assert_segments(db, id, "20");
 
     char ids[256];
     uint32_t length;
@@ -368,7 +369,7 @@ static void test_content_limit_is_all_or_nothing(void **state)
     assert_int_equal(chat_append(db, id, 1, one, 1, &res, &err),
                      REC_INVALID_STATE);
     assert_int_equal(res.length, 999993);
-    assert_segments(db, id, "93");
+    assert_segments(db, id, "13");
 }
 
 /* Appends "<prefix><from>".."<prefix><to - 1>", one call each. */
@@ -421,33 +422,50 @@ static void test_segments_fill_and_open_in_order(void **state)
     rec_db *db = *state;
     rec_err err = {0};
     chat_result res;
+    assert_int_equal(CHAT_SEG_MAX, 25); /* the sizes below */
+    assert_int_equal(CHAT_SEG_BYTES, 6144);
     uint64_t id = new_report(db, 1);
     assert_segments(db, id, "");
-    append_singles(db, id, "a", 0, 150);
-    assert_segments(db, id, "100,50");
-    append_batch(db, id, "a", 150, 200); /* exactly fills the tail */
-    assert_segments(db, id, "100,100");
-    append_batch(db, id, "a", 200, 210);
-    assert_segments(db, id, "100,100,10");
-    append_batch(db, id, "a", 210, 305); /* 10 + 95 > 100: a new one */
-    assert_segments(db, id, "100,100,10,95");
-    append_singles(db, id, "a", 305, 306);
-    assert_segments(db, id, "100,100,10,96");
-    assert_state(db, id, 306);
-    assert_all_objects(db, id, 306);
+    append_singles(db, id, "a", 0, 60);
+    assert_segments(db, id, "25,25,10");
+    append_batch(db, id, "a", 60, 75); /* exactly fills the tail */
+    assert_segments(db, id, "25,25,25");
+    append_batch(db, id, "a", 75, 85);
+    assert_segments(db, id, "25,25,25,10");
+    append_batch(db, id, "a", 85, 105); /* 10 + 20 > 25: a new one */
+    assert_segments(db, id, "25,25,25,10,20");
+    append_batch(db, id, "a", 105, 165); /* cut into 25, 25, 10 */
+    assert_segments(db, id, "25,25,25,10,20,25,25,10");
+    append_singles(db, id, "a", 165, 166);
+    assert_segments(db, id, "25,25,25,10,20,25,25,11");
+    assert_state(db, id, 166);
+    assert_all_objects(db, id, 166);
+    char got[2048], want[2048];
+    uint32_t length;
+    read_ids(db, id, 0, 1000, got, sizeof got, &length);
+    expected_ids(0, 166, want, sizeof want);
+    assert_string_equal(got, want);
 
-    /* By content: a segment takes 128 KiB of it. */
-    static char big[CHAT_MAX_CONTENT + 1];
+    /* By content: 6 KiB a segment, a bigger message alone. */
+    static char big[CHAT_MAX_CONTENT + 1], mid[3001];
     memset(big, 'b', CHAT_MAX_CONTENT);
+    memset(mid, 'm', 3000);
     uint64_t id2 = new_report(db, 1);
-    const char *names[] = {"g1", "g2", "g3", "g4"};
-    for (size_t i = 0; i < 4; i++) {
-        chat_msg m[1] = {m_(names[i], i == 3 ? "small" : big)};
-        must(chat_append(db, id2, 1, m, 1, &res, &err), &err, "big");
+    const char *names[] = {"g1", "g2", "g3", "g4", "g5", "g6"};
+    const char *texts[] = {mid, mid, mid, "small", big, "small"};
+    for (size_t i = 0; i < 6; i++) {
+        chat_msg m[1] = {m_(names[i], texts[i])};
+        must(chat_append(db, id2, 1, m, 1, &res, &err), &err, "by size");
         assert_int_equal(res.appended, 1);
     }
-    assert_segments(db, id2, "2,2"); /* 64 + 64 KiB, then 64 KiB + 5 */
-    assert_state(db, id2, 4);
+    assert_segments(db, id2, "2,2,1,1"); /* 6000 | 3005 | 64 KiB | 5 */
+    chat_msg three[3] = {m_("h1", "small"), m_("h2", big), m_("h3", mid)};
+    must(chat_append(db, id2, 1, three, 3, &res, &err), &err, "cut");
+    assert_int_equal(res.appended, 3);
+    /* The tail (5 bytes) cannot take 64 KiB more: new segments, cut
+     * before and after the big one. */
+    assert_segments(db, id2, "2,2,1,1,1,1,1");
+    assert_state(db, id2, 9);
 }
 
 static void test_reads_across_segments(void **state)
@@ -458,7 +476,7 @@ static void test_reads_across_segments(void **state)
     append_batch(db, id, "a", 150, 160);
     append_batch(db, id, "a", 160, 260);
     append_singles(db, id, "a", 260, 265);
-    assert_segments(db, id, "100,60,100,5");
+    assert_segments(db, id, "25,25,25,25,25,25,10,25,25,25,25,5");
     static char got[8192], want[8192];
     uint32_t length;
     static const int cases[][2] = {
@@ -616,7 +634,7 @@ static void test_many_appenders_cross_boundaries_at_once(void **state)
 {
     rec_db *db = *state;
     uint64_t id = new_report(db, 1);
-    append_batch(db, id, "a", 0, 97); /* 3 places left in the first one */
+    append_batch(db, id, "a", 0, 97); /* 25,25,25,22: 3 places left */
     pthread_barrier_t start;
     assert_int_equal(pthread_barrier_init(&start, NULL, CROSSERS), 0);
     pthread_t t[CROSSERS];
