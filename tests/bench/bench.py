@@ -264,8 +264,12 @@ class Bench:
         fe.php_port = harness.free_port()
         fe.node_port = harness.free_port()
         fe.start_pool()
-        self.start_php()
-        self.start_node()
+        # Only the targets measured (BENCH_TARGETS=optimist needs neither
+        # php-fpm nor Node installed).
+        if "php" in TARGETS:
+            self.start_php()
+        if "node" in TARGETS:
+            self.start_node()
         fe.start_nginx()
         fe.wait_healthy()
         self.check_targets()
@@ -304,8 +308,8 @@ class Bench:
 
     def seed_chat(self, length, with_ids):
         """A report of the tenant whose chat holds `length` messages, by
-        SQL, laid out as lib/chat.c lays it out: segments of 100 (the
-        sequence engine makes them), the counters, and (with_ids) the ids
+        SQL, laid out as lib/chat.c lays it out: segments of 25
+        (CHAT_SEG_MAX; the sequence engine makes them), the counters, and (with_ids) the ids
         in report_chat_ids. The ids are not needed by reads."""
         t0 = time.monotonic()
         t = self.tenant_id
@@ -317,19 +321,19 @@ class Bench:
         self.stack.sql(
             "SET SESSION group_concat_max_len = 1073741824; "
             "INSERT INTO report_chat_segments (report_id, first, n, bytes, "
-            "msgs) SELECT %d, s.seq * 100, 100, %d, JSON_ARRAYAGG("
-            "JSON_OBJECT('id', CONCAT('seed-', s.seq * 100 + m.seq), "
+            "msgs) SELECT %d, s.seq * 25, 25, %d, JSON_ARRAYAGG("
+            "JSON_OBJECT('id', CONCAT('seed-', s.seq * 25 + m.seq), "
             "'role', 'user', 'content', '%s', 'at', "
             "'2026-01-01T00:00:00.000Z') ORDER BY m.seq) "
-            "FROM seq_0_to_%d s JOIN seq_0_to_99 m GROUP BY s.seq"
-            % (rid, 100 * len(content), content, length // 100 - 1))
+            "FROM seq_0_to_%d s JOIN seq_0_to_24 m GROUP BY s.seq"
+            % (rid, 25 * len(content), content, length // 25 - 1))
         if with_ids:
             self.stack.sql("INSERT INTO report_chat_ids (report_id, msg_id) "
                            "SELECT %d, CONCAT('seed-', seq) FROM seq_0_to_%d"
                            % (rid, length - 1))
         self.stack.sql("UPDATE reports SET chat_length = %d, chat_bytes = %d,"
                        " chat_tail = %d WHERE id = %d"
-                       % (length, length * len(content), length - 100, rid))
+                       % (length, length * len(content), length - 25, rid))
         log("seeded report %d with %d messages in %.1fs" % (
             rid, length, time.monotonic() - t0))
         return rid
@@ -792,8 +796,10 @@ def main():
         workers = bench.fe.worker_pids()
         bench.worker_rss = [vm(p, "VmRSS") or 0 for p in workers]
         hwm = [vm(p, "VmHWM") or 0 for p in workers]
-        php_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.php.pid)]
-        node_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.node.pid)]
+        php_rss = [vm(p, "VmRSS") or 0 for p in
+                   (harness.children(bench.php.pid) if bench.php else [])]
+        node_rss = [vm(p, "VmRSS") or 0 for p in
+                    (harness.children(bench.node.pid) if bench.node else [])]
         rss = ("optimist pool workers VmRSS %s KiB (peak VmHWM %s KiB); "
                "php-fpm children VmRSS max %d KiB; node workers VmRSS max "
                "%d KiB" % ("/".join(map(str, bench.worker_rss)),
