@@ -54,13 +54,16 @@ static const char SQL_LOCK[] =
     "FROM reports r LEFT JOIN report_chat_segments s "
     "ON s.report_id = r.id AND s.first = r.chat_tail "
     "WHERE r.id = ? AND r.tenant_id = ? FOR UPDATE";
-/* The call's `at`, read by a statement of its own once the row is locked:
- * the server fixes UTC_TIMESTAMP when a statement starts, and the locking
- * SELECT starts before its wait for the lock. Read after it, `at` never
- * goes backwards along the history. */
-static const char SQL_NOW[] =
-    "SELECT CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), "
-    "'%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')";
+/* The call's `at` comes from a statement that starts once the row is
+ * locked: the server fixes UTC_TIMESTAMP when a statement starts, and the
+ * locking SELECT starts before its wait for the lock. Read after it, `at`
+ * never goes backwards along the history. One new message takes it in the
+ * statement that writes it (AT_SQL); several read it once (SQL_NOW), to
+ * give them all the same. */
+#define AT_SQL                                                             \
+    "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), "  \
+    "23), 'Z')"
+static const char SQL_NOW[] = "SELECT " AT_SQL;
 /* Not INSERT IGNORE: that would also turn a truncation into a warning.
  * Without CLIENT_FOUND_ROWS an existing id counts 0 affected rows. */
 static const char SQL_CLAIM_ID[] =
@@ -72,7 +75,7 @@ static const char SQL_CLAIM_ID[] =
  * time against 0.2 ms for the two single-table ones.) */
 static const char SQL_TAIL_ONE[] =
     "UPDATE report_chat_segments SET msgs = JSON_ARRAY_APPEND(msgs, '$', "
-    "JSON_OBJECT('id', ?, 'role', ?, 'content', ?, 'at', ?)), "
+    "JSON_OBJECT('id', ?, 'role', ?, 'content', ?, 'at', " AT_SQL ")), "
     "n = n + 1, bytes = bytes + ? WHERE report_id = ? AND first = ?";
 /* The parameter is a JSON array of objects: JSON_MERGE_PRESERVE of two
  * arrays is their concatenation, in order. */
@@ -83,7 +86,7 @@ static const char SQL_TAIL_MANY[] =
 static const char SQL_OPEN_ONE[] =
     "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
     "VALUES (?, ?, 1, ?, JSON_ARRAY(JSON_OBJECT('id', ?, 'role', ?, "
-    "'content', ?, 'at', ?)))";
+    "'content', ?, 'at', " AT_SQL ")))";
 static const char SQL_OPEN_MANY[] =
     "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
     "VALUES (?, ?, ?, ?, JSON_MERGE_PRESERVE('[]', ?))";
@@ -203,7 +206,7 @@ struct append_ctx {
     unsigned char fresh[CHAT_MAX_BATCH]; /* OUT: msgs[i] is new */
     size_t nfresh;                       /* how many are */
     size_t pos[CHAT_MAX_BATCH];          /* their indexes in msgs, in order */
-    char at[32];                         /* the call's timestamp */
+    char at[32]; /* the call's timestamp, when it appends several */
     chat_result res;                     /* OUT */
     jbuf batch; /* new messages as a JSON array (owned, freed by
                    chat_append) */
@@ -259,10 +262,10 @@ static rec_status append_to_tail(rec_db *db, struct append_ctx *c,
     rec_status st;
     if (a == 1) {
         const chat_msg *m = &c->msgs[c->pos[0]];
-        rec_param p[7] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
-                          REC_S(m->content, m->content_len), REC_CSTR(c->at),
-                          REC_U(b), REC_U(c->report_id), REC_U(tail)};
-        st = rec_exec(db, SQL_TAIL_ONE, p, 7, NULL, &affected, NULL, err);
+        rec_param p[6] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
+                          REC_S(m->content, m->content_len), REC_U(b),
+                          REC_U(c->report_id), REC_U(tail)};
+        st = rec_exec(db, SQL_TAIL_ONE, p, 6, NULL, &affected, NULL, err);
     } else {
         write_batch(c, 0, a);
         rec_param p[5] = {REC_S(c->batch.p, c->batch.len), REC_U(a), REC_U(b),
@@ -279,12 +282,12 @@ static rec_status open_segment(rec_db *db, struct append_ctx *c,
                                uint64_t first, size_t from, size_t to,
                                uint64_t b, rec_err *err)
 {
-    if (to - from == 1) {
+    if (c->nfresh == 1) {
         const chat_msg *m = &c->msgs[c->pos[from]];
-        rec_param p[7] = {REC_U(c->report_id), REC_U(first), REC_U(b),
+        rec_param p[6] = {REC_U(c->report_id), REC_U(first), REC_U(b),
                           REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
-                          REC_S(m->content, m->content_len), REC_CSTR(c->at)};
-        return rec_exec(db, SQL_OPEN_ONE, p, 7, NULL, NULL, NULL, err);
+                          REC_S(m->content, m->content_len)};
+        return rec_exec(db, SQL_OPEN_ONE, p, 6, NULL, NULL, NULL, err);
     }
     write_batch(c, from, to);
     rec_param p[5] = {REC_U(c->report_id), REC_U(first), REC_U(to - from),
@@ -365,12 +368,6 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
     h.tail_bytes = rec_rows_u64(rows, 0, 4);
     rec_rows_free(rows);
     rows = NULL;
-    st = rec_exec(db, SQL_NOW, NULL, 0, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    const char *at = rec_rows_get(rows, 0, 0);
-    snprintf(c->at, sizeof c->at, "%s", at ? at : "");
-    rec_rows_free(rows);
 
     for (size_t i = 0; i < c->n; i++) {
         rec_param p[2] = {REC_U(c->report_id),
@@ -396,6 +393,14 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         h.bytes + bytes > CHAT_MAX_BYTES)
         return REC_INVALID_STATE; /* rolls back the ids claimed above */
 
+    if (c->nfresh > 1) {
+        st = rec_exec(db, SQL_NOW, NULL, 0, &rows, NULL, NULL, err);
+        if (st != REC_OK)
+            return st;
+        const char *at = rec_rows_get(rows, 0, 0);
+        snprintf(c->at, sizeof c->at, "%s", at ? at : "");
+        rec_rows_free(rows);
+    }
     st = write_messages(db, c, &h, bytes, err);
     if (st != REC_OK)
         return st;
