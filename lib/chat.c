@@ -203,11 +203,10 @@ struct append_ctx {
     uint64_t tenant_id;
     const chat_msg *msgs;
     size_t n;
-    unsigned char fresh[CHAT_MAX_BATCH]; /* OUT: msgs[i] is new */
-    size_t nfresh;                       /* how many are */
-    size_t pos[CHAT_MAX_BATCH];          /* their indexes in msgs, in order */
-    char at[32]; /* the call's timestamp, when it appends several */
-    chat_result res;                     /* OUT */
+    size_t pos[CHAT_MAX_BATCH]; /* the new messages' indexes in msgs */
+    size_t nfresh;              /* how many */
+    char at[32];      /* the call's timestamp, when it appends several */
+    chat_result res;  /* OUT */
     jbuf batch; /* new messages as a JSON array (owned, freed by
                    chat_append) */
 };
@@ -349,7 +348,6 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
 
     /* rec_txn may run this again after a deadlock: start from nothing. */
     memset(&c->res, 0, sizeof c->res);
-    memset(c->fresh, 0, sizeof c->fresh);
     c->nfresh = 0;
 
     rec_param key[2] = {REC_U(c->report_id), REC_U(c->tenant_id)};
@@ -375,8 +373,7 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
         st = rec_exec(db, SQL_CLAIM_ID, p, 2, NULL, &affected, NULL, err);
         if (st != REC_OK)
             return st;
-        c->fresh[i] = affected == 1;
-        if (c->fresh[i]) {
+        if (affected == 1) {
             c->pos[c->nfresh++] = i;
             c->res.appended++;
             bytes += c->msgs[i].content_len;
