@@ -25,6 +25,7 @@ depend on K: make bench measures it.
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -83,6 +84,7 @@ def main():
             sys.stdout.flush()
     finally:
         db.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def measure(db, k, content, repeat):

@@ -18,6 +18,7 @@ whole history in reports.chat), on a table of that shape.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -170,6 +171,7 @@ def main():
             sys.stdout.flush()
     finally:
         db.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
