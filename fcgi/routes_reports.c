@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Never the chat column: a report is read without its history. */
+/* A report is read without its history (which is in
+ * report_chat_segments). */
 static const char SQL_LOAD[] =
     "SELECT id, version, title, chat_length, created_at, updated_at "
     "FROM reports "
@@ -23,8 +24,8 @@ static const char SQL_LOAD[] =
 static const char SQL_VERSION[] =
     "SELECT version FROM reports WHERE id = ? AND tenant_id = ?";
 static const char SQL_INSERT[] =
-    "INSERT INTO reports (tenant_id, title, chat, created_at, updated_at)"
-    " VALUES (?, ?, '[]', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+    "INSERT INTO reports (tenant_id, title, created_at, updated_at)"
+    " VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
 static const char SQL_SET_TITLE[] =
     "UPDATE reports SET title = ?, version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
@@ -157,13 +158,16 @@ void route_report_chat_append(http_req *r)
         chat_append(r->db, r->ids[0], r->tenant_id, msgs, (size_t)n, &res,
                     &err);
     if (st == REC_INVALID_STATE) {
-        char extra[64];
+        char extra[160];
         metrics_conflict("reports");
-        snprintf(extra, sizeof extra, "\"length\":%u,\"limit\":%d",
-                 res.length, CHAT_MAX_HISTORY);
+        snprintf(extra, sizeof extra,
+                 "\"length\":%u,\"limit\":%d,\"bytes\":%llu,"
+                 "\"bytes_limit\":%u",
+                 res.length, CHAT_MAX_HISTORY, (unsigned long long)res.bytes,
+                 CHAT_MAX_BYTES);
         reply_error(r, 409, "chat_full",
-                    "these messages would take the chat past 10000 "
-                    "messages; nothing was appended",
+                    "these messages would take the chat past 1000000 "
+                    "messages or 256 MiB of content; nothing was appended",
                     extra);
         return;
     }

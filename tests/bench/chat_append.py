@@ -11,7 +11,7 @@ time from one client, through nginx:
 
   - appending one new message to a history of about 10, 1,000 and 10,000
     messages (`samples` appends each; the 10,000 level starts at 10,000 -
-    samples so that the last one ends at the limit);
+    samples, from when 10,000 was the limit);
   - appending a batch of 100 new messages at the same levels (9,900 for
     the last), once on each of `batches` reports;
   - a duplicate (a retry of a stored id), which writes nothing;
