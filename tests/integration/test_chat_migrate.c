@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "../../lib/chat.h"
+#include "itest.h"
 
 #include <json.h>
 #include <limits.h>
@@ -358,11 +359,8 @@ static int teardown(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     mig_cfg = cfg;
     mig_cfg.database = DBNAME;
     const struct CMUnitTest tests[] = {
