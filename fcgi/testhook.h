@@ -12,6 +12,8 @@
  *   before_commit  the route has answered, its effect transaction is still
  *                  open (only with an Idempotency-Key: see idempotency.h)
  *   after_commit   everything is committed, the answer is not sent yet
+ *   mid_answer     half of the rendered answer has been sent (and
+ *                  flushed), the rest not yet
  */
 #ifndef OPTIMIST_TESTHOOK_H
 #define OPTIMIST_TESTHOOK_H
@@ -21,5 +23,9 @@
 /* Stops the process here if OPTIMIST_TEST_PAUSE names this point and
  * request; returns at once otherwise (and after a SIGCONT). */
 void testhook_pause(const char *point, const http_req *r);
+
+/* 1 if testhook_pause(point, r) would stop, else 0: for a point that needs
+ * to do something first (mid_answer sends half the answer). */
+int testhook_wants(const char *point, const http_req *r);
 
 #endif
