@@ -35,6 +35,8 @@ typedef struct conf {
     int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
     int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
+    int idempotency_purge;   /* OPTIMIST_IDEMPOTENCY_PURGE: seconds between
+                                the master's purges of expired keys */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

@@ -310,6 +310,9 @@ typedef struct rec_idem_answer {
     size_t headers_len;
     const char *body;
     size_t body_len;
+    const char *render_path; /* NULL, or the GET path that renders the
+                                body, which was not kept (body_len 0) */
+    size_t render_path_len;
     rec_rows *rows;        /* owned */
 } rec_idem_answer;
 void rec_idem_answer_free(rec_idem_answer *ans);
@@ -331,6 +334,14 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
                           const char *headers, size_t headers_len,
                           const char *body, size_t body_len,
                           rec_err *err) REC_MUST_CHECK;
+
+/* The same, without the body: `path` names the GET that renders it again
+ * (a big resource, re-rendered on replay rather than stored). */
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
+                                 int status, const char *headers,
+                                 size_t headers_len, const char *path,
+                                 size_t path_len,
+                                 rec_err *err) REC_MUST_CHECK;
 
 /* Gives up our claim (after a 5xx): the key is free again. A claim that
  * is no longer ours, or already done, is left alone. */
