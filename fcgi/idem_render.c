@@ -38,6 +38,8 @@ static int header_value(const char *block, size_t len, const char *name,
             out[vl] = '\0';
             return 1;
         }
+        if (end - eol < 2)
+            break;
         p = eol + 2;
     }
     return 0;
@@ -175,6 +177,8 @@ void idem_render_replay(http_req *r, int status, const char *headers,
             memcpy(r->headers + r->headers_len + ll, "\r\n", 2);
             r->headers_len += ll + 2;
         }
+        if ((size_t)(end - p) < ll + 2)
+            break;
         p += ll + 2;
     }
     if (!same && header_value(sub.headers, sub.headers_len, "ETag", now,
