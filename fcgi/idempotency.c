@@ -107,6 +107,7 @@ static void replay(http_req *r, const rec_idem_answer *ans)
     if (ans->render_path != NULL) {
         /* Kept without its body (idem_render.h): rendered again. */
         idem_render_replay(r, ans->status, ans->headers, ans->headers_len,
+                           ans->body, ans->body_len, ans->render_at,
                            ans->render_path, ans->render_path_len);
         LOG(LOG_DEBUG, "idempotency: replayed the stored %d (rendered)",
             ans->status);
@@ -181,15 +182,18 @@ struct store_ctx {
     http_req *r;
     const idem *s;
     const char *render; /* NULL: store the body; else the GET's path */
+    jbuf shell;         /* with render: the body, `null` at `at` */
+    size_t at;
 };
 
-/* Stores the answer: whole, or (a big 2xx) as the GET that renders it. */
+/* Stores the answer: whole, or without the resource its GET renders. */
 static rec_status store_answer(rec_db *db, struct store_ctx *c, rec_err *err)
 {
     if (c->render != NULL)
         return rec_idem_store_render(db, &c->s->k, c->r->status,
                                      c->r->headers, c->r->headers_len,
-                                     c->render, strlen(c->render), err);
+                                     c->shell.p, c->shell.len, c->render,
+                                     strlen(c->render), c->at, err);
     return rec_idem_store(db, &c->s->k, c->r->status, c->r->headers,
                           c->r->headers_len, c->r->out.p, c->r->out.len,
                           err);
@@ -236,13 +240,20 @@ void idem_finish(http_req *r, idem *s)
     /* A big 2xx is kept as the GET that renders it (idem_render.h); the
      * check reads inside the held transaction, which sees the write. */
     char render[sizeof r->path];
+    size_t len = 0;
     struct store_ctx c = {.r = r, .s = s, .render = NULL};
-    if (idem_render_path(r, render, sizeof render))
+    jb_init(&c.shell);
+    if (idem_render_split(r, render, sizeof render, &c.at, &len)) {
         c.render = render;
+        jb_raw(&c.shell, r->out.p, c.at);
+        jb_lit(&c.shell, "null");
+        jb_raw(&c.shell, r->out.p + c.at + len, r->out.len - c.at - len);
+    }
     if (h == REC_HOLD_OPEN)
         st = rec_txn_commit_held(r->db, store_in_txn, &c, &err);
     else
         st = store_answer(r->db, &c, &err);
+    jb_free(&c.shell);
     if (st == REC_OK)
         return;
     if (h != REC_HOLD_OPEN) {

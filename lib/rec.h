@@ -311,8 +311,10 @@ typedef struct rec_idem_answer {
     const char *body;
     size_t body_len;
     const char *render_path; /* NULL, or the GET path that renders the
-                                body, which was not kept (body_len 0) */
+                                resource, which was not kept: the body
+                                holds `null` at render_at instead */
     size_t render_path_len;
+    size_t render_at;
     rec_rows *rows;        /* owned */
 } rec_idem_answer;
 void rec_idem_answer_free(rec_idem_answer *ans);
@@ -335,12 +337,14 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
                           const char *body, size_t body_len,
                           rec_err *err) REC_MUST_CHECK;
 
-/* The same, without the body: `path` names the GET that renders it again
- * (a big resource, re-rendered on replay rather than stored). */
+/* The same, without the resource: `body` holds `null` at `render_at`
+ * where the bytes of GET `path` were (a big resource, rendered again on
+ * replay rather than stored). */
 rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
                                  int status, const char *headers,
-                                 size_t headers_len, const char *path,
-                                 size_t path_len,
+                                 size_t headers_len, const char *body,
+                                 size_t body_len, const char *path,
+                                 size_t path_len, size_t render_at,
                                  rec_err *err) REC_MUST_CHECK;
 
 /* Gives up our claim (after a 5xx): the key is free again. A claim that

@@ -2,12 +2,15 @@
 answers do not grow with their resource, and expired keys are purged by
 the service itself, without any request.
 
-- A 2xx whose body is over 16 KiB is kept as the GET that renders it
-  (sql/0006_idempotency_render.sql, fcgi/idem_render.c): a session growing
-  by keyed appends stores at most 16 KiB per key, whatever its size.
+- An answer over 16 KiB that holds its resource as the GET renders it
+  (the body of a 2xx, the "current" of a 409) is kept without those
+  bytes, and with the GET's path (sql/0006_idempotency_render.sql,
+  fcgi/idem_render.c): a session growing by keyed appends stores at most
+  16 KiB per key, whatever its size, and so does a keyed conflict on it.
 - A replay while the resource is at the stored version is the first answer
-  byte for byte; after later writes it is the current representation with
-  its own ETag, still with the stored status and Idempotent-Replayed.
+  byte for byte; after later writes a 2xx is the current representation
+  with its own ETag, a 409 keeps its members with the current resource and
+  version, both with the stored status and Idempotent-Replayed.
 - The master's janitor (fcgi/janitor.c) deletes expired keys on its own
   timer: with no request at all, the table empties.
 
@@ -60,7 +63,7 @@ def test_a_growing_session_stores_a_bounded_answer_per_key(stack):
     # The session passed 16 KiB after about 8 appends: every later answer
     # is kept as its GET, without a body.
     assert len(big) >= 30, rows
-    assert all(n == 0 and p == "/v1/sessions/%d" % sid
+    assert all(n == 4 and p == "/v1/sessions/%d" % sid    # "null"
                for _, _, n, p in big), big
     assert all(n == len(firsts[k].body) for k, _, n, _ in small), small
     total = sum(n for _, _, n, _ in rows)
@@ -109,7 +112,8 @@ def test_a_replay_of_a_deleted_resource_is_404(stack):
     sid = stack.post("/v1/sessions", {}, token=tok).json()["id"]
     r = keyed_append(stack, tok, sid, 1, "big", "y" * 20000)
     assert r.status == 200, r
-    assert stored(stack, tid)[0][3] == "/v1/sessions/%d" % sid
+    assert stored(stack, tid)[0][3] == "/v1/sessions/%d" % sid, \
+        stored(stack, tid)
     assert stack.delete("/v1/sessions/%d" % sid, {"version": 2},
                         token=tok).status == 204
     r = keyed_append(stack, tok, sid, 1, "big", "y" * 20000)
@@ -125,7 +129,7 @@ def test_a_big_create_is_kept_as_its_location(stack):
     first = stack.post("/v1/bids", body, token=tok, headers=h)
     assert first.status == 201, first
     (row,) = stored(stack, tid)
-    assert row[2] == 0 and row[3] == first.headers["Location"], row
+    assert row[2] == 4 and row[3] == first.headers["Location"], row
     again = stack.post("/v1/bids", body, token=tok, headers=h)
     assert again.status == 201 and again.body == first.body
     assert again.headers["Location"] == first.headers["Location"]
@@ -134,19 +138,36 @@ def test_a_big_create_is_kept_as_its_location(stack):
                          % tid)[0][0]) == 1
 
 
-def test_a_big_conflict_is_stored_whole(stack):
-    """A refusal carries the resource as it was: kept whole, replayed as
-    it was even after the resource moved on."""
+def test_a_big_conflict_is_kept_without_its_current(stack):
+    """A keyed 409 on a big session keeps its members, not the session:
+    replayed byte for byte while the session is at that version, and after
+    it moved on, still the same 409 with the session and version of now."""
     tid, tok = stack.tenant()
     sid = stack.post("/v1/sessions", {}, token=tok).json()["id"]
     assert keyed_append(stack, tok, sid, 1, "a", "z" * 20000).status == 200
     r409 = keyed_append(stack, tok, sid, 1, "stale", "late")
     assert r409.status == 409, r409
-    assert keyed_append(stack, tok, sid, 2, "b", "more").status == 200
+    first = r409.json()
+    assert first["current_version"] == 2 and len(r409.body) > INLINE
+    rows = {k: (n, p) for k, _, n, p in stored(stack, tid)}
+    n, p = rows["stale"]
+    assert p == "/v1/sessions/%d" % sid and n < 1000, rows
     again = keyed_append(stack, tok, sid, 1, "stale", "late")
     assert again.status == 409 and again.body == r409.body
-    rows = {k: (n, p) for k, _, n, p in stored(stack, tid)}
-    assert rows["stale"] == (len(r409.body), None), rows
+    assert again.headers["ETag"] == r409.headers["ETag"] == '"2"'
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert keyed_append(stack, tok, sid, 2, "b", "more").status == 200
+    later = keyed_append(stack, tok, sid, 1, "stale", "late")
+    assert later.status == 409, later
+    body = later.json()
+    assert body["error"] == "version_conflict"
+    assert body["request_id"] == first["request_id"]
+    assert body["current_version"] == 3
+    assert body["current"] == stack.get("/v1/sessions/%d" % sid,
+                                        token=tok).json()
+    assert later.headers["ETag"] == '"3"'
+    assert stack.get("/v1/sessions/%d" % sid,
+                     token=tok).json()["version"] == 3
 
 
 def test_expired_keys_are_purged_without_any_request(stack):
