@@ -40,6 +40,7 @@ int testhook_wants(const char *point, const http_req *r)
     if (point_want[0] == '\0' || strcmp(point, point_want) != 0)
         return 0;
     if (r->method == NULL || strcmp(r->method, "GET") == 0 ||
+        strcmp(r->method, "HEAD") == 0 ||
         strncmp(r->path, prefix_want, strlen(prefix_want)) != 0)
         return 0;
     return 1;

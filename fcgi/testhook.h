@@ -8,7 +8,8 @@
  * (not an option of conf.c on purpose: nobody sets it by accident in a
  * configuration file, and --help does not advertise it). A worker that
  * reaches <point> in a non-GET request whose path starts with the prefix
- * logs "TEST PAUSE <point>" and stops itself with SIGSTOP. Points:
+ * logs "TEST PAUSE <point>" and stops itself with SIGSTOP (GET and
+ * HEAD never stop). Points:
  *   before_commit  the route has answered, its effect transaction is still
  *                  open (only with an Idempotency-Key: see idempotency.h)
  *   after_commit   everything is committed, the answer is not sent yet

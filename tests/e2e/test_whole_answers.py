@@ -5,9 +5,10 @@ wherever GET does, and an HTTP version nginx does not speak gets the
 contract's JSON error.
 
 The module runs its own stack with the TEST ONLY hook
-OPTIMIST_TEST_PAUSE=mid_answer:/v1/bids: a worker answering a write under
-/v1/bids sends half of its answer and stops, so that the test can SIGKILL
-it exactly there. No other test of this module writes under /v1/bids.
+OPTIMIST_TEST_PAUSE=mid_answer:/v1/storefront: a worker answering a write
+under /v1/storefront sends half of its answer and stops, so that the test
+can SIGKILL it exactly there. No other test of this module writes under
+/v1/storefront.
 """
 
 import http.client
@@ -19,7 +20,9 @@ import threading
 import harness
 
 STACK_OPTIONS = {"workers": 3,
-                 "env": {"OPTIMIST_TEST_PAUSE": "mid_answer:/v1/bids"}}
+                 "env": {"OPTIMIST_TEST_PAUSE": "mid_answer:/v1/storefront",
+                         "OPTIMIST_DEMO_EVAL_STEPS": "2",
+                         "OPTIMIST_DEMO_EVAL_DELAY_MS": "20"}}
 
 
 def raw(stack, data, timeout=10):
@@ -171,16 +174,17 @@ def test_unknown_http_version_gets_the_json_error(stack):
 def test_worker_killed_mid_answer_is_an_error_not_a_short_200(stack):
     """Regression: without Content-Length, nginx turned a worker's early
     close into a clean chunked end, and the client read a well-formed but
-    cut 201."""
+    cut answer."""
     _, tok = stack.tenant()
-    data = {"blob": "z" * 400000}
+    config = {"blob": "z" * 400000}
     out = {}
 
     def client():
         conn = http.client.HTTPConnection("127.0.0.1", stack.port,
                                           timeout=60)
         try:
-            conn.request("POST", "/v1/bids", body=json.dumps({"data": data}),
+            conn.request("PUT", "/v1/storefront/draft",
+                         body=json.dumps({"version": 1, "config": config}),
                          headers={"Content-Type": "application/json",
                                   "Authorization": "Bearer " + tok})
             resp = conn.getresponse()
@@ -216,8 +220,43 @@ def test_worker_killed_mid_answer_is_an_error_not_a_short_200(stack):
                                out.get("status"), out.get("length"))
     assert out.get("chunked") is None, out
     if "incomplete" in out:
-        assert out["status"] == 201, out
+        assert out["status"] == 200, out
         assert out["incomplete"] < int(out["length"]), out
     else:
         assert "error" in out, out
     stack.wait_workers()
+
+
+def test_the_pools_own_5xx_carry_content_length(stack):
+    """503 from the pool itself (the database is down), healthz's 503."""
+    _, tok = stack.tenant()
+    sid = stack.post("/v1/sessions", {}, token=tok).json()["id"]
+    stack.db_stop()
+    try:
+        r = stack.get("/v1/sessions/%d" % sid, token=tok)
+        assert r.status == 503 and r.json()["error"] == "unavailable", r
+        assert_whole(r, "503 from the pool")
+        h = stack.get("/healthz")
+        assert h.status == 503, h
+        assert_whole(h, "healthz 503")
+    finally:
+        stack.db_start()
+    harness.wait_until(lambda: stack.get("/healthz").status == 200, 30,
+                       "healthz to answer 200 again")
+
+
+def test_an_event_stream_has_no_content_length(stack):
+    """Streams are the one exception: sent as they happen, so no length;
+    nginx frames them (chunked) and the stream ends with its last event."""
+    _, tok = stack.tenant()
+    r = stack.post("/v1/bids", {"data": {"p": 1}}, token=tok)
+    assert r.status == 201, r
+    bid = r.json()["id"]
+    with stack.stream("POST", "/v1/bids/%d/evaluate" % bid,
+                      {"version": 1}, token=tok,
+                      headers={"Accept": "text/event-stream"}) as s:
+        assert s.status == 200
+        assert s.headers["Content-Type"].startswith("text/event-stream")
+        assert s.headers.get("Content-Length") is None, s.headers
+        events = [e["event"] for e in s.events()]
+    assert events[0] == "claimed" and events[-1] == "result", events
