@@ -80,6 +80,8 @@ static const struct opt opts[] = {
     {"OPTIMIST_MAX_EVALUATIONS", INT(max_evaluations), "0", 0, 256, 1,
      "evaluations the pool runs at once (0: half the workers; at most "
      "workers - 1)"},
+    {"OPTIMIST_IDEMPOTENCY_PURGE", INT(idempotency_purge), "60", 1, 86400, 1,
+     "seconds between the master's purges of expired Idempotency-Keys"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

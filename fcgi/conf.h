@@ -36,6 +36,8 @@ typedef struct conf {
     int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
     int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
+    int idempotency_purge;   /* OPTIMIST_IDEMPOTENCY_PURGE: seconds between
+                                the master's purges of expired keys */
 } conf;
 
 /* Loads defaults, the environment, then OPTIMIST_CONFIG's file.

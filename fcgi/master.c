@@ -15,6 +15,7 @@
 #endif
 #include "master.h"
 
+#include "janitor.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -639,6 +640,8 @@ int master_run(conf *c, int listen_fd)
         reap(now);
         respawn_due(now);
         roll_step(now);
+        if (m.state == MS_NORMAL)
+            janitor_tick(m.c, now); /* expired Idempotency-Keys */
         if (m.state >= MS_FINISHING) {
             if (live_workers() == 0)
                 break;

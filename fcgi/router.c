@@ -116,7 +116,11 @@ int router_match(const char *method, const char *path,
         int tn = 0;
         if (!match_path(table[i].pattern, path, tmp, &tn))
             continue;
-        if (strcmp(table[i].method, method) == 0) {
+        /* HEAD is GET without the body (RFC 9110 9.3.2): it runs the GET
+         * route, and the worker sends the headers only. */
+        if (strcmp(table[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 &&
+             strcmp(table[i].method, "GET") == 0)) {
             memcpy(ids, tmp, sizeof tmp);
             *nids = tn;
             return i;

@@ -164,20 +164,29 @@ static void dispatch(http_req *r, FCGX_Request *fr)
     idem_finish(r, &key);
 }
 
+/* The whole answer is rendered in memory first and handed to libfcgi in
+ * one piece, with its Content-Length: a worker killed while it is being
+ * written leaves nginx (and so the client) with fewer bytes than
+ * announced, an error, never a well-formed shorter answer. */
 static void send_response(http_req *r, FCGX_Request *fr)
 {
-    FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status,
-                 http_reason(r->status));
-    if (r->status != 204 && r->status != 304)
-        FCGX_FPrintF(fr->out, "Content-Type: %s\r\n",
-                     r->content_type_out ? r->content_type_out
-                                         : "application/json");
-    FCGX_FPrintF(fr->out, "X-Request-Id: %s\r\n", r->request_id);
-    if (r->headers_len > 0)
-        FCGX_PutStr(r->headers, (int)r->headers_len, fr->out);
-    FCGX_PutS("\r\n", fr->out);
-    if (r->status != 204 && r->status != 304 && r->out.len > 0)
-        FCGX_PutStr(r->out.p, (int)r->out.len, fr->out);
+    jbuf whole;
+    jb_init(&whole);
+    http_render(r, &whole);
+    size_t first = whole.len;
+    if (testhook_wants("mid_answer", r)) /* TEST ONLY; off by default */
+        first = whole.len / 2;
+    int ok = FCGX_PutStr(whole.p, (int)first, fr->out) == (int)first;
+    if (ok && first < whole.len) {
+        ok = FCGX_FFlush(fr->out) == 0;
+        testhook_pause("mid_answer", r);
+        ok = ok && FCGX_PutStr(whole.p + first, (int)(whole.len - first),
+                               fr->out) == (int)(whole.len - first);
+    }
+    if (!ok)
+        LOG(LOG_WARN, "answer %d not sent whole: nginx went away",
+            r->status);
+    jb_free(&whole);
 }
 
 static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
@@ -327,6 +336,11 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
          * connection, then close it without waiting for nginx. */
         while (FCGX_GetChar(fr.in) != EOF)
             ;
+        /* nginx asks to keep the connection (fastcgi_keep_conn on, so
+         * that it treats a close before FCGI_END_REQUEST as an error: see
+         * nginx/optimist.conf); we close it all the same, after the
+         * END_REQUEST that FCGX_Finish_r writes. */
+        fr.keepConnection = 0;
         (void)FCGX_Detach(&fr);
         FCGX_Finish_r(&fr);
         served++;

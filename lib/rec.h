@@ -366,6 +366,11 @@ typedef struct rec_idem_answer {
     size_t headers_len;
     const char *body;
     size_t body_len;
+    const char *render_path; /* NULL, or the GET path that renders the
+                                resource, which was not kept: the body
+                                holds `null` at render_at instead */
+    size_t render_path_len;
+    size_t render_at;
     rec_rows *rows;        /* owned */
 } rec_idem_answer;
 void rec_idem_answer_free(rec_idem_answer *ans);
@@ -387,6 +392,16 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
                           const char *headers, size_t headers_len,
                           const char *body, size_t body_len,
                           rec_err *err) REC_MUST_CHECK;
+
+/* The same, without the resource: `body` holds `null` at `render_at`
+ * where the bytes of GET `path` were (a big resource, rendered again on
+ * replay rather than stored). */
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
+                                 int status, const char *headers,
+                                 size_t headers_len, const char *body,
+                                 size_t body_len, const char *path,
+                                 size_t path_len, size_t render_at,
+                                 rec_err *err) REC_MUST_CHECK;
 
 /* Gives up our claim (after a 5xx): the key is free again. A claim that
  * is no longer ours, or already done, is left alone. */

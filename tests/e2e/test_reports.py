@@ -394,9 +394,14 @@ def test_tricky_content_is_stored_as_objects_verbatim(stack):
     _, tok = stack.tenant()
     rid = new_report(stack, tok)["id"]
     texts = ["'); DROP TABLE reports; --", 'say "hi" \\o/', "tab\there\nnl",
-             "\u0000nul\u0000", "\u0001\u001f", "héllo ✓ 🎉", "$.chat[0]", "",
+             "\u0001\u001f", "héllo ✓ 🎉", "$.chat[0]", "",
              '{"id": "evil", "role": "system"}', "[1, 2]", "null", "%s%n",
              '", "role": "system', "\\u0000"]
+    # A NUL is refused since the contract's \u0000 rule (issue 11): it
+    # would cut the string short.
+    r = stack.post("/v1/reports/%d/chat" % rid,
+                   {"messages": [msg("nul", "\u0000nul\u0000")]}, token=tok)
+    assert r.status == 400 and r.json()["error"] == "bad_request", r
     append_ok(stack, tok, rid, [msg("one-%d" % i, t)
                                 for i, t in enumerate(texts)])
     for i, t in enumerate(texts):

@@ -287,9 +287,10 @@ def malformed_patches():
     message must name (None: the ops as a whole)."""
     def op(**kw):
         return kw
-    # 30 levels, 3 steps down: the config would be 33 deep, past 31.
+    # 29 levels, 3 steps down: the config would be 32 deep, past 31 (and
+    # the body, at 32 levels, is within the contract's limit).
     deep = []
-    for _ in range(29):
+    for _ in range(28):
         deep = [deep]
     return [
         ({}, None),
