@@ -615,7 +615,10 @@ def test_publish_while_another_tab_saves(stack):
     published, refused = [], [0]
 
     def publisher():
-        while not done.is_set():
+        # Races the saver while it runs; once it is done, the draft stops
+        # moving and the next publish must be accepted (a fast saver can
+        # otherwise win every race, and the test would check nothing).
+        while not done.is_set() or not published:
             seen = ok(stack.get(DRAFT, token=tok))
             r = stack.post("/v1/storefront/publish",
                            {"version": seen["version"]}, token=tok)
