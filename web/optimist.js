@@ -313,6 +313,16 @@ export class Record {
    * set(resource) takes the answer (default: the answer is the record).
    */
   async save(mine, write, { key = newKey("save"), take } = {}) {
+    this.saving = true;
+    try { return await this._save(mine, write, key, take); } finally {
+      this.saving = false;
+      const r = this.held;
+      this.held = null;
+      if (r && this.arrived) this.arrived(r);
+    }
+  }
+
+  async _save(mine, write, key, take) {
     let base = this.base, value = mine, version = this.version;
     for (let round = 0; round < 10; round++) {
       const req = write(version, value);
@@ -347,7 +357,10 @@ export class Record {
    */
   async follow() {
     this.stop();
-    const arrived = (res) => {
+    const arrived = this.arrived = (res) => {
+      // A save of this tab in flight: what arrives meanwhile waits for its
+      // answer (which may already include it).
+      if (res != null && this.saving) { this.held = res; return; }
       if (res == null || res.version <= (this.version || 0)) return;
       const dirty = this.dirty();
       if (!dirty) this._take(res);

@@ -1,0 +1,137 @@
+"""The pages of web/ in a real headless Chromium, each seed scenario as a
+person would do it, with screenshots under build/screenshots/.
+
+What is checked is what a person sees and what the server ends up holding
+(the notice appears, the dialog shows both values, the server holds the
+chosen value, the approval executed once), not how the page learnt it: the
+same tests pass whether the page follows the server through the record
+feeds (SSE) or, where the server has none, by polling.
+"""
+
+import harness
+from browser import Browser
+
+# Its own stack: nginx also serves web/; a slow demo evaluator, so that a
+# reload can land in the middle of a run.
+STACK_OPTIONS = {"workers": 4, "web": True,
+                 "env": {"OPTIMIST_DEMO_EVAL_STEPS": "8",
+                         "OPTIMIST_DEMO_EVAL_DELAY_MS": "600"}}
+
+_open = []
+
+
+def browser(stack, token, **kw):
+    b = Browser(stack.url, token, **kw)
+    _open.append(b)
+    return b
+
+
+def teardown_module(stack):
+    while _open:
+        try:
+            _open.pop().quit()
+        except Exception:
+            pass
+
+
+def quit_all():
+    teardown_module(None)
+
+
+def draft(stack, token):
+    r = stack.get("/v1/storefront/draft", token=token)
+    assert r.status == 200, r
+    return r.json()
+
+
+# -- seed 001: the storefront draft -------------------------------------------
+
+def test_storefront_two_windows_different_fields_merge_silently(stack):
+    _, token = stack.tenant()
+    a = browser(stack, token).open("storefront.html")
+    b = browser(stack, token).open("storefront.html")
+    try:
+        # B holds an unsaved edit (autosave off) while A saves another field.
+        b.click("#autosave")
+        b.type("#f-tagline", "Fresh every morning")
+        a.type("#f-name", "Bakery A")
+        harness.wait_until(lambda: draft(stack, token)["config"].get("name")
+                           == "Bakery A", 15, "A's autosave")
+        # B is told before it saves.
+        b.wait_text("#notice", "Another tab saved version 2")
+        b.shot("storefront-notice")
+        b.click("#save")
+        b.wait_text("#saved", "Saved as version 3")
+        assert not b.js("return !!document.querySelector('dialog[open]')"), \
+            "a dialog opened for edits of different fields"
+        d = draft(stack, token)
+        assert d["version"] == 3, d
+        assert d["config"] == {"name": "Bakery A",
+                               "tagline": "Fresh every morning"}, d
+        assert "different fields" in b.text("#notice")
+        # A follows B's save without a word from its user.
+        a.wait(lambda: a.value("#f-tagline") == "Fresh every morning", 15,
+               "A to show B's tagline")
+        a.full_shot("storefront")
+    finally:
+        quit_all()
+
+
+def test_storefront_same_field_dialog_merge_keeps_the_chosen_value(stack):
+    _, token = stack.tenant()
+    a = browser(stack, token).open("storefront.html")
+    b = browser(stack, token).open("storefront.html")
+    try:
+        b.click("#autosave")
+        b.type("#f-name", "Name from B")
+        b.type("#f-announcement", "Closed on Monday")
+        a.type("#f-name", "Name from A")
+        a.el("#f-currency").send_keys("EUR")
+        harness.wait_until(lambda: draft(stack, token)["config"].get("currency")
+                           == "EUR" and draft(stack, token)["config"]
+                           .get("name") == "Name from A", 15, "A's autosave")
+        a_version = draft(stack, token)["version"]
+        b.wait_text("#notice", "Another tab saved version")
+        b.click("#save")
+        # The dialog: one row, the shop name, with both values side by side.
+        b.wait(lambda: b.js("return !!document.querySelector('dialog[open]')"),
+               15, "the conflict dialog")
+        rows = b.els("dialog tbody tr")
+        assert len(rows) == 1, [r.text for r in rows]
+        assert b.el("dialog tr[data-field=name] td.theirs").text == "Name from A"
+        assert b.el("dialog tr[data-field=name] td.mine").text == "Name from B"
+        assert "version %d" % a_version in b.text("dialog").lower(), \
+            b.text("dialog")
+        b.shot("conflict-dialog")
+        # The person keeps A's name, field by field, and merges.
+        b.click("dialog tr[data-field=name] td.theirs input")
+        b.click("#merge")
+        b.wait_text("#saved", "Saved as version %d" % (a_version + 1))
+        d = draft(stack, token)
+        assert d["config"] == {"name": "Name from A", "currency": "EUR",
+                               "announcement": "Closed on Monday"}, d
+        assert b.value("#f-name") == "Name from A"
+        # No edit lost: each side's other field is kept, A's version stays
+        # in the history, and A's page follows the merged save.
+        a.wait(lambda: a.value("#f-announcement") == "Closed on Monday", 15,
+               "A to follow the merged save")
+        r = stack.get("/v1/storefront/draft/versions/%d" % a_version,
+                      token=token)
+        assert r.status == 200 and r.json()["config"]["name"] == \
+            "Name from A", r
+        b.full_shot("storefront-after-merge")
+
+        # Again, and this time B keeps its own value ("Keep mine").
+        b.type("#f-name", "B again")
+        a.type("#f-name", "A again")
+        harness.wait_until(lambda: draft(stack, token)["config"]["name"]
+                           == "A again", 15, "A's autosave")
+        b.click("#save")
+        b.wait(lambda: b.js("return !!document.querySelector('dialog[open]')"),
+               15, "the conflict dialog")
+        b.click("#keep-mine")
+        b.wait_text("#saved", "Saved as version")
+        harness.wait_until(lambda: draft(stack, token)["config"]["name"]
+                           == "B again", 15, "B's value on the server")
+    finally:
+        quit_all()
