@@ -15,7 +15,8 @@
 // - gives every user action one Idempotency-Key (a retry or a double click of
 //   the same action is answered from the server's stored answer, no second
 //   effect);
-// - retries 503 after its Retry-After (and a network failure of a keyed write);
+// - retries 503 after its Retry-After, a network failure of a keyed write, and
+//   409 idempotency_key_in_use (the same action still being answered);
 // - on 409 version_conflict / 412 precondition_failed calls a resolver with
 //   base (what this tab loaded), mine (this tab's edits) and theirs (the
 //   `current` of the 409: no extra round trip), then writes the resolved
@@ -107,6 +108,12 @@ export class Client {
       const text = res.status === 204 || res.status === 304 ? "" : await res.text();
       let body = null;
       if (text) { try { body = JSON.parse(text); } catch { body = { message: text }; } }
+      if (res.status === 409 && body && body.error === "idempotency_key_in_use" && attempt < this.retries) {
+        // The same action is still being answered (a double click): its
+        // stored answer is ours once it is done.
+        await sleep(200 * (attempt + 1), opts.signal);
+        continue;
+      }
       const etag = res.headers.get("ETag");
       if (res.ok || res.status === 304) {
         return { status: res.status, body, etag, version: versionOfEtag(etag), headers: res.headers };

@@ -102,8 +102,10 @@ class Browser:
         return self.d.find_elements(By.CSS_SELECTOR, css)
 
     def text(self, css):
-        found = self.els(css)
-        return found[0].text if found else ""
+        """The element's rendered text ("" when there is none); read in
+        the page, so a redraw between finding and reading cannot fail it."""
+        return self.js("const e = document.querySelector(arguments[0]);"
+                       "return e ? e.innerText : '';", css)
 
     def wait_text(self, css, needle, timeout=15):
         """Waits until the element's text contains needle; returns it."""
@@ -111,7 +113,8 @@ class Browser:
                          timeout, "%r in %s" % (needle, css))
 
     def value(self, css):
-        return self.el(css).get_attribute("value")
+        return self.js("const e = document.querySelector(arguments[0]);"
+                       "return e ? e.value : null;", css)
 
     def type(self, css, text, clear=True):
         e = self.el(css)

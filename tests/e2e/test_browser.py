@@ -135,3 +135,62 @@ def test_storefront_same_field_dialog_merge_keeps_the_chosen_value(stack):
                            == "B again", 15, "B's value on the server")
     finally:
         quit_all()
+
+
+# -- seed 002: approvals ---------------------------------------------------------
+
+def outbox_events(stack, token, approval_id):
+    r = stack.get("/v1/approvals/events?limit=500", token=token)
+    assert r.status == 200, r
+    return [e for e in r.json()["items"] if e["approval_id"] == approval_id]
+
+
+def test_approve_double_click_and_second_tab_execute_once(stack):
+    from selenium.webdriver.common.action_chains import ActionChains
+    _, token = stack.tenant()
+    ids = []
+    for what in ("refund 20 EUR to order 1042", "delete user 77"):
+        r = stack.post("/v1/approvals", {"action": {"type": what}},
+                       token=token)
+        assert r.status == 201, r
+        ids.append(r.json()["id"])
+    a = browser(stack, token).open("approvals.html")
+    b = browser(stack, token).open("approvals.html")
+    try:
+        a.type("#who", "Alice")
+        b.type("#who", "Bob")
+        a.wait(lambda: len(a.els("#queue li[data-status=pending]")) == 2,
+               15, "two pending approvals in A")
+        b.wait(lambda: len(b.els("#queue li[data-status=pending]")) == 2,
+               15, "two pending approvals in B")
+        b.shot("approvals")
+
+        # A person's double click on Approve.
+        first = '#queue li[data-id="%d"]' % ids[0]
+        ActionChains(a.d).double_click(a.el(first + " .approve")).perform()
+        a.wait_text(first, "You approved it")
+        # Two clicks that slip past the disabled button (the same tick).
+        second = '#queue li[data-id="%d"]' % ids[1]
+        a.js("const b = document.querySelector(arguments[0]);"
+             "b.click(); b.click();", second + " .approve")
+        a.wait_text(second, "You approved it")
+
+        # B still shows the first one pending (it has not polled yet, or
+        # has): either way its Approve ends in "already approved by Alice".
+        b.js("document.querySelectorAll('#queue li').forEach(li => {"
+             " if (li.dataset.id === arguments[0]) {"
+             "  const x = li.querySelector('.approve'); if (x) x.click(); }})",
+             str(ids[0]))
+        b.wait_text('#queue li[data-id="%d"]' % ids[0], "by Alice")
+        b.wait_text("#notice", "Already approved (executed) by Alice")
+        b.shot("approvals-loser")
+
+        for i in ids:
+            r = stack.get("/v1/approvals/%d" % i, token=token)
+            assert r.json()["status"] == "executed", r
+            assert r.json()["version"] == 2, r
+            assert r.json()["note"] == "Approved by Alice", r
+            assert len(outbox_events(stack, token, i)) == 1, \
+                outbox_events(stack, token, i)
+    finally:
+        quit_all()
