@@ -538,23 +538,24 @@ export class ChatOutbox {
   /** Sends what is queued, in order, at most 100 a call; retried later on failure. */
   flush() {
     if (this.flushing) return this.flushing;
-    this.flushing = (async () => {
-      try {
-        while (this.pending.length) {
-          const batch = this.pending.slice(0, 100);
-          await this.client.post(`/v1/reports/${this.reportId}/chat`, { messages: batch },
-            { key: newKey("chat") });
-          const sent = new Set(batch.map((m) => m.id));
-          this.pending = this.pending.filter((m) => !sent.has(m.id));
-          this.onChange();
-        }
-      } catch {
-        clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.flush(), this.retryMs);
-      } finally {
-        this.flushing = null;
+    const p = this._flush().finally(() => { if (this.flushing === p) this.flushing = null; });
+    this.flushing = p;
+    return p;
+  }
+
+  async _flush() {
+    try {
+      while (this.pending.length) {
+        const batch = this.pending.slice(0, 100);
+        await this.client.post(`/v1/reports/${this.reportId}/chat`, { messages: batch },
+          { key: newKey("chat") });
+        const sent = new Set(batch.map((m) => m.id));
+        this.pending = this.pending.filter((m) => !sent.has(m.id));
+        this.onChange();
       }
-    })();
-    return this.flushing;
+    } catch {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.flush(), this.retryMs);
+    }
   }
 }

@@ -194,3 +194,43 @@ def test_approve_double_click_and_second_tab_execute_once(stack):
                 outbox_events(stack, token, i)
     finally:
         quit_all()
+
+
+# -- seed 004: report chat ---------------------------------------------------------
+
+def test_offline_chat_messages_are_appended_once_when_back(stack):
+    _, token = stack.tenant()
+    r = stack.post("/v1/reports", {"title": "Quarterly"}, token=token)
+    rid = r.json()["id"]
+    a = browser(stack, token).open("chat.html?id=%d" % rid)
+    try:
+        a.type("#text", "hello while online")
+        a.click("#send-btn")
+        a.wait(lambda: len(a.els("#msgs li")) == 1, 15, "the first message")
+        a.offline(True)
+        texts = ["offline one", "offline two", "offline three"]
+        for t in texts:
+            a.type("#text", t)
+            a.click("#send-btn")
+        a.wait(lambda: len(a.els("#queued li")) == 3, 10, "3 queued messages")
+        a.wait_text("#net", "offline")
+        queued_ids = [e.get_attribute("data-id") for e in a.els("#queued li")]
+        a.shot("chat-offline")
+        # Nothing reached the server while offline.
+        chat = stack.get("/v1/reports/%d/chat" % rid, token=token).json()
+        assert chat["length"] == 1, chat
+        a.offline(False)
+        a.wait(lambda: len(a.els("#msgs li")) == 4 and not a.els("#queued li"),
+               30, "the queued messages to be sent")
+        chat = stack.get("/v1/reports/%d/chat" % rid, token=token).json()
+        got = [m["content"] for m in chat["messages"]]
+        assert got == ["hello while online"] + texts, got
+        assert [m["id"] for m in chat["messages"][1:]] == queued_ids
+        # Once: a reload (the outbox is empty) adds nothing.
+        a.open("chat.html?id=%d" % rid)
+        a.wait(lambda: len(a.els("#msgs li")) == 4, 15, "4 messages")
+        assert stack.get("/v1/reports/%d/chat" % rid,
+                         token=token).json()["length"] == 4
+        a.shot("chat")
+    finally:
+        quit_all()
