@@ -14,7 +14,7 @@ from browser import Browser
 # Its own stack: nginx also serves web/; a slow demo evaluator, so that a
 # reload can land in the middle of a run.
 STACK_OPTIONS = {"workers": 4, "web": True,
-                 "env": {"OPTIMIST_DEMO_EVAL_STEPS": "8",
+                 "env": {"OPTIMIST_DEMO_EVAL_STEPS": "10",
                          "OPTIMIST_DEMO_EVAL_DELAY_MS": "600"}}
 
 _open = []
@@ -232,5 +232,63 @@ def test_offline_chat_messages_are_appended_once_when_back(stack):
         assert stack.get("/v1/reports/%d/chat" % rid,
                          token=token).json()["length"] == 4
         a.shot("chat")
+    finally:
+        quit_all()
+
+
+# -- seed 003: bids and evaluations ------------------------------------------------
+
+def test_evaluation_resumes_after_a_reload(stack):
+    _, token = stack.tenant()
+    r = stack.post("/v1/bids", {"data": {"title": "Roof repair",
+                                         "amount": 12000}}, token=token)
+    bid = r.json()["id"]
+    a = browser(stack, token).open("bid.html?id=%d" % bid)
+    try:
+        a.click("#evaluate")
+        a.wait_text("#eval-status", "step 2 of 10", 20)
+        a.shot("bid-evaluating")
+        a.d.refresh()
+        a.wait(lambda: a.js("return document.body.dataset.ready"), 20,
+               "the reloaded page")
+        # The reloaded page shows the run still going, then its outcome.
+        a.wait_text("#eval-status", "Evaluating", 10)
+        assert a.text("#status") == "evaluating", a.text("#status")
+        a.shot("bid-resumed")
+        a.wait_text("#eval-outcome", "Decided: score", 30)
+        b = stack.get("/v1/bids/%d" % bid, token=token).json()
+        assert b["status"] == "decided", b
+        assert ("score %d" % b["evaluation"]["score"]) in a.text("#eval-outcome")
+        runs = stack.get("/v1/bids/%d/evaluations" % bid,
+                         token=token).json()["items"]
+        assert [x["outcome"] for x in runs] == ["applied"], runs
+        a.wait(lambda: a.text("#status") == "decided", 15, "status decided")
+        a.full_shot("bid")
+    finally:
+        quit_all()
+
+
+def test_an_edit_during_an_evaluation_supersedes_it_and_says_why(stack):
+    _, token = stack.tenant()
+    r = stack.post("/v1/bids", {"data": {"title": "Fence", "amount": 900}},
+                   token=token)
+    bid = r.json()["id"]
+    a = browser(stack, token).open("bid.html?id=%d" % bid)
+    try:
+        a.click("#evaluate")
+        a.wait_text("#eval-status", "step 1 of 10", 20)
+        a.type("#f-notes", "Add a gate")
+        a.click("#save")
+        a.wait_text("#saved", "Saved as version", 15)
+        a.wait_text("#eval-outcome", "Superseded", 30)
+        assert "never overwrites your edit" in a.text("#eval-outcome")
+        b = stack.get("/v1/bids/%d" % bid, token=token).json()
+        assert b["status"] == "open" and b["data"]["notes"] == "Add a gate", b
+        runs = stack.get("/v1/bids/%d/evaluations" % bid,
+                         token=token).json()["items"]
+        assert [x["outcome"] for x in runs] == ["superseded"], runs
+        a.wait(lambda: a.els('#runs li[data-outcome="superseded"]'), 10,
+               "the superseded run in the list")
+        a.full_shot("bid-superseded")
     finally:
         quit_all()
