@@ -65,6 +65,15 @@ class Browser:
             shutil.rmtree(self.profile, ignore_errors=True)
             raise
         self.d.set_script_timeout(30)
+        # A window narrower than Chromium allows (500 px): a phone's screen.
+        self.phone = (width, height) if width < 500 else None
+        if self.phone:
+            self._metrics(width, height)
+
+    def _metrics(self, width, height):
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1,
+            "mobile": True})
 
     def open(self, page, ready=True):
         """Loads base/page (with #token= the first time), waits until the
@@ -142,6 +151,12 @@ class Browser:
         """A screenshot of the whole page, as tall as its content."""
         h = self.js("return Math.max(document.documentElement.scrollHeight,"
                     " document.body.scrollHeight)")
+        if self.phone:
+            self._metrics(self.phone[0], min(max(h, 600), 3000))
+            try:
+                return self.shot(name)
+            finally:
+                self._metrics(*self.phone)
         w = self.js("return window.outerWidth")
         size = self.d.get_window_size()
         self.d.set_window_size(w, min(max(h + 140, 600), 3000))

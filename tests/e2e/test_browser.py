@@ -292,3 +292,59 @@ def test_an_edit_during_an_evaluation_supersedes_it_and_says_why(stack):
         a.full_shot("bid-superseded")
     finally:
         quit_all()
+
+
+# -- seed 000: an agent session in two tabs -----------------------------------------
+
+def test_session_stale_send_shows_the_other_message_and_resends_on_top(stack):
+    _, token = stack.tenant()
+    r = stack.post("/v1/sessions", {"title": "Planning"}, token=token)
+    sid = r.json()["id"]
+    # B does not follow other tabs (?follow=0): it stays on version 1, as a
+    # tab does between two polls, so its send is stale for certain.
+    a = browser(stack, token).open("session.html?id=%d" % sid)
+    b = browser(stack, token).open("session.html?id=%d&follow=0" % sid)
+    try:
+        a.type("#text", "First, from A")
+        a.click("#send-btn")
+        a.wait(lambda: len(a.els("#msgs li")) == 1, 15, "A's message")
+        b.type("#text", "Then B")
+        b.click("#send-btn")
+        b.wait_text("#notice", "Another tab added 1 message")
+        assert "First, from A" in b.text("#notice")
+        b.wait(lambda: len(b.els("#msgs li")) == 2, 15, "both messages in B")
+        s = stack.get("/v1/sessions/%d" % sid, token=token).json()
+        assert [m["content"] for m in s["messages"]] == \
+            ["First, from A", "Then B"], s
+        assert s["version"] == 3, s
+        a.wait(lambda: len(a.els("#msgs li")) == 2, 15, "A to follow B")
+        b.shot("session")
+    finally:
+        quit_all()
+
+
+# -- every page, as a phone shows it ----------------------------------------------
+
+def test_pages_load_on_a_phone_sized_screen(stack):
+    _, token = stack.tenant()
+    a = browser(stack, token, width=390, height=844)
+    try:
+        a.open("index.html")
+        assert stack.get("/index.html").status == 200
+        a.shot("index-phone")
+        for page in ("storefront", "session", "bid", "approvals", "chat"):
+            a.open(page + ".html")
+            # Nothing wider than the screen: no sideways scrolling.
+            over = a.js("return document.documentElement.scrollWidth - "
+                        "document.documentElement.clientWidth")
+            assert over <= 0, "%s is %dpx too wide" % (page, over)
+            a.full_shot(page + "-phone")
+        # The module is served as JavaScript (an ES module needs it).
+        r = stack.get("/optimist.js")
+        assert r.status == 200, r
+        assert r.headers["Content-Type"].startswith("text/javascript"), \
+            r.headers["Content-Type"]
+        assert stack.get("/nope.html").status == 404
+        assert stack.get("/v1/../web/optimist.js").status == 404
+    finally:
+        quit_all()
