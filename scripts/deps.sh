@@ -26,6 +26,12 @@ packages=(
     python3
     procps
     util-linux
+    # The web client's tests: node's test runner, and a headless Chromium
+    # driven by Selenium (tests/web/, tests/e2e/test_browser.py).
+    nodejs
+    chromium
+    chromium-driver
+    python3-selenium
 )
 
 installed() {

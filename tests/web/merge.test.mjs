@@ -1,5 +1,7 @@
 // merge.test.mjs -- the three-way merge of web/optimist.js, and the client's
 // conflict loop against a fake fetch (node --test tests/web/).
+// Node 18 (Debian 12) has WebCrypto only under node:crypto.
+if (!globalThis.crypto) globalThis.crypto = (await import("node:crypto")).webcrypto;
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
