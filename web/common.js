@@ -11,13 +11,14 @@ const PAGES = [
   ["chat.html", "Report chat"],
 ];
 
-/** The token: #token=... (taken out of the address bar at once) or the saved one. */
+/** The token: #token=... (taken out of the address bar at once) or the
+ * saved one. #api=<origin> points the pages at an API on another origin
+ * (which must allow this one: nginx/optimist.conf's CORS block). */
 export function token() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    localStorage.setItem("optimist.token", decodeURIComponent(m[1]));
-    history.replaceState(null, "", location.pathname + location.search);
-  }
+  const frag = new URLSearchParams(location.hash.slice(1));
+  if (frag.has("token")) localStorage.setItem("optimist.token", frag.get("token"));
+  if (frag.has("api")) localStorage.setItem("optimist.api", frag.get("api"));
+  if (frag.has("token") || frag.has("api")) history.replaceState(null, "", location.pathname + location.search);
   return localStorage.getItem("optimist.token");
 }
 
@@ -57,7 +58,7 @@ export function start(current) {
     $("main").replaceChildren(h("h1", {}, "Sign in"), form);
     return null;
   }
-  return new Client({ token: t });
+  return new Client({ token: t, baseUrl: localStorage.getItem("optimist.api") || "" });
 }
 
 /** Shows a message in a notice box (role=status / alert in the page). */

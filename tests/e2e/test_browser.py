@@ -8,6 +8,13 @@ same tests pass whether the page follows the server through the record
 feeds (SSE) or, where the server has none, by polling.
 """
 
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+
 import harness
 from browser import Browser
 
@@ -348,3 +355,107 @@ def test_pages_load_on_a_phone_sized_screen(stack):
         assert stack.get("/v1/../web/optimist.js").status == 404
     finally:
         quit_all()
+
+
+# -- a page on another origin ---------------------------------------------------------
+
+def _cors_conf(origin):
+    """nginx/optimist.conf with its CORS block uncommented for origin."""
+    with open(os.path.join(harness.REPO, "nginx", "optimist.conf")) as f:
+        lines = f.read().split("\n")
+    out, inside = [], False
+    for line in lines:
+        if line.strip().startswith("# CORS"):
+            inside = True
+        elif inside and not line.strip():
+            inside = False
+        if inside and re.match(r"^\s*#(?! [A-Za-z(])", line):
+            line = line.replace("#", "", 1)
+        out.append(line.replace("https://app.example.com", origin))
+    text = "\n".join(out)
+    assert "\n    add_header Access-Control-Allow-Origin" in text, \
+        "the CORS block of nginx/optimist.conf was not found"
+    return text
+
+
+def test_a_page_on_another_origin_uses_the_api_through_the_cors_block(stack):
+    _, token = stack.tenant()
+    d = tempfile.mkdtemp(prefix="optimist-cors-")
+    web_port, api_port = harness.free_port(), harness.free_port()
+    origin = "http://127.0.0.1:%d" % web_port
+    with open(os.path.join(d, "optimist.conf"), "w") as f:
+        f.write(_cors_conf(origin))
+    shutil.copy("/etc/nginx/fastcgi_params", d)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""%(user)s
+worker_processes 1;
+daemon on;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 64; }
+http {
+    types { }
+    default_type application/json;
+    access_log off;
+    client_body_temp_path %(d)s/body;
+    fastcgi_temp_path %(d)s/fastcgi;
+    proxy_temp_path %(d)s/proxy;
+    scgi_temp_path %(d)s/scgi;
+    uwsgi_temp_path %(d)s/uwsgi;
+    upstream optimist { server unix:%(sock)s; }
+    server {
+        listen 127.0.0.1:%(api)d;
+        include %(d)s/optimist.conf;
+        include %(repo)s/nginx/optimist-fallback.conf;
+    }
+    server {
+        listen 127.0.0.1:%(web)d;
+        root %(repo)s/web;
+        include %(repo)s/nginx/optimist-web.conf;
+        include %(repo)s/nginx/optimist-fallback.conf;
+    }
+}
+""" % {"d": d, "api": api_port, "web": web_port, "sock": stack.fcgi_socket,
+       "repo": harness.REPO,
+       "user": "user root;" if os.getuid() == 0 else ""})
+    pid = None
+    try:
+        r = subprocess.run(["nginx", "-p", d, "-c", conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        pid = harness.wait_until(lambda: _pid(d), 10, "the CORS nginx")
+        # The preflight a browser sends before a write with our headers.
+        r = harness.request("127.0.0.1", api_port, "OPTIONS",
+                            "/v1/storefront/draft", headers={
+                                "Origin": origin,
+                                "Access-Control-Request-Method": "PUT"})
+        assert r.status == 204, r
+        assert r.headers["Access-Control-Allow-Origin"] == origin
+        assert "Idempotency-Key" in r.headers["Access-Control-Allow-Headers"]
+        a = browser(stack, None)
+        a.base = origin
+        a.open("storefront.html#token=%s&api=http://127.0.0.1:%d"
+               % (token, api_port))
+        a.type("#f-name", "Sold from another origin")
+        a.wait_text("#saved", "Saved as version 2")
+        assert draft(stack, token)["config"] == {
+            "name": "Sold from another origin"}
+        # The version came back in the ETag the page may read.
+        assert a.text("#state").startswith("Version 2")
+    finally:
+        quit_all()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            harness.wait_until(lambda: not harness.alive(pid), 10,
+                               "the CORS nginx to stop")
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid(d):
+    try:
+        with open(os.path.join(d, "nginx.pid")) as f:
+            pid = int(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if harness.alive(pid) else None
