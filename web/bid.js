@@ -81,6 +81,7 @@ function progressEvent(name, data) {
     $("#eval-status").textContent = `Evaluating (run #${data.evaluation_id})…`;
     say(outcomeBox, "");
     rec.load().then(showBid).catch(() => {});
+    runs();
   } else if (name === "progress") {
     const s = data.progress || {};
     if (s.of) { p.max = s.of; p.value = s.step; }
