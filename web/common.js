@@ -104,9 +104,11 @@ export function askConflict({ conflicts, theirsVersion, label = (p) => p.join(".
   const rows = conflicts.map((c, i) => h("tr", { "data-field": c.path.join(".") },
     h("th", { scope: "row" }, label(c.path)),
     h("td", { class: "val theirs" }, h("label", { class: "pick" },
-      h("input", { type: "radio", name: `pick${i}`, value: "theirs" }), h("span", {}, show(c.theirs)))),
+      h("input", { type: "radio", name: `pick${i}`, value: "theirs" }),
+      h("span", {}, h("span", { class: "side" }, `Theirs (version ${theirsVersion}): `), show(c.theirs)))),
     h("td", { class: "val mine" }, h("label", { class: "pick" },
-      h("input", { type: "radio", name: `pick${i}`, value: "mine", checked: true }), h("span", {}, show(c.mine))))));
+      h("input", { type: "radio", name: `pick${i}`, value: "mine", checked: true }),
+      h("span", {}, h("span", { class: "side" }, "Yours: "), show(c.mine))))));
   const form = h("form", { method: "dialog" },
     h("div", { class: "head" },
       h("h2", { id: "conflict-title" }, "Another tab changed the same fields"),

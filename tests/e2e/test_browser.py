@@ -336,8 +336,11 @@ def test_pages_load_on_a_phone_sized_screen(stack):
     _, token = stack.tenant()
     a = browser(stack, token, width=390, height=844)
     try:
-        a.open("index.html")
-        assert stack.get("/index.html").status == 200
+        a.open("")        # / is the index page, as HTML
+        r = stack.get("/")
+        assert r.status == 200 and r.headers["Content-Type"].startswith(
+            "text/html"), r
+        assert a.d.title == "optimist · pages", a.d.title
         a.shot("index-phone")
         for page in ("storefront", "session", "bid", "approvals", "chat"):
             a.open(page + ".html")
@@ -459,3 +462,65 @@ def _pid(d):
     except (FileNotFoundError, ValueError):
         return None
     return pid if harness.alive(pid) else None
+
+
+def test_storefront_publish_discard_and_restore(stack):
+    _, token = stack.tenant()
+    a = browser(stack, token).open("storefront.html")
+    try:
+        a.type("#f-name", "Published name")
+        a.wait_text("#saved", "Saved as version 2")
+        a.click("#publish")
+        a.wait_text("#published", "Published: version 2")
+        r = stack.get("/v1/storefront", token=token).json()
+        assert r["published"]["draft_version"] == 2, r
+        a.type("#f-name", "Draft only")
+        a.type("#f-tagline", "not for long")
+        a.wait(lambda: draft(stack, token)["config"].get("tagline")
+               == "not for long", 15, "the autosave")
+        a.click("#discard")
+        a.wait_text("#notice", "back to the published config")
+        assert a.value("#f-name") == "Published name"
+        assert a.value("#f-tagline") == ""
+        d = draft(stack, token)
+        assert d["config"] == {"name": "Published name"}, d
+        # The discarded version is still in the history: restore it.
+        lost = d["version"] - 1
+        a.wait(lambda: a.els('#history button[data-version="%d"]' % lost),
+               15, "version %d in the history" % lost)
+        a.click('#history button[data-version="%d"]' % lost)
+        a.wait_text("#notice", "Version %d restored" % lost)
+        d = draft(stack, token)
+        assert d["config"] == {"name": "Draft only",
+                               "tagline": "not for long"}, d
+        assert a.value("#f-tagline") == "not for long"
+        a.full_shot("storefront-restored")
+    finally:
+        quit_all()
+
+
+def test_conflict_dialog_on_a_phone_take_theirs(stack):
+    _, token = stack.tenant()
+    a = browser(stack, token, width=390, height=844).open("storefront.html")
+    try:
+        a.click("#autosave")
+        a.type("#f-name", "Typed on the phone")
+        a.type("#f-announcement", "Open on Sunday")
+        r = stack.put("/v1/storefront/draft",
+                      {"version": 1, "config": {"name": "Set on the laptop"}},
+                      token=token)
+        assert r.status == 200, r
+        a.click("#save")
+        a.wait(lambda: a.js("return !!document.querySelector('dialog[open]')"),
+               15, "the conflict dialog")
+        over = a.js("const d = document.querySelector('dialog');"
+                    "return d.scrollWidth - d.clientWidth")
+        assert over <= 0, "the dialog is %dpx too wide" % over
+        a.shot("conflict-dialog-phone")
+        a.click("#take-theirs")
+        a.wait_text("#saved", "Saved as version 3")
+        d = draft(stack, token)
+        assert d["config"] == {"name": "Set on the laptop",
+                               "announcement": "Open on Sunday"}, d
+    finally:
+        quit_all()
