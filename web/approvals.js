@@ -34,8 +34,8 @@ function draw() {
         h("strong", {}, `#${a.id} `), describe(a), h("br"),
         h("span", { class: "meta" }, pending ? `asked at ${time(a.created_at)}` : a.shown || outcome(a, false))),
       pending
-        ? [h("button", { class: "primary approve", disabled: busy.has(a.id), onclick: () => decide(a.id, "approve") }, "Approve"),
-           h("button", { class: "danger reject", disabled: busy.has(a.id), onclick: () => decide(a.id, "reject") }, "Reject")]
+        ? [h("button", { class: "primary approve", "aria-label": `Approve #${a.id}`, disabled: busy.has(a.id), onclick: () => decide(a.id, "approve") }, "Approve"),
+           h("button", { class: "danger reject", "aria-label": `Reject #${a.id}`, disabled: busy.has(a.id), onclick: () => decide(a.id, "reject") }, "Reject")]
         : h("span", { class: "badge " + (a.status === "executed" ? "ok" : "bad") }, a.status));
   }) : [h("li", { class: "meta" }, "Nothing waiting.")]));
 }
@@ -100,7 +100,9 @@ $("#new").addEventListener("submit", async (e) => {
 
 if (api) {
   await refresh();
-  $("#mode").textContent = "The queue is checked every 1.5 s.";
-  setInterval(refresh, 1500);
+  if (new URLSearchParams(location.search).get("follow") !== "0") {
+    $("#mode").textContent = "The queue is checked every 1.5 s.";
+    setInterval(refresh, 1500);
+  }
   document.body.dataset.ready = "poll";
 }
