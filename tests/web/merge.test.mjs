@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   threeWayMerge, applyChoices, jsonEqual, Client, Record, ApiError, newKey, versionOfEtag,
+  ChatOutbox, readEventStream,
 } from "../../web/optimist.js";
 
 test("different fields merge by themselves", () => {
@@ -184,4 +185,42 @@ test("other errors come back as ApiError with the contract's code", async () => 
   const api = new Client({ fetch: f });
   await assert.rejects(api.post("/v1/approvals/1/approve", { version: 1 }),
     (e) => e instanceof ApiError && e.code === "invalid_state" && !e.isConflict && e.body.status === "executed");
+});
+
+test("the chat outbox keeps messages through a failure and sends each id once", async () => {
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v) };
+  const server = [];            // what the "server" appended, by id, once
+  let down = true;
+  const f = async (url, init) => {
+    if (down) throw new TypeError("Failed to fetch");
+    for (const m of JSON.parse(init.body).messages) if (!server.some((x) => x.id === m.id)) server.push(m);
+    return new Response(JSON.stringify({ appended: 1, duplicates: 0, length: server.length }), { status: 200 });
+  };
+  const api = new Client({ fetch: f, retries: 0 });
+  const out = new ChatOutbox(api, 7, { storage, retryMs: 20 });
+  const m1 = out.send("one");
+  const m2 = out.send("two");
+  await out.flush();
+  assert.equal(server.length, 0);
+  assert.deepEqual(out.pending.map((m) => m.id), [m1.id, m2.id]);   // kept, with their ids
+  down = false;
+  await new Promise((r) => setTimeout(r, 100));                    // the retry timer
+  await out.flush();
+  assert.deepEqual(server.map((m) => m.content), ["one", "two"]);
+  assert.deepEqual(out.pending, []);
+  clearTimeout(out.timer);
+});
+
+test("readEventStream parses events, ids, comments and split chunks", async () => {
+  const chunks = ["event: claimed\nid: 1\ndata: {\"version\":2,", "\"evaluation_id\":9}\n\n: ping\n\n",
+    "event: progress\r\nid: 2\r\ndata: {\"progress\":{\"step\":1}}\r\n\r\nevent: result\ndata: x\n\n"];
+  const body = new ReadableStream({ start(c) { for (const k of chunks) c.enqueue(new TextEncoder().encode(k)); c.close(); } });
+  const seen = [];
+  await readEventStream(new Response(body), (name, data, id) => seen.push([name, data, id]));
+  assert.deepEqual(seen, [
+    ["claimed", { version: 2, evaluation_id: 9 }, "1"],
+    ["progress", { progress: { step: 1 } }, "2"],
+    ["result", "x", null],
+  ]);
 });
