@@ -377,7 +377,10 @@ export class Record {
     if (this.feed) {
       try {
         s = await this.client.openStream(this.feed, ["version", "deleted"],
-          (name, data) => { if (name === "version") arrived(data); }, this.version);
+          (name, data) => {
+            if (name === "version") arrived(data);
+            else { this.stop(); this.onRemote(null, { deleted: true }); }   // the stream ends
+          }, this.version);
       } catch { s = null; }
     }
     if (s) { this.follower = s; return "sse"; }

@@ -67,7 +67,10 @@ if (api) {
       setIdParam(id);
     }
     rec = new Record(api, `/v1/sessions/${id}`, {
-      onRemote: (s) => { const n = s.messages.length - shown; draw(s, n); },
+      onRemote: (s) => {
+        if (!s) { say(notice, "This session was deleted in another tab.", "warn"); $("#send-btn").disabled = true; return; }
+        draw(s, s.messages.length - shown);
+      },
     });
     draw(await rec.load());
     const mode = new URLSearchParams(location.search).get("follow") === "0" ? "off" : await rec.follow();
