@@ -446,6 +446,13 @@ http {
         v = draft(stack, token)["version"]
         a.wait_text("#saved", "Saved as version %d" % v)
         assert a.text("#state").startswith("Version %d" % v)
+        # And it follows another client's save across the origins too.
+        r = stack.put("/v1/storefront/draft", {
+            "version": v, "config": {"name": "Renamed elsewhere"}},
+            token=token)
+        assert r.status == 200, r
+        a.wait(lambda: a.value("#f-name") == "Renamed elsewhere", 15,
+               "the page to follow the other save")
     finally:
         quit_all()
         if pid:
