@@ -348,6 +348,14 @@ def test_pages_load_on_a_phone_sized_screen(stack):
             over = a.js("return document.documentElement.scrollWidth - "
                         "document.documentElement.clientWidth")
             assert over <= 0, "%s is %dpx too wide" % (page, over)
+            # Every control has a name a screen reader can say.
+            unnamed = a.js(
+                "return [...document.querySelectorAll('input, select, "
+                "textarea, button')].filter(e => !(e.labels && "
+                "e.labels.length) && !e.getAttribute('aria-label') && "
+                "!e.textContent.trim()).map(e => e.outerHTML)")
+            assert not unnamed, "%s: controls without a name: %s" % (
+                page, unnamed)
             a.full_shot(page + "-phone")
         # The module is served as JavaScript (an ES module needs it).
         r = stack.get("/optimist.js")
@@ -509,7 +517,7 @@ def test_storefront_publish_discard_and_restore(stack):
         quit_all()
 
 
-def test_conflict_dialog_on_a_phone_take_theirs(stack):
+def test_conflict_dialog_on_a_phone_by_keyboard_take_theirs(stack):
     _, token = stack.tenant()
     a = browser(stack, token, width=390, height=844).open("storefront.html")
     try:
@@ -527,7 +535,18 @@ def test_conflict_dialog_on_a_phone_take_theirs(stack):
                     "return d.scrollWidth - d.clientWidth")
         assert over <= 0, "the dialog is %dpx too wide" % over
         a.shot("conflict-dialog-phone")
-        a.click("#take-theirs")
+        # The keyboard starts in the dialog, and Escape does not leave the
+        # save undecided.
+        assert a.js("return document.activeElement.id") == "merge"
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.keys import Keys
+        ActionChains(a.d).send_keys(Keys.ESCAPE).perform()
+        assert a.js("return document.querySelector('dialog').open")
+        # Shift+Tab twice: Merge -> Keep mine -> Take theirs; Enter.
+        ActionChains(a.d).key_down(Keys.SHIFT).send_keys(Keys.TAB) \
+            .send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+        assert a.js("return document.activeElement.id") == "take-theirs"
+        ActionChains(a.d).send_keys(Keys.ENTER).perform()
         a.wait_text("#saved", "Saved as version 3")
         d = draft(stack, token)
         assert d["config"] == {"name": "Set on the laptop",
