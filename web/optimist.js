@@ -130,22 +130,28 @@ export class Client {
 
   /**
    * An EventSource URL for a stream path (a ticket from POST
-   * /v1/stream-tickets), or null when the server has no feeds (404).
+   * /v1/stream-tickets), or null when the server has no feeds (404). A
+   * ticket is good for its path for an hour: reconnections reuse it until
+   * 5 minutes before it expires, or until fresh asks for a new one.
    */
-  async streamUrl(path, lastEventId) {
+  async streamUrl(path, lastEventId, fresh = false) {
     if (this.feeds === false) return null;
-    let t;
-    try {
-      t = await this.post("/v1/stream-tickets", { path });
-    } catch (e) {
-      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) {
-        this.feeds = false;
-        return null;
+    this.tickets = this.tickets || new Map();
+    let t = this.tickets.get(path);
+    if (fresh || !t || !(Date.parse(t.expires_at) - Date.now() >= 300000)) {
+      try {
+        t = (await this.post("/v1/stream-tickets", { path })).body;
+      } catch (e) {
+        if (e instanceof ApiError && (e.status === 404 || e.status === 405)) {
+          this.feeds = false;
+          return null;
+        }
+        throw e;
       }
-      throw e;
+      this.tickets.set(path, t);
     }
     this.feeds = true;
-    const q = new URLSearchParams({ ticket: t.body.ticket });
+    const q = new URLSearchParams({ ticket: t.ticket });
     if (lastEventId != null) q.set("last_event_id", String(lastEventId));
     return `${this.baseUrl}${path}?${q}`;
   }
@@ -161,7 +167,8 @@ export class Client {
     const open = async () => {
       if (closed) return false;
       let url;
-      try { url = await this.streamUrl(path, last); } catch { url = undefined; }
+      // After two failures in a row the ticket itself may be the trouble.
+      try { url = await this.streamUrl(path, last, failures >= 2); } catch { url = undefined; }
       if (url === null) return false;
       if (url === undefined) { setTimeout(open, 2000); return true; }
       es = new EventSource(url);

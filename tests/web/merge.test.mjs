@@ -224,3 +224,20 @@ test("readEventStream parses events, ids, comments and split chunks", async () =
     ["result", "x", null],
   ]);
 });
+
+test("stream URLs: a ticket per path, reused; no feeds (404) means null, asked once", async () => {
+  const later = new Date(Date.now() + 3600e3).toISOString();
+  let { f, seen } = fakeFetch([{ status: 201, body: { ticket: "tk1", expires_at: later } }]);
+  let api = new Client({ token: "t", baseUrl: "https://api.example", fetch: f });
+  const u1 = await api.streamUrl("/v1/bids/7/events", 3);
+  assert.equal(u1, "https://api.example/v1/bids/7/events?ticket=tk1&last_event_id=3");
+  assert.deepEqual(seen[0].body, { path: "/v1/bids/7/events" });
+  const u2 = await api.streamUrl("/v1/bids/7/events", 5);
+  assert.equal(u2, "https://api.example/v1/bids/7/events?ticket=tk1&last_event_id=5");
+  assert.equal(seen.length, 1);
+  ({ f, seen } = fakeFetch([{ status: 404, body: { error: "not_found", message: "no such route" } }]));
+  api = new Client({ fetch: f });
+  assert.equal(await api.streamUrl("/v1/bids/7/events"), null);
+  assert.equal(await api.openStream("/v1/bids/7/events", ["version"], () => {}), null);
+  assert.equal(seen.length, 1);
+});
