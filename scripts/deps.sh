@@ -29,6 +29,12 @@ packages=(
     util-linux
     libsystemd-dev
     systemd
+    # The web client's tests: node's test runner, and a headless Chromium
+    # driven by Selenium (tests/web/, tests/e2e/test_browser.py).
+    nodejs
+    chromium
+    chromium-driver
+    python3-selenium
 )
 # `deps.sh package`: also what `make deb` and `make test-package` need.
 if [ "${1:-}" = package ]; then

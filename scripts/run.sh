@@ -134,6 +134,9 @@ if [ $nginx_up = 0 ]; then
         -e "s|@FCGI_SOCKET@|$(sed_escape "$fcgi_sock")|g" \
         -e "s|@USER_LINE@|$user_line|g" \
         nginx/nginx.conf.in >"$var/nginx/nginx.conf"
+    # The pages of web/ at / (nginx/optimist-web.conf).
+    printf 'root "%s";\ninclude "%s";\n' "$repo/web" "$repo/nginx/optimist-web.conf" \
+        >"$var/nginx/web.conf"
     cp /etc/nginx/fastcgi_params "$var/nginx/fastcgi_params" ||
         die "no /etc/nginx/fastcgi_params: is nginx installed? (scripts/deps.sh)"
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf" ||
@@ -174,6 +177,10 @@ optimist is running on $url   (make stop to stop it)
   logs: var/log/optimist.log, var/log/nginx-access.log, var/log/nginx-error.log,
         var/mysql/mariadbd.log
   demo tenant: $(cat "$tenant_file")   (saved in var/demo-tenant.json)
+
+Open the pages (the token rides in the URL's fragment, never sent to a server):
+
+  $url/#token=$token
 
 Try it:
 

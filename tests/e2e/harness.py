@@ -482,8 +482,9 @@ class Frontend(_Client):
     (dir: optimist.sock, optimist.pid, optimist.log, nginx/), on the
     stack's database."""
 
-    def __init__(self, stack, name, workers=4, env=None):
+    def __init__(self, stack, name, workers=4, env=None, web=False):
         self.stack = stack
+        self.web = web   # nginx also serves web/ (nginx/optimist-web.conf)
         self.name = name
         self.dir = os.path.join(stack.dir, name)
         self.workers = workers
@@ -677,6 +678,14 @@ class Frontend(_Client):
             f.write(text)
         shutil.copy("/etc/nginx/fastcgi_params",
                     os.path.join(self.nginx_dir, "fastcgi_params"))
+        web_conf = os.path.join(self.nginx_dir, "web.conf")
+        if self.web:
+            with open(web_conf, "w") as f:
+                f.write('root "%s";\ninclude "%s";\n' % (
+                    os.path.join(REPO, "web"),
+                    os.path.join(REPO, "nginx", "optimist-web.conf")))
+        elif os.path.exists(web_conf):
+            os.unlink(web_conf)
 
     def nginx_test(self):
         """`nginx -t` on the generated configuration (CompletedProcess)."""
@@ -806,11 +815,12 @@ class Stack(_Client):
         self.tenants = 0
         self.san_findings = []   # reports found by stop(), not yet taken
 
-    def start(self, workers=4, env=None, pool=None):
+    def start(self, workers=4, env=None, pool=None, web=False):
         """Starts MariaDB, migrates, starts a pool with `workers` workers
         and `env` added to its environment, and nginx; waits for /healthz.
         pool=False starts no pool (nginx then answers 503); the default is
-        to start it if bin/optimist-fcgi is built. Returns self."""
+        to start it if bin/optimist-fcgi is built. web=True: nginx also
+        serves web/ at / (the browser tests). Returns self."""
         self.dir = tempfile.mkdtemp(prefix="optimist-e2e-")
         try:
             self.db = Database(os.path.join(self.dir, "db"))
@@ -823,7 +833,7 @@ class Stack(_Client):
             if pool is None:
                 pool = os.access(os.path.join(BIN, "optimist-fcgi"),
                                  os.X_OK)
-            self.main = Frontend(self, "main", workers, env)
+            self.main = Frontend(self, "main", workers, env, web=web)
             self.frontends.append(self.main)
             self.main.start(pool=pool)
             if pool:
