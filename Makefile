@@ -184,12 +184,13 @@ INSTALL    ?= install
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx \
+	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx $(DESTDIR)$(DATADIR)/web \
 	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/optimist \
 	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
 	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimist-fcgi $(DESTDIR)$(PREFIX)/sbin/optimist-fcgi
 	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 web/*.html web/*.js web/*.css $(DESTDIR)$(DATADIR)/web/
 	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf \
 	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
 	  $(DESTDIR)$(DATADIR)/nginx/

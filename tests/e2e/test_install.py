@@ -51,6 +51,7 @@ def test_make_install_puts_every_file_in_place(stack):
         for rel in ("usr/sbin/optimist-fcgi", "usr/bin/optimistctl",
                     "usr/share/optimist/sql/0001_platform.sql",
                     "usr/share/optimist/nginx/optimist.conf",
+                    "usr/share/optimist/web/optimist.js",
                     "usr/share/optimist/nginx/optimist-fallback.conf",
                     "usr/share/optimist/nginx/optimist-upstream.conf",
                     "usr/share/man/man8/optimist-fcgi.8",
