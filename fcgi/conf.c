@@ -78,6 +78,22 @@ static const struct opt opts[] = {
     {"OPTIMIST_MAX_EVALUATIONS", INT(max_evaluations), "0", 0, 256, 1,
      "evaluations the pool runs at once (0: half the workers; at most "
      "workers - 1)"},
+    {"OPTIMIST_EVALUATOR_USER", STR(evaluator_user), "", 0, 0, 1,
+     "user the evaluator runs as (default: the pool's; needs root)"},
+    {"OPTIMIST_EVALUATOR_WORKDIR", STR(evaluator_workdir), "", 0, 0, 1,
+     "folder where each run gets a fresh working directory (default: "
+     "$TMPDIR or /tmp)"},
+    {"OPTIMIST_EVALUATOR_MEMORY_MB", INT(evaluator_memory_mb), "1024", 0,
+     1048576, 1, "evaluator's address space in MiB (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_CPU_SECONDS", INT(evaluator_cpu_seconds), "120", 0,
+     86400, 1, "evaluator's CPU seconds (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_PROCESSES", INT(evaluator_processes), "64", 0,
+     65536, 1, "processes of the evaluator's user, with "
+     "OPTIMIST_EVALUATOR_USER only (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_FILE_MB", INT(evaluator_file_mb), "64", 0, 1048576,
+     1, "largest file the evaluator may write, MiB (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_OPEN_FILES", INT(evaluator_open_files), "64", 0,
+     65536, 1, "evaluator's open descriptors (0: not limited)"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

@@ -35,6 +35,14 @@ typedef struct conf {
     int lease_seconds;       /* OPTIMIST_LEASE_SECONDS */
     int sse_ping_seconds;    /* OPTIMIST_SSE_PING_SECONDS */
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
+    /* ---- the evaluator's sandbox (sandbox.c) ---- */
+    char evaluator_user[64];  /* OPTIMIST_EVALUATOR_USER: "" = the pool's */
+    char evaluator_workdir[256]; /* OPTIMIST_EVALUATOR_WORKDIR: "" = $TMPDIR */
+    int evaluator_memory_mb;  /* OPTIMIST_EVALUATOR_MEMORY_MB: RLIMIT_AS */
+    int evaluator_cpu_seconds; /* OPTIMIST_EVALUATOR_CPU_SECONDS */
+    int evaluator_processes;  /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
+    int evaluator_file_mb;    /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
+    int evaluator_open_files; /* OPTIMIST_EVALUATOR_OPEN_FILES */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 
