@@ -94,6 +94,11 @@ static const struct opt opts[] = {
      1, "largest file the evaluator may write, MiB (0: not limited)"},
     {"OPTIMIST_EVALUATOR_OPEN_FILES", INT(evaluator_open_files), "64", 0,
      65536, 1, "evaluator's open descriptors (0: not limited)"},
+    {"OPTIMIST_SESSION_MAX_MESSAGES", INT(session_max_messages), "10000", 1,
+     10000000, 1, "messages a session may hold (409 document_full beyond)"},
+    {"OPTIMIST_SESSION_MAX_BYTES", INT(session_max_bytes), "8388608", 1024,
+     1073741824, 1, "bytes of a session's stored messages (409 "
+     "document_full beyond)"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

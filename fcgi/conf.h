@@ -43,6 +43,9 @@ typedef struct conf {
     int evaluator_processes;  /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
     int evaluator_file_mb;    /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
     int evaluator_open_files; /* OPTIMIST_EVALUATOR_OPEN_FILES */
+    /* ---- document limits (limits.c) ---- */
+    int session_max_messages; /* OPTIMIST_SESSION_MAX_MESSAGES */
+    int session_max_bytes;    /* OPTIMIST_SESSION_MAX_BYTES */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 
