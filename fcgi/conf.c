@@ -99,6 +99,9 @@ static const struct opt opts[] = {
     {"OPTIMIST_SESSION_MAX_BYTES", INT(session_max_bytes), "8388608", 1024,
      1073741824, 1, "bytes of a session's stored messages (409 "
      "document_full beyond)"},
+    {"OPTIMIST_PAGE_MAX_BYTES", INT(page_max_bytes), "4194304", 65536,
+     1073741824, 1, "bytes of a list page: it ends early, and next_after "
+     "goes on from there"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

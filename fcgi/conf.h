@@ -46,6 +46,7 @@ typedef struct conf {
     /* ---- document limits (limits.c) ---- */
     int session_max_messages; /* OPTIMIST_SESSION_MAX_MESSAGES */
     int session_max_bytes;    /* OPTIMIST_SESSION_MAX_BYTES */
+    int page_max_bytes;       /* OPTIMIST_PAGE_MAX_BYTES: a list page */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 
