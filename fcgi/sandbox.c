@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +42,62 @@ void sandbox_conf_from(const struct conf *c, struct sandbox_conf *out)
     snprintf(out->user, sizeof out->user, "%s", c->evaluator_user);
     snprintf(out->workdir_base, sizeof out->workdir_base, "%s",
              c->evaluator_workdir);
+}
+
+/* ---- the evaluator's user ------------------------------------------------- */
+
+/* Every capability gone: the pool may hold CAP_SETUID and CAP_SETGID
+ * (to start evaluators under their own user without being root: see
+ * scripts/run.sh), and a change between two non-root users keeps them. */
+static int drop_caps(void)
+{
+    struct __user_cap_header_struct hdr = {.version =
+                                               _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 &&
+        errno != EINVAL)
+        return -1;
+    if (syscall(SYS_capset, &hdr, data) != 0)
+        return -1;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+/* In a child: become the evaluator's user for good. */
+static int become(const struct sandbox_conf *sb)
+{
+    uid_t was = geteuid();
+    if (setgroups(1, &sb->gid) != 0 || setgid(sb->gid) != 0 ||
+        setuid(sb->uid) != 0 || drop_caps() != 0)
+        return -1;
+    /* No way back: a way back would undo all of it. */
+    if (sb->uid != was && (setuid(was) == 0 || seteuid(was) == 0)) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs fn(arg) in a child that is the evaluator's user (the pool's own
+ * user may not be able to make or remove what that user owns). */
+static int as_user(const struct sandbox_conf *sb, int (*fn)(const char *),
+                   const char *arg)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0)
+        _exit(become(sb) == 0 && fn(arg) == 0 ? 0 : 1);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int make_dir(const char *path)
+{
+    return mkdir(path, 0700);
 }
 
 /* ---- before fork ------------------------------------------------------------ */
@@ -79,16 +138,44 @@ int sandbox_prepare(struct sandbox_conf *sb, char *why, size_t whylen)
         sb->workdir[0] = '\0';
         return -1;
     }
-    if (mkdtemp(sb->workdir) == NULL) { /* mode 0700 */
-        snprintf(why, whylen, "mkdtemp %s: %s", sb->workdir, strerror(errno));
-        sb->workdir[0] = '\0';
-        return -1;
+    if (!sb->switch_user || geteuid() == 0) {
+        if (mkdtemp(sb->workdir) == NULL) { /* mode 0700 */
+            snprintf(why, whylen, "mkdtemp %s: %s", sb->workdir,
+                     strerror(errno));
+            sb->workdir[0] = '\0';
+            return -1;
+        }
+        if (sb->switch_user && chown(sb->workdir, sb->uid, sb->gid) != 0) {
+            snprintf(why, whylen, "chown %s: %s", sb->workdir,
+                     strerror(errno));
+            (void)rmdir(sb->workdir);
+            sb->workdir[0] = '\0';
+            return -1;
+        }
+        return 0;
     }
-    if (sb->switch_user && chown(sb->workdir, sb->uid, sb->gid) != 0) {
-        snprintf(why, whylen, "chown %s: %s", sb->workdir, strerror(errno));
-        (void)rmdir(sb->workdir);
-        sb->workdir[0] = '\0';
-        return -1;
+    /* Not root (only CAP_SETUID/CAP_SETGID): made by the evaluator's user
+     * itself, in a folder it may write to (/tmp), so that it owns it; the
+     * name is ours (mkdir fails on an existing one, as mkdtemp would). */
+    static const char hex[] = "0123456789abcdef";
+    for (int attempt = 0;; attempt++) {
+        unsigned char rnd[6];
+        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+            snprintf(why, whylen, "getrandom: %s", strerror(errno));
+            sb->workdir[0] = '\0';
+            return -1;
+        }
+        char *x = sb->workdir + n - 6;
+        for (int i = 0; i < 6; i++)
+            x[i] = hex[rnd[i] & 15];
+        if (as_user(sb, make_dir, sb->workdir) == 0)
+            break;
+        if (attempt == 9) {
+            snprintf(why, whylen, "cannot make %s as %s", sb->workdir,
+                     sb->user);
+            sb->workdir[0] = '\0';
+            return -1;
+        }
     }
     return 0;
 }
@@ -167,12 +254,8 @@ int sandbox_child_setup(const struct sandbox_conf *sb)
     if (sb->switch_user) {
         if (limit(RLIMIT_NPROC, sb->processes, 1) != 0)
             goto fail;
-        step = "setgroups/setgid/setuid";
-        if (setgroups(1, &sb->gid) != 0 || setgid(sb->gid) != 0 ||
-            setuid(sb->uid) != 0)
-            goto fail;
-        /* Dropped for good: a way back to root would undo all of it. */
-        if (setuid(0) == 0 && sb->uid != 0)
+        step = "setgroups/setgid/setuid/capset";
+        if (become(sb) != 0)
             goto fail;
         /* A change of credentials clears the parent-death signal. */
         step = "prctl";
@@ -281,13 +364,20 @@ static int remove_one(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
+static int remove_tree(const char *path)
+{
+    (void)nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
 void sandbox_cleanup(struct sandbox_conf *sb)
 {
     if (sb->workdir[0] == '\0')
         return;
-    (void)nftw(sb->workdir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    if (rmdir(sb->workdir) != 0 && errno != ENOENT)
-        fprintf(stderr, "optimist: cannot remove %s: %s\n", sb->workdir,
-                strerror(errno));
+    int rc = sb->switch_user && geteuid() != 0
+                 ? as_user(sb, remove_tree, sb->workdir)
+                 : remove_tree(sb->workdir);
+    if (rc != 0)
+        fprintf(stderr, "optimist: cannot remove %s\n", sb->workdir);
     sb->workdir[0] = '\0';
 }

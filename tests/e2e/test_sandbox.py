@@ -117,6 +117,11 @@ def test_environment_limits_workdir_and_user(stack):
         assert seen["uid"] == nobody.pw_uid, seen
         assert seen["gid"] == nobody.pw_gid, seen
         assert lim["nproc"] == [50, 50], lim
+        # No capability left (the pool may hold CAP_SETUID/CAP_SETGID).
+        caps = seen["caps"]
+        for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            assert int(caps[k], 16) == 0, caps
+        assert caps["NoNewPrivs"] == "1", caps
     else:
         assert seen["uid"] == os.getuid(), seen
 

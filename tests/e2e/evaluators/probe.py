@@ -38,6 +38,13 @@ say({"progress": {"ulimit": ulimit, "cwd": os.getcwd(), "uid": os.getuid(),
                   "gid": os.getgid(), "pgid": os.getpgid(0),
                   "pid": os.getpid()}})
 
+with open("/proc/self/status") as f:
+    status = dict(line.rstrip("\n").split(":\t", 1) for line in f
+                  if ":\t" in line)
+say({"progress": {"caps": {k: status.get(k, "").strip() for k in
+                           ("CapInh", "CapPrm", "CapEff", "CapAmb",
+                            "NoNewPrivs")}}})
+
 if mode == "setsid":
     p = subprocess.Popen(["sleep", "300"], start_new_session=True,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
