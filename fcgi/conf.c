@@ -102,6 +102,10 @@ static const struct opt opts[] = {
     {"OPTIMIST_PAGE_MAX_BYTES", INT(page_max_bytes), "4194304", 65536,
      1073741824, 1, "bytes of a list page: it ends early, and next_after "
      "goes on from there"},
+    {"OPTIMIST_LISTEN_GROUP", STR(listen_group), "", 0, 0, 0,
+     "group of the unix socket (mode 0660; default: the pool's group)"},
+    {"OPTIMIST_METRICS_TOKEN", STR(metrics_token), "", 0, 0, 1,
+     "when set, GET /metrics needs Authorization: Bearer <it>"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -243,7 +247,8 @@ void conf_dump(const conf *c, void (*line)(const char *))
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
         const char *p = (const char *)c + o->offset;
-        if (o->offset == offsetof(conf, db_password))
+        if (o->offset == offsetof(conf, db_password) ||
+            o->offset == offsetof(conf, metrics_token))
             snprintf(buf, sizeof buf, "%s=%s", o->name, *p ? "(set)" : "");
         else if (o->type == OPT_STR)
             snprintf(buf, sizeof buf, "%s=%s", o->name, p);

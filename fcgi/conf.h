@@ -47,6 +47,8 @@ typedef struct conf {
     int session_max_messages; /* OPTIMIST_SESSION_MAX_MESSAGES */
     int session_max_bytes;    /* OPTIMIST_SESSION_MAX_BYTES */
     int page_max_bytes;       /* OPTIMIST_PAGE_MAX_BYTES: a list page */
+    char listen_group[64];    /* OPTIMIST_LISTEN_GROUP: "" = the pool's */
+    char metrics_token[128];  /* OPTIMIST_METRICS_TOKEN: "" = none */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

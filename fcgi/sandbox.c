@@ -234,9 +234,6 @@ int sandbox_child_setup(const struct sandbox_conf *sb)
     const char *step = "environment";
     if (set_env(sb) != 0)
         goto fail;
-    step = "chdir";
-    if (sb->workdir[0] != '\0' && chdir(sb->workdir) != 0)
-        goto fail;
     step = "setrlimit";
     /* A forked ASan build has its shadow memory mapped already: a limit on
      * the address space would break every later mmap of the demo. */
@@ -262,6 +259,10 @@ int sandbox_child_setup(const struct sandbox_conf *sb)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
             goto fail;
     }
+    /* Last: the folder is the evaluator's user's own, 0700. */
+    step = "chdir";
+    if (sb->workdir[0] != '\0' && chdir(sb->workdir) != 0)
+        goto fail;
     return 0;
 fail:
     fprintf(stderr, "optimist evaluator: sandbox: %s: %s\n", step,
