@@ -221,22 +221,15 @@ void route_approval_list(http_req *r)
                     "?status= must be pending, executed or rejected", NULL);
         return;
     }
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    rec_status st;
+    /* Streamed and bounded by bytes (an action's payload may be 1 MiB). */
     if (has_status) {
         rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status),
                           REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_STATUS, p, 4, &rows, NULL, NULL, &err);
+        paging_stream(r, SQL_LIST_STATUS, p, 4, limit, 0, render);
     } else {
         rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_ALL, p, 3, &rows, NULL, NULL, &err);
+        paging_stream(r, SQL_LIST_ALL, p, 3, limit, 0, render);
     }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render);
 }
 
 /* ---- POST /v1/approvals/{id}/approve and /reject --------------------------- */
@@ -332,13 +325,6 @@ void route_approval_events(http_req *r)
     unsigned limit;
     if (paging_or_reply(r, &after, &limit) != 0)
         return;
-    rec_rows *rows = NULL;
-    rec_err err = {0};
     rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-    rec_status st = rec_exec(r->db, SQL_EVENTS, p, 3, &rows, NULL, NULL, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render_event);
+    paging_stream(r, SQL_EVENTS, p, 3, limit, 0, render_event);
 }
