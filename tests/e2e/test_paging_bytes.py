@@ -52,7 +52,8 @@ def test_pages_of_large_bids_are_bounded_by_bytes(stack):
     peak = vm_hwm_kib(worker) / 1024.0
     print("pages %d, largest %d bytes, worker VmHWM %.1f MiB"
           % (pages, biggest, peak))
-    assert peak < PEAK_MIB, "worker peak %.1f MiB" % peak
+    # (Under ASan the quarantine keeps freed memory: no figure to hold.)
+    assert harness.SAN or peak < PEAK_MIB, "worker peak %.1f MiB" % peak
 
 
 def test_small_rows_still_page_by_limit_and_status(stack):
