@@ -32,8 +32,8 @@ static const char SQL_APPEND[] =
     "'Z'))), version = version + 1, updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 static const char SQL_SIZE[] =
-    "SELECT version, JSON_LENGTH(messages), LENGTH(messages) FROM sessions "
-    "WHERE id = ? AND tenant_id = ?";
+    "SELECT version, message_count, messages_bytes FROM sessions "
+    "WHERE id = ? AND tenant_id = ?"; /* generated columns, sql/0010 */
 static const char SQL_DELETE[] =
     "DELETE FROM sessions "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
