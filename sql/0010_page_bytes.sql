@@ -1,6 +1,6 @@
 -- 0010: sizes kept by the database. Of each bid row, so that a list page
 -- can end on a byte bound in SQL (fcgi/paging.c) without reading the large
--- -- JSON columns of rows it will not send; of each session's messages (below).
+-- JSON columns of rows it will not send; of each session's messages (below).
 -- STORED generated columns: computed on every write, read as small integers
 -- beside the row's id.
 --
