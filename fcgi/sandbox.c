@@ -318,12 +318,16 @@ static size_t list_children(pid_t *out, size_t max)
     return n;
 }
 
+/* Ours to keep: the run's own leader (reaped by the caller), another
+ * run's leader, or a member of another run's group (orphaned by a leader
+ * that exited: that run's own kill_group comes next). */
 static int kept(pid_t p, pid_t pid, const pid_t *keep, size_t nkeep)
 {
     if (p == pid)
         return 1;
+    pid_t pg = getpgid(p);
     for (size_t i = 0; i < nkeep; i++)
-        if (keep[i] == p)
+        if (keep[i] == p || (pg > 0 && keep[i] == pg))
             return 1;
     return 0;
 }

@@ -85,8 +85,10 @@ int sandbox_child_setup(const struct sandbox_conf *sb)
 /* In the spawner, once the evaluator `pid` has exited but before it is
  * reaped (a zombie keeps its group id from being reused): SIGKILL to its
  * process group, then to every child of the spawner that is neither `pid`
- * nor one of keep[0..nkeep) (the leaders of other runs still going), each
- * reaped; repeated until no such child is left. Returns how many escaped
+ * nor one of keep[0..nkeep) (the leaders of other runs still going) nor
+ * in one of their groups, each reaped; repeated until no such child is
+ * left. (A process that escaped another run's group is killed too: it
+ * broke the rule, and nothing tells whose it was.) Returns how many escaped
  * processes were killed outside the group. */
 int sandbox_kill_group(pid_t pid, const pid_t *keep, size_t nkeep);
 
