@@ -38,6 +38,20 @@ typedef struct conf {
     int max_evaluations;     /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
     int idempotency_purge;   /* OPTIMIST_IDEMPOTENCY_PURGE: seconds between
                                 the master's purges of expired keys */
+    /* ---- the evaluator's sandbox (sandbox.c) ---- */
+    char evaluator_user[64];  /* OPTIMIST_EVALUATOR_USER: "" = the pool's */
+    char evaluator_workdir[256]; /* OPTIMIST_EVALUATOR_WORKDIR: "" = $TMPDIR */
+    int evaluator_memory_mb;  /* OPTIMIST_EVALUATOR_MEMORY_MB: RLIMIT_AS */
+    int evaluator_cpu_seconds; /* OPTIMIST_EVALUATOR_CPU_SECONDS */
+    int evaluator_processes;  /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
+    int evaluator_file_mb;    /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
+    int evaluator_open_files; /* OPTIMIST_EVALUATOR_OPEN_FILES */
+    /* ---- document limits (limits.c) ---- */
+    int session_max_messages; /* OPTIMIST_SESSION_MAX_MESSAGES */
+    int session_max_bytes;    /* OPTIMIST_SESSION_MAX_BYTES */
+    int page_max_bytes;       /* OPTIMIST_PAGE_MAX_BYTES: a list page */
+    char listen_group[64];    /* OPTIMIST_LISTEN_GROUP: "" = the pool's */
+    char metrics_token[128];  /* OPTIMIST_METRICS_TOKEN: "" = none */
 } conf;
 
 /* Loads defaults, the environment, then OPTIMIST_CONFIG's file.

@@ -12,6 +12,7 @@
 
 #include "body.h"
 #include "jpath.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,6 +172,8 @@ static void __attribute__((noreturn)) child(const ev_spec *spec, pid_t parent,
         for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
             close((int)fd);
     }
+    if (spec->sandbox != NULL && sandbox_child_setup(spec->sandbox) != 0)
+        _exit(126);
     if (spec->program == NULL || spec->program[0] == '\0')
         demo_main(spec);
 
@@ -282,6 +286,14 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         close(in[1]);
         return EV_FAILED;
     }
+    if (spec->sandbox != NULL &&
+        sandbox_prepare(spec->sandbox, why, whylen) != 0) {
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return EV_FAILED;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
@@ -292,11 +304,18 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         snprintf(why, whylen, "fork: %s", strerror(errno));
         close(in[1]);
         close(out[0]);
+        if (spec->sandbox != NULL)
+            sandbox_cleanup(spec->sandbox);
         return EV_FAILED;
     }
     /* Also here, so that a kill right after the fork finds the group. */
     (void)setpgid(pid, pid);
     int infd = in[1], outfd = out[0];
+    /* The child's exit ends the run even while something it started in
+     * the background still holds the output pipe (and would keep us from
+     * ever seeing EOF). -1 without pidfds: then only EOF ends it. */
+    int exitfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int exited = 0;
     if (fcntl(infd, F_SETFL, O_NONBLOCK) != 0 ||
         fcntl(outfd, F_SETFL, O_NONBLOCK) != 0) {
         snprintf(why, whylen, "fcntl: %s", strerror(errno));
@@ -315,7 +334,7 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
     if (len == 0)
         close_fd(&infd); /* nothing to send: EOF at once */
 
-    while (outfd >= 0 && !rn.bad && !rn.stopped) {
+    while (outfd >= 0 && !exited && !rn.bad && !rn.stopped) {
         long long now = now_ms();
         if (now >= deadline) {
             timed_out = 1;
@@ -332,10 +351,11 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         long long until = deadline;
         if (next_tick >= 0 && next_tick < until)
             until = next_tick;
-        struct pollfd p[2] = {{.fd = outfd, .events = POLLIN},
-                              {.fd = infd, .events = POLLOUT}};
+        struct pollfd p[3] = {{.fd = outfd, .events = POLLIN},
+                              {.fd = infd, .events = POLLOUT},
+                              {.fd = exitfd, .events = POLLIN}};
         int np = infd >= 0 ? 2 : 1;
-        int n = poll(p, (nfds_t)np, (int)(until - now));
+        int n = poll(p, 3, (int)(until - now)); /* -1 fds are skipped */
         if (n < 0 && errno != EINTR) {
             snprintf(why, whylen, "poll: %s", strerror(errno));
             rn.bad = 1;
@@ -363,12 +383,27 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
             }
             on_output(&rn, buf, (size_t)r);
         }
+        if (p[2].revents) {
+            /* Exited: what it wrote before is in the pipe (at most the
+             * pipe's capacity); take that, not what others write on. */
+            for (size_t got = 0; got <= EV_LINE_MAX && !rn.bad;) {
+                ssize_t r = read(outfd, buf, READ_CHUNK);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+                on_output(&rn, buf, (size_t)r);
+            }
+            exited = 1;
+        }
     }
     /* A last line without its line end still counts. */
-    if (outfd < 0 && !rn.bad && !rn.stopped && rn.line.len > 0)
+    if ((outfd < 0 || exited) && !rn.bad && !rn.stopped && rn.line.len > 0)
         on_line(&rn, rn.line.p, rn.line.len);
     close_fd(&infd);
     close_fd(&outfd);
+    close_fd(&exitfd);
     free(buf);
     jb_free(&rn.line);
 
@@ -380,13 +415,22 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         killed = 1;
     }
     for (;;) {
-        pid_t w = waitpid(pid, &st, killed ? 0 : WNOHANG);
-        if (w == pid)
+        /* WNOWAIT: exited but not reaped, a zombie still owns the group's
+         * id, so the kill below cannot reach a stranger's group. */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int w = waitid(P_PID, (id_t)pid, &si,
+                       WEXITED | WNOWAIT | (killed ? 0 : WNOHANG));
+        if (w == 0 && si.si_pid == pid)
             break;
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            snprintf(why, whylen, "waitpid: %s", strerror(errno));
+            snprintf(why, whylen, "waitid: %s", strerror(errno));
+            kill_child(pid);
+            (void)waitpid(pid, &st, 0);
+            if (spec->sandbox != NULL)
+                sandbox_cleanup(spec->sandbox);
             return EV_FAILED;
         }
         if (now_ms() >= deadline) {
@@ -397,6 +441,12 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
         }
         sleep_ms(WAIT_STEP_MS);
     }
+    /* Whatever it left running: its group, and what escaped the group. */
+    (void)sandbox_kill_group(pid, NULL, 0);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (spec->sandbox != NULL)
+        sandbox_cleanup(spec->sandbox);
 
     if (timed_out) {
         snprintf(why, whylen, "the evaluator ran longer than %d ms; killed",

@@ -12,7 +12,9 @@
  * runs in a process group of its own, which is killed (SIGKILL) when the
  * run fails or is stopped, and dies with its worker (PR_SET_PDEATHSIG).
  * Every child is reaped before ev_run returns, and no descriptor of the
- * worker but stderr reaches it.
+ * worker but stderr reaches it. When the child exits, the run ends even if
+ * something it started still holds its output open, and its whole group
+ * (and, with a sandbox, every process that left it) is killed.
  */
 #ifndef OPTIMIST_EVALUATOR_H
 #define OPTIMIST_EVALUATOR_H
@@ -21,6 +23,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct sandbox_conf;
 
 #define EV_LINE_MAX (1024 * 1024) /* a longer output line fails the run */
 
@@ -41,6 +45,8 @@ typedef struct ev_spec {
     const char *kind;       /* "quick_scan" or "full": OPTIMIST_EVAL_KIND */
     uint64_t evaluation_id; /* OPTIMIST_EVALUATION_ID */
     uint64_t bid_id;        /* OPTIMIST_BID_ID */
+    struct sandbox_conf *sandbox; /* NULL: none (the child inherits the
+                                     worker's environment and limits) */
 } ev_spec;
 
 /* The caller's side of a run. Either function may be NULL. */

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -201,7 +203,7 @@ static int remove_stale(const struct sockaddr_un *sa, const char *path)
     return 0;
 }
 
-static int bind_unix(const char *path)
+static int bind_unix(const char *path, const char *group)
 {
     struct sockaddr_un sa;
     int fd;
@@ -215,14 +217,22 @@ static int bind_unix(const char *path)
         LOG(LOG_ERROR, "socket: %s", strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    /* Born 0660 (connecting takes write permission): no moment when
+     * another local user could speak FastCGI to the pool directly and
+     * bypass nginx's rules (the loopback-only /metrics, the body limit). */
+    mode_t old_mask = umask(0117);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old_mask);
+    if (rc != 0) {
         int bound = 0;
         if (errno == EADDRINUSE) {
             if (remove_stale(&sa, path) != 0) { /* it said why */
                 close(fd);
                 return -1;
             }
+            old_mask = umask(0117);
             bound = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+            umask(old_mask);
         }
         if (!bound) {
             LOG(LOG_ERROR, "OPTIMIST_LISTEN %s: %s", path, strerror(errno));
@@ -236,9 +246,20 @@ static int bind_unix(const char *path)
         unlink(path);
         return -1;
     }
-    /* nginx's workers run as another user: let them connect. */
-    if (chmod(path, 0666) != 0)
+    /* The pool's user and group only: nginx's workers run as the same
+     * user, or in OPTIMIST_LISTEN_GROUP. */
+    if (chmod(path, 0660) != 0)
         LOG(LOG_WARN, "chmod %s: %s", path, strerror(errno));
+    if (group[0] != '\0') {
+        struct group *gr = getgrnam(group);
+        if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+            LOG(LOG_ERROR, "OPTIMIST_LISTEN_GROUP %s: %s", group,
+                gr == NULL ? "no such group" : strerror(errno));
+            close(fd);
+            unlink(path);
+            return -1;
+        }
+    }
     return fd;
 }
 
@@ -314,7 +335,8 @@ int main(int argc, char **argv)
     sigprocmask(SIG_SETMASK, &none, NULL);
     fd = upgrade_inherited_fd();
     if (fd < 0)
-        fd = is_tcp(c.listen) ? bind_tcp(c.listen) : bind_unix(c.listen);
+        fd = is_tcp(c.listen) ? bind_tcp(c.listen)
+                             : bind_unix(c.listen, c.listen_group);
     if (fd < 0)
         return 1;
     if (c.pidfile[0] && write_pidfile(c.pidfile) != 0) {

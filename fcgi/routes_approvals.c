@@ -265,13 +265,6 @@ void route_approval_events(http_req *r)
     unsigned limit;
     if (paging_or_reply(r, &after, &limit) != 0)
         return;
-    rec_rows *rows = NULL;
-    rec_err err = {0};
     rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-    rec_status st = rec_exec(r->db, SQL_EVENTS, p, 3, &rows, NULL, NULL, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render_event);
+    paging_stream(r, SQL_EVENTS, p, 3, limit, 0, render_event);
 }

@@ -21,6 +21,7 @@
 
 #include "body.h"
 #include "evaluator.h"
+#include "sandbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -268,6 +269,9 @@ static void run_claimed(struct run *run, const char *kind, const jbuf *input)
                     .kind = kind,
                     .evaluation_id = run->claim.eval_id,
                     .bid_id = run->claim.bid_id};
+    struct sandbox_conf sandbox;
+    sandbox_conf_from(c, &sandbox);
+    spec.sandbox = &sandbox;
     ev_hooks hooks = {.ctx = run, .progress = on_progress,
                       .tick = run->sse ? on_tick : NULL,
                       .tick_ms = run->sse ? c->sse_ping_seconds * 1000 : 0};

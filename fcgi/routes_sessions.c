@@ -4,6 +4,7 @@
  * that both read version 5 cannot both append.
  */
 #include "body.h"
+#include "limits.h"
 #include "reply.h"
 #include "routes.h"
 #include "title.h"
@@ -30,6 +31,9 @@ static const char SQL_APPEND[] =
     "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), 23), "
     "'Z'))), version = version + 1, updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+static const char SQL_SIZE[] =
+    "SELECT version, message_count, messages_bytes FROM sessions "
+    "WHERE id = ? AND tenant_id = ?"; /* generated columns, sql/0010 */
 static const char SQL_DELETE[] =
     "DELETE FROM sessions "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
@@ -75,6 +79,44 @@ static int is_role(const char *s)
            strcmp(s, "system") == 0;
 }
 
+/* The session's limits, checked on the row as it is now: a versioned
+ * append writes onto exactly the version it names, so a check of that
+ * version is the check of what the append extends (with If-Match: *,
+ * appends racing at the limit may pass it by one message each). Returns
+ * 0 to go on (a missing session included: vw_run answers 404), -1 when
+ * answered. `add` is what the message adds to the stored JSON text, at
+ * least. */
+static int session_room_or_reply(http_req *r, uint64_t id, size_t add)
+{
+    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_err err = {0};
+    rec_status st = rec_exec(r->db, SQL_SIZE, p, 2, &rows, NULL, NULL, &err);
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return -1;
+    }
+    if (rec_rows_count(rows) == 0) {
+        rec_rows_free(rows);
+        return 0;
+    }
+    uint32_t version = (uint32_t)rec_rows_u64(rows, 0, 0);
+    uint64_t count = rec_rows_u64(rows, 0, 1), bytes = rec_rows_u64(rows, 0, 2);
+    rec_rows_free(rows);
+    const conf *c = r->conf;
+    if (count + 1 > (uint64_t)c->session_max_messages) {
+        limits_reply_full(r, "messages", (uint64_t)c->session_max_messages,
+                          version);
+        return -1;
+    }
+    if (bytes + add > (uint64_t)c->session_max_bytes) {
+        limits_reply_full(r, "bytes", (uint64_t)c->session_max_bytes,
+                          version);
+        return -1;
+    }
+    return 0;
+}
+
 void route_session_append(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *msg, *role, *content;
@@ -103,6 +145,14 @@ void route_session_append(http_req *r)
                     "\"message.content\" must be a string", NULL);
         return;
     }
+    /* As MariaDB stores it, `, {"role": "…", "content": "…", "at":
+     * "<24>"}` is 63 bytes and the strings (61 for the first message);
+     * escapes only add. */
+    if (session_room_or_reply(
+            r, r->ids[0],
+            61 + strlen(json_object_get_string(role)) +
+                (size_t)json_object_get_string_len(content)) != 0)
+        return;
     rec_param p[2] = {
         REC_CSTR(json_object_get_string(role)),
         REC_S(json_object_get_string(content),

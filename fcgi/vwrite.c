@@ -311,22 +311,17 @@ void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l)
         reply_error(r, 400, "bad_request", l->bad_status, NULL);
         return;
     }
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    rec_status st;
-    if (has_status) {
-        rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status), REC_U(after),
-                          REC_U(limit)};
-        st = rec_exec(r->db, l->by_status, p, 4, &rows, NULL, NULL, &err);
-    } else {
-        rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, l->all, p, 3, &rows, NULL, NULL, &err);
-    }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, res->render);
+    rec_param p[5];
+    size_t n = 0;
+    p[n++] = REC_U(r->tenant_id);
+    if (has_status)
+        p[n++] = REC_CSTR(status);
+    p[n++] = REC_U(after);
+    p[n++] = REC_U(limit);
+    if (l->byte_cut)
+        p[n++] = REC_U(r->conf->page_max_bytes);
+    paging_stream(r, has_status ? l->by_status : l->all, p, n, limit, 0,
+                  res->render);
 }
 
 #define VW_MAX_INSERT 31 /* rec_exec takes 32; the tenant comes first */

@@ -131,9 +131,14 @@ typedef struct vw_list_sql {
     const char *by_status;
     const char *const *statuses; /* NULL-terminated: what ?status= takes */
     const char *bad_status;      /* the 400's message for anything else */
+    /* 1: both statements end with one more "?", OPTIMIST_PAGE_MAX_BYTES,
+     * so that the server already stops sending rows past it (bids). */
+    int byte_cut;
 } vw_list_sql;
 
-/* Answers the list (rows rendered by res->render). */
+/* Answers the list (rows rendered by res->render as they arrive, the page
+ * bounded by OPTIMIST_PAGE_MAX_BYTES too: paging_stream). The first column
+ * of both statements is the id. */
 void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l);
 
 /* Creates a resource and answers 201 (Location, ETag, the resource as GET

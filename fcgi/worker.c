@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "http.h"
 #include "idempotency.h"
+#include "limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -161,6 +162,7 @@ static void dispatch(http_req *r, FCGX_Request *fr)
         LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
         reply_error(r, 500, "internal", "internal error; see the log", NULL);
     }
+    limits_minimal(r, FCGX_GetParam("HTTP_PREFER", fr->envp));
     idem_finish(r, &key);
 }
 

@@ -148,6 +148,19 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
                     size_t nparams, rec_rows **rows, uint64_t *affected,
                     uint64_t *insert_id, rec_err *err) REC_MUST_CHECK;
 
+/* One row of a SELECT run by rec_each: `row` holds exactly that row (index
+ * 0), valid during the call. Return 0 for the next row, 1 to stop (the
+ * rest of the result is discarded). The callback must not use the
+ * connection: the rows are still arriving on it. */
+typedef int (*rec_row_fn)(void *ctx, const rec_rows *row);
+
+/* Runs a SELECT and hands its rows to fn one at a time as they arrive,
+ * never holding the result set whole (for pages of large rows). Retried
+ * like rec_exec's reads, but only before the first row was handed over. */
+rec_status rec_each(rec_db *db, const char *sql, const rec_param *params,
+                    size_t nparams, rec_row_fn fn, void *ctx,
+                    rec_err *err) REC_MUST_CHECK;
+
 /* Runs a constant statement with no parameters and no result through the
  * text protocol (DDL, migrations). */
 rec_status rec_exec_text(rec_db *db, const char *sql, size_t len,
