@@ -1,8 +1,13 @@
 # optimist -- build, test and run.
 #
 #   make            build bin/optimist-fcgi, bin/optimistctl, build/liboptimist.a
-#   make test       unit, integration (real MariaDB) and end-to-end (nginx) tests
+#                   (the release build: hardened, no test hooks)
+#   make test       unit, integration (real MariaDB) and end-to-end (nginx)
+#                   tests, on the test build (build/test: -Werror and
+#                   -DOPTIMIST_TESTHOOKS, fcgi/testhook.c)
 #   make asan       the whole test suite under AddressSanitizer + UBSan
+#                   (build/asan, also a test build)
+#   make lint       cppcheck;  make format / format-check: clang-format
 #   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
 #   make stop       stop what `make run` started
 #   make bench      optimist against PHP-FPM, Node and the raw database
@@ -22,21 +27,45 @@ DB_LIBS   := $(shell mariadb_config --libs 2>/dev/null || mysql_config --libs 2>
 JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+# sd_notify for Type=notify units (fcgi/notify.c); optional at build time.
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
+SYSTEMD_CFLAGS := $(if $(SYSTEMD_LIBS),-DHAVE_SYSTEMD $(shell pkg-config --cflags libsystemd 2>/dev/null))
 
-WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+# Warnings are errors in the test builds (make test, make asan, CI), not
+# in a user's plain `make`: a newer compiler's new warning must not stop
+# someone from building a release.
+WERROR   ?=
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
 OPT      ?= -O2 -g
+# Hardening (as Debian's dpkg-buildflags): fortified libc calls, stack
+# protector, position-independent executables, read-only relocations.
+HARDEN   := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+LDHARDEN := -pie -Wl,-z,relro,-z,now
 ifeq ($(SAN),1)
 OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
+HARDEN   := -fPIE
 endif
-CFLAGS   += $(WARN) $(OPT) -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS)
-LDFLAGS  += $(LDSAN)
-LIBS     := $(DB_LIBS) $(JSON_LIBS) -lfcgi -lm
+# TESTHOOKS=1: the test build, with fcgi/testhook.c (see testhook.h).
+TESTHOOKS ?=
+ifeq ($(TESTHOOKS),1)
+HARDEN   += -DOPTIMIST_TESTHOOKS
+endif
+CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS) $(SYSTEMD_CFLAGS)
+LDFLAGS  += $(LDSAN) $(LDHARDEN)
+LIBS     := $(DB_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lfcgi -lm $(SYSTEMD_LIBS)
 
 LIB_SRC  := $(wildcard lib/*.c)
-APP_SRC  := $(filter-out fcgi/main.c,$(wildcard fcgi/*.c))
+APP_SRC  := $(filter-out fcgi/main.c fcgi/testhook.c,$(wildcard fcgi/*.c))
+ifeq ($(TESTHOOKS),1)
+APP_SRC  += fcgi/testhook.c
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -44,61 +73,66 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps bench bench-streams
+.PHONY: all test unit integration e2e asan run stop clean deps lint format \
+        format-check check-deps bench test-nodeps install deb test-package bench-streams
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
+# Header dependencies: -MMD -MP writes a .d file beside every object.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/fcgi/*.d $(BUILD)/tools/*.d \
+                    $(BUILD)/tests/*/*.d $(BUILD)/bench/*.d)
+
 $(BUILD)/liboptimist.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/libfcgiapp.a: $(APP_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BIN)/optimist-fcgi: $(BUILD)/fcgi/main.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/liboptimist.a
+# optimistctl reads the pool's option table (fcgi/conf.c) from libfcgiapp.a.
+$(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
 
-$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/liboptimist.a
+$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
 
 check-deps:
 	@scripts/deps.sh
 
 # The test suite: unit tests, then integration tests against a MariaDB the
 # runner starts in a temporary folder, then end-to-end tests through nginx.
+# All of it runs on the test build, in folders of its own (SUITES picks
+# suites: unit, integration, e2e).
+TEST_MAKE := $(MAKE) --no-print-directory WERROR=1 TESTHOOKS=1
 test: check-deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh
+	@$(TEST_MAKE) BUILD=build/test BIN=build/test/bin test-nodeps
 
-unit: all $(UNIT_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh unit
-
-integration: all $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh integration
-
-e2e: all
-	@BUILD=$(BUILD) BIN=$(BIN) tests/run.sh e2e
+unit integration e2e:
+	@$(TEST_MAKE) BUILD=build/test BIN=build/test/bin SUITES=$@ test-nodeps
 
 asan: check-deps
-	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan BIN=build/asan/bin test-nodeps
+	@$(TEST_MAKE) SAN=1 BUILD=build/asan BIN=build/asan/bin test-nodeps
 
+SUITES ?=
 test-nodeps: all $(UNIT_BIN) $(INTEG_BIN)
-	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh $(SUITES)
 
 run: check-deps all
 	@PORT=$(PORT) scripts/run.sh
@@ -111,7 +145,7 @@ stop:
 # ceiling (rawdb). BENCH_SECONDS=2 for a short run; see tests/bench/bench.py.
 $(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DB_LIBS) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
 
 bench: check-deps
 	@scripts/bench-deps.sh
@@ -125,12 +159,75 @@ bench-streams: all
 	@BIN=$(BIN) python3 tests/bench/streams_bench.py
 
 lint:
+	@scripts/deps.sh lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -D_GNU_SOURCE \
 	  $(DB_CFLAGS) $(JSON_CFLAGS) lib fcgi tools
 
+# clang-format (.clang-format) on the files listed in .clang-format-files:
+# the list grows as files are rewritten (README, "Formatting").
+FORMAT_FILES := $(shell grep -v '^\#' .clang-format-files 2>/dev/null)
 format:
-	clang-format -i lib/*.c lib/*.h fcgi/*.c fcgi/*.h tools/*.c
+	@scripts/deps.sh lint
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@scripts/deps.sh lint
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+# ---- install and package ------------------------------------------------
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=]   binaries, migrations, nginx
+#                snippets, man pages, unit, logrotate, commented config
+#   make deb     build/deb/optimist_<version>_<arch>.deb (dpkg-deb; lintian)
+#   make test-package   installs that .deb on this machine (root) and
+#                serves a request through it (tests/package/run.sh)
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DATADIR    := $(PREFIX)/share/optimist
+INSTALL    ?= install
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx $(DESTDIR)$(DATADIR)/web \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/optimist \
+	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimist-fcgi $(DESTDIR)$(PREFIX)/sbin/optimist-fcgi
+	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
+	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
+	$(INSTALL) -m 0644 web/*.html web/*.js web/*.css $(DESTDIR)$(DATADIR)/web/
+	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf \
+	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
+	  $(DESTDIR)$(DATADIR)/nginx/
+	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
+	  $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|/usr/sbin/optimist-fcgi|$(PREFIX)/sbin/optimist-fcgi|g' \
+	    -e 's|/etc/optimist/|$(SYSCONFDIR)/optimist/|g' \
+	  packaging/systemd/optimist-fcgi.service >$(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/optimist-fcgi.service
+	$(INSTALL) -m 0644 packaging/logrotate/optimist $(DESTDIR)$(SYSCONFDIR)/logrotate.d/optimist
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf"; \
+	else \
+	  scripts/conf-template.sh $(BIN)/optimist-fcgi >$(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf && \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf; \
+	fi
+
+# The package is built from a release build of its own (no -Werror
+# surprises from a newer compiler are possible there: same flags as `make`).
+deb: check-deps
+	@scripts/deps.sh package
+	rm -rf build/deb
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin all
+	$(MAKE) --no-print-directory BUILD=build/deb/obj BIN=build/deb/bin \
+	  PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root STRIP=1 install
+	scripts/build-deb.sh build/deb/root build/deb
+	lintian --fail-on error,warning \
+	  build/deb/optimist_*.deb
+
+test-package: deb
+	tests/package/run.sh build/deb/optimist_*.deb
 
 clean:
 	rm -rf build bin

@@ -15,7 +15,8 @@
  */
 #include "auth.h"
 
-#include "../lib/sha256.h"
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include "reply.h"
 
 #include <string.h>
@@ -26,7 +27,7 @@
 #define AUTH_CACHE_SLOTS 64 /* power of two; one entry per slot */
 
 struct cached_token {
-    uint8_t hash[SHA256_LEN]; /* SHA-256 of the whole token */
+    uint8_t hash[SHA256_DIGEST_LENGTH]; /* SHA-256 of the whole token */
     uint64_t tenant_id;       /* 0: the slot is empty */
     int64_t expires_ms;       /* CLOCK_MONOTONIC time it stops counting */
 };
@@ -41,7 +42,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct cached_token *slot_of(const uint8_t hash[SHA256_LEN])
+static struct cached_token *slot_of(const uint8_t hash[SHA256_DIGEST_LENGTH])
 {
     return &cache[(hash[0] | (unsigned)hash[1] << 8) & (AUTH_CACHE_SLOTS - 1)];
 }
@@ -51,27 +52,22 @@ void auth_init(void)
     memset(cache, 0, sizeof cache);
 }
 
-void auth_free(void)
-{
-    memset(cache, 0, sizeof cache);
-}
-
 /* The tenant of token[0..len) from the cache or the database. */
 static rec_status token_tenant(http_req *r, const char *tok, size_t len,
                                uint64_t *tenant, rec_err *err)
 {
-    uint8_t hash[SHA256_LEN];
-    sha256(tok, len, hash);
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, len, hash);
     struct cached_token *c = slot_of(hash);
     int64_t now = now_ms();
     if (c->tenant_id != 0 && now < c->expires_ms &&
-        ct_equal(c->hash, hash, SHA256_LEN)) {
+        CRYPTO_memcmp(c->hash, hash, sizeof hash) == 0) {
         *tenant = c->tenant_id;
         return REC_OK;
     }
     rec_status st = rec_token_tenant(r->db, tok, len, tenant, err);
     if (st == REC_OK && *tenant != 0) {
-        memcpy(c->hash, hash, SHA256_LEN);
+        memcpy(c->hash, hash, sizeof hash);
         c->tenant_id = *tenant;
         c->expires_ms = now + AUTH_CACHE_TTL_MS;
     }

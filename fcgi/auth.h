@@ -11,7 +11,7 @@
  * and returns -1. */
 int auth_tenant_or_reply(http_req *r);
 
+/* Empties the token cache (a worker starts with none). */
 void auth_init(void);
-void auth_free(void);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * bids.h -- what the two files of bid routes share: a bid rendered as GET
- * answers it, the version a write expects, and the answer to a refused
- * write (routes_bids.c has them; routes_evaluate.c uses them too).
+ * bids.h -- what routes_bids.c gives routes_evaluate.c: a bid rendered as
+ * GET answers it, the version a write expects, and the answer to a
+ * refused write (the bids resource of vwrite.h: vw_expect_or_reply,
+ * vw_refused_reply).
  */
 #ifndef OPTIMIST_BIDS_H
 #define OPTIMIST_BIDS_H
@@ -23,7 +24,7 @@ rec_status bids_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
 int bids_expect_or_reply(http_req *r, json_object *body, uint64_t id,
                          rec_expect *expect, int *use_412);
 
-/* Answers a write that bid_guarded_write or bid_claim_run refused: 404,
+/* Answers a write that bid_claim_run refused: 404,
  * 409 version_conflict / 412 with the current bid, or 409 invalid_state
  * with status, the current bid and, while it is evaluating, its lease.
  * Other statuses go to reply_rec. */

@@ -2,6 +2,10 @@
  * body.c -- request body checks, in the order a client would want them
  * reported: media type (415), then encoding and syntax (400).
  *
+ * A \u0000 escape is refused here too, in keys and values alike: json-c
+ * would keep it, and the first C string made of it would end there
+ * ("price\u0000_note" overwriting "price").
+ *
  * UTF-8 is checked on the raw bytes before json-c sees them, so invalid
  * bytes anywhere, in a string or not, are refused the same way; json-c's
  * own check (JSON_TOKENER_VALIDATE_UTF8) would accept what it escapes.
@@ -44,7 +48,9 @@ json_object *body_parse(const char *buf, size_t len, char *msg,
     size_t where = 0;
     jcheck_result jc = jcheck(buf, len, BODY_MAX_DEPTH, &where);
     if (jc == JCHECK_TOO_DEEP) {
-        snprintf(msg, msglen, "JSON nested deeper than %d levels",
+        snprintf(msg, msglen,
+                 "JSON nested deeper than %d levels (the body is level 1: "
+                 "an object stored from it holds at most 31 levels)",
                  BODY_MAX_DEPTH);
         return NULL;
     }
@@ -52,6 +58,12 @@ json_object *body_parse(const char *buf, size_t len, char *msg,
         snprintf(msg, msglen,
                  "integer at byte %zu does not fit in 64 bits (send it as a "
                  "string or a decimal)", where);
+        return NULL;
+    }
+    if (jc == JCHECK_NUL) {
+        snprintf(msg, msglen,
+                 "\\u0000 at byte %zu: a NUL is not allowed in a key or a "
+                 "string", where);
         return NULL;
     }
     if (jc != JCHECK_OK) {

@@ -43,6 +43,8 @@ static const struct opt opts[] = {
      "seconds in-flight requests get on SIGTERM before SIGKILL"},
     {"OPTIMIST_PIDFILE", STR(pidfile), "", 0, 0, 0,
      "file the master writes its pid to"},
+    {"OPTIMIST_LOG_FILE", STR(log_file), "", 0, 0, 0,
+     "file the pool logs to, reopened on SIGUSR1 (default: stderr)"},
     {"OPTIMIST_LOG_LEVEL", OPT_LEVEL, offsetof(conf, log_level), 0, "info",
      0, 3, 1, "error, warn, info or debug"},
     {"OPTIMIST_DB_SOCKET", STR(db_socket), "", 0, 0, 1,
@@ -87,6 +89,36 @@ static const struct opt opts[] = {
     {"OPTIMIST_STREAM_POLL_MS", INT(stream_poll_ms), "250", 10, 10000, 1,
      "milliseconds between the hub's database polls for changes made "
      "through other hosts"},
+    {"OPTIMIST_IDEMPOTENCY_PURGE", INT(idempotency_purge), "60", 1, 86400, 1,
+     "seconds between the master's purges of expired Idempotency-Keys"},
+    {"OPTIMIST_EVALUATOR_USER", STR(evaluator_user), "", 0, 0, 1,
+     "user the evaluator runs as (default: the pool's; needs root)"},
+    {"OPTIMIST_EVALUATOR_WORKDIR", STR(evaluator_workdir), "", 0, 0, 1,
+     "folder where each run gets a fresh working directory (default: "
+     "$TMPDIR or /tmp)"},
+    {"OPTIMIST_EVALUATOR_MEMORY_MB", INT(evaluator_memory_mb), "1024", 0,
+     1048576, 1, "evaluator's address space in MiB (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_CPU_SECONDS", INT(evaluator_cpu_seconds), "120", 0,
+     86400, 1, "evaluator's CPU seconds (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_PROCESSES", INT(evaluator_processes), "64", 0,
+     65536, 1, "processes of the evaluator's user, with "
+     "OPTIMIST_EVALUATOR_USER only (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_FILE_MB", INT(evaluator_file_mb), "64", 0, 1048576,
+     1, "largest file the evaluator may write, MiB (0: not limited)"},
+    {"OPTIMIST_EVALUATOR_OPEN_FILES", INT(evaluator_open_files), "64", 0,
+     65536, 1, "evaluator's open descriptors (0: not limited)"},
+    {"OPTIMIST_SESSION_MAX_MESSAGES", INT(session_max_messages), "10000", 1,
+     10000000, 1, "messages a session may hold (409 document_full beyond)"},
+    {"OPTIMIST_SESSION_MAX_BYTES", INT(session_max_bytes), "8388608", 1024,
+     1073741824, 1, "bytes of a session's stored messages (409 "
+     "document_full beyond)"},
+    {"OPTIMIST_PAGE_MAX_BYTES", INT(page_max_bytes), "4194304", 65536,
+     1073741824, 1, "bytes of a list page: it ends early, and next_after "
+     "goes on from there"},
+    {"OPTIMIST_LISTEN_GROUP", STR(listen_group), "", 0, 0, 0,
+     "group of the unix socket (mode 0660; default: the pool's group)"},
+    {"OPTIMIST_METRICS_TOKEN", STR(metrics_token), "", 0, 0, 1,
+     "when set, GET /metrics needs Authorization: Bearer <it>"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])
@@ -205,8 +237,36 @@ int conf_load(conf *c, char *errbuf, size_t errlen)
     if (file != NULL && file[0] != '\0' &&
         load_file(c, file, errbuf, errlen) != 0)
         return -1;
-    c->trust_proxy_request_id = 1;
     return 0;
+}
+
+void conf_keep_fixed(conf *fresh, const conf *old,
+                     void (*warn)(const char *name, const char *kept))
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        if (o->reloadable)
+            continue;
+        char *to = (char *)fresh + o->offset;
+        const char *from = (const char *)old + o->offset;
+        size_t size = o->type == OPT_STR ? o->size
+                      : o->offset == offsetof(conf, max_requests)
+                          ? sizeof(long)
+                          : sizeof(int);
+        if (o->type == OPT_STR ? strcmp(to, from) == 0
+                               : memcmp(to, from, size) == 0)
+            continue;
+        char kept[64];
+        if (o->type == OPT_STR)
+            snprintf(kept, sizeof kept, "%s", from);
+        else if (size == sizeof(long))
+            snprintf(kept, sizeof kept, "%ld", *(const long *)from);
+        else
+            snprintf(kept, sizeof kept, "%d", *(const int *)from);
+        if (warn != NULL)
+            warn(o->name, o->type == OPT_STR ? from : kept);
+        memcpy(to, from, size);
+    }
 }
 
 void conf_rec_config(const conf *c, rec_config *out)
@@ -228,7 +288,8 @@ void conf_dump(const conf *c, void (*line)(const char *))
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt *o = &opts[i];
         const char *p = (const char *)c + o->offset;
-        if (o->offset == offsetof(conf, db_password))
+        if (o->offset == offsetof(conf, db_password) ||
+            o->offset == offsetof(conf, metrics_token))
             snprintf(buf, sizeof buf, "%s=%s", o->name, *p ? "(set)" : "");
         else if (o->type == OPT_STR)
             snprintf(buf, sizeof buf, "%s=%s", o->name, p);

@@ -15,6 +15,7 @@ typedef struct conf {
     long max_requests;       /* OPTIMIST_MAX_REQUESTS: 0 = never recycle */
     int shutdown_timeout;    /* OPTIMIST_SHUTDOWN_TIMEOUT: seconds */
     char pidfile[256];       /* OPTIMIST_PIDFILE: "" = none */
+    char log_file[256];      /* OPTIMIST_LOG_FILE: "" = stderr as given */
     int log_level;           /* OPTIMIST_LOG_LEVEL: enum log_level */
     char db_socket[256];     /* OPTIMIST_DB_SOCKET */
     char db_host[256];       /* OPTIMIST_DB_HOST */
@@ -38,6 +39,22 @@ typedef struct conf {
     int max_evaluations_per_tenant; /* OPTIMIST_MAX_EVALUATIONS_PER_TENANT */
     int stream_poll_ms;      /* OPTIMIST_STREAM_POLL_MS: the hub's poll */
     int max_streams_per_tenant; /* OPTIMIST_MAX_STREAMS_PER_TENANT */
+    int idempotency_purge;   /* OPTIMIST_IDEMPOTENCY_PURGE: seconds between
+                                the master's purges of expired keys */
+    /* ---- the evaluator's sandbox (sandbox.c) ---- */
+    char evaluator_user[64];  /* OPTIMIST_EVALUATOR_USER: "" = the pool's */
+    char evaluator_workdir[256]; /* OPTIMIST_EVALUATOR_WORKDIR: "" = $TMPDIR */
+    int evaluator_memory_mb;  /* OPTIMIST_EVALUATOR_MEMORY_MB: RLIMIT_AS */
+    int evaluator_cpu_seconds; /* OPTIMIST_EVALUATOR_CPU_SECONDS */
+    int evaluator_processes;  /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
+    int evaluator_file_mb;    /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
+    int evaluator_open_files; /* OPTIMIST_EVALUATOR_OPEN_FILES */
+    /* ---- document limits (limits.c) ---- */
+    int session_max_messages; /* OPTIMIST_SESSION_MAX_MESSAGES */
+    int session_max_bytes;    /* OPTIMIST_SESSION_MAX_BYTES */
+    int page_max_bytes;       /* OPTIMIST_PAGE_MAX_BYTES: a list page */
+    char listen_group[64];    /* OPTIMIST_LISTEN_GROUP: "" = the pool's */
+    char metrics_token[128];  /* OPTIMIST_METRICS_TOKEN: "" = none */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 
@@ -45,6 +62,12 @@ typedef struct conf {
  * On failure returns -1 and writes a message naming the option to
  * errbuf; *c is then unspecified (keep the old one on reload). */
 int conf_load(conf *c, char *errbuf, size_t errlen);
+
+/* For a reload: every option of `fresh` that a reload does not apply
+ * (not reloadable in the table) gets the value of `old` back; `warn` (may
+ * be NULL) is told each one that differed, with the value kept. */
+void conf_keep_fixed(conf *fresh, const conf *old,
+                     void (*warn)(const char *name, const char *kept));
 
 /* Fills a rec_config whose strings point into *c. */
 void conf_rec_config(const conf *c, rec_config *out);

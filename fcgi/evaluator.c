@@ -12,6 +12,7 @@
 
 #include "body.h"
 #include "jpath.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,6 +172,8 @@ static void __attribute__((noreturn)) child(const ev_spec *spec, pid_t parent,
         for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
             close((int)fd);
     }
+    if (spec->sandbox != NULL && sandbox_child_setup(spec->sandbox) != 0)
+        _exit(126);
     if (spec->program == NULL || spec->program[0] == '\0')
         demo_main(spec);
 
@@ -192,6 +196,13 @@ static void __attribute__((noreturn)) child(const ev_spec *spec, pid_t parent,
 struct ev_proc {
     pid_t pid;           /* the child, leader of its process group */
     int infd, outfd;     /* -1 once closed */
+    int exitfd;          /* a pidfd: readable once the child exited (-1
+                            without pidfds: then only EOF ends the run) */
+    int exited;          /* the child exited (not reaped yet) */
+    int has_sandbox;
+    struct sandbox_conf sb;
+    struct ev_proc *next_live; /* every run of this process, for the kill
+                                  of escaped processes (keep the others) */
     char *input;         /* our copy of the input */
     size_t len, in_off;
     long long deadline;  /* monotonic ms */
@@ -272,11 +283,36 @@ static void close_fd(int *fd)
     }
 }
 
+static ev_proc *live; /* the runs of this process not yet freed */
+
+/* The child has exited (or must go): SIGKILL to what is left of its group
+ * and to every process that escaped it, keeping the other runs of this
+ * process (sandbox.c); then reap it and remove its working directory. */
+static void finish_child(ev_proc *p)
+{
+    pid_t keep[256];
+    size_t nkeep = 0;
+    for (ev_proc *q = live; q != NULL && nkeep < 256; q = q->next_live)
+        if (q != p && !q->reaped)
+            keep[nkeep++] = q->pid;
+    (void)sandbox_kill_group(p->pid, keep, nkeep);
+    int st = 0;
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    p->reaped = 1;
+    p->status = st;
+    close_fd(&p->exitfd);
+    if (p->has_sandbox)
+        sandbox_cleanup(&p->sb);
+}
+
 /* The one place an evaluator is started: pipes, fork, the child's set-up
  * (child() above). Returns the child's pid, or -1 with `why` set. */
 static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
                    size_t whylen)
 {
+    /* spec->sandbox was prepared by the caller (sandbox_prepare): the
+     * child applies it between fork and exec (child() above). */
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0) {
         snprintf(why, whylen, "pipe: %s", strerror(errno));
@@ -314,12 +350,29 @@ ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len,
     if (p == NULL)
         abort();
     why[0] = '\0';
-    p->infd = p->outfd = -1;
-    p->pid = spawn(spec, &p->infd, &p->outfd, why, whylen);
+    p->infd = p->outfd = p->exitfd = -1;
+    ev_spec sp = *spec;
+    if (spec->sandbox != NULL) {
+        p->sb = *spec->sandbox;
+        if (sandbox_prepare(&p->sb, why, whylen) != 0) {
+            free(p);
+            return NULL;
+        }
+        p->has_sandbox = 1;
+        sp.sandbox = &p->sb;
+    }
+    p->pid = spawn(&sp, &p->infd, &p->outfd, why, whylen);
     if (p->pid < 0) {
+        if (p->has_sandbox)
+            sandbox_cleanup(&p->sb);
         free(p);
         return NULL;
     }
+    /* The child's exit ends the run even while something it started in
+     * the background still holds the output pipe. */
+    p->exitfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    p->next_live = live;
+    live = p;
     jb_init(&p->result);
     jb_init(&p->line);
     p->timeout_ms = spec->timeout_ms;
@@ -349,6 +402,34 @@ int ev_in_fd(const ev_proc *p)
 int ev_out_fd(const ev_proc *p)
 {
     return p->outfd;
+}
+
+int ev_exit_fd(const ev_proc *p)
+{
+    return p->exited ? -1 : p->exitfd;
+}
+
+void ev_on_exit(ev_proc *p, const ev_hooks *hooks)
+{
+    if (p->exited)
+        return;
+    p->exited = 1;
+    /* What it wrote before it exited is in the pipe (at most the pipe's
+     * capacity); take that, not what others write on. */
+    char buf[READ_CHUNK];
+    for (size_t got = 0; p->outfd >= 0 && got <= EV_LINE_MAX && !p->bad;) {
+        ssize_t r = read(p->outfd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        on_output(p, hooks, buf, (size_t)r);
+    }
+    if (!p->bad && !p->stopped && p->line.len > 0)
+        on_line(p, hooks, p->line.p, p->line.len);
+    jb_reset(&p->line);
+    close_fd(&p->outfd);
 }
 
 long long ev_deadline(const ev_proc *p)
@@ -411,21 +492,21 @@ int ev_poll_end(ev_proc *p, long long now)
         return 0; /* still talking: its output's end comes first */
     close_fd(&p->infd);
     /* After its output ended the child gets what is left of the time
-     * limit to exit. */
-    int st = 0;
-    pid_t w = waitpid(p->pid, &st, WNOHANG);
-    if (w == p->pid) {
-        p->reaped = 1;
-        p->status = st;
-        return 1;
-    }
-    if (w < 0 && errno != EINTR) {
-        snprintf(p->why, sizeof p->why, "waitpid: %s", strerror(errno));
+     * limit to exit. WNOWAIT: exited but not reaped, a zombie still owns
+     * the group's id, so the kill below cannot reach a stranger's group. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int w = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT | WNOHANG);
+    if (w < 0 && errno == EINTR)
+        return 0;
+    if (w < 0) {
+        snprintf(p->why, sizeof p->why, "waitid: %s", strerror(errno));
         p->bad = 1;
-        p->reaped = 1; /* nothing more to wait for */
-        return 1;
+    } else if (si.si_pid != p->pid) {
+        return 0; /* not yet */
     }
-    return 0;
+    finish_child(p);
+    return 1;
 }
 
 ev_status ev_outcome(ev_proc *p, jbuf *result, char *why, size_t whylen)
@@ -470,9 +551,18 @@ void ev_free(ev_proc *p)
         return;
     if (!p->reaped) { /* never leave a child behind: kill and reap it */
         kill_child(p);
-        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+        siginfo_t si;
+        while (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT) < 0 &&
+               errno == EINTR)
             ;
+        finish_child(p);
     }
+    for (ev_proc **pp = &live; *pp; pp = &(*pp)->next_live)
+        if (*pp == p) {
+            *pp = p->next_live;
+            break;
+        }
+    close_fd(&p->exitfd);
     close_fd(&p->infd);
     close_fd(&p->outfd);
     free(p->input);
@@ -507,15 +597,18 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
             until = next_tick;
         if (p->outfd < 0 && now + WAIT_STEP_MS < until)
             until = now + WAIT_STEP_MS; /* waiting for its exit */
-        struct pollfd pf[2] = {{.fd = p->outfd, .events = POLLIN},
-                               {.fd = p->infd, .events = POLLOUT}};
-        int n = poll(pf, 2, until > now ? (int)(until - now) : 0);
+        struct pollfd pf[3] = {{.fd = p->outfd, .events = POLLIN},
+                               {.fd = p->infd, .events = POLLOUT},
+                               {.fd = ev_exit_fd(p), .events = POLLIN}};
+        int n = poll(pf, 3, until > now ? (int)(until - now) : 0);
         if (n <= 0)
             continue;
         if (pf[1].revents)
             ev_pump_in(p);
         if (pf[0].revents)
             ev_pump_out(p, hooks);
+        if (pf[2].revents)
+            ev_on_exit(p, hooks);
     }
     ev_status st = ev_outcome(p, result, why, whylen);
     ev_free(p);

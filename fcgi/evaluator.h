@@ -12,7 +12,9 @@
  * runs in a process group of its own, which is killed (SIGKILL) when the
  * run fails or is stopped, and dies with its worker (PR_SET_PDEATHSIG).
  * Every child is reaped before ev_run returns, and no descriptor of the
- * worker but stderr reaches it.
+ * worker but stderr reaches it. When the child exits, the run ends even if
+ * something it started still holds its output open, and its whole group
+ * (and, with a sandbox, every process that left it) is killed.
  */
 #ifndef OPTIMIST_EVALUATOR_H
 #define OPTIMIST_EVALUATOR_H
@@ -21,6 +23,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct sandbox_conf;
 
 #define EV_LINE_MAX (1024 * 1024) /* a longer output line fails the run */
 
@@ -41,6 +45,8 @@ typedef struct ev_spec {
     const char *kind;       /* "quick_scan" or "full": OPTIMIST_EVAL_KIND */
     uint64_t evaluation_id; /* OPTIMIST_EVALUATION_ID */
     uint64_t bid_id;        /* OPTIMIST_BID_ID */
+    struct sandbox_conf *sandbox; /* NULL: none (the child inherits the
+                                     worker's environment and limits) */
 } ev_spec;
 
 /* The caller's side of a run. Either function may be NULL. */
@@ -79,6 +85,11 @@ ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len,
                   char *why, size_t whylen);
 int ev_in_fd(const ev_proc *p);
 int ev_out_fd(const ev_proc *p);
+/* Readable once the child exited (a pidfd; -1 when none or done): then
+ * call ev_on_exit, which takes what it wrote before and ends its output,
+ * even if something it started still holds the pipe. */
+int ev_exit_fd(const ev_proc *p);
+void ev_on_exit(ev_proc *p, const ev_hooks *hooks);
 long long ev_deadline(const ev_proc *p); /* CLOCK_MONOTONIC ms */
 void ev_pump_in(ev_proc *p);
 void ev_pump_out(ev_proc *p, const ev_hooks *hooks);

@@ -1,6 +1,6 @@
 /*
- * http.c -- small helpers over http_req: response headers, reason
- * phrases, query parameters.
+ * http.c -- small helpers over http_req: response headers, the rendered
+ * answer, reason phrases, query parameters.
  */
 #include "http.h"
 
@@ -14,6 +14,32 @@ void http_header(http_req *r, const char *name, const char *value)
                      value);
     if (n > 0 && (size_t)n < sizeof r->headers - r->headers_len)
         r->headers_len += (size_t)n;
+}
+
+void http_render(const http_req *r, jbuf *out)
+{
+    char line[160];
+    int nobody = r->status == 204 || r->status == 304;
+    int head = r->method != NULL && strcmp(r->method, "HEAD") == 0;
+    snprintf(line, sizeof line, "Status: %d %s\r\n", r->status,
+             http_reason(r->status));
+    jb_lit(out, line);
+    if (!nobody) {
+        jb_lit(out, "Content-Type: ");
+        jb_lit(out, r->content_type_out ? r->content_type_out
+                                        : "application/json");
+        snprintf(line, sizeof line, "\r\nContent-Length: %zu\r\n",
+                 r->out.len);
+        jb_lit(out, line);
+    }
+    jb_lit(out, "X-Request-Id: ");
+    jb_lit(out, r->request_id);
+    jb_lit(out, "\r\n");
+    if (r->headers_len > 0)
+        jb_raw(out, r->headers, r->headers_len);
+    jb_lit(out, "\r\n");
+    if (!nobody && !head && r->out.len > 0)
+        jb_raw(out, r->out.p, r->out.len);
 }
 
 const char *http_reason(int status)

@@ -66,6 +66,15 @@ typedef struct http_req {
 /* Adds a response header line. Values must not contain CR or LF. */
 void http_header(http_req *r, const char *name, const char *value);
 
+/* Writes the whole answer into `out` (appended): the CGI header block
+ * (Status, Content-Type, Content-Length, X-Request-Id, the route's
+ * headers, a blank line) and the body. Every answer with a body carries
+ * Content-Length, so that nginx and the client can tell a whole answer
+ * from one cut short by a crash (the contract's "whole answers"); 204 and
+ * 304 carry neither a body nor a length. A HEAD answer carries the length
+ * of the GET body but not the body. The caller owns `out`. */
+void http_render(const http_req *r, jbuf *out);
+
 /* The reason phrase for a status ("Conflict"). */
 const char *http_reason(int status);
 

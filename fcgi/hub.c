@@ -49,6 +49,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
+#include "sandbox.h"
 #include "sse.h"
 #include "streams.h"
 
@@ -74,7 +75,7 @@
 #define BATCH 32               /* resources per poll query */
 #define EVENTS_PER_FETCH 100
 
-enum tag { TAG_LINK = 1, TAG_CONN, TAG_EV_IN, TAG_EV_OUT };
+enum tag { TAG_LINK = 1, TAG_CONN, TAG_EV_IN, TAG_EV_OUT, TAG_EV_EXIT };
 
 struct watch;
 struct run;
@@ -120,7 +121,7 @@ struct watch {
 
 /* One evaluation this hub runs. */
 struct run {
-    int tag_in, tag_out;  /* TAG_EV_IN / TAG_EV_OUT, for epoll */
+    int tag_in, tag_out, tag_exit; /* TAG_EV_*, for epoll */
     ev_proc *p;
     bid_claim claim;
     int slot;
@@ -843,7 +844,12 @@ static rec_status finish_with_event(const bid_claim *claim,
 
 static void run_register(struct run *rn)
 {
-    int in = ev_in_fd(rn->p), out = ev_out_fd(rn->p);
+    int in = ev_in_fd(rn->p), out = ev_out_fd(rn->p), ex = ev_exit_fd(rn->p);
+    if (ex >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN,
+                                 .data.ptr = &rn->tag_exit};
+        (void)epoll_ctl(H.ep, EPOLL_CTL_ADD, ex, &ev);
+    }
     if (in >= 0) {
         struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = &rn->tag_in};
         (void)epoll_ctl(H.ep, EPOLL_CTL_ADD, in, &ev);
@@ -1049,6 +1055,7 @@ static void run_start(const hub_msg *m, struct conn *c)
         abort();
     rn->tag_in = TAG_EV_IN;
     rn->tag_out = TAG_EV_OUT;
+    rn->tag_exit = TAG_EV_EXIT;
     rn->claim = m->claim;
     rn->slot = m->slot;
     rn->quick = m->quick;
@@ -1089,6 +1096,9 @@ static void run_start(const hub_msg *m, struct conn *c)
                     .kind = m->quick ? "quick_scan" : "full",
                     .evaluation_id = m->claim.eval_id,
                     .bid_id = m->claim.bid_id};
+    struct sandbox_conf sandbox; /* ev_start keeps its own copy */
+    sandbox_conf_from(H.c, &sandbox);
+    spec.sandbox = &sandbox;
     if (st == REC_OK)
         rn->p = ev_start(&spec, input.p, input.len, why, sizeof why);
     else
@@ -1454,6 +1464,12 @@ int hub_run(const conf *c)
                 struct run *rn =
                     (struct run *)((char *)tag - offsetof(struct run, tag_out));
                 ev_pump_out(rn->p, run_hooks(rn));
+            } else if (*tag == TAG_EV_EXIT) {
+                struct run *rn = (struct run *)((char *)tag -
+                                                offsetof(struct run, tag_exit));
+                /* Deregistered here: the pidfd stays readable. */
+                (void)epoll_ctl(H.ep, EPOLL_CTL_DEL, ev_exit_fd(rn->p), NULL);
+                ev_on_exit(rn->p, run_hooks(rn));
             }
         }
         now = now_ms();

@@ -21,12 +21,13 @@
  */
 #include "idempotency.h"
 
+#include "idem_render.h"
 #include "log.h"
 #include "reply.h"
 #include "router.h"
 #include "testhook.h"
 
-#include "../lib/sha256.h"
+#include <openssl/sha.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +69,7 @@ void idem_request_hash(const char *method, const char *path,
 {
     /* method NUL path NUL body-digest: neither method nor path can hold a
      * NUL, so the three parts cannot be confused with one another. */
-    uint8_t buf[16 + 1 + sizeof ((http_req *)0)->path + 1 + SHA256_LEN];
+    uint8_t buf[16 + 1 + sizeof ((http_req *)0)->path + 1 + SHA256_DIGEST_LENGTH];
     size_t ml = strlen(method), pl = strlen(path), n = 0;
     if (ml > 16)
         ml = 16; /* methods are short; longer ones never get here */
@@ -80,9 +81,10 @@ void idem_request_hash(const char *method, const char *path,
     memcpy(buf + n, path, pl);
     n += pl;
     buf[n++] = 0;
-    sha256(body ? body : "", body ? body_len : 0, buf + n);
-    n += SHA256_LEN;
-    sha256(buf, n, out);
+    SHA256((const unsigned char *)(body ? body : ""), body ? body_len : 0,
+           buf + n);
+    n += SHA256_DIGEST_LENGTH;
+    SHA256(buf, n, out);
 }
 
 /* Forgets whatever the route put in the response, before another answer
@@ -98,10 +100,19 @@ static void replay(http_req *r, const rec_idem_answer *ans)
 {
     reset_answer(r);
     http_header(r, "Idempotent-Replayed", "true");
-    if (ans->headers_len > 0 &&
+    if (ans->render_path == NULL && ans->headers_len > 0 &&
         ans->headers_len < sizeof r->headers - r->headers_len) {
         memcpy(r->headers + r->headers_len, ans->headers, ans->headers_len);
         r->headers_len += ans->headers_len;
+    }
+    if (ans->render_path != NULL) {
+        /* Kept without its body (idem_render.h): rendered again. */
+        idem_render_replay(r, ans->status, ans->headers, ans->headers_len,
+                           ans->body, ans->body_len, ans->render_at,
+                           ans->render_path, ans->render_path_len);
+        LOG(LOG_DEBUG, "idempotency: replayed the stored %d (rendered)",
+            ans->status);
+        return;
     }
     jbuf *b = reply_body(r);
     if (ans->body_len > 0)
@@ -171,15 +182,28 @@ int idem_begin_or_reply(http_req *r, idem *s)
 struct store_ctx {
     http_req *r;
     const idem *s;
+    const char *render; /* NULL: store the body; else the GET's path */
+    jbuf shell;         /* with render: the body, `null` at `at` */
+    size_t at;
 };
+
+/* Stores the answer: whole, or without the resource its GET renders. */
+static rec_status store_answer(rec_db *db, struct store_ctx *c, rec_err *err)
+{
+    if (c->render != NULL)
+        return rec_idem_store_render(db, &c->s->k, c->r->status,
+                                     c->r->headers, c->r->headers_len,
+                                     c->shell.p, c->shell.len, c->render,
+                                     strlen(c->render), c->at, err);
+    return rec_idem_store(db, &c->s->k, c->r->status, c->r->headers,
+                          c->r->headers_len, c->r->out.p, c->r->out.len,
+                          err);
+}
 
 /* The last statement of the held transaction: the answer itself. */
 static rec_status store_in_txn(rec_db *db, void *vctx, rec_err *err)
 {
-    struct store_ctx *c = vctx;
-    return rec_idem_store(db, &c->s->k, c->r->status, c->r->headers,
-                          c->r->headers_len, c->r->out.p, c->r->out.len,
-                          err);
+    return store_answer(db, vctx, err);
 }
 
 static void release(http_req *r, idem *s)
@@ -214,13 +238,23 @@ void idem_finish(http_req *r, idem *s)
 
     testhook_pause("before_commit", r);
     rec_status st;
-    if (h == REC_HOLD_OPEN) {
-        struct store_ctx c = {.r = r, .s = s};
-        st = rec_txn_commit_held(r->db, store_in_txn, &c, &err);
-    } else {
-        st = rec_idem_store(r->db, &s->k, r->status, r->headers,
-                            r->headers_len, r->out.p, r->out.len, &err);
+    /* A big 2xx is kept as the GET that renders it (idem_render.h); the
+     * check reads inside the held transaction, which sees the write. */
+    char render[sizeof r->path];
+    size_t len = 0;
+    struct store_ctx c = {.r = r, .s = s, .render = NULL};
+    jb_init(&c.shell);
+    if (idem_render_split(r, render, sizeof render, &c.at, &len)) {
+        c.render = render;
+        jb_raw(&c.shell, r->out.p, c.at);
+        jb_lit(&c.shell, "null");
+        jb_raw(&c.shell, r->out.p + c.at + len, r->out.len - c.at - len);
     }
+    if (h == REC_HOLD_OPEN)
+        st = rec_txn_commit_held(r->db, store_in_txn, &c, &err);
+    else
+        st = store_answer(r->db, &c, &err);
+    jb_free(&c.shell);
     if (st == REC_OK)
         return;
     if (h != REC_HOLD_OPEN) {

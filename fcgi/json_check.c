@@ -44,6 +44,8 @@ static unsigned hex4(const struct scan *c, size_t at)
     return v;
 }
 
+/* 1 if the string at c->i is well-formed, 0 if not, -1 if it holds a
+ * \u0000 escape (c->i then points at the backslash). */
 static int string(struct scan *c)
 {
     c->i++; /* the opening quote */
@@ -63,6 +65,8 @@ static int string(struct scan *c)
                 unsigned u = hex4(c, c->i);
                 if (u > 0xFFFF)
                     return 0;
+                if (u == 0)
+                    return -1; /* the contract: a NUL is never accepted */
                 c->i += 6;
                 /* UTF-16 escapes must pair: a high surrogate followed by
                  * a low one. json-c would turn a lone one into U+FFFD
@@ -154,7 +158,7 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth,
 {
     struct scan c = {buf, len, 0};
     char stack[MAX_STACK]; /* '{' or '[' per open container */
-    int depth = 0;
+    int depth = 0, sr;
     jcheck_result res = JCHECK_SYNTAX;
 
     if (max_depth > MAX_STACK)
@@ -179,8 +183,12 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth,
                 goto after_value;
             }
             if (ch == '{') {
-                if (c.i >= c.n || c.s[c.i] != '"' || !string(&c))
+                if (c.i >= c.n || c.s[c.i] != '"')
                     goto out;
+                if ((sr = string(&c)) <= 0) {
+                    res = sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
+                    goto out;
+                }
                 ws(&c);
                 if (c.i >= c.n || c.s[c.i] != ':')
                     goto out;
@@ -190,8 +198,10 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth,
             continue;
         }
         if (ch == '"') {
-            if (!string(&c))
+            if ((sr = string(&c)) <= 0) {
+                res = sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
                 goto out;
+            }
         } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
             size_t at = c.i;
             int n = number(&c);
@@ -217,8 +227,12 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth,
             c.i++;
             ws(&c);
             if (open == '{') {
-                if (c.i >= c.n || c.s[c.i] != '"' || !string(&c))
+                if (c.i >= c.n || c.s[c.i] != '"')
                     goto out;
+                if ((sr = string(&c)) <= 0) {
+                    res = sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
+                    goto out;
+                }
                 ws(&c);
                 if (c.i >= c.n || c.s[c.i] != ':')
                     goto out;

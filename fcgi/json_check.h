@@ -13,8 +13,11 @@ typedef enum jcheck_result {
     JCHECK_OK = 0,    /* one valid JSON text, optional whitespace around */
     JCHECK_SYNTAX,    /* not JSON */
     JCHECK_TOO_DEEP,  /* valid so far, but nested deeper than allowed */
-    JCHECK_RANGE      /* an integer beyond 64 bits: json-c would clamp it
+    JCHECK_RANGE,     /* an integer beyond 64 bits: json-c would clamp it
                          silently, so it is refused rather than changed */
+    JCHECK_NUL        /* a \u0000 escape, in a key or a string: json-c
+                         keeps it, but every C string after it (keys,
+                         titles, the JSON we write) would end there */
 } jcheck_result;
 
 /* Checks buf[0..len). `max_depth` counts the outer value as level 1.

@@ -24,6 +24,25 @@ int log_parse_level(const char *name);
  * The string is copied (at most 63 bytes). */
 void log_set_request(const char *request_id);
 
+/* Sends the log to the file at `path` (appending, created 0640) instead of
+ * the stderr we were started with: opens it and puts it on descriptor 2, so
+ * that children inherit it. An empty path keeps stderr as it is. Returns 0,
+ * or -1 with errno set (stderr unchanged). */
+int log_open_file(const char *path);
+
+/* Opens the file given to log_open_file() again (logrotate moved it away):
+ * the next line goes to a new file of that name. A no-op without a file.
+ * Each process holds its own descriptor 2, so every process of the pool
+ * calls it (the master forwards SIGUSR1 to its children). Returns 0, or -1
+ * with errno set, in which case the old file is kept. */
+int log_reopen(void);
+
+/* If stderr is systemd's journal (JOURNAL_STREAM names its device and
+ * inode), lines carry the journal's "<N>" priority prefix instead of our
+ * own timestamp: the journal stamps each line itself and can filter by
+ * level (journalctl -p warning). Call after log_open_file(). */
+void log_detect_journal(void);
+
 /* Writes one line. Use the LOG macro, which checks the level first. */
 void log_write(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -15,14 +15,18 @@
 #include "signals.h"
 #include "hublink.h"
 #include "streams.h"
+#include "upgrade.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -202,7 +206,7 @@ static int remove_stale(const struct sockaddr_un *sa, const char *path)
     return 0;
 }
 
-static int bind_unix(const char *path)
+static int bind_unix(const char *path, const char *group)
 {
     struct sockaddr_un sa;
     int fd;
@@ -216,14 +220,22 @@ static int bind_unix(const char *path)
         LOG(LOG_ERROR, "socket: %s", strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    /* Born 0660 (connecting takes write permission): no moment when
+     * another local user could speak FastCGI to the pool directly and
+     * bypass nginx's rules (the loopback-only /metrics, the body limit). */
+    mode_t old_mask = umask(0117);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old_mask);
+    if (rc != 0) {
         int bound = 0;
         if (errno == EADDRINUSE) {
             if (remove_stale(&sa, path) != 0) { /* it said why */
                 close(fd);
                 return -1;
             }
+            old_mask = umask(0117);
             bound = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+            umask(old_mask);
         }
         if (!bound) {
             LOG(LOG_ERROR, "OPTIMIST_LISTEN %s: %s", path, strerror(errno));
@@ -237,9 +249,20 @@ static int bind_unix(const char *path)
         unlink(path);
         return -1;
     }
-    /* nginx's workers run as another user: let them connect. */
-    if (chmod(path, 0666) != 0)
+    /* The pool's user and group only: nginx's workers run as the same
+     * user, or in OPTIMIST_LISTEN_GROUP. */
+    if (chmod(path, 0660) != 0)
         LOG(LOG_WARN, "chmod %s: %s", path, strerror(errno));
+    if (group[0] != '\0') {
+        struct group *gr = getgrnam(group);
+        if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+            LOG(LOG_ERROR, "OPTIMIST_LISTEN_GROUP %s: %s", group,
+                gr == NULL ? "no such group" : strerror(errno));
+            close(fd);
+            unlink(path);
+            return -1;
+        }
+    }
     return fd;
 }
 
@@ -264,6 +287,7 @@ int main(int argc, char **argv)
     char err[512];
     int check = 0, fd, rc;
 
+    upgrade_init();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0 || strcmp(argv[i], "-t") == 0) {
             check = 1;
@@ -292,6 +316,12 @@ int main(int argc, char **argv)
         return 0;
     }
     log_threshold = (enum log_level)c.log_level;
+    if (log_open_file(c.log_file) != 0) {
+        fprintf(stderr, "optimist-fcgi: OPTIMIST_LOG_FILE %s: %s\n",
+                c.log_file, strerror(errno));
+        return 1;
+    }
+    log_detect_journal();
     conf_dump(&c, debug_line);
 
     /* Before anything that a signal should not interrupt half-way: from
@@ -301,7 +331,15 @@ int main(int argc, char **argv)
         LOG(LOG_ERROR, "signals: %s", strerror(errno));
         return 1;
     }
-    fd = is_tcp(c.listen) ? bind_tcp(c.listen) : bind_unix(c.listen);
+    /* An upgrading master exec'd us with every signal blocked; what came
+     * meanwhile is delivered now, to the handlers just installed. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fd = upgrade_inherited_fd();
+    if (fd < 0)
+        fd = is_tcp(c.listen) ? bind_tcp(c.listen)
+                             : bind_unix(c.listen, c.listen_group);
     if (fd < 0)
         return 1;
     if (c.pidfile[0] && write_pidfile(c.pidfile) != 0) {

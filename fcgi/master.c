@@ -16,10 +16,13 @@
 #include "master.h"
 
 #include "hub.h"
+#include "janitor.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "signals.h"
 #include "streams.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -100,6 +103,7 @@ static struct {
     enum master_state state;
     unsigned generation;   /* bumped by each reload */
     int reload_again;      /* a SIGHUP came during the roll */
+    int notified_ready;    /* systemd was told READY=1 once */
     long long deadline;    /* FINISHING/TERMINATING: when to SIGKILL */
     int killed;            /* that SIGKILL was sent */
     enum roll_phase phase; /* RELOADING: where the roll is */
@@ -398,6 +402,7 @@ static void begin_stop(enum master_state to, long long now)
 {
     int n = live_workers();
 
+    notify_stopping();
     if (to == MS_FINISHING) {
         LOG(LOG_INFO, "stopping gracefully: %d workers, %d s to finish", n,
             m.c->shutdown_timeout);
@@ -508,6 +513,7 @@ static void roll_step(long long now)
         LOG(LOG_INFO, "reload done: %d workers, generation %u", fresh,
             m.generation);
         m.state = MS_NORMAL;
+        notify_ready(fresh);
         if (m.reload_again) {
             m.reload_again = 0;
             begin_reload(now);
@@ -518,25 +524,40 @@ static void roll_step(long long now)
 /* SIGHUP in NORMAL: reads the configuration again (keeping the old one if
  * it is invalid, as PgBouncer does) and starts rolling the workers -- even
  * on a failed read, so that a reload always yields fresh workers. */
+/* conf_keep_fixed: an option a reload cannot change was changed. */
+static void warn_fixed(const char *name, const char *kept)
+{
+    LOG(LOG_WARN, "reload: %s cannot change on reload (restart to change); "
+        "keeping %s", name, kept);
+}
+
 static void begin_reload(long long now)
 {
     conf nc;
     char err[256];
 
     LOG(LOG_INFO, "reloading");
+    notify_reloading();
+    if (upgrade_binary_changed() && upgrade_check_new() == 0) {
+        /* A package upgrade put a new binary in place: become it. Every
+         * live child is handed over, the ones already stopping included
+         * (the new master reaps them). Returns only if the exec failed. */
+        pid_t pids[MAX_SLOTS];
+        int n = 0;
+        for (int i = 0; i < MAX_SLOTS; i++)
+            if (m.slots[i].pid > 0)
+                pids[n++] = m.slots[i].pid;
+        if (upgrade_exec(m.listen_fd, pids, n) != 0)
+            LOG(LOG_ERROR, "upgrade: exec failed: %s; reloading with the "
+                "running binary", strerror(errno));
+    }
     if (conf_load(&nc, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "reload: %s; keeping the old configuration", err);
     } else {
         /* The socket is bound once, by main(); the pidfile was written
-         * once. Neither can move under a running master. */
-        if (strcmp(nc.listen, m.c->listen) != 0)
-            LOG(LOG_WARN, "reload: OPTIMIST_LISTEN cannot change on reload "
-                "(restart to change); keeping %s", m.c->listen);
-        if (strcmp(nc.pidfile, m.c->pidfile) != 0)
-            LOG(LOG_WARN, "reload: OPTIMIST_PIDFILE cannot change on reload "
-                "(restart to change); keeping %s", m.c->pidfile);
-        memcpy(nc.listen, m.c->listen, sizeof nc.listen);
-        memcpy(nc.pidfile, m.c->pidfile, sizeof nc.pidfile);
+         * once. Neither can move under a running master: the option
+         * table says which options a reload keeps. */
+        conf_keep_fixed(&nc, m.c, warn_fixed);
         if (nc.workers != m.c->workers)
             LOG(LOG_INFO, "reload: workers %d -> %d", m.c->workers,
                 nc.workers);
@@ -556,6 +577,22 @@ static void begin_reload(long long now)
     m.state = MS_RELOADING;
     m.phase = ROLL_NEXT;
     roll_step(now);
+}
+
+/* SIGUSR1 (logrotate's postrotate): the master opens OPTIMIST_LOG_FILE
+ * again and passes the signal on; each child reopens its own descriptor
+ * between requests (worker.c), so no line is cut in half. */
+static void reopen_logs(void)
+{
+    if (log_reopen() != 0) {
+        LOG(LOG_ERROR, "reopening %s: %s; still logging to the old file",
+            m.c->log_file, strerror(errno));
+        return;
+    }
+    LOG(LOG_INFO, "log file reopened");
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (m.slots[i].pid > 0)
+            kill(m.slots[i].pid, SIGUSR1);
 }
 
 static void on_signal(int sig, long long now)
@@ -585,6 +622,9 @@ static void on_signal(int sig, long long now)
     case SIGQUIT:
         if (m.state < MS_TERMINATING)
             begin_stop(MS_TERMINATING, now);
+        break;
+    case SIGUSR1:
+        reopen_logs();
         break;
     default:
         break;
@@ -623,6 +663,13 @@ static void read_ready(struct slot *s)
     if (r == 1) {
         s->ready = 1;
         LOG(LOG_DEBUG, "worker %d ready", (int)s->pid);
+        /* systemd's "started": the first worker of the first generation
+         * can serve (the others follow within milliseconds, and nginx's
+         * connections wait in the backlog meanwhile). */
+        if (!m.notified_ready && m.state == MS_NORMAL) {
+            m.notified_ready = 1;
+            notify_ready(m.c->workers);
+        }
     }
     close(s->ready_fd);
     s->ready_fd = -1;
@@ -646,9 +693,32 @@ int master_run(conf *c, int listen_fd)
     }
 
     long long now = now_ms();
-    LOG(LOG_INFO, "master started: %d workers on %s", c->workers, c->listen);
-    for (int i = 0; i < c->workers && i < MAX_SLOTS; i++)
-        spawn(i, now);
+    pid_t adopted[MAX_SLOTS];
+    int nadopted = upgrade_inherited_pids(adopted, MAX_SLOTS);
+    if (nadopted > 0) {
+        /* We replaced an older binary (upgrade.c): its workers are our
+         * children still. They are generation 0; rolling them over to
+         * generation 1 is a reload like any other. */
+        LOG(LOG_INFO, "master upgraded: adopting %d workers on %s", nadopted,
+            c->listen);
+        for (int i = 0; i < nadopted; i++) {
+            struct slot *s = &m.slots[i];
+            s->used = 1;
+            s->pid = adopted[i];
+            s->generation = 0;
+            s->started = now;
+            s->ready = 1;
+        }
+        m.generation = 1;
+        m.state = MS_RELOADING;
+        m.phase = ROLL_NEXT;
+        roll_step(now);
+    } else {
+        LOG(LOG_INFO, "master started: %d workers on %s", c->workers,
+            c->listen);
+        for (int i = 0; i < c->workers && i < MAX_SLOTS; i++)
+            spawn(i, now);
+    }
     spawn_hub(now);
 
     for (;;) {
@@ -656,6 +726,8 @@ int master_run(conf *c, int listen_fd)
         reap(now);
         respawn_due(now);
         roll_step(now);
+        if (m.state == MS_NORMAL)
+            janitor_tick(m.c, now); /* expired Idempotency-Keys */
         if (m.state >= MS_FINISHING) {
             if (live_workers() == 0 && m.hub_pid == 0)
                 break;

@@ -105,6 +105,16 @@ static void line_u64(jbuf *b, const char *name, const char *labels,
     jb_lit(b, "\n");
 }
 
+/* The route label of counter row r: the last row counts requests no
+ * route matched; rows past the table's routes are unused (NULL). */
+static const char *route_label(int r, const char *(*route_name)(int),
+                               int nroutes)
+{
+    if (r == M_ROUTES - 1)
+        return "unmatched";
+    return r < nroutes ? route_name(r) : NULL;
+}
+
 char *metrics_render(const char *(*route_name)(int), int nroutes)
 {
     jbuf b;
@@ -115,9 +125,7 @@ char *metrics_render(const char *(*route_name)(int), int nroutes)
                "route and status.\n"
                "# TYPE optimist_http_requests_total counter\n");
     for (int r = 0; r < M_ROUTES; r++) {
-        const char *name = r == M_ROUTES - 1 ? "unmatched"
-                           : r < nroutes     ? route_name(r)
-                                             : NULL;
+        const char *name = route_label(r, route_name, nroutes);
         if (name == NULL)
             continue;
         for (int s = 0; s < M_STATUSES; s++) {
@@ -138,9 +146,7 @@ char *metrics_render(const char *(*route_name)(int), int nroutes)
                "request to response, by route.\n"
                "# TYPE optimist_http_request_duration_seconds histogram\n");
     for (int r = 0; r < M_ROUTES; r++) {
-        const char *name = r == M_ROUTES - 1 ? "unmatched"
-                           : r < nroutes     ? route_name(r)
-                                             : NULL;
+        const char *name = route_label(r, route_name, nroutes);
         uint64_t count = GET(m->latency_count[r]);
         if (name == NULL || count == 0)
             continue;

@@ -35,4 +35,14 @@ typedef void (*paging_render_fn)(jbuf *b, const rec_rows *rows, size_t i);
 void paging_reply(http_req *r, rec_rows *rows, unsigned limit,
                   unsigned key_col, paging_render_fn render);
 
+/* The same page, streamed: runs `sql` (its rows ORDER BY the key, LIMIT
+ * `limit`) with rec_each and renders each row as it arrives, so the
+ * result set is never held whole. The page also ends before the row that
+ * would make the answer larger than OPTIMIST_PAGE_MAX_BYTES (a first row
+ * larger than that is sent alone); next_after is then the last key sent,
+ * as for a full page. */
+void paging_stream(http_req *r, const char *sql, const rec_param *params,
+                   size_t nparams, unsigned limit, unsigned key_col,
+                   paging_render_fn render);
+
 #endif

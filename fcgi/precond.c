@@ -6,6 +6,8 @@
 
 #include "reply.h"
 
+#include "../lib/parse.h"
+
 #include <string.h>
 
 int precond_version_value(json_object *v, uint32_t *out)
@@ -26,16 +28,13 @@ int precond_version_value(json_object *v, uint32_t *out)
 static size_t parse_quoted(const char *s, uint32_t *v)
 {
     uint64_t n = 0;
-    size_t i = 1;
     if (s[0] != '"')
         return 0;
-    if (s[i] < '1' || s[i] > '9')
+    if (s[1] < '1' || s[1] > '9')
         return 0; /* versions start at 1: no "0", no leading zeros */
-    for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        n = n * 10 + (uint64_t)(s[i] - '0');
-        if (n > 4294967295ULL)
-            return 0;
-    }
+    size_t i = 1 + parse_u64(s + 1, UINT64_MAX, &n);
+    if (n > 4294967295ULL)
+        return 0;
     if (s[i] != '"')
         return 0;
     *v = (uint32_t)n;

@@ -8,6 +8,8 @@
 #include "feeds.h"
 #include "routes.h"
 
+#include "../lib/parse.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -93,13 +95,10 @@ static int match_path(const char *pat, const char *path,
     while (*pat && *path) {
         if (strncmp(pat, "{id}", 4) == 0) {
             uint64_t v = 0;
-            int digits = 0;
-            while (*path >= '0' && *path <= '9') {
-                if (++digits > 19)
-                    return 0; /* beyond any id we hand out */
-                v = v * 10 + (uint64_t)(*path - '0');
-                path++;
-            }
+            size_t digits = parse_u64(path, UINT64_MAX, &v);
+            if (digits > 19)
+                return 0; /* beyond any id we hand out */
+            path += digits;
             if (digits == 0 || n == HTTP_MAX_IDS)
                 return 0;
             ids[n++] = v;
@@ -131,7 +130,11 @@ int router_match(const char *method, const char *path,
         int tn = 0;
         if (!match_path(table[i].pattern, path, tmp, &tn))
             continue;
-        if (strcmp(table[i].method, method) == 0) {
+        /* HEAD is GET without the body (RFC 9110 9.3.2): it runs the GET
+         * route, and the worker sends the headers only. */
+        if (strcmp(table[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 &&
+             strcmp(table[i].method, "GET") == 0)) {
             memcpy(ids, tmp, sizeof tmp);
             *nids = tn;
             return i;

@@ -6,7 +6,7 @@
  * version column the executor never checks, so two concurrent approve
  * requests both succeed and the action runs twice. Here a decision is one
  * UPDATE ... WHERE id=? AND tenant_id=? AND version=? AND status='pending'
- * (a guarded transition, lib/transition.c), and the event that downstream
+ * (a guarded transition, lib/versioned.c), and the event that downstream
  * consumers act on is inserted in the same transaction: a decision and its
  * event exist together or not at all, and only once (the outbox's unique
  * key on approval_id would refuse a second one even if the guard did not).
@@ -106,49 +106,21 @@ static void render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
-                                uint32_t *version, rec_err *err)
-{
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 1);
-    render(out, rows, 0);
-    rec_rows_free(rows);
-    return REC_OK;
-}
-
 static const vw_resource approvals = {.name = "approvals",
                                       .version_sql = SQL_VERSION,
-                                      .load = approval_load,
-                                      .state_sql = SQL_STATE};
+                                      .load_sql = SQL_LOAD,
+                                      .render = render,
+                                      .state_sql = SQL_STATE,
+                                      .collection = "/v1/approvals"};
+
+/* For the hub's record feed (feeds.h). */
+rec_status approval_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                         rec_err *err)
+{
+    return vw_load(r, &approvals, id, out, version, err);
+}
 
 /* ---- POST /v1/approvals ------------------------------------------------ */
-
-struct create_ctx {
-    http_req *r;
-    rec_param type;
-    rec_param payload;
-    uint64_t id;
-    uint32_t version;
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct create_ctx *c = vctx;
-    rec_param p[3] = {REC_U(c->r->tenant_id), c->type, c->payload};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 3, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return approval_load(c->r, c->id, &c->r->out, &c->version, err);
-}
 
 void route_approval_create(http_req *r)
 {
@@ -173,8 +145,7 @@ void route_approval_create(http_req *r)
                     NULL);
         return;
     }
-    struct create_ctx c = {.r = r, .type = REC_S(type, type_len)};
-    c.payload = REC_NULLP;
+    rec_param p[2] = {REC_S(type, type_len), REC_NULLP}; /* type, payload */
     if (json_object_object_get_ex(action, "payload", &payload) &&
         payload != NULL) {
         /* Any JSON value; json-c prints it back as compact JSON (the
@@ -183,15 +154,9 @@ void route_approval_create(http_req *r)
         const char *text = json_object_to_json_string_length(
             payload, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
             &n);
-        c.payload = REC_S(text, n);
+        p[1] = REC_S(text, n);
     }
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/approvals", c.id, c.version);
+    vw_create(r, &approvals, SQL_INSERT, p, 2);
 }
 
 /* ---- GET /v1/approvals/{id} ---------------------------------------------- */
@@ -203,41 +168,16 @@ void route_approval_get(http_req *r)
 
 /* ---- GET /v1/approvals?status=&after=&limit= ------------------------------ */
 
-static int is_status(const char *s)
-{
-    return strcmp(s, "pending") == 0 || strcmp(s, "executed") == 0 ||
-           strcmp(s, "rejected") == 0;
-}
+static const char *const STATUSES[] = {"pending", "executed", "rejected",
+                                        NULL};
 
 void route_approval_list(http_req *r)
 {
-    uint64_t after;
-    unsigned limit;
-    char status[16];
-    if (paging_or_reply(r, &after, &limit) != 0)
-        return;
-    int has_status = http_query_param(r, "status", status, sizeof status);
-    if (has_status < 0 || (has_status && !is_status(status))) {
-        reply_error(r, 400, "bad_request",
-                    "?status= must be pending, executed or rejected", NULL);
-        return;
-    }
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    rec_status st;
-    if (has_status) {
-        rec_param p[4] = {REC_U(r->tenant_id), REC_CSTR(status),
-                          REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_STATUS, p, 4, &rows, NULL, NULL, &err);
-    } else {
-        rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-        st = rec_exec(r->db, SQL_LIST_ALL, p, 3, &rows, NULL, NULL, &err);
-    }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render);
+    static const vw_list_sql list = {
+        .all = SQL_LIST_ALL, .by_status = SQL_LIST_STATUS,
+        .statuses = STATUSES,
+        .bad_status = "?status= must be pending, executed or rejected"};
+    vw_list(r, &approvals, &list);
 }
 
 /* ---- POST /v1/approvals/{id}/approve and /reject --------------------------- */
@@ -337,13 +277,6 @@ void route_approval_events(http_req *r)
     unsigned limit;
     if (paging_or_reply(r, &after, &limit) != 0)
         return;
-    rec_rows *rows = NULL;
-    rec_err err = {0};
     rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
-    rec_status st = rec_exec(r->db, SQL_EVENTS, p, 3, &rows, NULL, NULL, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    paging_reply(r, rows, limit, 0, render_event);
+    paging_stream(r, SQL_EVENTS, p, 3, limit, 0, render_event);
 }

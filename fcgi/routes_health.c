@@ -3,6 +3,7 @@
  * worker) and /metrics (the pool's shared counters).
  */
 #include "metrics.h"
+#include "metrics_access.h"
 #include "reply.h"
 #include "router.h"
 #include "routes.h"
@@ -34,6 +35,8 @@ void route_healthz(http_req *r)
 
 void route_metrics(http_req *r)
 {
+    if (metrics_access_or_reply(r) != 0)
+        return;
     char *text = metrics_render(router_name, router_count());
     if (text == NULL)
         abort();

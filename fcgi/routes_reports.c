@@ -10,98 +10,63 @@
 #include "metrics.h"
 #include "reply.h"
 #include "routes.h"
+#include "title.h"
 #include "vwrite.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 1000
-
-/* Never the chat column: a report is read without its history. */
+/* A report is read without its history (which is in
+ * report_chat_segments). */
 static const char SQL_LOAD[] =
-    "SELECT version, title, chat_length, created_at, updated_at FROM reports "
+    "SELECT id, version, title, chat_length, created_at, updated_at "
+    "FROM reports "
     "WHERE id = ? AND tenant_id = ?";
 static const char SQL_VERSION[] =
     "SELECT version FROM reports WHERE id = ? AND tenant_id = ?";
 static const char SQL_INSERT[] =
-    "INSERT INTO reports (tenant_id, title, chat, created_at, updated_at)"
-    " VALUES (?, ?, '[]', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+    "INSERT INTO reports (tenant_id, title, created_at, updated_at)"
+    " VALUES (?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
 static const char SQL_SET_TITLE[] =
     "UPDATE reports SET title = ?, version = version + 1, "
     "updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-rec_status report_load(http_req *r, uint64_t id, jbuf *out,
-                              uint32_t *version, rec_err *err)
+static void report_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
     jb_lit(out, "{\"id\":");
-    jb_u64(out, id);
+    jb_u64(out, rec_rows_u64(rows, i, 0));
     jb_lit(out, ",\"version\":");
-    jb_u64(out, *version);
+    jb_u64(out, rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    jb_cstr(out, rec_rows_get(rows, i, 2));
     jb_lit(out, ",\"chat_length\":");
-    jb_u64(out, rec_rows_u64(rows, 0, 2));
+    jb_u64(out, rec_rows_u64(rows, i, 3));
     jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_time(out, rec_rows_get(rows, i, 4));
     jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_time(out, rec_rows_get(rows, i, 5));
     jb_lit(out, "}");
-    rec_rows_free(rows);
-    return REC_OK;
 }
 
-static const vw_resource reports = {
-    .name = "reports", .version_sql = SQL_VERSION, .load = report_load};
+static const vw_resource reports = {.name = "reports",
+                                    .version_sql = SQL_VERSION,
+                                    .load_sql = SQL_LOAD,
+                                    .render = report_render,
+                                    .collection = "/v1/reports"};
+
+/* For the hub's record feed (feeds.h). */
+rec_status report_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                       rec_err *err)
+{
+    return vw_load(r, &reports, id, out, version, err);
+}
 
 /* ---- the report -------------------------------------------------------- */
 
-struct create_ctx {
-    http_req *r;
-    rec_param title;
-    uint64_t id;      /* OUT */
-    uint32_t version; /* OUT */
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct create_ctx *c = vctx;
-    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return report_load(c->r, c->id, &c->r->out, &c->version, err);
-}
-
 void route_report_create(http_req *r)
 {
-    json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
-    if (body == NULL ||
-        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
-        return;
-    struct create_ctx c = {.r = r};
-    c.title = title ? REC_S(title, title_len) : REC_NULLP;
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/reports", c.id, c.version);
+    title_create(r, &reports, SQL_INSERT);
 }
 
 void route_report_get(http_req *r)
@@ -112,8 +77,7 @@ void route_report_get(http_req *r)
 void route_report_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
+    rec_param title;
     if (body == NULL)
         return;
     /* "title" is what a PATCH changes: it must be there (null clears it),
@@ -124,11 +88,9 @@ void route_report_patch(http_req *r)
                     NULL);
         return;
     }
-    if (body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
+    if (title_param_or_reply(r, body, &title) != 0)
         return;
-    rec_param p[1] = {title ? REC_S(title, title_len) : REC_NULLP};
-    vw_write w = {.sql = SQL_SET_TITLE, .params = p, .nparams = 1};
+    vw_write w = {.sql = SQL_SET_TITLE, .params = &title, .nparams = 1};
     vw_run(r, &reports, r->ids[0], body, &w);
 }
 
@@ -204,13 +166,16 @@ void route_report_chat_append(http_req *r)
         chat_append(r->db, r->ids[0], r->tenant_id, msgs, (size_t)n, &res,
                     &err);
     if (st == REC_INVALID_STATE) {
-        char extra[64];
+        char extra[160];
         metrics_conflict("reports");
-        snprintf(extra, sizeof extra, "\"length\":%u,\"limit\":%d",
-                 res.length, CHAT_MAX_HISTORY);
+        snprintf(extra, sizeof extra,
+                 "\"length\":%u,\"limit\":%d,\"bytes\":%llu,"
+                 "\"bytes_limit\":%u",
+                 res.length, CHAT_MAX_HISTORY, (unsigned long long)res.bytes,
+                 CHAT_MAX_BYTES);
         reply_error(r, 409, "chat_full",
-                    "these messages would take the chat past 10000 "
-                    "messages; nothing was appended",
+                    "these messages would take the chat past 1000000 "
+                    "messages or 256 MiB of content; nothing was appended",
                     extra);
         return;
     }

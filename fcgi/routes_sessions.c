@@ -5,17 +5,18 @@
  */
 #include "body.h"
 #include "feeds.h"
+#include "limits.h"
 #include "reply.h"
 #include "routes.h"
+#include "title.h"
 #include "vwrite.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 1000
-
 static const char SQL_LOAD[] =
-    "SELECT version, title, messages, created_at, updated_at FROM sessions "
+    "SELECT id, version, title, messages, created_at, updated_at "
+    "FROM sessions "
     "WHERE id = ? AND tenant_id = ?";
 static const char SQL_VERSION[] =
     "SELECT version FROM sessions WHERE id = ? AND tenant_id = ?";
@@ -31,81 +32,48 @@ static const char SQL_APPEND[] =
     "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), 23), "
     "'Z'))), version = version + 1, updated_at = UTC_TIMESTAMP(3) "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
+static const char SQL_SIZE[] =
+    "SELECT version, message_count, messages_bytes FROM sessions "
+    "WHERE id = ? AND tenant_id = ?"; /* generated columns, sql/0010 */
 static const char SQL_DELETE[] =
     "DELETE FROM sessions "
     "WHERE id = ? AND tenant_id = ? AND version = COALESCE(?, version)";
 
-rec_status session_load(http_req *r, uint64_t id, jbuf *out,
-                               uint32_t *version, rec_err *err)
+static void session_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_LOAD, p, 2, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
     jb_lit(out, "{\"id\":");
-    jb_u64(out, id);
+    jb_u64(out, rec_rows_u64(rows, i, 0));
     jb_lit(out, ",\"version\":");
-    jb_u64(out, *version);
+    jb_u64(out, rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, 0, 1));
+    jb_cstr(out, rec_rows_get(rows, i, 2));
     /* The database keeps messages as checked JSON text: embed it as is,
      * without parsing and printing it again. */
     jb_lit(out, ",\"messages\":");
-    jb_raw(out, rec_rows_get(rows, 0, 2), rec_rows_len(rows, 0, 2));
+    jb_raw(out, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
     jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 3));
+    jb_time(out, rec_rows_get(rows, i, 4));
     jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, 0, 4));
+    jb_time(out, rec_rows_get(rows, i, 5));
     jb_lit(out, "}");
-    rec_rows_free(rows);
-    return REC_OK;
 }
 
-static const vw_resource sessions = {
-    .name = "sessions", .version_sql = SQL_VERSION, .load = session_load};
+static const vw_resource sessions = {.name = "sessions",
+                                     .version_sql = SQL_VERSION,
+                                     .load_sql = SQL_LOAD,
+                                     .render = session_render,
+                                     .collection = "/v1/sessions"};
 
-struct create_ctx {
-    http_req *r;
-    rec_param title;
-    uint64_t id;
-    uint32_t version;
-};
-
-static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
+/* For the hub's record feed (feeds.h). */
+rec_status session_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                        rec_err *err)
 {
-    struct create_ctx *c = vctx;
-    rec_param p[2] = {REC_U(c->r->tenant_id), c->title};
-    rec_status st = rec_exec(db, SQL_INSERT, p, 2, NULL, NULL, &c->id, err);
-    if (st != REC_OK)
-        return st;
-    jb_reset(&c->r->out);
-    return session_load(c->r, c->id, &c->r->out, &c->version, err);
+    return vw_load(r, &sessions, id, out, version, err);
 }
 
 void route_session_create(http_req *r)
 {
-    json_object *body = body_object_or_reply(r);
-    const char *title;
-    size_t title_len;
-    if (body == NULL ||
-        body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
-                                 &title_len) != 0)
-        return;
-    struct create_ctx c = {.r = r};
-    c.title = title ? REC_S(title, title_len) : REC_NULLP;
-    rec_err err = {0};
-    rec_status st = rec_txn(r->db, create_body, &c, &err);
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
-        return;
-    }
-    reply_created(r, "/v1/sessions", c.id, c.version);
+    title_create(r, &sessions, SQL_INSERT);
 }
 
 void route_session_get(http_req *r)
@@ -117,6 +85,44 @@ static int is_role(const char *s)
 {
     return strcmp(s, "user") == 0 || strcmp(s, "assistant") == 0 ||
            strcmp(s, "system") == 0;
+}
+
+/* The session's limits, checked on the row as it is now: a versioned
+ * append writes onto exactly the version it names, so a check of that
+ * version is the check of what the append extends (with If-Match: *,
+ * appends racing at the limit may pass it by one message each). Returns
+ * 0 to go on (a missing session included: vw_run answers 404), -1 when
+ * answered. `add` is what the message adds to the stored JSON text, at
+ * least. */
+static int session_room_or_reply(http_req *r, uint64_t id, size_t add)
+{
+    rec_param p[2] = {REC_U(id), REC_U(r->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_err err = {0};
+    rec_status st = rec_exec(r->db, SQL_SIZE, p, 2, &rows, NULL, NULL, &err);
+    if (st != REC_OK) {
+        reply_rec(r, st, &err);
+        return -1;
+    }
+    if (rec_rows_count(rows) == 0) {
+        rec_rows_free(rows);
+        return 0;
+    }
+    uint32_t version = (uint32_t)rec_rows_u64(rows, 0, 0);
+    uint64_t count = rec_rows_u64(rows, 0, 1), bytes = rec_rows_u64(rows, 0, 2);
+    rec_rows_free(rows);
+    const conf *c = r->conf;
+    if (count + 1 > (uint64_t)c->session_max_messages) {
+        limits_reply_full(r, "messages", (uint64_t)c->session_max_messages,
+                          version);
+        return -1;
+    }
+    if (bytes + add > (uint64_t)c->session_max_bytes) {
+        limits_reply_full(r, "bytes", (uint64_t)c->session_max_bytes,
+                          version);
+        return -1;
+    }
+    return 0;
 }
 
 void route_session_append(http_req *r)
@@ -147,6 +153,14 @@ void route_session_append(http_req *r)
                     "\"message.content\" must be a string", NULL);
         return;
     }
+    /* As MariaDB stores it, `, {"role": "…", "content": "…", "at":
+     * "<24>"}` is 63 bytes and the strings (61 for the first message);
+     * escapes only add. */
+    if (session_room_or_reply(
+            r, r->ids[0],
+            61 + strlen(json_object_get_string(role)) +
+                (size_t)json_object_get_string_len(content)) != 0)
+        return;
     rec_param p[2] = {
         REC_CSTR(json_object_get_string(role)),
         REC_S(json_object_get_string(content),

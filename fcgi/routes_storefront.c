@@ -8,7 +8,7 @@
  *
  * The draft is one row per tenant (vw_resource.per_tenant). Each write of
  * the draft records the new version in the history in its transaction
- * (rec_storefront_record). PATCH ops run in C (jpath.c) on the config
+ * (storefront_record). PATCH ops run in C (jpath.c) on the config
  * read under the row's lock; the versioned UPDATE then writes the result.
  */
 #include "body.h"
@@ -19,6 +19,7 @@
 #include "routes.h"
 #include "vwrite.h"
 
+#include "../lib/parse.h"
 #include "../lib/storefront.h"
 
 #include <stdio.h>
@@ -35,12 +36,13 @@
 
 static const char SQL_VERSION[] =
     "SELECT version FROM storefront_drafts WHERE tenant_id = ?";
+/* Both start with tenant_id, version, as vw_resource.load_sql does. */
 static const char SQL_DRAFT[] =
-    "SELECT version, config, updated_at FROM storefront_drafts "
+    "SELECT tenant_id, version, config, updated_at FROM storefront_drafts "
     "WHERE tenant_id = ?";
 static const char SQL_STOREFRONT[] =
-    "SELECT d.version, d.config, d.updated_at, p.draft_version, p.config, "
-    "p.published_at FROM storefront_drafts d "
+    "SELECT d.tenant_id, d.version, d.config, d.updated_at, p.draft_version, "
+    "p.config, p.published_at FROM storefront_drafts d "
     "LEFT JOIN storefront_published p ON p.tenant_id = d.tenant_id "
     "WHERE d.tenant_id = ?";
 /* PATCH reads the config it edits under the row's lock: the UPDATE that
@@ -79,16 +81,17 @@ static const char SQL_VERSION_GET[] =
 
 /* ---- loading ----------------------------------------------------------- */
 
-/* {"version", "config", "updated_at"} from columns c, c+1, c+2. The
- * config is JSON text the service wrote: embedded as it is. */
-static void write_version(jbuf *out, const rec_rows *rows, size_t c)
+/* {"version", "config", "updated_at"} from columns c, c+1, c+2 of row
+ * i. The config is JSON text the service wrote: embedded as it is. */
+static void write_version(jbuf *out, const rec_rows *rows, size_t i,
+                          size_t c)
 {
     jb_lit(out, "{\"version\":");
-    jb_u64(out, rec_rows_u64(rows, 0, c));
+    jb_u64(out, rec_rows_u64(rows, i, c));
     jb_lit(out, ",\"config\":");
-    jb_raw(out, rec_rows_get(rows, 0, c + 1), rec_rows_len(rows, 0, c + 1));
+    jb_raw(out, rec_rows_get(rows, i, c + 1), rec_rows_len(rows, i, c + 1));
     jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, 0, c + 2));
+    jb_time(out, rec_rows_get(rows, i, c + 2));
     jb_lit(out, "}");
 }
 
@@ -109,53 +112,55 @@ static rec_status load_row(http_req *r, const char *sql, rec_rows **rows,
 }
 
 /* The draft: {"version", "config", "updated_at"}. */
-rec_status draft_load(http_req *r, uint64_t id, jbuf *out,
-                             uint32_t *version, rec_err *err)
+static void draft_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_rows *rows = NULL;
-    (void)id;
-    rec_status st = load_row(r, SQL_DRAFT, &rows, err);
-    if (st != REC_OK)
-        return st;
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
-    write_version(out, rows, 0);
-    rec_rows_free(rows);
-    return REC_OK;
+    write_version(out, rows, i, 1);
 }
 
-/* The whole storefront: {"draft", "published"}; *version is the draft's. */
-static rec_status storefront_load(http_req *r, uint64_t id, jbuf *out,
-                                  uint32_t *version, rec_err *err)
+/* The whole storefront: {"draft", "published"}. */
+static void storefront_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    rec_rows *rows = NULL;
-    (void)id;
-    rec_status st = load_row(r, SQL_STOREFRONT, &rows, err);
-    if (st != REC_OK)
-        return st;
-    *version = (uint32_t)rec_rows_u64(rows, 0, 0);
     jb_lit(out, "{\"draft\":");
-    write_version(out, rows, 0);
+    write_version(out, rows, i, 1);
     jb_lit(out, ",\"published\":");
-    if (rec_rows_get(rows, 0, 3) == NULL) {
+    if (rec_rows_get(rows, i, 4) == NULL) {
         jb_lit(out, "null");
     } else {
         jb_lit(out, "{\"draft_version\":");
-        jb_u64(out, rec_rows_u64(rows, 0, 3));
+        jb_u64(out, rec_rows_u64(rows, i, 4));
         jb_lit(out, ",\"config\":");
-        jb_raw(out, rec_rows_get(rows, 0, 4), rec_rows_len(rows, 0, 4));
+        jb_raw(out, rec_rows_get(rows, i, 5), rec_rows_len(rows, i, 5));
         jb_lit(out, ",\"published_at\":");
-        jb_time(out, rec_rows_get(rows, 0, 5));
+        jb_time(out, rec_rows_get(rows, i, 6));
         jb_lit(out, "}");
     }
     jb_lit(out, "}");
-    rec_rows_free(rows);
-    return REC_OK;
 }
 
 static const vw_resource draft = {.name = "storefront",
                                   .version_sql = SQL_VERSION,
-                                  .load = draft_load,
+                                  .load_sql = SQL_DRAFT,
+                                  .render = draft_render,
                                   .per_tenant = 1};
+
+/* For the hub's record feed (feeds.h). */
+rec_status draft_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                      rec_err *err)
+{
+    return vw_load(r, &draft, id, out, version, err);
+}
+/* The whole storefront, loaded as one resource (its version is the
+ * draft's): GET /v1/storefront and the answer of a publish. */
+static const vw_resource whole = {.name = "storefront",
+                                  .load_sql = SQL_STOREFRONT,
+                                  .render = storefront_render,
+                                  .per_tenant = 1};
+
+static rec_status storefront_load(http_req *r, uint64_t id, jbuf *out,
+                                  uint32_t *version, rec_err *err)
+{
+    return vw_load(r, &whole, id, out, version, err);
+}
 
 /* vw_write.after of every write that changes the draft. */
 static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
@@ -165,7 +170,7 @@ static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
     (void)expect;
     (void)ctx;
     (void)why;
-    return rec_storefront_record(r->db, r->tenant_id, err);
+    return storefront_record(r->db, r->tenant_id, err);
 }
 
 /* ---- routes -------------------------------------------------------------- */
@@ -333,12 +338,8 @@ static int query_uint_or_reply(http_req *r, const char *name, uint64_t lo,
     if (got == 0)
         return 0;
     uint64_t v = 0;
-    size_t n = got > 0 ? strlen(buf) : 0;
-    int ok = n > 0 && n <= 19;
-    for (size_t i = 0; ok && i < n; i++) {
-        ok = buf[i] >= '0' && buf[i] <= '9';
-        v = v * 10 + (uint64_t)(buf[i] - '0');
-    }
+    size_t n = got > 0 ? parse_u64(buf, UINT64_MAX, &v) : 0;
+    int ok = n > 0 && n <= 19 && buf[n] == '\0';
     if (!ok || v < lo || v > hi) {
         reply_errorf(r, 400, "bad_request",
                      "?%s= must be an integer from %llu to %llu", name,
@@ -401,7 +402,7 @@ void route_storefront_version_get(http_req *r)
                     "50 are kept)", NULL);
         return;
     }
-    write_version(reply_body(r), rows, 0);
+    write_version(reply_body(r), rows, 0, 0);
     rec_rows_free(rows);
     reply_json(r, 200);
 }

@@ -13,9 +13,9 @@
 #include "reply.h"
 #include "router.h"
 
-#include "../lib/sha256.h"
 
 #include <fcgiapp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,8 +325,8 @@ void route_stream_ticket_create(http_req *r)
         ticket[2 * i + 1] = hex[raw[i] & 15];
     }
     ticket[2 * sizeof raw] = '\0';
-    unsigned char hash[32];
-    sha256(ticket, strlen(ticket), hash);
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)ticket, strlen(ticket), hash);
     rec_param ip[4] = {REC_B((const char *)hash, sizeof hash),
                        REC_U(r->tenant_id), REC_CSTR(path),
                        REC_U(TICKET_SECONDS)};
@@ -363,8 +363,8 @@ int feeds_ticket_auth(http_req *r)
     if (http_query_param(r, "ticket", ticket, sizeof ticket) != 1 ||
         ticket[0] == '\0' || strcmp(r->method, "GET") != 0)
         return -1;
-    unsigned char hash[32];
-    sha256(ticket, strlen(ticket), hash);
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)ticket, strlen(ticket), hash);
     rec_param p[2] = {REC_B((const char *)hash, sizeof hash),
                       REC_CSTR(r->path)};
     rec_rows *rows = NULL;

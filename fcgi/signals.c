@@ -19,7 +19,8 @@
 static int sig_pipe[2] = {-1, -1};
 
 /* The signals the master handles; SIGPIPE is ignored separately. */
-static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD};
+static const int handled[] = {SIGTERM, SIGINT,  SIGQUIT,
+                              SIGHUP,  SIGCHLD, SIGUSR1};
 #define NHANDLED (sizeof handled / sizeof handled[0])
 
 static void sig_handler(int signo)

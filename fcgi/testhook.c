@@ -33,14 +33,22 @@ static void load(void)
     LOG(LOG_WARN, "TEST ONLY: OPTIMIST_TEST_PAUSE=%s is set", v);
 }
 
-void testhook_pause(const char *point, const http_req *r)
+int testhook_wants(const char *point, const http_req *r)
 {
     if (!loaded)
         load();
     if (point_want[0] == '\0' || strcmp(point, point_want) != 0)
-        return;
+        return 0;
     if (r->method == NULL || strcmp(r->method, "GET") == 0 ||
+        strcmp(r->method, "HEAD") == 0 ||
         strncmp(r->path, prefix_want, strlen(prefix_want)) != 0)
+        return 0;
+    return 1;
+}
+
+void testhook_pause(const char *point, const http_req *r)
+{
+    if (!testhook_wants(point, r))
         return;
     LOG(LOG_WARN, "TEST PAUSE %s %s %s: stopping until killed", point,
         r->method, r->path);

@@ -28,6 +28,7 @@
 #include "http.h"
 #include "hublink.h"
 #include "idempotency.h"
+#include "limits.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -48,10 +49,18 @@
 
 static volatile sig_atomic_t stop_requested;
 
+static volatile sig_atomic_t reopen_requested;
+
 static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+static void on_reopen(int sig)
+{
+    (void)sig;
+    reopen_requested = 1;
 }
 
 static double now_s(void)
@@ -163,23 +172,33 @@ static void dispatch(http_req *r, FCGX_Request *fr)
         LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
         reply_error(r, 500, "internal", "internal error; see the log", NULL);
     }
+    limits_minimal(r, FCGX_GetParam("HTTP_PREFER", fr->envp));
     idem_finish(r, &key);
 }
 
+/* The whole answer is rendered in memory first and handed to libfcgi in
+ * one piece, with its Content-Length: a worker killed while it is being
+ * written leaves nginx (and so the client) with fewer bytes than
+ * announced, an error, never a well-formed shorter answer. */
 static void send_response(http_req *r, FCGX_Request *fr)
 {
-    FCGX_FPrintF(fr->out, "Status: %d %s\r\n", r->status,
-                 http_reason(r->status));
-    if (r->status != 204 && r->status != 304)
-        FCGX_FPrintF(fr->out, "Content-Type: %s\r\n",
-                     r->content_type_out ? r->content_type_out
-                                         : "application/json");
-    FCGX_FPrintF(fr->out, "X-Request-Id: %s\r\n", r->request_id);
-    if (r->headers_len > 0)
-        FCGX_PutStr(r->headers, (int)r->headers_len, fr->out);
-    FCGX_PutS("\r\n", fr->out);
-    if (r->status != 204 && r->status != 304 && r->out.len > 0)
-        FCGX_PutStr(r->out.p, (int)r->out.len, fr->out);
+    jbuf whole;
+    jb_init(&whole);
+    http_render(r, &whole);
+    size_t first = whole.len;
+    if (testhook_wants("mid_answer", r)) /* TEST ONLY; off by default */
+        first = whole.len / 2;
+    int ok = FCGX_PutStr(whole.p, (int)first, fr->out) == (int)first;
+    if (ok && first < whole.len) {
+        ok = FCGX_FFlush(fr->out) == 0;
+        testhook_pause("mid_answer", r);
+        ok = ok && FCGX_PutStr(whole.p + first, (int)(whole.len - first),
+                               fr->out) == (int)(whole.len - first);
+    }
+    if (!ok)
+        LOG(LOG_WARN, "answer %d not sent whole: nginx went away",
+            r->status);
+    jb_free(&whole);
 }
 
 static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
@@ -262,12 +281,16 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL); /* nginx gone: write fails, we go on */
     sigaction(SIGHUP, &sa, NULL);  /* reloads are the master's business */
+    sa.sa_handler = on_reopen;     /* the master's SIGUSR1: reopen the log */
+    sigaction(SIGUSR1, &sa, NULL);
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
     sigprocmask(SIG_BLOCK, &block, &during_poll);
     sigdelset(&during_poll, SIGTERM);
     sigdelset(&during_poll, SIGINT);
+    sigdelset(&during_poll, SIGUSR1);
 
     log_threshold = (enum log_level)c->log_level;
     if (FCGX_Init() != 0) {
@@ -308,6 +331,11 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         int n = epoll_pwait(ep, &ev, 1, 1000, &during_poll);
         if (stop_requested)
             break;
+        if (reopen_requested) {
+            reopen_requested = 0;
+            if (log_reopen() != 0)
+                LOG(LOG_ERROR, "reopening the log: %s", strerror(errno));
+        }
         if (n <= 0) {
             /* The master's death sends us SIGTERM (PR_SET_PDEATHSIG, set
              * in master.c); this check, made only while idle so that a
@@ -328,6 +356,11 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
          * connection, then close it without waiting for nginx. */
         while (FCGX_GetChar(fr.in) != EOF)
             ;
+        /* nginx asks to keep the connection (fastcgi_keep_conn on, so
+         * that it treats a close before FCGI_END_REQUEST as an error: see
+         * nginx/optimist.conf); we close it all the same, after the
+         * END_REQUEST that FCGX_Finish_r writes. */
+        fr.keepConnection = 0;
         (void)FCGX_Detach(&fr);
         FCGX_Finish_r(&fr);
         served++;
@@ -340,6 +373,5 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
     FCGX_Free(&fr, 0);
     close(ep);
     rec_db_close(db);
-    auth_free();
     return 0;
 }

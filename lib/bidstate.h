@@ -1,8 +1,10 @@
 /*
  * bidstate.h -- the bid state machine in SQL: the claim an evaluation
  * takes (with its lease), the lease's renewal and the evaluation's finish;
- * the other guarded writes (archive, PATCH) go through rec_guarded_write
- * with BID_STATE_SQL. No HTTP in here.
+ * the other writes of a bid are a resource's (fcgi/routes_bids.c through
+ * vw_run): archive and a PATCH with If-Match: * are rec_guarded_write with
+ * BID_STATE_SQL, a PATCH with a version is rec_checked_write. No HTTP in
+ * here.
  *
  * Every status change is one UPDATE whose WHERE clause names the statuses
  * it may start from, so a transition the machine does not have cannot

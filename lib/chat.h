@@ -2,11 +2,13 @@
  * chat.h -- the chat history of a report: appends that never lose a
  * message and never append one twice, and reads of a slice.
  *
- * The history is one JSON array in reports.chat. An append runs in one
- * transaction: lock the report row, insert each message id into
- * report_chat_ids (the primary key says which ids are new), check the
- * 10,000-message limit, then append the new messages inside the database.
- * The application never reads the history to write it back.
+ * The history is a sequence of segments (report_chat_segments rows of at
+ * most CHAT_SEG_MAX messages). An append runs in one transaction: lock the report
+ * row, insert each message id into report_chat_ids (the primary key says
+ * which ids are new), check the limits, then append the new messages
+ * inside the database to the tail segment, or open the next one. The
+ * application never reads the history to write it back, and an append
+ * costs the same at any length of history.
  *
  * No HTTP in here; the limits are the contract's, checked by chat_check()
  * before anything is sent to the database.
@@ -22,10 +24,21 @@
 
 #define CHAT_MAX_BATCH 100      /* messages in one append call */
 #define CHAT_MAX_CONTENT 65536  /* bytes of one message's content */
-#define CHAT_MAX_HISTORY 10000  /* messages in one report's chat */
+#define CHAT_MAX_HISTORY 1000000 /* messages in one report's chat */
+#define CHAT_MAX_BYTES (256u * 1024u * 1024u) /* bytes of content in it */
 #define CHAT_ID_MAX 64          /* bytes of a message id */
 #define CHAT_READ_DEFAULT 100   /* messages a read returns by default */
 #define CHAT_READ_MAX 1000      /* and at most */
+
+/* The segments (sql/0008_chat_segments.sql cuts the same way): at most
+ * CHAT_SEG_MAX messages, and the next one opens where the content would
+ * pass CHAT_SEG_BYTES (a message bigger than that is alone in its own).
+ * Chosen by measurement (BENCH.md, "Chat segments"): an append costs the
+ * server about 1.4 us more per message already in the tail, and a segment
+ * of small messages stays inside its InnoDB page (no off-page BLOB) up to
+ * about 60 of them; reading the last 100 costs least from 10 to 50. */
+#define CHAT_SEG_MAX 25
+#define CHAT_SEG_BYTES 6144
 
 /* One message to append. The strings are borrowed for the call. */
 typedef struct chat_msg {
@@ -71,6 +84,7 @@ typedef struct chat_result {
                             earlier in the same call) */
     uint32_t length;     /* the history's length after the call; on
                             REC_INVALID_STATE, the length that is there */
+    uint64_t bytes;      /* the same for its bytes of content */
 } chat_result;
 
 /* Appends msgs[0..n) (each already passed chat_check) to the chat of
@@ -79,7 +93,8 @@ typedef struct chat_result {
  * UTC), the same for the whole call, read once the row is locked.
  * Returns REC_OK; REC_NOT_FOUND (no such report for the tenant);
  * REC_INVALID_STATE when the new messages would take the history past
- * CHAT_MAX_HISTORY (nothing appended); REC_INVALID for n of 0 or over
+ * CHAT_MAX_HISTORY messages or CHAT_MAX_BYTES of content (nothing
+ * appended); REC_INVALID for n of 0 or over
  * CHAT_MAX_BATCH; or a database failure. Never changes the version. */
 rec_status chat_append(rec_db *db, uint64_t report_id, uint64_t tenant_id,
                        const chat_msg *msgs, size_t n,
@@ -89,7 +104,8 @@ rec_status chat_append(rec_db *db, uint64_t report_id, uint64_t tenant_id,
 /* Writes the JSON array of messages after+1 .. after+limit (at most
  * limit, in append order; [] past the end) of a report's chat to `out`
  * (appended to what it holds; the caller owns it) and the history's length
- * to *length, both from one read of the row. limit is 1..CHAT_READ_MAX.
+ * to *length, both from one statement that reads only the segments
+ * holding those messages. limit is 1..CHAT_READ_MAX.
  * REC_NOT_FOUND when the report is not the tenant's. */
 rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
                      uint64_t after, unsigned limit, jbuf *out,

@@ -27,31 +27,6 @@
 #define ER_CONNECTION_KILLED 1927
 #endif
 
-void rec_config_from_env(rec_config *cfg)
-{
-    const char *v;
-    memset(cfg, 0, sizeof *cfg);
-    cfg->host = "localhost";
-    cfg->port = 3306;
-    cfg->database = "optimist";
-    cfg->connect_timeout = 3;
-    cfg->retries = 5;
-    if ((v = getenv("OPTIMIST_DB_SOCKET")) && *v)
-        cfg->socket = v;
-    if ((v = getenv("OPTIMIST_DB_HOST")) && *v)
-        cfg->host = v;
-    if ((v = getenv("OPTIMIST_DB_PORT")) && *v)
-        cfg->port = (unsigned)strtoul(v, NULL, 10);
-    if ((v = getenv("OPTIMIST_DB_USER")) && *v)
-        cfg->user = v;
-    if ((v = getenv("OPTIMIST_DB_PASSWORD")) && *v)
-        cfg->password = v;
-    if ((v = getenv("OPTIMIST_DB_NAME")) && *v)
-        cfg->database = v;
-    if ((v = getenv("OPTIMIST_DB_RETRIES")) && *v)
-        cfg->retries = (unsigned)strtoul(v, NULL, 10);
-}
-
 rec_db *rec_db_new(const rec_config *cfg)
 {
     rec_db *db = calloc(1, sizeof *db);
@@ -100,7 +75,8 @@ void rec_db_stats(const rec_db *db, rec_stats *out)
     *out = db->stats;
 }
 
-int db_is_gone(unsigned code)
+/* 1 for the client error numbers that mean the connection is lost. */
+static int db_is_gone(unsigned code)
 {
     return code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST ||
            code == CR_CONNECTION_ERROR || code == CR_CONN_HOST_ERROR ||
@@ -135,7 +111,7 @@ static rec_status classify(rec_db *db, unsigned code)
     }
 }
 
-rec_status db_fail_conn(rec_db *db, rec_err *err)
+static rec_status db_fail_conn(rec_db *db, rec_err *err)
 {
     unsigned code = db->conn ? mysql_errno(db->conn) : CR_SERVER_GONE_ERROR;
     err->code = code;

@@ -29,9 +29,8 @@ struct rec_db {
     struct stmt_slot cache[STMT_CACHE_SIZE];
 };
 
-/* Fills err from the connection or statement and classifies the error
- * number (gone away -> REC_UNAVAILABLE and the connection is dropped). */
-rec_status db_fail_conn(rec_db *db, rec_err *err);
+/* Fills err from the statement and classifies the error number (gone
+ * away -> REC_UNAVAILABLE and the connection is dropped). */
 rec_status db_fail_stmt(rec_db *db, MYSQL_STMT *stmt, rec_err *err);
 
 /* Closes the connection and forgets its statements. */
@@ -40,8 +39,5 @@ void db_drop(rec_db *db);
 /* Makes sure a live connection is there: reconnects when the server
  * closed it while we were idle (checked without a round trip). */
 rec_status db_ensure(rec_db *db, rec_err *err);
-
-/* 1 for the client error numbers that mean the connection is lost. */
-int db_is_gone(unsigned code);
 
 #endif

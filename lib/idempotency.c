@@ -38,17 +38,24 @@ static const char SQL_TAKEOVER[] =
     "claim_until = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, "
     "created_at = UTC_TIMESTAMP(3), "
     "expires_at = UTC_TIMESTAMP(3) + INTERVAL ? SECOND, "
-    "status = NULL, headers = NULL, body = NULL "
+    "status = NULL, headers = NULL, body = NULL, render_path = NULL, "
+    "render_at = NULL "
     "WHERE tenant_id = ? AND idem_key = ? AND "
     "(expires_at <= UTC_TIMESTAMP(3) OR (state = 'in_progress' AND "
     "claim_until <= UTC_TIMESTAMP(3) AND request_hash = ?))";
 static const char SQL_READ[] =
-    "SELECT state, request_hash, status, headers, body "
+    "SELECT state, request_hash, status, headers, body, render_path, "
+    "render_at "
     "FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ?";
 static const char SQL_STORE[] =
     "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, "
     "body = ? WHERE tenant_id = ? AND idem_key = ? AND claim_token = ? "
     "AND state = 'in_progress'";
+/* An answer kept without its resource (sql/0006_idempotency_render.sql). */
+static const char SQL_STORE_RENDER[] =
+    "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, "
+    "body = ?, render_path = ?, render_at = ? WHERE tenant_id = ? AND "
+    "idem_key = ? AND claim_token = ? AND state = 'in_progress'";
 static const char SQL_RELEASE[] =
     "DELETE FROM idempotency_keys WHERE tenant_id = ? AND idem_key = ? "
     "AND claim_token = ? AND state = 'in_progress'";
@@ -140,11 +147,28 @@ rec_status rec_idem_claim(rec_db *db, rec_idem_key *k, unsigned claim_secs,
         ans->headers_len = rec_rows_len(rows, 0, 3);
         ans->body = rec_rows_get(rows, 0, 4);
         ans->body_len = rec_rows_len(rows, 0, 4);
+        ans->render_path = rec_rows_get(rows, 0, 5);
+        ans->render_path_len = rec_rows_len(rows, 0, 5);
+        ans->render_at = (size_t)rec_rows_u64(rows, 0, 6);
         *out = REC_IDEM_REPLAY;
         return REC_OK;
     }
     /* The key keeps changing hands under us: as good as in use. */
     *out = REC_IDEM_IN_USE;
+    return REC_OK;
+}
+
+static rec_status affected_or_conflict(rec_status st, uint64_t affected,
+                                       rec_err *err)
+{
+    if (st != REC_OK)
+        return st;
+    if (affected == 0) {
+        snprintf(err->msg, sizeof err->msg,
+                 "idempotency claim no longer ours");
+        err->code = 0;
+        return REC_CONFLICT;
+    }
     return REC_OK;
 }
 
@@ -160,15 +184,28 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
                       REC_B(k->key, k->key_len),
                       REC_U(k->token)};
     rec_status st = rec_exec(db, SQL_STORE, p, 6, NULL, &affected, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (affected == 0) {
-        snprintf(err->msg, sizeof err->msg,
-                 "idempotency claim no longer ours");
-        err->code = 0;
-        return REC_CONFLICT;
-    }
-    return REC_OK;
+    return affected_or_conflict(st, affected, err);
+}
+
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
+                                 int status, const char *headers,
+                                 size_t headers_len, const char *body,
+                                 size_t body_len, const char *path,
+                                 size_t path_len, size_t render_at,
+                                 rec_err *err)
+{
+    uint64_t affected = 0;
+    rec_param p[8] = {REC_U((unsigned)status),
+                      REC_B(headers ? headers : "", headers_len),
+                      REC_B(body ? body : "", body_len),
+                      REC_B(path, path_len),
+                      REC_U(render_at),
+                      REC_U(k->tenant_id),
+                      REC_B(k->key, k->key_len),
+                      REC_U(k->token)};
+    rec_status st = rec_exec(db, SQL_STORE_RENDER, p, 8, NULL, &affected,
+                             NULL, err);
+    return affected_or_conflict(st, affected, err);
 }
 
 rec_status rec_idem_release(rec_db *db, const rec_idem_key *k, rec_err *err)

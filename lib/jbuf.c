@@ -103,12 +103,6 @@ void jb_u64(jbuf *b, uint64_t v)
     jb_raw(b, tmp, (size_t)n);
 }
 
-void jb_i64(jbuf *b, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    jb_raw(b, tmp, (size_t)n);
-}
 
 void jb_time(jbuf *b, const char *t)
 {
@@ -132,11 +126,4 @@ void jb_time(jbuf *b, const char *t)
     jb_raw(b, "\"", 1);
     jb_raw(b, out, n);
     jb_raw(b, "\"", 1);
-}
-
-void jb_key(jbuf *b, const char *key)
-{
-    jb_raw(b, "\"", 1);
-    jb_lit(b, key);
-    jb_raw(b, "\":", 2);
 }

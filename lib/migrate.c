@@ -193,3 +193,74 @@ unlock:;
         rec_rows_free(rows);
     return st;
 }
+
+static const char SQL_TABLE_EXISTS[] =
+    "SELECT 1 FROM information_schema.tables "
+    "WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'";
+
+rec_status rec_migrate_pending(rec_db *db, const char *dir, int *pending,
+                               void (*each)(const char *name, void *ctx),
+                               void *ctx, rec_err *err)
+{
+    rec_rows *rows = NULL;
+    rec_status st;
+    int have_table;
+
+    *pending = 0;
+    /* Read only: a dry run must not even create schema_migrations. */
+    st = rec_exec(db, SQL_TABLE_EXISTS, NULL, 0, &rows, NULL, NULL, err);
+    if (st != REC_OK)
+        return st;
+    have_table = rec_rows_count(rows) > 0;
+    rec_rows_free(rows);
+    rows = NULL;
+
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        snprintf(err->msg, sizeof err->msg, "cannot open %s: %s", dir,
+                 strerror(errno));
+        return REC_ERROR;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_migration(e->d_name))
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *names);
+            if (nn == NULL)
+                abort();
+            names = nn;
+        }
+        names[count] = strdup(e->d_name);
+        if (names[count] == NULL)
+            abort();
+        count++;
+    }
+    closedir(d);
+    qsort(names, count, sizeof *names, cmp_names);
+    for (size_t i = 0; i < count && st == REC_OK; i++) {
+        size_t done = 0;
+        if (have_table) {
+            unsigned version = (unsigned)strtoul(names[i], NULL, 10);
+            rec_param vp[1] = {REC_U(version)};
+            st = rec_exec(db, SQL_APPLIED, vp, 1, &rows, NULL, NULL, err);
+            if (st != REC_OK)
+                break;
+            done = rec_rows_count(rows);
+            rec_rows_free(rows);
+            rows = NULL;
+        }
+        if (!done) {
+            (*pending)++;
+            if (each)
+                each(names[i], ctx);
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}

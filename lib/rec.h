@@ -9,6 +9,26 @@
  * Every fallible function returns a rec_status and fills a caller-provided
  * rec_err (a fixed buffer: the error path never allocates). The database's
  * own error text goes to rec_err for the log, never to a client.
+ *
+ * What lives in lib/ and what in a route file (fcgi/routes_*.c):
+ *   - lib/ holds the shared primitives (connection, statements,
+ *     transactions, the versioned, guarded and checked writes of
+ *     versioned.c, idempotency records, tenants, migrations) and every
+ *     state machine of more than one statement (the bid's claim, renewal
+ *     and finish in bidstate.c; the chat append in chat.c; the
+ *     storefront's history in storefront.c). Anything another program
+ *     (optimistctl, a test, a benchmark) must be able to call without HTTP
+ *     goes here too.
+ *   - A route file holds its resource's own single statements (its SELECT,
+ *     INSERT, the one UPDATE it hands to vw_run, and the steps vw_run runs
+ *     in that write's transaction: a locked read the new value is computed
+ *     from, an outbox or history row) and everything HTTP: parsing,
+ *     validation, rendering, answers. A sequence of writes whose order
+ *     makes a state machine (claim, renew, finish) moves here.
+ *   - lib/ never includes anything from fcgi/.
+ * Names: this header's functions and types start with rec_; the other
+ * modules of lib/ with their own prefix (bid_ for bidstate.c, chat_,
+ * storefront_, parse_, utf8_, jb_ for jbuf.c); db_ is db.c's inside lib/.
  */
 #ifndef OPTIMIST_REC_H
 #define OPTIMIST_REC_H
@@ -52,10 +72,6 @@ typedef struct rec_config {
     unsigned connect_timeout; /* seconds, default 3 */
     unsigned retries;     /* rec_txn attempts after the first, default 5 */
 } rec_config;
-
-/* Fills *cfg from OPTIMIST_DB_* environment variables (the strings point
- * into the environment). Unset values keep the defaults above. */
-void rec_config_from_env(rec_config *cfg);
 
 /* A connection and its prepared statements. Opaque. */
 typedef struct rec_db rec_db;
@@ -131,6 +147,19 @@ void rec_rows_free(rec_rows *r);
 rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
                     size_t nparams, rec_rows **rows, uint64_t *affected,
                     uint64_t *insert_id, rec_err *err) REC_MUST_CHECK;
+
+/* One row of a SELECT run by rec_each: `row` holds exactly that row (index
+ * 0), valid during the call. Return 0 for the next row, 1 to stop (the
+ * rest of the result is discarded). The callback must not use the
+ * connection: the rows are still arriving on it. */
+typedef int (*rec_row_fn)(void *ctx, const rec_rows *row);
+
+/* Runs a SELECT and hands its rows to fn one at a time as they arrive,
+ * never holding the result set whole (for pages of large rows). Retried
+ * like rec_exec's reads, but only before the first row was handed over. */
+rec_status rec_each(rec_db *db, const char *sql, const rec_param *params,
+                    size_t nparams, rec_row_fn fn, void *ctx,
+                    rec_err *err) REC_MUST_CHECK;
 
 /* Runs a constant statement with no parameters and no result through the
  * text protocol (DDL, migrations). */
@@ -239,7 +268,7 @@ rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
                                          uint32_t *current /* OUT */,
                                          rec_err *err) REC_MUST_CHECK;
 
-/* ---- guarded status transitions (transition.c) -------------------------- */
+/* ---- guarded status transitions (versioned.c) --------------------------- */
 
 /* A versioned write that may only start from some statuses: deciding an
  * approval (pending -> executed), claiming a bid, archiving. The check of
@@ -282,6 +311,46 @@ rec_status rec_guarded_write(rec_db *db, const rec_guard *g, uint64_t id,
                              rec_guard_out *out /* OUT */,
                              rec_err *err) REC_MUST_CHECK;
 
+/* ---- checked writes (versioned.c) --------------------------------------- */
+
+/* A write computed from the row it changes (a JSON merge into stored
+ * data) without a lock or a transaction: read the row, refuse at once
+ * from that read (status, then version), compute the new values from it,
+ * and write with an UPDATE that checks the version read. Versions only
+ * grow and the UPDATE bumps it, so a write that matches wrote over exactly
+ * what was read; one that matches nothing lost a race, and the row is read
+ * again to say why (at most two writes, as every versioned write). Two
+ * round trips for a write, one for a refusal. */
+typedef struct rec_checked {
+    /* SELECT ... WHERE id = ? AND tenant_id = ?: the row to compute from;
+     * its columns version_col and status_col hold version and status. */
+    const char *read_sql;
+    size_t version_col, status_col;
+    /* UPDATE ... WHERE id = ? AND tenant_id = ? AND version = ? AND
+     * <status condition matching `from`>; it must set
+     * "version = version + 1". The library appends id, tenant, version. */
+    const char *update_sql;
+    size_t nparams; /* SET parameters compute makes (at most 29) */
+    const char *const *from; /* NULL-terminated; NULL: no status column */
+    /* The SET parameters from the row read (row 0 of `read`), into
+     * params[0..nparams), *n set to how many; the bytes must live in ctx
+     * until the next call or the end of the write. Anything but REC_OK
+     * ends the write with that status (REC_INVALID: the caller's data). */
+    rec_status (*compute)(const rec_rows *read, void *ctx, rec_param *params,
+                          size_t *n, rec_err *err);
+    void *ctx;
+} rec_checked;
+
+/* Runs the checked write of row `id` expecting `expect`. *read (OUT,
+ * caller frees, may be NULL) is the last row read: on REC_OK the row the
+ * write was computed from (at version expect; the new one is expect + 1),
+ * on REC_CONFLICT / REC_INVALID_STATE the row that refused it. Outcomes
+ * as rec_guarded_write. Meant for rec_autocommit. */
+rec_status rec_checked_write(rec_db *db, const rec_checked *w, uint64_t id,
+                             uint64_t tenant_id, uint32_t expect,
+                             rec_rows **read /* OUT */,
+                             rec_err *err) REC_MUST_CHECK;
+
 /* ---- idempotency keys (idempotency.c) ----------------------------------- */
 
 #define REC_IDEM_HASH_LEN 32
@@ -310,6 +379,11 @@ typedef struct rec_idem_answer {
     size_t headers_len;
     const char *body;
     size_t body_len;
+    const char *render_path; /* NULL, or the GET path that renders the
+                                resource, which was not kept: the body
+                                holds `null` at render_at instead */
+    size_t render_path_len;
+    size_t render_at;
     rec_rows *rows;        /* owned */
 } rec_idem_answer;
 void rec_idem_answer_free(rec_idem_answer *ans);
@@ -332,6 +406,16 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
                           const char *body, size_t body_len,
                           rec_err *err) REC_MUST_CHECK;
 
+/* The same, without the resource: `body` holds `null` at `render_at`
+ * where the bytes of GET `path` were (a big resource, rendered again on
+ * replay rather than stored). */
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
+                                 int status, const char *headers,
+                                 size_t headers_len, const char *body,
+                                 size_t body_len, const char *path,
+                                 size_t path_len, size_t render_at,
+                                 rec_err *err) REC_MUST_CHECK;
+
 /* Gives up our claim (after a 5xx): the key is free again. A claim that
  * is no longer ours, or already done, is left alone. */
 rec_status rec_idem_release(rec_db *db, const rec_idem_key *k,
@@ -353,6 +437,15 @@ rec_status rec_tenant_create(rec_db *db, const char *name,
                              uint64_t *tenant_id, char *token_out,
                              rec_err *err) REC_MUST_CHECK;
 
+/* Adds another API token to an existing tenant (a tenant may hold several,
+ * e.g. one per application, each revoked on its own). token_out (at least
+ * REC_TOKEN_MAX bytes) gets the token, shown once; key_out (at least
+ * REC_TOKEN_KEY_MAX bytes) its public lookup key, which names it in lists
+ * and revocations. REC_NOT_FOUND if there is no such tenant. */
+#define REC_TOKEN_KEY_MAX 17
+rec_status rec_token_create(rec_db *db, uint64_t tenant_id, char *token_out,
+                            char *key_out, rec_err *err) REC_MUST_CHECK;
+
 /* Finds the tenant of a bearer token. REC_NOT_FOUND for a malformed,
  * unknown or revoked token. The hash is compared in constant time. */
 rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
@@ -366,6 +459,13 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
 rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
                        void (*log)(const char *line), rec_err *err)
     REC_MUST_CHECK;
+
+/* Lists, in order, the migrations of `dir` not yet recorded, calling
+ * each(name, ctx) for every one, and counts them in *pending; changes
+ * nothing in the database (optimistctl migrate --dry-run, check). */
+rec_status rec_migrate_pending(rec_db *db, const char *dir, int *pending,
+                               void (*each)(const char *name, void *ctx),
+                               void *ctx, rec_err *err) REC_MUST_CHECK;
 
 /* The status's name, for logs ("conflict", ...). */
 const char *rec_status_name(rec_status st);

@@ -7,6 +7,7 @@
  * rendering of each value) into one buffer per result.
  */
 #include "db_internal.h"
+#include "parse.h"
 
 #include <ctype.h>
 #include <errmsg.h>
@@ -70,10 +71,8 @@ uint64_t rec_rows_u64(const rec_rows *r, size_t i, size_t c)
 {
     const char *s = rec_rows_get(r, i, c);
     uint64_t v = 0;
-    if (s == NULL)
-        return 0;
-    for (; *s >= '0' && *s <= '9'; s++)
-        v = v * 10 + (uint64_t)(*s - '0');
+    if (s != NULL)
+        (void)parse_u64(s, UINT64_MAX, &v);
     return v;
 }
 
@@ -238,10 +237,16 @@ done:
     return REC_OK;
 }
 
-static rec_status exec_once(rec_db *db, const char *sql,
-                            const rec_param *params, size_t nparams,
-                            rec_rows **rows, uint64_t *affected,
-                            uint64_t *insert_id, int *sent, rec_err *err)
+static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
+                            void *ctx, size_t *delivered, rec_err *err);
+
+/* One execution; the rows go to *rows, or one at a time to fn (each_rows)
+ * when fn is not NULL. */
+static rec_status exec_run(rec_db *db, const char *sql,
+                           const rec_param *params, size_t nparams,
+                           rec_rows **rows, rec_row_fn fn, void *ctx,
+                           size_t *delivered, uint64_t *affected,
+                           uint64_t *insert_id, int *sent, rec_err *err)
 {
     rec_status st = REC_OK;
     int owned = 0;
@@ -305,7 +310,9 @@ static rec_status exec_once(rec_db *db, const char *sql,
         *affected = mysql_stmt_affected_rows(stmt);
     if (insert_id != NULL)
         *insert_id = mysql_stmt_insert_id(stmt);
-    if (rows != NULL)
+    if (fn != NULL)
+        st = each_rows(db, stmt, fn, ctx, delivered, err);
+    else if (rows != NULL)
         st = fetch_rows(db, stmt, rows, err);
     else
         (void)mysql_stmt_free_result(stmt);
@@ -315,6 +322,15 @@ out:
     if (owned)
         mysql_stmt_close(stmt);
     return st;
+}
+
+static rec_status exec_once(rec_db *db, const char *sql,
+                            const rec_param *params, size_t nparams,
+                            rec_rows **rows, uint64_t *affected,
+                            uint64_t *insert_id, int *sent, rec_err *err)
+{
+    return exec_run(db, sql, params, nparams, rows, NULL, NULL, NULL,
+                    affected, insert_id, sent, err);
 }
 
 rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
@@ -343,6 +359,129 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
          * executed) or a read. A write whose fate is unknown is not sent
          * again: the caller answers 503 and the client retries. */
         if (sent && !is_read(sql))
+            return st;
+    }
+}
+
+/* ---- rows one at a time ------------------------------------------------ */
+
+#define EACH_INITIAL_CAP 4096
+
+/* Row by row from the server (no mysql_stmt_store_result): the result set
+ * is never held whole, neither by libmysql nor here. Each row is copied
+ * into a one-row rec_rows (reused) for the callback. A column longer than
+ * its buffer is fetched again into a grown one (MYSQL_DATA_TRUNCATED). */
+static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
+                            void *ctx, size_t *delivered, rec_err *err)
+{
+    MYSQL_RES *meta = mysql_stmt_result_metadata(stmt);
+    if (meta == NULL)
+        return REC_OK;
+    unsigned ncols = mysql_num_fields(meta);
+    mysql_free_result(meta);
+    if (ncols > MAX_PARAMS) {
+        mysql_stmt_free_result(stmt);
+        snprintf(err->msg, sizeof err->msg, "too many columns: %u", ncols);
+        return REC_ERROR;
+    }
+    MYSQL_BIND bind[MAX_PARAMS];
+    unsigned long lens[MAX_PARAMS];
+    my_bool nulls[MAX_PARAMS], errs[MAX_PARAMS];
+    char *bufs[MAX_PARAMS];
+    size_t caps[MAX_PARAMS];
+    rec_status st = REC_OK;
+    struct cell cells[MAX_PARAMS];
+    rec_rows one = {.nrows = 1, .ncols = ncols, .cap_cells = ncols,
+                    .cells = cells};
+
+    memset(bind, 0, sizeof bind);
+    for (unsigned c = 0; c < ncols; c++) {
+        caps[c] = EACH_INITIAL_CAP;
+        bufs[c] = xrealloc(NULL, caps[c]);
+        bind[c].buffer_type = MYSQL_TYPE_STRING;
+        bind[c].buffer = bufs[c];
+        bind[c].buffer_length = caps[c];
+        bind[c].length = &lens[c];
+        bind[c].is_null = &nulls[c];
+        bind[c].error = &errs[c];
+    }
+    if (mysql_stmt_bind_result(stmt, bind) != 0) {
+        st = db_fail_stmt(db, stmt, err);
+        goto done;
+    }
+    for (;;) {
+        int rc = mysql_stmt_fetch(stmt);
+        if (rc == MYSQL_NO_DATA)
+            break;
+        if (rc == 1) {
+            st = db_fail_stmt(db, stmt, err);
+            goto done;
+        }
+        if (rc == MYSQL_DATA_TRUNCATED) {
+            int grown = 0;
+            for (unsigned c = 0; c < ncols; c++) {
+                if (nulls[c] || lens[c] < caps[c])
+                    continue;
+                caps[c] = (size_t)lens[c] + 1;
+                bufs[c] = xrealloc(bufs[c], caps[c]);
+                bind[c].buffer = bufs[c];
+                bind[c].buffer_length = caps[c];
+                if (mysql_stmt_fetch_column(stmt, &bind[c], c, 0) != 0) {
+                    st = db_fail_stmt(db, stmt, err);
+                    goto done;
+                }
+                grown = 1;
+            }
+            /* The next rows go into the grown buffers. */
+            if (grown && mysql_stmt_bind_result(stmt, bind) != 0) {
+                st = db_fail_stmt(db, stmt, err);
+                goto done;
+            }
+        }
+        one.len = 0;
+        for (unsigned c = 0; c < ncols; c++) {
+            size_t n = nulls[c] ? 0 : lens[c];
+            if (one.len + n + 1 > one.cap) {
+                one.cap = (one.len + n + 1) * 2;
+                one.data = xrealloc(one.data, one.cap);
+            }
+            cells[c].null = nulls[c] ? 1 : 0;
+            cells[c].len = n;
+            cells[c].off = one.len;
+            memcpy(one.data + one.len, bufs[c], n);
+            one.data[one.len + n] = '\0';
+            one.len += n + 1;
+        }
+        (*delivered)++;
+        if (fn(ctx, &one) != 0)
+            break; /* the rest is discarded below */
+    }
+done:
+    for (unsigned c = 0; c < ncols; c++)
+        free(bufs[c]);
+    free(one.data);
+    if (db->conn != NULL)
+        mysql_stmt_free_result(stmt);
+    return st;
+}
+
+rec_status rec_each(rec_db *db, const char *sql, const rec_param *params,
+                    size_t nparams, rec_row_fn fn, void *ctx, rec_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        size_t delivered = 0;
+        int sent = 0;
+        rec_status st = db->in_txn ? (db->conn ? REC_OK : REC_UNAVAILABLE)
+                                   : db_ensure(db, err);
+        if (st != REC_OK)
+            return st;
+        st = exec_run(db, sql, params, nparams, NULL, fn, ctx, &delivered,
+                      NULL, NULL, &sent, err);
+        /* As rec_exec: a read outside a transaction whose connection was
+         * lost is sent once more -- but only before its first row went to
+         * the caller, who cannot take rows back. */
+        if (st != REC_UNAVAILABLE || attempt > 0 || db->in_txn ||
+            delivered > 0 || (sent && !is_read(sql)))
             return st;
     }
 }

@@ -10,18 +10,18 @@
 #include "rec.h"
 
 /* Versions kept per tenant, the current one included. */
-#define REC_STOREFRONT_HISTORY 50
+#define STOREFRONT_HISTORY 50
 
 /* Creates the tenant's draft: version 1, config {}, and its history row.
  * Call inside the transaction that creates the tenant. */
-rec_status rec_storefront_create(rec_db *db, uint64_t tenant_id,
-                                 rec_err *err) REC_MUST_CHECK;
+rec_status storefront_create(rec_db *db, uint64_t tenant_id,
+                             rec_err *err) REC_MUST_CHECK;
 
 /* Copies the draft as it is now into the history and deletes the versions
- * that are no longer among the last REC_STOREFRONT_HISTORY. Call inside
+ * that are no longer among the last STOREFRONT_HISTORY. Call inside
  * the transaction that wrote the draft, after the write: the write holds
  * the draft row's lock, so the copy is exactly that write's version. */
-rec_status rec_storefront_record(rec_db *db, uint64_t tenant_id,
-                                 rec_err *err) REC_MUST_CHECK;
+rec_status storefront_record(rec_db *db, uint64_t tenant_id,
+                             rec_err *err) REC_MUST_CHECK;
 
 #endif

@@ -9,7 +9,8 @@
  */
 #include "rec.h"
 
-#include "sha256.h"
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include "storefront.h"
 
 #include <stdio.h>
@@ -70,6 +71,31 @@ static void make_token(char *out, const uint8_t key[8], const uint8_t sec[32])
     *p = '\0';
 }
 
+/* A fresh token: its text (TOKEN_LEN + 1 bytes) and its public key
+ * (KEY_HEX + 1 bytes). Returns 0, or -1 if the system has no randomness. */
+static int new_token(char *token, char *key)
+{
+    uint8_t k[8], sec[32];
+    if (fill_random(k, sizeof k) || fill_random(sec, sizeof sec))
+        return -1;
+    make_token(token, k, sec);
+    memcpy(key, token + 4, KEY_HEX);
+    key[KEY_HEX] = '\0';
+    return 0;
+}
+
+/* Stores the hash of `token` (public part `key`) for tenant_id. */
+static rec_status insert_token(rec_db *db, uint64_t tenant_id,
+                               const char *token, const char *key,
+                               rec_err *err)
+{
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, TOKEN_LEN, hash);
+    rec_param kp[3] = {REC_U(tenant_id), REC_S(key, KEY_HEX),
+                       REC_B((const char *)hash, sizeof hash)};
+    return rec_exec(db, SQL_TOKEN_INSERT, kp, 3, NULL, NULL, NULL, err);
+}
+
 struct create_ctx {
     const char *name;
     char token[TOKEN_LEN + 1];
@@ -85,16 +111,12 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
                              &c->tenant_id, err);
     if (st != REC_OK)
         return st;
-    uint8_t hash[SHA256_LEN];
-    sha256(c->token, TOKEN_LEN, hash);
-    rec_param kp[3] = {REC_U(c->tenant_id), REC_S(c->key, KEY_HEX),
-                       REC_B((const char *)hash, SHA256_LEN)};
-    st = rec_exec(db, SQL_TOKEN_INSERT, kp, 3, NULL, NULL, NULL, err);
+    st = insert_token(db, c->tenant_id, c->token, c->key, err);
     if (st != REC_OK)
         return st;
     /* The contract: a storefront is created with its tenant (draft
      * version 1, {}), so no route ever meets a tenant without one. */
-    return rec_storefront_create(db, c->tenant_id, err);
+    return storefront_create(db, c->tenant_id, err);
 }
 
 rec_status rec_tenant_create(rec_db *db, const char *name,
@@ -102,19 +124,59 @@ rec_status rec_tenant_create(rec_db *db, const char *name,
                              rec_err *err)
 {
     struct create_ctx c = {.name = name};
-    uint8_t key[8], sec[32];
-    if (fill_random(key, sizeof key) || fill_random(sec, sizeof sec)) {
+    if (new_token(c.token, c.key) != 0) {
         snprintf(err->msg, sizeof err->msg, "getrandom failed");
         return REC_ERROR;
     }
-    make_token(c.token, key, sec);
-    memcpy(c.key, c.token + 4, KEY_HEX);
-    c.key[KEY_HEX] = '\0';
     rec_status st = rec_txn(db, create_body, &c, err);
     if (st != REC_OK)
         return st;
     *tenant_id = c.tenant_id;
     memcpy(token_out, c.token, TOKEN_LEN + 1);
+    return REC_OK;
+}
+
+static const char SQL_TENANT_EXISTS[] =
+    "SELECT 1 FROM tenants WHERE id = ?";
+
+struct token_ctx {
+    uint64_t tenant_id;
+    char token[TOKEN_LEN + 1];
+    char key[KEY_HEX + 1];
+};
+
+static rec_status token_body(rec_db *db, void *vctx, rec_err *err)
+{
+    struct token_ctx *c = vctx;
+    rec_param p[1] = {REC_U(c->tenant_id)};
+    rec_rows *rows = NULL;
+    rec_status st = rec_exec(db, SQL_TENANT_EXISTS, p, 1, &rows, NULL, NULL,
+                             err);
+    if (st != REC_OK)
+        return st;
+    size_t n = rec_rows_count(rows);
+    rec_rows_free(rows);
+    if (n == 0) {
+        snprintf(err->msg, sizeof err->msg, "no tenant %llu",
+                 (unsigned long long)c->tenant_id);
+        return REC_NOT_FOUND;
+    }
+    return insert_token(db, c->tenant_id, c->token, c->key, err);
+}
+
+rec_status rec_token_create(rec_db *db, uint64_t tenant_id, char *token_out,
+                            char *key_out, rec_err *err)
+{
+    struct token_ctx c = {.tenant_id = tenant_id};
+    if (new_token(c.token, c.key) != 0) {
+        snprintf(err->msg, sizeof err->msg, "getrandom failed");
+        return REC_ERROR;
+    }
+    rec_status st = rec_txn(db, token_body, &c, err);
+    if (st != REC_OK)
+        return st;
+    memcpy(token_out, c.token, TOKEN_LEN + 1);
+    memcpy(key_out, c.key, KEY_HEX + 1);
     return REC_OK;
 }
 
@@ -146,11 +208,11 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
     rec_status st = rec_exec(db, SQL_TOKEN_FIND, p, 1, &rows, NULL, NULL, err);
     if (st != REC_OK)
         return st;
-    uint8_t hash[SHA256_LEN];
-    sha256(token, len, hash);
+    uint8_t hash[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, len, hash);
     int ok = rec_rows_count(rows) == 1 &&
-             rec_rows_len(rows, 0, 1) == SHA256_LEN &&
-             ct_equal(rec_rows_get(rows, 0, 1), hash, SHA256_LEN);
+             rec_rows_len(rows, 0, 1) == sizeof hash &&
+             CRYPTO_memcmp(rec_rows_get(rows, 0, 1), hash, sizeof hash) == 0;
     if (ok)
         *tenant_id = rec_rows_u64(rows, 0, 0);
     rec_rows_free(rows);

@@ -19,6 +19,7 @@ packages=(
     default-libmysqlclient-dev
     libjson-c-dev
     libcmocka-dev
+    libssl-dev
     "nginx-light|nginx|nginx-core|nginx-full"
     mariadb-server
     mariadb-client
@@ -26,7 +27,24 @@ packages=(
     python3
     procps
     util-linux
+    libsystemd-dev
+    systemd
+    # The web client's tests: node's test runner, and a headless Chromium
+    # driven by Selenium (tests/web/, tests/e2e/test_browser.py).
+    nodejs
+    chromium
+    chromium-driver
+    python3-selenium
 )
+# `deps.sh package`: also what `make deb` and `make test-package` need.
+if [ "${1:-}" = package ]; then
+    packages+=(dpkg-dev fakeroot lintian adduser)
+fi
+
+# `deps.sh lint`: the tools of make lint and make format-check instead.
+if [ "${1:-}" = lint ]; then
+    packages=(cppcheck clang-format)
+fi
 
 installed() {
     local status

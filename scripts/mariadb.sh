@@ -20,6 +20,9 @@
 #                       pass --innodb-flush-log-at-trx-commit=0 and friends)
 #   MARIADB_DATABASE    database to create (default: optimist)
 #   MARIADB_TIMEOUT     seconds to wait for start or stop (default: 60)
+#   MARIADB_RUN_AS      as root: the user the server runs as (its files are
+#                       chowned to it; `make run` passes optimist). Default:
+#                       the caller
 #
 # The account is the OS user, authenticated by unix_socket through the
 # socket: mariadb-install-db --auth-root-authentication-method=socket makes
@@ -53,6 +56,7 @@ sock=${MARIADB_SOCKET:-$dir/mysqld.sock}
 database=${MARIADB_DATABASE:-optimist}
 timeout=${MARIADB_TIMEOUT:-60}
 me=$(id -un)
+run_as=${MARIADB_RUN_AS:-$me}
 
 # A unix socket path must fit in sun_path (108 bytes with the NUL).
 if [ ${#sock} -gt 107 ]; then
@@ -130,8 +134,9 @@ start() {
         mkdir -p "$dir/tmp"
         # Its bootstrap server's temporary tables go to our own tmpdir:
         # parallel installs sharing /tmp have collided on their names.
+        [ "$run_as" = "$me" ] || chown -R "$run_as" "$dir"
         if ! mariadb-install-db --no-defaults --datadir="$data.new" \
-            --user="$me" --auth-root-authentication-method=socket \
+            --user="$run_as" --auth-root-authentication-method=socket \
             --skip-test-db --tmpdir="$dir/tmp" >"$dir/install.log" 2>&1; then
             echo "mariadb.sh: mariadb-install-db failed:" >&2
             cat "$dir/install.log" >&2
@@ -140,11 +145,12 @@ start() {
         mv "$data.new" "$data"
     fi
     mkdir -p "$(dirname "$sock")" "$dir/tmp"
+    [ "$run_as" = "$me" ] || chown -R "$run_as" "$dir"
     rm -f "$pidfile"
     # shellcheck disable=SC2086 # MARIADB_EXTRA_OPTS is a list of options
     mariadbd --no-defaults --datadir="$data" --socket="$sock" \
         --pid-file="$pidfile" --log-error="$log" --tmpdir="$dir/tmp" \
-        --user="$me" --skip-networking --skip-name-resolve \
+        --user="$run_as" --skip-networking --skip-name-resolve \
         --innodb-buffer-pool-size=64M --innodb-log-buffer-size=8M \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --max-connections=500 --skip-log-bin \

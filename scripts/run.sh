@@ -13,14 +13,23 @@
 # go on in the background until `make stop` (scripts/stop.sh). What already
 # runs is left alone; if a step fails, everything is stopped again.
 # The pool takes its other options (OPTIMIST_WORKERS, OPTIMIST_LOG_LEVEL, ...)
-# from the environment.
+# from the environment. OPTIMIST_VAR puts var/ elsewhere (the tests use it).
+#
+# As root, nothing of the stack handles a request as root: MariaDB, the pool
+# and nginx's workers run as the system user `optimist`, evaluators as
+# `optimist-eval` (both made with useradd --system when missing). The pool
+# is started with only CAP_SETUID and CAP_SETGID (setpriv), which it needs
+# to start evaluators as optimist-eval, and runs from a copy of the binary
+# in var/bin (the checkout may not be readable by optimist). nginx's master
+# stays root (it only reads the config and opens the port and logs). var/
+# and var/run are 0750, the pool's socket 0660, all owned by optimist.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 repo=$PWD
 port=${PORT:-8080}
-var=$repo/var
-bin=bin
+var=${OPTIMIST_VAR:-$repo/var}
+bin=${BIN:-bin}
 url=http://127.0.0.1:$port
 db_sock=$var/run/mysqld.sock
 fcgi_sock=$var/run/optimist.sock
@@ -93,9 +102,40 @@ on_exit() {
 trap on_exit EXIT
 
 mkdir -p "$var/run" "$var/log" "$var/nginx/tmp" "$var/mysql"
+chmod 0750 "$var" "$var/run"
+
+# As root: the users, and var/ theirs.
+run_user= pool_cmd=("$bin/optimist-fcgi")
+if [ "$(id -u)" = 0 ]; then
+    run_user=optimist
+    for u in optimist optimist-eval; do
+        id -u "$u" >/dev/null 2>&1 ||
+            useradd --system --user-group --no-create-home \
+                --home-dir /nonexistent --shell /usr/sbin/nologin "$u" ||
+            die "cannot create the system user $u"
+    done
+    chown -R optimist:optimist "$var"
+    chown root:optimist "$var/log" && chmod 0750 "$var/log"
+    mkdir -p "$var/bin"
+    chown root:root "$var/bin" && chmod 0755 "$var/bin"
+    install -m 0755 -o root -g root "$bin/optimist-fcgi" "$var/bin/optimist-fcgi"
+    export OPTIMIST_EVALUATOR_USER=${OPTIMIST_EVALUATOR_USER:-optimist-eval}
+    pool_cmd=(setpriv --reuid=optimist --regid=optimist --init-groups
+        --inh-caps=-all,+setuid,+setgid --ambient-caps=-all,+setuid,+setgid
+        --bounding-set=-all,+setuid,+setgid -- "$var/bin/optimist-fcgi")
+    say "running as root: MariaDB, the pool and nginx's workers run as optimist, evaluators as $OPTIMIST_EVALUATOR_USER"
+fi
 
 # 1. MariaDB, its socket where optimistctl looks by default.
-MARIADB_SOCKET=$db_sock scripts/mariadb.sh start "$var/mysql"
+MARIADB_SOCKET=$db_sock MARIADB_RUN_AS=$run_user scripts/mariadb.sh start "$var/mysql"
+if [ -n "$run_user" ]; then
+    # Its own account, through its own unix socket identity, on the
+    # service's database only (a datadir made before may lack it).
+    mariadb --no-defaults --socket="$db_sock" --user=root --batch -e "
+        CREATE USER IF NOT EXISTS '$run_user'@'localhost' IDENTIFIED VIA unix_socket;
+        GRANT ALL PRIVILEGES ON \`${OPTIMIST_DB_NAME:-optimist}\`.* TO '$run_user'@'localhost';" ||
+        die "cannot create the database account $run_user"
+fi
 
 export OPTIMIST_DB_SOCKET=$db_sock
 export OPTIMIST_DB_NAME=${OPTIMIST_DB_NAME:-optimist}
@@ -108,7 +148,7 @@ export OPTIMIST_DB_NAME=${OPTIMIST_DB_NAME:-optimist}
 if [ $pool_up = 0 ]; then
     rm -f "$fcgi_pid"
     OPTIMIST_LISTEN=$fcgi_sock OPTIMIST_PIDFILE=$fcgi_pid \
-        setsid "$bin/optimist-fcgi" </dev/null >>"$var/log/optimist.log" 2>&1 &
+        setsid "${pool_cmd[@]}" </dev/null >>"$var/log/optimist.log" 2>&1 &
     starter=$!
     pool_ready() {
         if ! alive "$starter" && ! running "$fcgi_pid" optimist-fcgi; then
@@ -125,7 +165,7 @@ fi
 if [ $nginx_up = 0 ]; then
     sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
     user_line=
-    [ "$(id -u)" = 0 ] && user_line="user root;"
+    [ -n "$run_user" ] && user_line="user $run_user $run_user;"
     sed -e "s|@PREFIX@|$(sed_escape "$var/nginx")|g" \
         -e "s|@LOG_DIR@|$(sed_escape "$var/log")|g" \
         -e "s|@CONF_DIR@|$(sed_escape "$repo/nginx")|g" \
@@ -134,6 +174,9 @@ if [ $nginx_up = 0 ]; then
         -e "s|@FCGI_SOCKET@|$(sed_escape "$fcgi_sock")|g" \
         -e "s|@USER_LINE@|$user_line|g" \
         nginx/nginx.conf.in >"$var/nginx/nginx.conf"
+    # The pages of web/ at / (nginx/optimist-web.conf).
+    printf 'root "%s";\ninclude "%s";\n' "$repo/web" "$repo/nginx/optimist-web.conf" \
+        >"$var/nginx/web.conf"
     cp /etc/nginx/fastcgi_params "$var/nginx/fastcgi_params" ||
         die "no /etc/nginx/fastcgi_params: is nginx installed? (scripts/deps.sh)"
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf" ||
@@ -174,6 +217,10 @@ optimist is running on $url   (make stop to stop it)
   logs: var/log/optimist.log, var/log/nginx-access.log, var/log/nginx-error.log,
         var/mysql/mariadbd.log
   demo tenant: $(cat "$tenant_file")   (saved in var/demo-tenant.json)
+
+Open the pages (the token rides in the URL's fragment, never sent to a server):
+
+  $url/#token=$token
 
 Try it:
 

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-var=$PWD/var
+var=${OPTIMIST_VAR:-$PWD/var}
 
 # alive PID: exists and is not a zombie.
 alive() {

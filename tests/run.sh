@@ -2,16 +2,20 @@
 # tests/run.sh -- the test driver behind `make test`, `make unit`,
 # `make integration`, `make e2e` and `make asan`.
 #
-#   BUILD=build BIN=bin [SAN=1] tests/run.sh [unit|integration|e2e]...
+#   BUILD=build/test BIN=build/test/bin [SAN=1] tests/run.sh [unit|integration|e2e]...
+#
+# (The defaults are the test build that `make test` makes: build/test.)
 #
 # No argument runs the three suites in that order:
-#   unit         every $BUILD/tests/unit/test_* built from tests/unit/*.c (cmocka)
+#   unit         every $BUILD/tests/unit/test_* built from tests/unit/*.c (cmocka),
+#                and tests/web/*.test.mjs (node --test: web/optimist.js)
 #   integration  every $BUILD/tests/integration/test_* built from
 #                tests/integration/*.c,
 #                against a MariaDB started for the run in a temporary folder
 #                (scripts/mariadb.sh) and migrated with $BIN/optimistctl;
 #                the binaries get OPTIMIST_DB_SOCKET and OPTIMIST_DB_NAME
-#   e2e          python3 tests/e2e/runner.py (starts its own stacks)
+#   e2e          python3 tests/e2e/runner.py (starts its own stacks; the
+#                browser tests, test_browser.py, drive a headless Chromium)
 #
 # Each binary runs under a time limit (TEST_TIMEOUT seconds, default 300).
 # With SAN=1 a sanitizer report fails the binary that prints it.
@@ -22,8 +26,8 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
-BUILD=${BUILD:-build}
-BIN=${BIN:-bin}
+BUILD=${BUILD:-build/test}
+BIN=${BIN:-build/test/bin}
 SAN=${SAN:-}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 export BUILD BIN SAN
@@ -127,6 +131,41 @@ suite_unit() {
     for b in $(binaries_for tests/unit); do
         run_binary unit "$b"
     done
+    run_node_tests
+}
+
+# run_node_tests: the browser module's own tests (tests/web/*.test.mjs, node's
+# built-in runner), counted from its "# pass N" and "# fail N" lines.
+run_node_tests() {
+    local out=$work/node-tests.out rc pass=0 fail=0 line files
+    files=$(ls tests/web/*.test.mjs 2>/dev/null)
+    [ -n "$files" ] || return 0
+    if ! command -v node >/dev/null 2>&1; then
+        echo "FAIL  unit/web: node is not installed (scripts/deps.sh installs nodejs)"
+        total_fail=$((total_fail + 1))
+        suite_fail=$((suite_fail + 1))
+        return
+    fi
+    # shellcheck disable=SC2086
+    timeout --kill-after=10 "$TEST_TIMEOUT" node --test $files >"$out" 2>&1 </dev/null
+    rc=$?
+    while IFS= read -r line; do
+        [[ $line =~ ^#\ pass\ ([0-9]+)$ ]] && pass=${BASH_REMATCH[1]}
+        [[ $line =~ ^#\ fail\ ([0-9]+)$ ]] && fail=${BASH_REMATCH[1]}
+    done <"$out"
+    [ $rc -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+    suite_pass=$((suite_pass + pass))
+    suite_fail=$((suite_fail + fail))
+    if [ "$fail" -gt 0 ]; then
+        hr
+        cat "$out"
+        hr
+        echo "FAIL  unit/web (node --test): $pass passed, $fail failed"
+    else
+        echo "ok    unit/web (node --test): $pass passed"
+    fi
 }
 
 suite_integration() {

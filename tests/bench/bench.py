@@ -12,7 +12,12 @@ a machine that gets busier or quieter affects every target alike:
     get     GET /v1/bids/{id}, random ids
     spread  PATCH /v1/bids/{id}, random ids, versions tracked (nearly all 200)
     hot     PATCH of one bid, last version seen (nearly all 409)
-    chat    POST /v1/reports/{id}/chat, distinct message ids (optimist only)
+    chat    POST /v1/reports/{id}/chat, distinct message ids, spread over
+            BENCH_CHAT_REPORTS fresh reports (optimist only)
+    chat100k  the same on BENCH_CHAT_REPORTS reports already holding
+            100,000 messages each (seeded by SQL, ids included)
+    chatread  GET /v1/reports/{id}/chat, the last 100 messages of a
+            1,000,000-message history (seeded by SQL)
 
 and the raw database ceiling (tests/bench/rawdb.c: the same statements from
 N threads, no HTTP) for get, spread and hot. It prints one table (and
@@ -28,7 +33,8 @@ interrupted (Ctrl-C, SIGTERM).
 Environment:
     BENCH_SECONDS      seconds per run (default 10)
     BENCH_CONNS        connection counts (default 1,16,64)
-    BENCH_SCENARIOS    default get,spread,hot,chat
+    BENCH_SCENARIOS    default get,spread,hot,chat,chat100k,chatread
+    BENCH_CHAT_REPORTS reports the chat scenarios spread over (default 8)
     BENCH_TARGETS      default optimist,php,node,raw
     BENCH_ROUNDS       A B C D repetitions (default 2)
     BENCH_WARMUP       seconds of warm-up per target and scenario before
@@ -63,12 +69,16 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+os.environ.setdefault("BIN", "bin")  # the release build, not the test one
 
 import harness  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,spread,hot,chat").split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS",
+                           "get,spread,hot,chat,chat100k,chatread").split(",")
+CHAT_REPORTS = int(os.environ.get("BENCH_CHAT_REPORTS", "8"))
+CHAT_SCENARIOS = ("chat", "chat100k", "chatread")
 TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "8"))
@@ -84,14 +94,15 @@ RAWDB = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "rawdb")
 
 # Which scenarios each target implements.
 SUPPORTS = {
-    "optimist": {"get", "spread", "hot", "chat"},
+    "optimist": {"get", "spread", "hot", "chat", "chat100k", "chatread"},
     "php": {"get", "spread", "hot"},
     "node": {"get", "spread", "hot"},
     "raw": {"get", "spread", "hot"},
 }
 BID_SCENARIOS = [s for s in SCENARIOS if s in ("get", "spread", "hot")]
 SCRIPTS = {"get": "get.lua", "spread": "patch_spread.lua",
-           "hot": "patch_hot.lua", "chat": "chat.lua"}
+           "hot": "patch_hot.lua", "chat": "chat.lua", "chat100k": "chat.lua",
+           "chatread": "chat_read.lua"}
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -234,6 +245,12 @@ class Bench:
                % (self.db_user, self.db_password, st.db.name, self.db_user))
         if BID_SCENARIOS:
             self.seed()
+        self.long_reports, self.read_report = [], None
+        if "chat100k" in SCENARIOS:
+            self.long_reports = [self.seed_chat(100000, True)
+                                 for _ in range(CHAT_REPORTS)]
+        if "chatread" in SCENARIOS:
+            self.read_report = self.seed_chat(1000000, False)
 
         pool_env = {"OPTIMIST_LOG_LEVEL": "warn"}
         for kv in os.environ.get("BENCH_POOL_ENV", "").split():
@@ -248,8 +265,12 @@ class Bench:
         fe.php_port = harness.free_port()
         fe.node_port = harness.free_port()
         fe.start_pool()
-        self.start_php()
-        self.start_node()
+        # Only the targets measured (BENCH_TARGETS=optimist needs neither
+        # php-fpm nor Node installed).
+        if "php" in TARGETS:
+            self.start_php()
+        if "node" in TARGETS:
+            self.start_node()
         fe.start_nginx()
         fe.wait_healthy()
         self.check_targets()
@@ -285,6 +306,38 @@ class Bench:
         self.hot = last
         log("seeded bids %d..%d and the hot bid %d" % (self.lo, self.hi,
                                                       self.hot))
+
+    def seed_chat(self, length, with_ids):
+        """A report of the tenant whose chat holds `length` messages, by
+        SQL, laid out as lib/chat.c lays it out: segments of 25
+        (CHAT_SEG_MAX; the sequence engine makes them), the counters, and (with_ids) the ids
+        in report_chat_ids. The ids are not needed by reads."""
+        t0 = time.monotonic()
+        t = self.tenant_id
+        rid = int(self.stack.sql(
+            "INSERT INTO reports (tenant_id, title, created_at, updated_at) "
+            "VALUES (%d, 'seeded', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3)); "
+            "SELECT LAST_INSERT_ID()" % t)[0][0])
+        content = "seeded message"
+        self.stack.sql(
+            "SET SESSION group_concat_max_len = 1073741824; "
+            "INSERT INTO report_chat_segments (report_id, first, n, bytes, "
+            "msgs) SELECT %d, s.seq * 25, 25, %d, JSON_ARRAYAGG("
+            "JSON_OBJECT('id', CONCAT('seed-', s.seq * 25 + m.seq), "
+            "'role', 'user', 'content', '%s', 'at', "
+            "'2026-01-01T00:00:00.000Z') ORDER BY m.seq) "
+            "FROM seq_0_to_%d s JOIN seq_0_to_24 m GROUP BY s.seq"
+            % (rid, 25 * len(content), content, length // 25 - 1))
+        if with_ids:
+            self.stack.sql("INSERT INTO report_chat_ids (report_id, msg_id) "
+                           "SELECT %d, CONCAT('seed-', seq) FROM seq_0_to_%d"
+                           % (rid, length - 1))
+        self.stack.sql("UPDATE reports SET chat_length = %d, chat_bytes = %d,"
+                       " chat_tail = %d WHERE id = %d"
+                       % (length, length * len(content), length - 25, rid))
+        log("seeded report %d with %d messages in %.1fs" % (
+            rid, length, time.monotonic() - t0))
+        return rid
 
     def start_php(self):
         d = os.path.join(self.stack.dir, "php")
@@ -406,7 +459,7 @@ class Bench:
                 raise harness.HarnessError(
                     "%s answers a bid unlike optimist:\n%s\n%s" % (t, a, b))
         self.chat_ok = False
-        if "chat" in SCENARIOS and "optimist" in TARGETS:
+        if set(CHAT_SCENARIOS) & set(SCENARIOS) and "optimist" in TARGETS:
             rid = self.new_report()
             r = self.request("optimist", "POST", "/v1/reports/%d/chat" % rid,
                              {"messages": [{"id": "probe", "role": "user",
@@ -465,10 +518,14 @@ class Bench:
         elif scenario == "hot":
             args += [str(self.hot), str(self.hot_version())]
         elif scenario == "chat":
-            # Fresh reports for each run, 8 a thread: a chat holds 10,000
-            # messages, and chat.lua moves on after 9,000.
-            ids = [str(self.new_report()) for _ in range(8 * threads)]
+            # Fresh reports for each run.
+            ids = [str(self.new_report()) for _ in range(CHAT_REPORTS)]
             args += [secrets.token_hex(4), ",".join(ids)]
+        elif scenario == "chat100k":
+            args += [secrets.token_hex(4),
+                     ",".join(str(r) for r in self.long_reports)]
+        elif scenario == "chatread":
+            args += [str(self.read_report), "1000000"]
         return ["wrk", "-t", str(threads), "-c", str(conns),
                 "-d", "%ds" % seconds, "--timeout", "10s",
                 "-s", os.path.join(HERE, SCRIPTS[scenario]),
@@ -524,7 +581,7 @@ class Bench:
             return False
         if target == "raw" and not os.access(RAWDB, os.X_OK):
             return False
-        if scenario == "chat" and not self.chat_ok:
+        if scenario in CHAT_SCENARIOS and not self.chat_ok:
             return False
         return True
 
@@ -533,7 +590,7 @@ class Bench:
             return
         log("warming up every target (%d s a scenario)" % WARMUP)
         for t in TARGETS:
-            for sc in ("get", "spread", "hot", "chat"):
+            for sc in ("get", "spread", "hot") + CHAT_SCENARIOS:
                 if self.runnable(t, sc) and sc in SCENARIOS and t != "raw":
                     self.run(t, sc, 16, WARMUP, record=False)
 
@@ -695,6 +752,22 @@ def bars(agg, bench):
         else:
             check("%s optimist/%s >= %g" % (sc, t, need), r >= need,
                   "%.2f" % r)
+    # Issue 15: chat appends whose cost does not grow with the history.
+    chat, long_ = get("chat", "optimist"), get("chat100k", "optimist")
+    if chat:
+        check("chat >= 3000 appends/s", chat["rps"] >= 3000,
+              "%.0f" % chat["rps"])
+        sp = get("spread", "optimist")
+        if sp:
+            check("chat >= 0.5 x spread PATCH", chat["rps"] >= 0.5 * sp["rps"],
+                  "%.2f" % (chat["rps"] / sp["rps"]))
+    if chat and long_:
+        check("chat100k >= 0.8 x chat", long_["rps"] >= 0.8 * chat["rps"],
+              "%.2f" % (long_["rps"] / chat["rps"]))
+    rd, g = get("chatread", "optimist"), get("get", "optimist")
+    if rd and g:
+        check("chatread within 2x of a bid GET", rd["rps"] >= 0.5 * g["rps"],
+              "%.2f" % (rd["rps"] / g["rps"]))
     o, p = get("hot", "optimist"), get("hot", "php")
     if o and p:
         check("hot p99 optimist < p50 PHP", o["p99"] < p["p50"],
@@ -724,8 +797,10 @@ def main():
         workers = bench.fe.worker_pids()
         bench.worker_rss = [vm(p, "VmRSS") or 0 for p in workers]
         hwm = [vm(p, "VmHWM") or 0 for p in workers]
-        php_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.php.pid)]
-        node_rss = [vm(p, "VmRSS") or 0 for p in harness.children(bench.node.pid)]
+        php_rss = [vm(p, "VmRSS") or 0 for p in
+                   (harness.children(bench.php.pid) if bench.php else [])]
+        node_rss = [vm(p, "VmRSS") or 0 for p in
+                    (harness.children(bench.node.pid) if bench.node else [])]
         rss = ("optimist pool workers VmRSS %s KiB (peak VmHWM %s KiB); "
                "php-fpm children VmRSS max %d KiB; node workers VmRSS max "
                "%d KiB" % ("/".join(map(str, bench.worker_rss)),

@@ -1,11 +1,12 @@
 -- chat.lua -- POST /v1/reports/{id}/chat, one message a call, each with a
 -- message id no other call uses (run nonce, thread, counter), so every
--- call appends. A report's chat holds at most 10,000 messages (then 409
--- chat_full), so each thread appends to its own reports in turn, moving
--- to the next after PER_REPORT messages.
+-- call appends, to a report picked at random among the thread's: appends
+-- spread over reports, as many clients of many reports make them (calls
+-- to one report take turns on its row lock). The scenarios chat (fresh
+-- reports) and chat100k (reports seeded with 100,000 messages) differ
+-- only in the reports they are given.
 -- Arguments after `--`: TOKEN NTHREADS NONCE REPORT_IDS (comma-separated;
 -- thread t takes those at positions t, t + NTHREADS, ...).
-local PER_REPORT = 9000
 local nonce
 local reports = {}
 local n = 0
@@ -21,7 +22,7 @@ end
 
 function scenario_request()
    n = n + 1
-   local report = reports[math.min(#reports, 1 + math.floor((n - 1) / PER_REPORT))]
+   local report = reports[math.random(#reports)]
    return wrk.format("POST", "/v1/reports/" .. report .. "/chat", nil,
                      '{"messages":[{"id":"' .. nonce .. "-" .. tid .. "-" .. n ..
                      '","role":"user","content":"bench message ' .. n .. '"}]}')

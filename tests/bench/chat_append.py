@@ -11,15 +11,16 @@ time from one client, through nginx:
 
   - appending one new message to a history of about 10, 1,000 and 10,000
     messages (`samples` appends each; the 10,000 level starts at 10,000 -
-    samples so that the last one ends at the limit);
+    samples, from when 10,000 was the limit);
   - appending a batch of 100 new messages at the same levels (9,900 for
     the last), once on each of `batches` reports;
   - a duplicate (a retry of a stored id), which writes nothing;
   - reading the last 100 messages with GET .../chat?after=&limit=100.
 
 The figures are wall-clock times of the HTTP round trip (median and 90th
-percentile, milliseconds), so they include nginx and the client. Set
-BIN=build/asan/bin to measure another build (but do not trust those).
+percentile, milliseconds), so they include nginx and the client. It
+measures the release build (bin/, `make`) unless BIN names another
+(BIN=build/asan/bin: but do not trust those figures).
 """
 
 import argparse
@@ -30,6 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+os.environ.setdefault("BIN", "bin")  # the release build, not the test one
 
 import harness  # noqa: E402
 

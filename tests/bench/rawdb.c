@@ -25,7 +25,8 @@
  * (microseconds) and the outcome counts ("200" for a write or read that
  * succeeded, "409" for a version conflict, "other" for anything else).
  */
-#include "../../lib/sha256.h"
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <mysql.h>
 #include <pthread.h>
@@ -194,10 +195,10 @@ static uint64_t auth(worker *w)
     bind_str(&p[0], opt.token + 4, &klen);
     if (run(w, &w->token, p, NULL) != 1)
         return 0;
-    uint8_t h[SHA256_LEN];
-    sha256(opt.token, strlen(opt.token), h);
-    if (w->token.lens[1] != SHA256_LEN ||
-        !ct_equal(w->token.bufs[1], h, SHA256_LEN))
+    uint8_t h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)opt.token, strlen(opt.token), h);
+    if (w->token.lens[1] != sizeof h ||
+        CRYPTO_memcmp(w->token.bufs[1], h, sizeof h) != 0)
         return 0;
     return strtoull(w->token.bufs[0], NULL, 10);
 }

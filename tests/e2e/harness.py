@@ -32,7 +32,8 @@ What tests use most:
     stack.sql(query) -> rows; stack.db_stop(), db_start(); stack.ctl(*args)
     wait_until(cond, timeout, what), parallel(fn, args_list), skip(reason)
 
-Environment: BIN (default bin) is the folder of the binaries, relative to
+Environment: BIN (default build/test/bin: the test build, which has the
+test hooks) is the folder of the binaries, relative to
 the repository (`make asan` sets build/asan/bin). SAN=1 runs the pool with
 ASAN_OPTIONS/UBSAN_OPTIONS that make a sanitizer error fatal; the runner
 then fails a test whose run left a report in a pool log
@@ -53,7 +54,7 @@ import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(REPO, os.environ.get("BIN", "bin"))
+BIN = os.path.join(REPO, os.environ.get("BIN", "build/test/bin"))
 SAN = os.environ.get("SAN") == "1"
 KEEP = os.environ.get("KEEP") == "1"
 
@@ -489,8 +490,9 @@ class Frontend(_Client):
     (dir: optimist.sock, optimist.pid, optimist.log, nginx/), on the
     stack's database."""
 
-    def __init__(self, stack, name, workers=4, env=None):
+    def __init__(self, stack, name, workers=4, env=None, web=False):
         self.stack = stack
+        self.web = web   # nginx also serves web/ (nginx/optimist-web.conf)
         self.name = name
         self.dir = os.path.join(stack.dir, name)
         self.workers = workers
@@ -691,6 +693,14 @@ class Frontend(_Client):
             f.write(text)
         shutil.copy("/etc/nginx/fastcgi_params",
                     os.path.join(self.nginx_dir, "fastcgi_params"))
+        web_conf = os.path.join(self.nginx_dir, "web.conf")
+        if self.web:
+            with open(web_conf, "w") as f:
+                f.write('root "%s";\ninclude "%s";\n' % (
+                    os.path.join(REPO, "web"),
+                    os.path.join(REPO, "nginx", "optimist-web.conf")))
+        elif os.path.exists(web_conf):
+            os.unlink(web_conf)
 
     def nginx_test(self):
         """`nginx -t` on the generated configuration (CompletedProcess)."""
@@ -820,11 +830,12 @@ class Stack(_Client):
         self.tenants = 0
         self.san_findings = []   # reports found by stop(), not yet taken
 
-    def start(self, workers=4, env=None, pool=None):
+    def start(self, workers=4, env=None, pool=None, web=False):
         """Starts MariaDB, migrates, starts a pool with `workers` workers
         and `env` added to its environment, and nginx; waits for /healthz.
         pool=False starts no pool (nginx then answers 503); the default is
-        to start it if bin/optimist-fcgi is built. Returns self."""
+        to start it if bin/optimist-fcgi is built. web=True: nginx also
+        serves web/ at / (the browser tests). Returns self."""
         self.dir = tempfile.mkdtemp(prefix="optimist-e2e-")
         try:
             self.db = Database(os.path.join(self.dir, "db"))
@@ -837,7 +848,7 @@ class Stack(_Client):
             if pool is None:
                 pool = os.access(os.path.join(BIN, "optimist-fcgi"),
                                  os.X_OK)
-            self.main = Frontend(self, "main", workers, env)
+            self.main = Frontend(self, "main", workers, env, web=web)
             self.frontends.append(self.main)
             self.main.start(pool=pool)
             if pool:

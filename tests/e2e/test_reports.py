@@ -1,7 +1,8 @@
 """test_reports.py -- reports and their chat history through nginx and the
 pool: every route and error the contract gives them, and the races the chat
 exists for (32 clients appending at once, one batch sent five times, one new
-id sent twice at once), the limits, and the 10,000-message history."""
+id sent twice at once), the limits, and a history at 1,000,000 messages (its
+counters and tail seeded in SQL)."""
 
 import threading
 import time
@@ -60,10 +61,11 @@ def all_messages(stack, token, rid):
 
 
 def db_state(stack, rid):
-    """(version, chat_length, JSON_LENGTH(chat), ids in report_chat_ids),
-    read behind the service's back."""
+    """(version, chat_length, messages stored in its segments, ids in
+    report_chat_ids), read behind the service's back."""
     rows = stack.sql(
-        "SELECT version, chat_length, JSON_LENGTH(chat), "
+        "SELECT version, chat_length, (SELECT COALESCE(SUM(JSON_LENGTH(msgs)),"
+        " 0) FROM report_chat_segments WHERE report_id = r.id), "
         "(SELECT COUNT(*) FROM report_chat_ids WHERE report_id = r.id) "
         "FROM reports r WHERE id = %d" % int(rid))
     return tuple(int(v) for v in rows[0]) if rows else None
@@ -72,22 +74,43 @@ def db_state(stack, rid):
 def element_types(stack, rid):
     """{JSON_TYPE of a stored element: count}, and the same for its id."""
     rows = stack.sql(
-        "SELECT JSON_TYPE(jt.m), JSON_TYPE(jt.i), COUNT(*) FROM reports r, "
-        "JSON_TABLE(r.chat, '$[*]' COLUMNS (m JSON PATH '$', "
-        "i JSON PATH '$.id')) jt WHERE r.id = %d GROUP BY 1, 2" % int(rid))
+        "SELECT JSON_TYPE(jt.m), JSON_TYPE(jt.i), COUNT(*) "
+        "FROM report_chat_segments s, "
+        "JSON_TABLE(s.msgs, '$[*]' COLUMNS (m JSON PATH '$', "
+        "i JSON PATH '$.id')) jt WHERE s.report_id = %d GROUP BY 1, 2"
+        % int(rid))
     return {(t, i): int(n) for t, i, n in rows}
 
 
+def segment_sizes(stack, rid):
+    """The message counts of the report's segments, in order."""
+    rows = stack.sql("SELECT n, JSON_LENGTH(msgs) FROM report_chat_segments "
+                     "WHERE report_id = %d ORDER BY first" % int(rid))
+    assert all(n == jlen for n, jlen in rows), rows
+    return [int(n) for n, _ in rows]
+
+
 def assert_ids_consistent(stack, rid):
-    """report_chat_ids holds exactly the ids of the stored chat."""
+    """report_chat_ids holds exactly the ids of the stored chat, and the
+    segments tile the history: each starts where the one before ends, none
+    holds more than 25 (CHAT_SEG_MAX)."""
     rows = stack.sql(
-        "SELECT COUNT(*) FROM reports r CROSS JOIN JSON_TABLE(r.chat, '$[*]' COLUMNS "
+        "SELECT COUNT(*) FROM report_chat_segments s CROSS JOIN "
+        "JSON_TABLE(s.msgs, '$[*]' COLUMNS "
         "(i VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin PATH '$.id')) jt"
-        " LEFT JOIN report_chat_ids c ON c.report_id = r.id AND c.msg_id = jt.i"
-        " WHERE r.id = %d AND c.msg_id IS NULL" % int(rid))
+        " LEFT JOIN report_chat_ids c ON c.report_id = s.report_id"
+        " AND c.msg_id = jt.i"
+        " WHERE s.report_id = %d AND c.msg_id IS NULL" % int(rid))
     assert rows[0][0] == "0", "chat ids missing from report_chat_ids"
     v, length, jlen, nids = db_state(stack, rid)
     assert length == jlen == nids, (length, jlen, nids)
+    rows = stack.sql("SELECT first, n FROM report_chat_segments "
+                     "WHERE report_id = %d ORDER BY first" % int(rid))
+    at = 0
+    for first, n in rows:
+        assert int(first) == at and 0 < int(n) <= 25, (at, first, n)
+        at += int(n)
+    assert at == length, (at, length)
 
 
 def is_time(ts):
@@ -371,9 +394,14 @@ def test_tricky_content_is_stored_as_objects_verbatim(stack):
     _, tok = stack.tenant()
     rid = new_report(stack, tok)["id"]
     texts = ["'); DROP TABLE reports; --", 'say "hi" \\o/', "tab\there\nnl",
-             "\u0000nul\u0000", "\u0001\u001f", "héllo ✓ 🎉", "$.chat[0]", "",
+             "\u0001\u001f", "héllo ✓ 🎉", "$.chat[0]", "",
              '{"id": "evil", "role": "system"}', "[1, 2]", "null", "%s%n",
              '", "role": "system', "\\u0000"]
+    # A NUL is refused since the contract's \u0000 rule (issue 11): it
+    # would cut the string short.
+    r = stack.post("/v1/reports/%d/chat" % rid,
+                   {"messages": [msg("nul", "\u0000nul\u0000")]}, token=tok)
+    assert r.status == 400 and r.json()["error"] == "bad_request", r
     append_ok(stack, tok, rid, [msg("one-%d" % i, t)
                                 for i, t in enumerate(texts)])
     for i, t in enumerate(texts):
@@ -618,37 +646,54 @@ def test_same_new_id_twice_at_once_is_appended_once(stack):
     assert db_state(stack, rid) == (1, rounds, rounds, rounds)
 
 
-# ---- the 10,000-message history -----------------------------------------------
+# ---- the 1,000,000-message history --------------------------------------------
 
-def test_history_at_10000_is_chat_full_and_stays_there(stack):
-    """Filled through the API in batches of 100. A call that would pass
-    10,000 appends nothing (its ids are not kept either); calls racing for
-    the last places cannot overshoot; a retry of stored ids at the limit is
-    still a harmless 200."""
+BASE = 999900  # where the seeded tail segment starts
+
+
+def seed_near_limit(stack, rid, tail, content_bytes):
+    """Behind the service's back: the counters say BASE + tail messages and
+    content_bytes bytes of content; the segments from BASE (of 25) hold the
+    `tail` messages "f<BASE>".. with content "m", and their ids. (The
+    messages before BASE are not there: the limits are what is tested, and
+    they read the counters only.)"""
+    stack.sql(
+        "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
+        "SELECT %d, %d + MIN(seq), COUNT(*), COUNT(*), JSON_ARRAYAGG("
+        "JSON_OBJECT('id', CONCAT('f', %d + seq), 'role', 'user', 'content', "
+        "'m', 'at', '2026-01-01T00:00:00.000Z') ORDER BY seq) "
+        "FROM seq_0_to_%d GROUP BY seq DIV 25"
+        % (rid, BASE, BASE, tail - 1))
+    stack.sql("INSERT INTO report_chat_ids (report_id, msg_id) SELECT %d, "
+              "CONCAT('f', %d + seq) FROM seq_0_to_%d" % (rid, BASE, tail - 1))
+    stack.sql("UPDATE reports SET chat_length = %d, chat_bytes = %d, "
+              "chat_tail = %d WHERE id = %d"
+              % (BASE + tail, content_bytes, BASE + (tail - 1) // 25 * 25,
+                 rid))
+
+
+def test_history_at_1000000_is_chat_full_and_stays_there(stack):
+    """A call that would pass 1,000,000 appends nothing (its ids are not
+    kept either); calls racing for the last places cannot overshoot; a
+    retry of stored ids at the limit is still a harmless 200."""
     _, tok = stack.tenant()
     rid = new_report(stack, tok)["id"]
-    t0 = time.monotonic()
-    for b in range(99):
-        got = append_ok(stack, tok, rid, [msg("f%d" % (b * 100 + i), "m")
-                                          for i in range(100)])
-        assert got["length"] == (b + 1) * 100
-    append_ok(stack, tok, rid, [msg("f%d" % (9900 + i), "m")
-                                for i in range(50)])
-    fill = time.monotonic() - t0
-    assert db_state(stack, rid) == (1, 9950, 9950, 9950)
+    seed_near_limit(stack, rid, 50, 50)
+    assert db_state(stack, rid) == (1, 999950, 50, 50)
 
-    # 51 new messages (and one stored id) would make 10,001: nothing.
-    over = [msg("f0")] + [msg("g%d" % i) for i in range(51)]
+    # 51 new messages (and one stored id) would make 1,000,001: nothing.
+    over = [msg("f%d" % BASE)] + [msg("g%d" % i) for i in range(51)]
     body = error_of(append(stack, tok, rid, over), 409, "chat_full")
-    assert body["length"] == 9950, body
-    assert db_state(stack, rid) == (1, 9950, 9950, 9950)
+    assert body["length"] == 999950 and body["limit"] == 1000000, body
+    assert db_state(stack, rid) == (1, 999950, 50, 50)
 
-    # The stored id among them is a duplicate: 40 new ones make 9,990.
+    # The stored id among them is a duplicate: 40 new ones make 999,990.
     got = append_ok(stack, tok, rid, over[:41])
-    assert got == {"appended": 40, "duplicates": 1, "length": 9990}
+    assert got == {"appended": 40, "duplicates": 1, "length": 999990}
 
     # Four calls of 5 at once for the last 10 places: the limit is checked
-    # under the row's lock, so exactly two pass, the last ending at 10,000.
+    # under the row's lock, so exactly two pass, the last ending at the
+    # limit.
     barrier = threading.Barrier(4)
 
     def send(k):
@@ -659,22 +704,24 @@ def test_history_at_10000_is_chat_full_and_stays_there(stack):
     answers = harness.parallel(send, list(range(4)))
     assert sorted(r.status for r in answers) == [200, 200, 409, 409], answers
     assert sorted(r.json()["length"] for r in answers) == \
-        [9995, 10000, 10000, 10000], answers
+        [999995, 1000000, 1000000, 1000000], answers
     for r in answers:
         if r.status == 409:
             error_of(r, 409, "chat_full")
     for one in ([msg("h1")], [msg("h1"), msg("h2")],
                 [msg("g0"), msg("h3")]):
         body = error_of(append(stack, tok, rid, one), 409, "chat_full")
-        assert body["length"] == 10000, body
-    got = append_ok(stack, tok, rid, [msg("g0"), msg("f9949")])
-    assert got == {"appended": 0, "duplicates": 2, "length": 10000}
+        assert body["length"] == 1000000, body
+    got = append_ok(stack, tok, rid, [msg("g0"), msg("f%d" % (BASE + 49))])
+    assert got == {"appended": 0, "duplicates": 2, "length": 1000000}
 
-    assert db_state(stack, rid) == (1, 10000, 10000, 10000)
+    assert db_state(stack, rid) == (1, 1000000, 100, 100)
+    # 25, 25 seeded; 40 at once cut into 25, 15; then 5 and 5 in the tail.
+    assert segment_sizes(stack, rid) == [25, 25, 25, 25]
     r = stack.get("/v1/reports/%d" % rid, token=tok)
-    assert r.json()["chat_length"] == 10000 and r.json()["version"] == 1
-    tail = read_chat(stack, tok, rid, "?after=9985&limit=1000")
-    assert tail["length"] == 10000
+    assert r.json()["chat_length"] == 1000000 and r.json()["version"] == 1
+    tail = read_chat(stack, tok, rid, "?after=999985&limit=1000")
+    assert tail["length"] == 1000000
     ids = [m["id"] for m in tail["messages"]]
     assert ids[:5] == ["g%d" % i for i in range(35, 40)]
     passed = [k for k, r in enumerate(answers) if r.status == 200]
@@ -682,8 +729,45 @@ def test_history_at_10000_is_chat_full_and_stays_there(stack):
     last = max(passed, key=lambda k: answers[k].json()["length"])
     assert ids[5:] == ["g%d" % (40 + 5 * k + i) for k in (first, last)
                        for i in range(5)]
-    assert element_types(stack, rid) == {("OBJECT", "STRING"): 10000}
-    assert_ids_consistent(stack, rid)
+    assert element_types(stack, rid) == {("OBJECT", "STRING"): 100}
     text = stack.get("/metrics").text
     assert 'route="POST /v1/reports/{id}/chat",status="409"' in text
-    print("      (10,000 messages through the API in %.1fs)" % fill)
+
+
+def test_256_mib_of_content_is_chat_full(stack):
+    _, tok = stack.tenant()
+    rid = new_report(stack, tok)["id"]
+    limit = 256 * 1024 * 1024
+    seed_near_limit(stack, rid, 10, limit - 4)
+    body = error_of(append(stack, tok, rid, [msg("c1", "abcde")]), 409,
+                    "chat_full")
+    assert body["bytes"] == limit - 4 and body["bytes_limit"] == limit, body
+    assert body["length"] == BASE + 10, body
+    got = append_ok(stack, tok, rid, [msg("c1", "ab"), msg("c2", "é")])
+    assert got == {"appended": 2, "duplicates": 0, "length": BASE + 12}
+    error_of(append(stack, tok, rid, [msg("c3", "x")]), 409, "chat_full")
+    assert db_state(stack, rid) == (1, BASE + 12, 12, 12)
+    assert stack.sql("SELECT chat_bytes FROM reports WHERE id = %d"
+                     % rid) == [[str(limit)]]
+
+
+def test_appends_open_segments_of_25_and_reads_span_them(stack):
+    """Through the API: 255 messages one and ten at a time land in
+    segments of at most 25, in order; a read across boundaries is one
+    ordered page."""
+    _, tok = stack.tenant()
+    rid = new_report(stack, tok)["id"]
+    for i in range(95):
+        append_ok(stack, tok, rid, [msg("m%d" % i)])
+    for start in range(95, 255, 10):
+        append_ok(stack, tok, rid, [msg("m%d" % i)
+                                    for i in range(start, start + 10)])
+    # 95 singles: 25, 25, 25, 20; then batches of 10: a new segment
+    # (20 + 10 > 25), the next one into it, and so on.
+    assert segment_sizes(stack, rid) == [25, 25, 25, 20] + [20] * 8
+    page = read_chat(stack, tok, rid, "?after=90&limit=110")
+    assert [m["id"] for m in page["messages"]] == \
+        ["m%d" % i for i in range(90, 200)]
+    assert [m["id"] for m in all_messages(stack, tok, rid)] == \
+        ["m%d" % i for i in range(255)]
+    assert_ids_consistent(stack, rid)

@@ -287,7 +287,7 @@ def test_bad_messages_are_400_and_change_nothing(stack):
     assert db_state(stack, s["id"]) == ["1", "0", "t"]
 
 
-def test_nesting_64_passes_65_fails(stack):
+def test_nesting_32_passes_33_fails(stack):
     _, tok = stack.tenant()
     s = new_session(stack, tok)
     path = "/v1/sessions/%d/messages" % s["id"]
@@ -298,11 +298,11 @@ def test_nesting_64_passes_65_fails(stack):
         return ('{"version": 1, "message": {"role": "user", "content": "x"},'
                 ' "extra": %s}' % inner)
 
-    r = stack.post(path, raw_body=body(65), token=tok,
+    r = stack.post(path, raw_body=body(33), token=tok,
                    headers={"Content-Type": "application/json"})
     error_of(r, 400, "bad_request")
     assert db_state(stack, s["id"])[0] == "1"
-    r = stack.post(path, raw_body=body(64), token=tok,
+    r = stack.post(path, raw_body=body(32), token=tok,
                    headers={"Content-Type": "application/json"})
     assert r.status == 200, r
 

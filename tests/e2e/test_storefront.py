@@ -287,9 +287,10 @@ def malformed_patches():
     message must name (None: the ops as a whole)."""
     def op(**kw):
         return kw
-    # 30 levels, 3 steps down: the config would be 33 deep, past 31.
+    # 29 levels, 3 steps down: the config would be 32 deep, past 31 (and
+    # the body, at 32 levels, is within the contract's limit).
     deep = []
-    for _ in range(29):
+    for _ in range(28):
         deep = [deep]
     return [
         ({}, None),
@@ -614,7 +615,10 @@ def test_publish_while_another_tab_saves(stack):
     published, refused = [], [0]
 
     def publisher():
-        while not done.is_set():
+        # Races the saver while it runs; once it is done, the draft stops
+        # moving and the next publish must be accepted (a fast saver can
+        # otherwise win every race, and the test would check nothing).
+        while not done.is_set() or not published:
             seen = ok(stack.get(DRAFT, token=tok))
             r = stack.post("/v1/storefront/publish",
                            {"version": seen["version"]}, token=tok)

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "../../lib/bidstate.h"
+#include "itest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -387,11 +388,8 @@ static int teardown(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_then_apply),
         cmocka_unit_test(test_claim_refusals),

@@ -1,9 +1,11 @@
 /*
  * test_chat_db.c -- lib/chat.c against a real MariaDB (tests/run.sh starts
  * one and applies sql/): appends that dedup by id as strings, all or
- * nothing at the 10,000-message limit (the history seeded in SQL, the id
- * table with it), concurrent appenders on their own connections, and reads
- * of slices.
+ * nothing at the 1,000,000-message and 256 MiB limits (the counters and the
+ * tail seeded in SQL), segments that fill and open in order (one message
+ * at a time, in batches, and with many appenders crossing a boundary at
+ * once), concurrent appenders on their own connections, and reads of
+ * slices across segments.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include "../../lib/chat.h"
+#include "itest.h"
 
 #include <json.h>
 #include <pthread.h>
@@ -22,27 +25,63 @@
 static rec_config cfg;
 
 static const char SQL_NEW_REPORT[] =
-    "INSERT INTO reports (tenant_id, chat, created_at, updated_at) "
-    "VALUES (?, '[]', UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+    "INSERT INTO reports (tenant_id, created_at, updated_at) "
+    "VALUES (?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))";
+/* version, chat_length, messages stored in the segments, ids. */
 static const char SQL_STATE[] =
-    "SELECT version, chat_length, JSON_LENGTH(chat), "
+    "SELECT version, chat_length, "
+    "(SELECT COALESCE(SUM(JSON_LENGTH(msgs)), 0) FROM report_chat_segments "
+    "WHERE report_id = r.id), "
     "(SELECT COUNT(*) FROM report_chat_ids WHERE report_id = r.id) "
     "FROM reports r WHERE id = ?";
+/* What must hold of every report's segments, as counts of violations:
+ * n and bytes mirror the array; each segment starts where the previous
+ * one ends (the first at 0), none is empty or over 25 (CHAT_SEG_MAX); the
+ * tail is the
+ * last; chat_bytes is the sum. */
+static const char SQL_SEGMENTS_BAD[] =
+    "SELECT "
+    "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
+    " AND (s.n <> JSON_LENGTH(s.msgs) OR s.n = 0 OR s.n > 25 OR s.bytes <> "
+    " (SELECT COALESCE(SUM(LENGTH(jt.c)), 0) FROM JSON_TABLE(s.msgs, '$[*]' "
+    " COLUMNS (c LONGTEXT CHARACTER SET utf8mb4 PATH '$.content')) jt))), "
+    "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
+    " AND s.first > 0 AND NOT EXISTS (SELECT 1 FROM report_chat_segments p "
+    " WHERE p.report_id = r.id AND p.first + p.n = s.first)), "
+    "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
+    " AND s.first + s.n <> r.chat_length AND NOT EXISTS (SELECT 1 FROM "
+    " report_chat_segments x WHERE x.report_id = r.id "
+    " AND x.first = s.first + s.n)), "
+    "(SELECT COUNT(*) FROM report_chat_segments s WHERE s.report_id = r.id "
+    " AND s.first > r.chat_tail), "
+    "r.chat_bytes <> (SELECT COALESCE(SUM(s.bytes), 0) FROM "
+    " report_chat_segments s WHERE s.report_id = r.id) "
+    "FROM reports r WHERE r.id = ?";
 /* The type of each stored element, and of its id, counted. */
 static const char SQL_TYPES[] =
-    "SELECT JSON_TYPE(jt.m), JSON_TYPE(jt.i), COUNT(*) FROM reports r "
-    "CROSS JOIN JSON_TABLE(r.chat, '$[*]' COLUMNS (m JSON PATH '$', "
-    "i JSON PATH '$.id')) jt WHERE r.id = ? GROUP BY 1, 2";
-/* Seeds a history of n messages "s1".."sn" and their ids, behind the
- * library's back, the way an import would. */
-static const char SQL_SEED_CHAT[] =
-    "UPDATE reports SET chat = (SELECT JSON_ARRAYAGG(JSON_OBJECT('id', "
-    "CONCAT('s', seq), 'role', 'user', 'content', 'x', 'at', "
-    "'2026-01-01T00:00:00.000Z') ORDER BY seq) FROM seq_1_to_9999), "
-    "chat_length = 9999 WHERE id = ?";
+    "SELECT JSON_TYPE(jt.m), JSON_TYPE(jt.i), COUNT(*) "
+    "FROM report_chat_segments s "
+    "CROSS JOIN JSON_TABLE(s.msgs, '$[*]' COLUMNS (m JSON PATH '$', "
+    "i JSON PATH '$.id')) jt WHERE s.report_id = ? GROUP BY 1, 2";
+/* The sizes of a report's segments in order, "100,100,50". */
+static const char SQL_SEG_SIZES[] =
+    "SELECT GROUP_CONCAT(n ORDER BY first) FROM report_chat_segments "
+    "WHERE report_id = ?";
+/* Seeds a history behind the library's back: the counters say 999,990
+ * messages and some bytes of content, of which the last segment (from
+ * 999,980) holds the 10 messages "s999981".."s999990" and their ids
+ * (the earlier ones are not there: the limits are what is tested). */
+static const char SQL_SEED_TAIL[] =
+    "INSERT INTO report_chat_segments (report_id, first, n, bytes, msgs) "
+    "SELECT ?, 999980, 10, 10, JSON_ARRAYAGG(JSON_OBJECT('id', "
+    "CONCAT('s', 999980 + seq), 'role', 'user', 'content', 'x', 'at', "
+    "'2026-01-01T00:00:00.000Z') ORDER BY seq) FROM seq_1_to_10";
 static const char SQL_SEED_IDS[] =
     "INSERT INTO report_chat_ids (report_id, msg_id) "
-    "SELECT ?, CONCAT('s', seq) FROM seq_1_to_9999";
+    "SELECT ?, CONCAT('s', 999980 + seq) FROM seq_1_to_10";
+static const char SQL_SEED_COUNTERS[] =
+    "UPDATE reports SET chat_length = 999990, chat_bytes = ?, "
+    "chat_tail = 999980 WHERE id = ?";
 
 static void must(rec_status st, const rec_err *err, const char *what)
 {
@@ -91,6 +130,29 @@ static void assert_state(rec_db *db, uint64_t id, uint64_t length)
     assert_int_equal(s[1], length);
     assert_int_equal(s[2], length);
     assert_int_equal(s[3], length);
+    rec_err err = {0};
+    rec_rows *rows = NULL;
+    rec_param p[1] = {REC_U(id)};
+    must(rec_exec(db, SQL_SEGMENTS_BAD, p, 1, &rows, NULL, NULL, &err), &err,
+         "segments");
+    for (size_t c = 0; c < 5; c++)
+        if (rec_rows_u64(rows, 0, c) != 0)
+            fail_msg("report %llu: segment check %zu fails",
+                     (unsigned long long)id, c);
+    rec_rows_free(rows);
+}
+
+/* The sizes of the report's segments, in order. */
+static void assert_segments(rec_db *db, uint64_t id, const char *sizes)
+{
+    rec_err err = {0};
+    rec_rows *rows = NULL;
+    rec_param p[1] = {REC_U(id)};
+    must(rec_exec(db, SQL_SEG_SIZES, p, 1, &rows, NULL, NULL, &err), &err,
+         "sizes");
+    const char *got = rec_rows_get(rows, 0, 0);
+    assert_string_equal(got ? got : "", sizes);
+    rec_rows_free(rows);
 }
 
 /* Every stored element is an object whose id is a string. */
@@ -220,45 +282,223 @@ static void test_dedup_compares_strings(void **state)
     assert_int_equal(length, 7);
 }
 
-static void test_limit_is_all_or_nothing_on_a_seeded_history(void **state)
+/* The report's counters and tail seeded near the limits. */
+static void seed_near_limits(rec_db *db, uint64_t id, uint64_t bytes)
+{
+    rec_err err = {0};
+    rec_param p[1] = {REC_U(id)};
+    must(rec_exec(db, SQL_SEED_TAIL, p, 1, NULL, NULL, NULL, &err), &err,
+         "seed tail");
+    must(rec_exec(db, SQL_SEED_IDS, p, 1, NULL, NULL, NULL, &err), &err,
+         "seed ids");
+    rec_param q[2] = {REC_U(bytes), REC_U(id)};
+    must(rec_exec(db, SQL_SEED_COUNTERS, q, 2, NULL, NULL, NULL, &err), &err,
+         "seed counters");
+}
+
+static void test_message_limit_is_all_or_nothing(void **state)
 {
     rec_db *db = *state;
     rec_err err = {0};
     chat_result res;
     uint64_t id = new_report(db, 1);
-    rec_param p[1] = {REC_U(id)};
-    must(rec_exec(db, SQL_SEED_CHAT, p, 1, NULL, NULL, NULL, &err), &err,
-         "seed chat");
-    must(rec_exec(db, SQL_SEED_IDS, p, 1, NULL, NULL, NULL, &err), &err,
-         "seed ids");
-    assert_state(db, id, 9999);
+    seed_near_limits(db, id, 1000);
 
-    chat_msg two[2] = {m_("n1", "x"), m_("n2", "y")};
-    assert_int_equal(chat_append(db, id, 1, two, 2, &res, &err),
+    chat_msg eleven[11];
+    char names[11][8];
+    for (int i = 0; i < 11; i++) {
+        snprintf(names[i], sizeof names[i], "n%d", i);
+        eleven[i] = m_(names[i], "x");
+    }
+    assert_int_equal(chat_append(db, id, 1, eleven, 11, &res, &err),
                      REC_INVALID_STATE);
-    assert_int_equal(res.length, 9999);
-    assert_state(db, id, 9999); /* n1 was not kept either */
+    assert_int_equal(res.length, 999990);
+    assert_int_equal(res.bytes, 1000);
+    assert_segments(db, id, "10"); /* n0 was not kept either */
 
-    chat_msg fits[3] = {m_("s5", "dup"), m_("n1", "x"), m_("s9999", "dup")};
-    must(chat_append(db, id, 1, fits, 3, &res, &err), &err, "to 10000");
-    assert_int_equal(res.appended, 1);
+    /* Ten new ones and two stored ids end exactly at 1,000,000, in the
+     * tail (which then holds 20). */
+    chat_msg fits[12];
+    fits[0] = m_("s999985", "dup");
+    for (int i = 0; i < 10; i++)
+        fits[i + 1] = eleven[i];
+    fits[11] = m_("s999990", "dup");
+    must(chat_append(db, id, 1, fits, 12, &res, &err), &err, "to 1000000");
+    assert_int_equal(res.appended, 10);
     assert_int_equal(res.duplicates, 2);
-    assert_int_equal(res.length, 10000);
+    assert_int_equal(res.length, 1000000);
+    assert_int_equal(res.bytes, 1010);
+    assert_segments(db, id, "20");
 
-    assert_int_equal(chat_append(db, id, 1, &two[1], 1, &res, &err),
+    assert_int_equal(chat_append(db, id, 1, &eleven[10], 1, &res, &err),
                      REC_INVALID_STATE);
-    assert_int_equal(res.length, 10000);
-    must(chat_append(db, id, 1, fits, 3, &res, &err), &err, "retry at full");
+    assert_int_equal(res.length, 1000000);
+    must(chat_append(db, id, 1, fits, 12, &res, &err), &err, "retry at full");
     assert_int_equal(res.appended, 0);
-    assert_int_equal(res.duplicates, 3);
-    assert_state(db, id, 10000);
-    assert_all_objects(db, id, 10000);
+    assert_int_equal(res.duplicates, 12);
+    assert_segments(db, id, "20");
 
     char ids[256];
     uint32_t length;
-    read_ids(db, id, 9997, 1000, ids, sizeof ids, &length);
-    assert_string_equal(ids, "s9998,s9999,n1");
-    assert_int_equal(length, 10000);
+    read_ids(db, id, 999987, 1000, ids, sizeof ids, &length);
+    assert_string_equal(ids, "s999988,s999989,s999990,n0,n1,n2,n3,n4,n5,n6,"
+                             "n7,n8,n9");
+    assert_int_equal(length, 1000000);
+}
+
+static void test_content_limit_is_all_or_nothing(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    chat_result res;
+    uint64_t id = new_report(db, 1);
+    seed_near_limits(db, id, CHAT_MAX_BYTES - 10);
+
+    chat_msg m[2] = {m_("b1", "12345"), m_("b2", "123456")}; /* 11 bytes */
+    assert_int_equal(chat_append(db, id, 1, m, 2, &res, &err),
+                     REC_INVALID_STATE);
+    assert_int_equal(res.bytes, CHAT_MAX_BYTES - 10);
+    assert_int_equal(res.length, 999990);
+    m[1] = m_("b2", "12345"); /* 10 bytes: exactly at the limit */
+    must(chat_append(db, id, 1, m, 2, &res, &err), &err, "to 256 MiB");
+    assert_int_equal(res.appended, 2);
+    assert_int_equal(res.bytes, CHAT_MAX_BYTES);
+    chat_msg empty[1] = {m_("b3", "")}; /* no content: still fits */
+    must(chat_append(db, id, 1, empty, 1, &res, &err), &err, "empty");
+    assert_int_equal(res.appended, 1);
+    chat_msg one[1] = {m_("b4", "1")};
+    assert_int_equal(chat_append(db, id, 1, one, 1, &res, &err),
+                     REC_INVALID_STATE);
+    assert_int_equal(res.length, 999993);
+    assert_segments(db, id, "13");
+}
+
+/* Appends "<prefix><from>".."<prefix><to - 1>", one call each. */
+static void append_singles(rec_db *db, uint64_t id, const char *prefix,
+                           int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        char mid[32];
+        chat_result res;
+        rec_err err = {0};
+        snprintf(mid, sizeof mid, "%s%d", prefix, i);
+        chat_msg m[1] = {m_(mid, "single")};
+        must(chat_append(db, id, 1, m, 1, &res, &err), &err, "single");
+        assert_int_equal(res.appended, 1);
+        assert_int_equal(res.length, (uint32_t)i + 1);
+    }
+}
+
+/* Appends "<prefix><from>".."<prefix><to - 1>" in one call. */
+static void append_batch(rec_db *db, uint64_t id, const char *prefix,
+                         int from, int to)
+{
+    chat_msg m[CHAT_MAX_BATCH];
+    char names[CHAT_MAX_BATCH][32];
+    chat_result res;
+    rec_err err = {0};
+    for (int i = from; i < to; i++) {
+        snprintf(names[i - from], sizeof names[0], "%s%d", prefix, i);
+        m[i - from] = m_(names[i - from], "batch");
+    }
+    must(chat_append(db, id, 1, m, (size_t)(to - from), &res, &err), &err,
+         "batch");
+    assert_int_equal(res.appended, to - from);
+    assert_int_equal(res.length, (uint32_t)to);
+}
+
+/* "a<from>,a<from+1>,...,a<to-1>" */
+static void expected_ids(int from, int to, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (int i = from; i < to; i++) {
+        char one[16];
+        snprintf(one, sizeof one, "%sa%d", i > from ? "," : "", i);
+        strncat(out, one, outlen - strlen(out) - 1);
+    }
+}
+
+static void test_segments_fill_and_open_in_order(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    chat_result res;
+    assert_int_equal(CHAT_SEG_MAX, 25); /* the sizes below */
+    assert_int_equal(CHAT_SEG_BYTES, 6144);
+    uint64_t id = new_report(db, 1);
+    assert_segments(db, id, "");
+    append_singles(db, id, "a", 0, 60);
+    assert_segments(db, id, "25,25,10");
+    append_batch(db, id, "a", 60, 75); /* exactly fills the tail */
+    assert_segments(db, id, "25,25,25");
+    append_batch(db, id, "a", 75, 85);
+    assert_segments(db, id, "25,25,25,10");
+    append_batch(db, id, "a", 85, 105); /* 10 + 20 > 25: a new one */
+    assert_segments(db, id, "25,25,25,10,20");
+    append_batch(db, id, "a", 105, 165); /* cut into 25, 25, 10 */
+    assert_segments(db, id, "25,25,25,10,20,25,25,10");
+    append_singles(db, id, "a", 165, 166);
+    assert_segments(db, id, "25,25,25,10,20,25,25,11");
+    assert_state(db, id, 166);
+    assert_all_objects(db, id, 166);
+    char got[2048], want[2048];
+    uint32_t length;
+    read_ids(db, id, 0, 1000, got, sizeof got, &length);
+    expected_ids(0, 166, want, sizeof want);
+    assert_string_equal(got, want);
+
+    /* By content: 6 KiB a segment, a bigger message alone. */
+    static char big[CHAT_MAX_CONTENT + 1], mid[3001];
+    memset(big, 'b', CHAT_MAX_CONTENT);
+    memset(mid, 'm', 3000);
+    uint64_t id2 = new_report(db, 1);
+    const char *names[] = {"g1", "g2", "g3", "g4", "g5", "g6"};
+    const char *texts[] = {mid, mid, mid, "small", big, "small"};
+    for (size_t i = 0; i < 6; i++) {
+        chat_msg m[1] = {m_(names[i], texts[i])};
+        must(chat_append(db, id2, 1, m, 1, &res, &err), &err, "by size");
+        assert_int_equal(res.appended, 1);
+    }
+    assert_segments(db, id2, "2,2,1,1"); /* 6000 | 3005 | 64 KiB | 5 */
+    chat_msg three[3] = {m_("h1", "small"), m_("h2", big), m_("h3", mid)};
+    must(chat_append(db, id2, 1, three, 3, &res, &err), &err, "cut");
+    assert_int_equal(res.appended, 3);
+    /* The tail (5 bytes) cannot take 64 KiB more: new segments, cut
+     * before and after the big one. */
+    assert_segments(db, id2, "2,2,1,1,1,1,1");
+    assert_state(db, id2, 9);
+}
+
+static void test_reads_across_segments(void **state)
+{
+    rec_db *db = *state;
+    uint64_t id = new_report(db, 1);
+    append_singles(db, id, "a", 0, 150);
+    append_batch(db, id, "a", 150, 160);
+    append_batch(db, id, "a", 160, 260);
+    append_singles(db, id, "a", 260, 265);
+    assert_segments(db, id, "25,25,25,25,25,25,10,25,25,25,25,5");
+    static char got[8192], want[8192];
+    uint32_t length;
+    static const int cases[][2] = {
+        {0, 1000}, {0, 1},    {99, 1},   {99, 2},  {95, 10}, {100, 60},
+        {159, 2},  {150, 111}, {10, 250}, {259, 6}, {264, 5}, {0, 100},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int after = cases[c][0], limit = cases[c][1];
+        int to = after + limit < 265 ? after + limit : 265;
+        read_ids(db, id, (uint64_t)after, (unsigned)limit, got, sizeof got,
+                 &length);
+        expected_ids(after, to, want, sizeof want);
+        if (strcmp(got, want) != 0)
+            fail_msg("after=%d limit=%d: got %s", after, limit, got);
+        assert_int_equal(length, 265);
+    }
+    read_ids(db, id, 265, 10, got, sizeof got, &length);
+    assert_string_equal(got, "");
+    read_ids(db, id, 1000000, 1000, got, sizeof got, &length);
+    assert_string_equal(got, "");
+    assert_int_equal(length, 265);
 }
 
 static void test_read_slices(void **state)
@@ -354,20 +594,122 @@ static void test_concurrent_appenders_append_each_id_once(void **state)
     assert_all_objects(db, id, ROUNDS + THREADS * ROUNDS);
 }
 
+/* ---- many appenders crossing segment boundaries at once ----------------- */
+
+#define CROSSERS 16
+#define CROSS_CALLS 12
+
+struct crosser {
+    uint64_t report;
+    int n;
+    pthread_barrier_t *start;
+    unsigned appended, duplicates; /* OUT */
+    rec_status failed;             /* OUT */
+};
+
+/* Call k of thread n sends its own "x<n>-<k>", alone on even calls, and
+ * with "shared-<k>" (sent by every thread) after it on odd ones. */
+static void *crosser_run(void *arg)
+{
+    struct crosser *w = arg;
+    rec_db *db = rec_db_new(&cfg);
+    rec_err err = {0};
+    w->failed = rec_db_connect(db, &err);
+    pthread_barrier_wait(w->start);
+    for (int k = 0; k < CROSS_CALLS && w->failed == REC_OK; k++) {
+        char own[32], shared[32];
+        snprintf(own, sizeof own, "x%d-%d", w->n, k);
+        snprintf(shared, sizeof shared, "shared-%d", k);
+        chat_msg m[2] = {m_(own, "own"), m_(shared, "shared")};
+        chat_result res;
+        w->failed = chat_append(db, w->report, 1, m, k % 2 ? 2 : 1, &res,
+                                &err);
+        w->appended += res.appended;
+        w->duplicates += res.duplicates;
+    }
+    rec_db_close(db);
+    return NULL;
+}
+
+static void test_many_appenders_cross_boundaries_at_once(void **state)
+{
+    rec_db *db = *state;
+    uint64_t id = new_report(db, 1);
+    append_batch(db, id, "a", 0, 97); /* 25,25,25,22: 3 places left */
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, CROSSERS), 0);
+    pthread_t t[CROSSERS];
+    struct crosser w[CROSSERS];
+    for (int i = 0; i < CROSSERS; i++) {
+        w[i] = (struct crosser){.report = id, .n = i, .start = &start};
+        assert_int_equal(pthread_create(&t[i], NULL, crosser_run, &w[i]), 0);
+    }
+    unsigned appended = 0, duplicates = 0;
+    for (int i = 0; i < CROSSERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failed, REC_OK);
+        appended += w[i].appended;
+        duplicates += w[i].duplicates;
+    }
+    pthread_barrier_destroy(&start);
+    /* Every own id once, each of the 6 shared ids once. */
+    unsigned shared = CROSS_CALLS / 2;
+    assert_int_equal(appended, CROSSERS * CROSS_CALLS + shared);
+    assert_int_equal(duplicates, (CROSSERS - 1) * shared);
+    unsigned total = 97 + CROSSERS * CROSS_CALLS + shared;
+    assert_state(db, id, total); /* segments tile the history, none > 100 */
+    assert_all_objects(db, id, total);
+
+    /* Read back whole: each id once, each thread's own in its order. */
+    jbuf b;
+    uint32_t length;
+    rec_err err = {0};
+    jb_init(&b);
+    must(chat_read(db, id, 1, 0, CHAT_READ_MAX, &b, &length, &err), &err,
+         "read");
+    assert_int_equal(length, total);
+    json_object *arr = json_tokener_parse(b.p);
+    assert_non_null(arr);
+    assert_int_equal(json_object_array_length(arr), total);
+    int next[CROSSERS] = {0}, seen_shared[CROSS_CALLS] = {0};
+    for (size_t i = 97; i < total; i++) {
+        json_object *v;
+        assert_true(json_object_object_get_ex(
+            json_object_array_get_idx(arr, i), "id", &v));
+        const char *s = json_object_get_string(v);
+        int n, k;
+        if (sscanf(s, "x%d-%d", &n, &k) == 2) {
+            assert_true(n >= 0 && n < CROSSERS);
+            assert_int_equal(k, next[n]);
+            next[n]++;
+        } else {
+            assert_int_equal(sscanf(s, "shared-%d", &k), 1);
+            assert_true(k >= 0 && k < CROSS_CALLS && k % 2 == 1);
+            assert_int_equal(seen_shared[k], 0);
+            seen_shared[k] = 1;
+        }
+    }
+    for (int i = 0; i < CROSSERS; i++)
+        assert_int_equal(next[i], CROSS_CALLS);
+    json_object_put(arr);
+    jb_free(&b);
+}
+
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_or_other_tenants_report),
         cmocka_unit_test(test_batch_sizes_out_of_range),
         cmocka_unit_test(test_dedup_compares_strings),
-        cmocka_unit_test(test_limit_is_all_or_nothing_on_a_seeded_history),
+        cmocka_unit_test(test_message_limit_is_all_or_nothing),
+        cmocka_unit_test(test_content_limit_is_all_or_nothing),
+        cmocka_unit_test(test_segments_fill_and_open_in_order),
+        cmocka_unit_test(test_reads_across_segments),
         cmocka_unit_test(test_read_slices),
         cmocka_unit_test(test_concurrent_appenders_append_each_id_once),
+        cmocka_unit_test(test_many_appenders_cross_boundaries_at_once),
     };
     return cmocka_run_group_tests_name("integration_chat_db", tests, setup,
                                        teardown);

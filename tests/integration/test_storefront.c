@@ -13,6 +13,7 @@
 
 #include "../../lib/rec.h"
 #include "../../lib/storefront.h"
+#include "itest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,7 @@ static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
         &c->current, err);
     if (st != REC_OK)
         return st;
-    return rec_storefront_record(db, c->tenant, err);
+    return storefront_record(db, c->tenant, err);
 }
 
 static rec_status write_draft(rec_db *db, uint64_t tenant, rec_expect ex,
@@ -260,11 +261,8 @@ static void test_migration_runs_again_and_fills_in_missing_drafts(
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_tenant_has_draft_version_1_and_its_history),
         cmocka_unit_test(test_write_by_tenant_checks_the_version),

@@ -1,5 +1,5 @@
 /*
- * test_transition.c -- lib/transition.c, the held transaction of db.c and
+ * test_transition.c -- the guarded transitions of lib/versioned.c, the held transaction of db.c and
  * lib/idempotency.c against a real MariaDB (tests/run.sh starts one and
  * sets OPTIMIST_DB_SOCKET; the migrations are applied).
  *
@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "../../lib/rec.h"
+#include "itest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -394,6 +395,52 @@ static void test_key_claim_store_replay(void **state)
     rec_idem_answer_free(&ans);
 }
 
+/* Issue 11, defect 4: an answer kept without its resource comes back with
+ * its path and place; a takeover of the expired key clears both. */
+static void test_key_store_render(void **state)
+{
+    rec_db *db = *state;
+    rec_err err = {0};
+    rec_idem_answer ans;
+    rec_idem_key a = make_key("itest-render", 'r');
+    rec_idem_key same = make_key("itest-render", 'r');
+    assert_int_equal(claim(db, &a, &ans), REC_IDEM_CLAIMED);
+    static const char hdr[] = "ETag: \"9\"\r\n";
+    static const char shell[] = "{\"error\":\"version_conflict\","
+                                "\"current\":null}";
+    static const char path[] = "/v1/sessions/5";
+    size_t at = sizeof shell - 1 - 5; /* where "null" starts */
+    assert_int_equal(rec_idem_store_render(db, &same, 409, hdr,
+                                           sizeof hdr - 1, shell,
+                                           sizeof shell - 1, path,
+                                           sizeof path - 1, at, &err),
+                     REC_CONFLICT); /* not the claim's owner */
+    must(rec_idem_store_render(db, &a, 409, hdr, sizeof hdr - 1, shell,
+                               sizeof shell - 1, path, sizeof path - 1, at,
+                               &err),
+         &err, "store_render");
+    assert_int_equal(claim(db, &same, &ans), REC_IDEM_REPLAY);
+    assert_int_equal(ans.status, 409);
+    assert_int_equal(ans.body_len, sizeof shell - 1);
+    assert_memory_equal(ans.body, shell, sizeof shell - 1);
+    assert_non_null(ans.render_path);
+    assert_int_equal(ans.render_path_len, sizeof path - 1);
+    assert_memory_equal(ans.render_path, path, sizeof path - 1);
+    assert_int_equal(ans.render_at, at);
+    assert_memory_equal(ans.body + ans.render_at, "null", 4);
+    rec_idem_answer_free(&ans);
+    /* Expired and taken over: the new claim's answer is an ordinary one. */
+    age(db, "expiry", "itest-render");
+    assert_int_equal(claim(db, &same, &ans), REC_IDEM_CLAIMED);
+    must(rec_idem_store(db, &same, 200, "", 0, "{}", 2, &err), &err,
+         "store");
+    rec_idem_key again = make_key("itest-render", 'r');
+    assert_int_equal(claim(db, &again, &ans), REC_IDEM_REPLAY);
+    assert_null(ans.render_path);
+    assert_int_equal(ans.body_len, 2);
+    rec_idem_answer_free(&ans);
+}
+
 static void test_key_release_and_dead_claims(void **state)
 {
     rec_db *db = *state;
@@ -451,11 +498,8 @@ static void test_key_purge(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guarded_write_outcomes),
         cmocka_unit_test(test_of_8_concurrent_transitions_one_wins),
@@ -464,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_joined_failure_breaks_the_hold),
         cmocka_unit_test(test_connection_lost_while_held_commits_nothing),
         cmocka_unit_test(test_key_claim_store_replay),
+        cmocka_unit_test(test_key_store_render),
         cmocka_unit_test(test_key_release_and_dead_claims),
         cmocka_unit_test(test_key_purge),
     };

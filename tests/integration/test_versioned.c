@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "../../lib/rec.h"
+#include "itest.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -529,11 +530,8 @@ static void test_migrate_twice_changes_nothing(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_success_bumps_version),
         cmocka_unit_test(test_stale_version_is_conflict_with_current),

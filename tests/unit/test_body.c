@@ -2,8 +2,8 @@
  * test_body.c -- fcgi/body.c: media type, UTF-8, JSON syntax and depth.
  *
  * The contract: a body without a JSON Content-Type is 415; malformed JSON,
- * bad UTF-8 and nesting beyond 64 levels (the outer value is level 1) are
- * 400. body_parse itself accepts any JSON value; body_object_or_reply then
+ * bad UTF-8, a \u0000 anywhere and nesting beyond 32 levels (the outer
+ * value is level 1) are 400. body_parse itself accepts any JSON value; body_object_or_reply then
  * insists on an object.
  */
 #include <setjmp.h>
@@ -286,14 +286,15 @@ static void test_depth_arrays(void **state)
 {
     (void)state;
     char msg[160];
-    assert_int_equal(BODY_MAX_DEPTH, 64);
+    /* The contract: 32 levels pass, 33 fail. */
+    assert_int_equal(BODY_MAX_DEPTH, 32);
     assert_true(nested_ok(1, 0, msg, sizeof msg));
-    assert_true(nested_ok(63, 0, msg, sizeof msg));
-    assert_true(nested_ok(64, 0, msg, sizeof msg));
-    assert_false(nested_ok(65, 0, msg, sizeof msg));
+    assert_true(nested_ok(31, 0, msg, sizeof msg));
+    assert_true(nested_ok(32, 0, msg, sizeof msg));
+    assert_false(nested_ok(33, 0, msg, sizeof msg));
     assert_non_null(strstr(msg, "deeper"));
-    assert_non_null(strstr(msg, "64"));
-    assert_false(nested_ok(66, 0, msg, sizeof msg));
+    assert_non_null(strstr(msg, "32"));
+    assert_false(nested_ok(34, 0, msg, sizeof msg));
     assert_non_null(strstr(msg, "deeper"));
     assert_false(nested_ok(1000, 0, msg, sizeof msg));
     assert_non_null(strstr(msg, "deeper"));
@@ -304,14 +305,52 @@ static void test_depth_objects(void **state)
     (void)state;
     char msg[160];
     assert_true(nested_ok(1, 1, msg, sizeof msg));
-    assert_true(nested_ok(64, 1, msg, sizeof msg));
-    assert_false(nested_ok(65, 1, msg, sizeof msg));
+    assert_true(nested_ok(32, 1, msg, sizeof msg));
+    assert_false(nested_ok(33, 1, msg, sizeof msg));
     assert_non_null(strstr(msg, "deeper"));
     assert_false(nested_ok(500, 1, msg, sizeof msg));
     assert_non_null(strstr(msg, "deeper"));
 }
 
-/* Mixed arrays and objects, 64 levels counting the outer object. */
+/* Regression (issue 11, defect 1): "price\u0000_note" was kept by json-c
+ * but cut at the NUL by every C string after it, so it overwrote "price";
+ * {"x\u0000y":1,"x":2} stored {"x":2}. A \u0000 anywhere, key or value,
+ * is refused; other escapes of control characters still pass. */
+static void test_nul_escape_is_refused(void **state)
+{
+    (void)state;
+    char msg[160];
+    static const char *const bad[] = {
+        "{\"version\":1,\"data\":{\"price\\u0000_note\":\"call me\"}}",
+        "{\"data\":{\"x\\u0000y\":1,\"x\":2}}",
+        "{\"title\":\"ab\\u0000cd\"}",
+        "{\"t\":\"\\u0000\"}",
+        "[\"\\u0000\"]",
+        "\"\\u0000\"",
+        "{\"\\u0000\":1}",
+        "{\"a\":[1,{\"b\":\"x\\u0000\"}]}",
+        "{\"a\":1,\"k\\u0000\":2}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_object *o = parse_n(bad[i], strlen(bad[i]), msg, sizeof msg);
+        if (o != NULL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_non_null(strstr(msg, "\\u0000"));
+    }
+    static const char *const good[] = {
+        "{\"t\":\"\\u0001\\u001f\\u0010\"}", "{\"t\":\"\\\\u0000\"}",
+        "{\"t\":\"u0000\"}", "{\"t\":\"\\u00000\"}",
+    };
+    /* "\\u00000" is \u0000 then '0': refused; the others pass. */
+    for (size_t i = 0; i < 3; i++) {
+        json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
+        if (o == NULL)
+            fail_msg("refused %s: %s", good[i], msg);
+        json_object_put(o);
+    }
+    assert_null(parse_n(good[3], strlen(good[3]), msg, sizeof msg));
+}
+
 /* Regression: json-c's STRICT mode accepted these; json_check refuses. */
 static void test_json_c_strict_leaks_are_refused(void **state)
 {
@@ -406,12 +445,12 @@ static void test_top_level_null_is_not_an_object(void **state)
 
 static void test_depth_mixed(void **state)
 {
-    /* The contract counts containers, the outer one as level 1: 64
-     * alternating objects and arrays with a scalar inside pass, 65 fail. */
+    /* The contract counts containers, the outer one as level 1: 32
+     * alternating objects and arrays with a scalar inside pass, 33 fail. */
     (void)state;
     char msg[160];
     char buf[1024];
-    for (int levels = 63; levels <= 65; levels++) {
+    for (int levels = 31; levels <= 33; levels++) {
         size_t n = 0;
         for (int i = 0; i < levels; i++) {
             if (i % 2 == 0) {
@@ -425,7 +464,7 @@ static void test_depth_mixed(void **state)
         for (int i = levels - 1; i >= 0; i--)
             buf[n++] = i % 2 == 0 ? '}' : ']';
         json_object *o = parse_n(buf, n, msg, sizeof msg);
-        if (levels <= 64) {
+        if (levels <= 32) {
             if (o == NULL)
                 fail_msg("%d containers and a scalar refused: %s", levels,
                          msg);
@@ -682,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_msg_truncated_safely),
         cmocka_unit_test(test_object_or_reply),
         cmocka_unit_test(test_opt_string_or_reply),
+        cmocka_unit_test(test_nul_escape_is_refused),
     };
     return cmocka_run_group_tests_name("body", tests, NULL, NULL);
 }

@@ -128,7 +128,6 @@ static void test_defaults(void **state)
     assert_string_equal(c.db_password, "");
     assert_string_equal(c.db_name, "optimist");
     assert_int_equal(c.db_retries, 5);
-    assert_int_equal(c.trust_proxy_request_id, 1);
 }
 
 static void test_env_overrides(void **state)
@@ -324,7 +323,6 @@ static void test_file_overrides_env(void **state)
     assert_string_equal(c.db_password, "a=b c");
     assert_string_equal(c.pidfile, "");
     assert_int_equal(c.max_requests, 7);
-    assert_int_equal(c.trust_proxy_request_id, 1);
 }
 
 static void test_file_empty(void **state)
@@ -544,6 +542,46 @@ static void test_help_lists_every_option(void **state)
             fail_msg("--help lacks %s", names[i]);
 }
 
+static int fixed_calls;
+static char fixed_seen[256];
+
+static void note_fixed(const char *name, const char *kept)
+{
+    fixed_calls++;
+    snprintf(fixed_seen + strlen(fixed_seen),
+             sizeof fixed_seen - strlen(fixed_seen), "%s=%s;", name, kept);
+}
+
+static void test_reload_keeps_what_it_cannot_change(void **state)
+{
+    /* The table says which options a reload keeps (OPTIMIST_LISTEN and
+     * OPTIMIST_PIDFILE); everything else takes the new value. */
+    (void)state;
+    conf old, fresh;
+    char err[256];
+    setenv("OPTIMIST_LISTEN", "/run/a-long-socket-name.sock", 1);
+    setenv("OPTIMIST_PIDFILE", "/run/a.pid", 1);
+    assert_int_equal(conf_load(&old, err, sizeof err), 0);
+    setenv("OPTIMIST_LISTEN", "/run/b.sock", 1);
+    setenv("OPTIMIST_PIDFILE", "/run/a.pid", 1);
+    setenv("OPTIMIST_WORKERS", "3", 1);
+    setenv("OPTIMIST_DB_NAME", "other", 1);
+    assert_int_equal(conf_load(&fresh, err, sizeof err), 0);
+    fixed_calls = 0;
+    fixed_seen[0] = '\0';
+    conf_keep_fixed(&fresh, &old, note_fixed);
+    assert_int_equal(fixed_calls, 1);
+    assert_string_equal(fixed_seen,
+                        "OPTIMIST_LISTEN=/run/a-long-socket-name.sock;");
+    assert_string_equal(fresh.listen, "/run/a-long-socket-name.sock");
+    assert_string_equal(fresh.pidfile, "/run/a.pid");
+    assert_int_equal(fresh.workers, 3);
+    assert_string_equal(fresh.db_name, "other");
+    /* Nothing changed: nothing to say. */
+    conf_keep_fixed(&fresh, &old, note_fixed);
+    assert_int_equal(fixed_calls, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
 int main(void)
@@ -571,6 +609,7 @@ int main(void)
         T(test_rec_config),
         T(test_dump_hides_password),
         T(test_help_lists_every_option),
+        T(test_reload_keeps_what_it_cannot_change),
     };
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

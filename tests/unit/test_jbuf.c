@@ -216,15 +216,6 @@ static void test_numbers(void **state)
     jb_reset(&b);
     jb_u64(&b, 4294967295u);
     assert_string_equal(b.p, "4294967295");
-    jb_reset(&b);
-    jb_i64(&b, INT64_MIN);
-    assert_string_equal(b.p, "-9223372036854775808");
-    jb_reset(&b);
-    jb_i64(&b, INT64_MAX);
-    assert_string_equal(b.p, "9223372036854775807");
-    jb_reset(&b);
-    jb_i64(&b, -1);
-    assert_string_equal(b.p, "-1");
     jb_free(&b);
 }
 
@@ -253,10 +244,10 @@ static void test_time(void **state)
     jbuf b;
     jb_init(&b);
     jb_lit(&b, "{");
-    jb_key(&b, "at");
+    jb_lit(&b, "\"at\":");
     jb_time(&b, "2026-11-23 10:00:00.123");
     jb_lit(&b, ",");
-    jb_key(&b, "decided_at");
+    jb_lit(&b, "\"decided_at\":");
     jb_time(&b, NULL);
     jb_lit(&b, "}");
     assert_string_equal(
@@ -264,16 +255,6 @@ static void test_time(void **state)
     json_object *o = json_tokener_parse(b.p);
     assert_non_null(o);
     json_object_put(o);
-    jb_free(&b);
-}
-
-static void test_key(void **state)
-{
-    (void)state;
-    jbuf b;
-    jb_init(&b);
-    jb_key(&b, "version");
-    assert_string_equal(b.p, "\"version\":");
     jb_free(&b);
 }
 
@@ -334,7 +315,6 @@ int main(void)
         cmocka_unit_test(test_str_appends),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_time),
-        cmocka_unit_test(test_key),
         cmocka_unit_test(test_buffer_life),
     };
     return cmocka_run_group_tests_name("jbuf", tests, NULL, NULL);

@@ -1,0 +1,25 @@
+/*
+ * title.c -- see title.h.
+ */
+#include "title.h"
+
+#include "body.h"
+
+int title_param_or_reply(http_req *r, json_object *body, rec_param *out)
+{
+    const char *title;
+    size_t len;
+    if (body_opt_string_or_reply(r, body, "title", TITLE_MAX_CHARS, &title,
+                                 &len) != 0)
+        return -1;
+    *out = title ? REC_S(title, len) : REC_NULLP;
+    return 0;
+}
+
+void title_create(http_req *r, const vw_resource *res, const char *insert_sql)
+{
+    json_object *body = body_object_or_reply(r);
+    rec_param title;
+    if (body != NULL && title_param_or_reply(r, body, &title) == 0)
+        vw_create(r, res, insert_sql, &title, 1);
+}
