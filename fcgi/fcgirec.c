@@ -6,8 +6,13 @@
 static void header(jbuf *out, unsigned type, uint16_t id, size_t len,
                    unsigned pad)
 {
-    char h[8] = {1, (char)type, (char)(id >> 8), (char)(id & 0xff),
-                 (char)((len >> 8) & 0xff), (char)(len & 0xff), (char)pad,
+    char h[8] = {1,
+                 (char)type,
+                 (char)(id >> 8),
+                 (char)(id & 0xff),
+                 (char)((len >> 8) & 0xff),
+                 (char)(len & 0xff),
+                 (char)pad,
                  0};
     jb_raw(out, h, sizeof h);
 }
@@ -36,8 +41,7 @@ void fcgirec_stdout(jbuf *out, uint16_t request_id, const char *p, size_t n)
 
 void fcgirec_end(jbuf *out, uint16_t request_id)
 {
-    static const char body[8] = {0, 0, 0, 0, 0 /* REQUEST_COMPLETE */, 0, 0,
-                                 0};
+    static const char body[8] = {0, 0, 0, 0, 0 /* REQUEST_COMPLETE */, 0, 0, 0};
     record(out, FCGIREC_STDOUT, request_id, "", 0);
     record(out, FCGIREC_END_REQUEST, request_id, body, sizeof body);
 }

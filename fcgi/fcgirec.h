@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FCGIREC_STDOUT 6
+#define FCGIREC_STDOUT      6
 #define FCGIREC_END_REQUEST 3
 #define FCGIREC_MAX_CONTENT 65535
 

@@ -11,14 +11,14 @@
 /* Each writes resource `id` of r->tenant_id as GET answers it to `out`
  * and its version to *version; REC_NOT_FOUND when there is none. Only
  * r->db and r->tenant_id are read. (draft_load ignores id.) */
-rec_status session_load(http_req *r, uint64_t id, jbuf *out,
-                        uint32_t *version, rec_err *err);
-rec_status draft_load(http_req *r, uint64_t id, jbuf *out,
-                      uint32_t *version, rec_err *err);
-rec_status report_load(http_req *r, uint64_t id, jbuf *out,
-                       uint32_t *version, rec_err *err);
-rec_status approval_load(http_req *r, uint64_t id, jbuf *out,
-                         uint32_t *version, rec_err *err);
+rec_status session_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                        rec_err *err);
+rec_status draft_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                      rec_err *err);
+rec_status report_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                       rec_err *err);
+rec_status approval_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
+                         rec_err *err);
 
 /* 1 when Accept names text/event-stream. */
 int feeds_wants_sse(const http_req *r);

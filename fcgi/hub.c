@@ -68,11 +68,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OUT_BOUND (256 * 1024) /* bytes queued for one client at most */
-#define RENEW_EVERY_MS 250     /* at most one lease renewal per this */
-#define SWEEP_EVERY_MS 1000    /* expiring runs whose runner died */
-#define NOTIFY_MIN_MS 20       /* polls after notifies: at most one per */
-#define BATCH 32               /* resources per poll query */
+#define OUT_BOUND        (256 * 1024) /* bytes queued for one client at most */
+#define RENEW_EVERY_MS   250          /* at most one lease renewal per this */
+#define SWEEP_EVERY_MS   1000         /* expiring runs whose runner died */
+#define NOTIFY_MIN_MS    20 /* polls after notifies: at most one per */
+#define BATCH            32 /* resources per poll query */
 #define EVENTS_PER_FETCH 100
 
 enum tag { TAG_LINK = 1, TAG_CONN, TAG_EV_IN, TAG_EV_OUT, TAG_EV_EXIT };
@@ -82,7 +82,7 @@ struct run;
 
 /* One client connection. */
 struct conn {
-    int tag;              /* TAG_CONN: first, for epoll's data.ptr */
+    int tag; /* TAG_CONN: first, for epoll's data.ptr */
     int fd;
     uint16_t rid;         /* FastCGI request id */
     int sse;              /* 1: an event stream; 0: the wait for a run */
@@ -99,24 +99,24 @@ struct conn {
     char request_id[64];
     uint64_t tenant;
     struct watch *w;
-    struct conn *next;    /* in w->conns */
+    struct conn *next; /* in w->conns */
 };
 
 /* One resource that one or more connections follow. */
 struct watch {
-    int feed;             /* enum hub_feed */
-    uint64_t tenant, id;  /* for DRAFT and OUTBOX, id is the tenant */
-    uint64_t version;     /* the newest known: version, length, seq */
-    int gone;             /* a deleted session */
-    int final;            /* an evaluation's final event is stored */
-    jbuf doc;             /* record feeds: the resource at version */
-    uint32_t ev_seq;      /* evaluations: the event cached below */
+    int feed;            /* enum hub_feed */
+    uint64_t tenant, id; /* for DRAFT and OUTBOX, id is the tenant */
+    uint64_t version;    /* the newest known: version, length, seq */
+    int gone;            /* a deleted session */
+    int final;           /* an evaluation's final event is stored */
+    jbuf doc;            /* record feeds: the resource at version */
+    uint32_t ev_seq;     /* evaluations: the event cached below */
     char ev_name[16];
     jbuf ev_data;
-    struct run *run;      /* an evaluation this hub runs */
-    int dirty;            /* a worker of this pool changed it: poll it */
+    struct run *run; /* an evaluation this hub runs */
+    int dirty;       /* a worker of this pool changed it: poll it */
     struct conn *conns;
-    struct watch *next;   /* in H.watches */
+    struct watch *next; /* in H.watches */
 };
 
 /* One evaluation this hub runs. */
@@ -126,8 +126,8 @@ struct run {
     bid_claim claim;
     int slot;
     int quick;
-    uint32_t seq;         /* the last event stored */
-    char failed[256];     /* p == NULL: why the evaluator did not start */
+    uint32_t seq;     /* the last event stored */
+    char failed[256]; /* p == NULL: why the evaluator did not start */
     long long renewed;
     struct watch *w;
     struct run *next;
@@ -138,17 +138,17 @@ static struct {
     rec_db *db;
     int ep;
     int link_tag;
-    struct conn **by_fd;  /* every live connection, by its fd */
+    struct conn **by_fd; /* every live connection, by its fd */
     int max_fd;
-    int hi_fd;            /* no connection above this fd */
+    int hi_fd; /* no connection above this fd */
     struct watch *watches;
     struct run *runs;
     long long next_poll, next_sweep, next_ping;
-    long long poll_asap;  /* a notify asked for a poll at this time */
+    long long poll_asap; /* a notify asked for a poll at this time */
     volatile sig_atomic_t stop;
     volatile sig_atomic_t quit;
     volatile sig_atomic_t reload;
-    int draining;         /* stopping: only the runs' clients are left */
+    int draining; /* stopping: only the runs' clients are left */
 } H;
 
 static long long now_ms(void)
@@ -182,8 +182,7 @@ static void reload(void)
     char err[256];
     H.reload = 0;
     if (conf_load(&fresh, err, sizeof err) != 0) {
-        LOG(LOG_ERROR, "hub: reload: %s; keeping the old configuration",
-            err);
+        LOG(LOG_ERROR, "hub: reload: %s; keeping the old configuration", err);
         return;
     }
     H.c = &fresh;
@@ -205,15 +204,16 @@ static void fake_req(http_req *r, uint64_t tenant)
     snprintf(r->request_id, sizeof r->request_id, "hub");
 }
 
-/* ---- connections ---------------------------------------------------------- */
+/* ---- connections ----------------------------------------------------------
+ */
 
 static void conn_close(struct conn *c)
 {
     struct watch *w = c->w;
     log_set_request(c->request_id);
     LOG(LOG_INFO, "stream closed after %.1f s, %llu bytes%s",
-        (double)(now_ms() - c->opened) / 1000.0,
-        (unsigned long long)c->sent, c->ending ? "" : " (client gone)");
+        (double)(now_ms() - c->opened) / 1000.0, (unsigned long long)c->sent,
+        c->ending ? "" : " (client gone)");
     log_set_request(NULL);
     if (w != NULL) {
         struct conn **pp = &w->conns;
@@ -240,9 +240,8 @@ static void set_want_out(struct conn *c, int on)
 {
     if (c->want_out == on)
         return;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP |
-                                       (on ? EPOLLOUT : 0u),
-                             .data.ptr = c};
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0u), .data.ptr = c};
     if (epoll_ctl(H.ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
         c->want_out = on;
 }
@@ -344,7 +343,8 @@ static void conn_answer(struct conn *c, http_req *r)
     conn_end(c);
 }
 
-/* ---- watches --------------------------------------------------------------- */
+/* ---- watches ---------------------------------------------------------------
+ */
 
 static struct watch *watch_find(int feed, uint64_t tenant, uint64_t id)
 {
@@ -429,8 +429,7 @@ static void watch_load(struct watch *w)
     } else if (st == REC_OK) {
         w->version = v;
     } else {
-        LOG(LOG_WARN, "hub: loading a followed resource failed: %s",
-            err.msg);
+        LOG(LOG_WARN, "hub: loading a followed resource failed: %s", err.msg);
     }
 }
 
@@ -449,7 +448,8 @@ static void mark_dirty(int feed, uint64_t tenant, uint64_t key)
     }
 }
 
-/* ---- catching a connection up ------------------------------------------------ */
+/* ---- catching a connection up
+ * ------------------------------------------------ */
 
 static const char SQL_EVENTS_AFTER[] =
     "SELECT seq, event, data, final FROM evaluation_events "
@@ -466,8 +466,7 @@ static void catch_up_eval(struct conn *c)
         return; /* the wait gets its answer from the run's finish */
     while (pending(c) < OUT_BOUND && c->cursor < w->version && !c->ending) {
         if (w->ev_seq > 0 && c->cursor + 1 == w->ev_seq) {
-            conn_event(c, w->ev_name, w->ev_seq, w->ev_data.p,
-                       w->ev_data.len);
+            conn_event(c, w->ev_name, w->ev_seq, w->ev_data.p, w->ev_data.len);
             if (w->final && w->ev_seq == w->version)
                 conn_end(c);
             continue;
@@ -475,8 +474,8 @@ static void catch_up_eval(struct conn *c)
         rec_param p[2] = {REC_U(w->id), REC_U(c->cursor)};
         rec_rows *rows = NULL;
         rec_err err = {0};
-        if (rec_exec(H.db, SQL_EVENTS_AFTER, p, 2, &rows, NULL, NULL,
-                     &err) != REC_OK) {
+        if (rec_exec(H.db, SQL_EVENTS_AFTER, p, 2, &rows, NULL, NULL, &err) !=
+            REC_OK) {
             LOG(LOG_WARN, "hub: reading evaluation %llu's events: %s",
                 (unsigned long long)w->id, err.msg);
             return;
@@ -534,8 +533,8 @@ static void catch_up_outbox(struct conn *c)
         rec_param p[2] = {REC_U(w->tenant), REC_U(c->cursor)};
         rec_rows *rows = NULL;
         rec_err err = {0};
-        if (rec_exec(H.db, SQL_OUTBOX_AFTER, p, 2, &rows, NULL, NULL,
-                     &err) != REC_OK)
+        if (rec_exec(H.db, SQL_OUTBOX_AFTER, p, 2, &rows, NULL, NULL, &err) !=
+            REC_OK)
             return;
         size_t n = rec_rows_count(rows);
         for (size_t i = 0; i < n; i++) {
@@ -607,7 +606,8 @@ static void watch_changed(struct watch *w)
     }
 }
 
-/* ---- polling ------------------------------------------------------------------ */
+/* ---- polling
+ * ------------------------------------------------------------------ */
 
 #define IN32 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 static const char *const POLL_SQL[] = {
@@ -695,7 +695,8 @@ static void poll_all(int only_dirty)
     watches_gc();
 }
 
-/* ---- evaluation events ---------------------------------------------------------- */
+/* ---- evaluation events
+ * ---------------------------------------------------------- */
 
 static const char SQL_EVENT_INSERT[] =
     "INSERT IGNORE INTO evaluation_events (evaluation_id, seq, event, data) "
@@ -758,11 +759,11 @@ static uint32_t final_seq(uint64_t eval_id)
 
 /* bid_finish and the final event in one transaction (the idempotency
  * hold: bid_finish's transaction stays open for one more statement). */
-static rec_status finish_with_event(const bid_claim *claim,
-                                    const char *result, size_t rlen,
-                                    const char *why, bid_outcome *outcome,
-                                    uint32_t *version, jbuf *data,
-                                    const char **event, rec_err *err);
+static rec_status finish_with_event(const bid_claim *claim, const char *result,
+                                    size_t rlen, const char *why,
+                                    bid_outcome *outcome, uint32_t *version,
+                                    jbuf *data, const char **event,
+                                    rec_err *err);
 
 static void final_data(jbuf *b, const char **event, bid_outcome outcome,
                        uint64_t eval_id, uint32_t version, const char *result,
@@ -792,8 +793,8 @@ static void final_data(jbuf *b, const char **event, bid_outcome outcome,
     }
     *event = "error";
     const char *code = outcome == BID_FAILED ? "evaluation_failed"
-                       : expired_by_sweep   ? "expired"
-                                            : "lease_expired";
+                       : expired_by_sweep    ? "expired"
+                                             : "lease_expired";
     const char *msg =
         outcome == BID_FAILED ? why
         : expired_by_sweep
@@ -814,21 +815,22 @@ static void final_data(jbuf *b, const char **event, bid_outcome outcome,
     jb_lit(b, "}");
 }
 
-static rec_status finish_with_event(const bid_claim *claim,
-                                    const char *result, size_t rlen,
-                                    const char *why, bid_outcome *outcome,
-                                    uint32_t *version, jbuf *data,
-                                    const char **event, rec_err *err)
+static rec_status finish_with_event(const bid_claim *claim, const char *result,
+                                    size_t rlen, const char *why,
+                                    bid_outcome *outcome, uint32_t *version,
+                                    jbuf *data, const char **event,
+                                    rec_err *err)
 {
     rec_txn_hold(H.db, 1);
-    rec_status st = bid_finish(H.db, claim, result, rlen, why, outcome,
-                               version, err);
+    rec_status st =
+        bid_finish(H.db, claim, result, rlen, why, outcome, version, err);
     if (st == REC_OK && rec_txn_held(H.db) == REC_HOLD_OPEN) {
         final_data(data, event, *outcome, claim->eval_id, *version, result,
-                   rlen, why, why != NULL && result == NULL &&
-                                  strncmp(why, "the runner", 10) == 0);
-        struct final_ctx f = {.eval_id = claim->eval_id, .event = *event,
-                              .data = data};
+                   rlen, why,
+                   why != NULL && result == NULL &&
+                       strncmp(why, "the runner", 10) == 0);
+        struct final_ctx f = {
+            .eval_id = claim->eval_id, .event = *event, .data = data};
         st = rec_txn_commit_held(H.db, insert_final, &f, err);
     } else if (st == REC_OK) {
         st = REC_ERROR; /* not held: cannot happen */
@@ -840,14 +842,14 @@ static rec_status finish_with_event(const bid_claim *claim,
     return st;
 }
 
-/* ---- runs -------------------------------------------------------------------------- */
+/* ---- runs
+ * -------------------------------------------------------------------------- */
 
 static void run_register(struct run *rn)
 {
     int in = ev_in_fd(rn->p), out = ev_out_fd(rn->p), ex = ev_exit_fd(rn->p);
     if (ex >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN,
-                                 .data.ptr = &rn->tag_exit};
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &rn->tag_exit};
         (void)epoll_ctl(H.ep, EPOLL_CTL_ADD, ex, &ev);
     }
     if (in >= 0) {
@@ -866,10 +868,11 @@ static int on_progress(void *vctx, const char *line, size_t len)
     long long now = now_ms();
     if (now - rn->renewed >= RENEW_EVERY_MS) {
         rec_err err = {0};
-        rec_status st = bid_renew(H.db, &rn->claim,
-                                  (unsigned)H.c->lease_seconds, &err);
+        rec_status st =
+            bid_renew(H.db, &rn->claim, (unsigned)H.c->lease_seconds, &err);
         if (st == REC_INVALID_STATE) {
-            LOG(LOG_WARN, "evaluation %llu: the claim on bid %llu is lost; "
+            LOG(LOG_WARN,
+                "evaluation %llu: the claim on bid %llu is lost; "
                 "stopping the evaluator",
                 (unsigned long long)rn->claim.eval_id,
                 (unsigned long long)rn->claim.bid_id);
@@ -903,7 +906,8 @@ static void wait_answer(http_req *r, const bid_claim *claim,
         http_header(r, "Retry-After", "5");
         reply_error(r, 503, "unavailable",
                     "the result could not be stored; the claim will expire "
-                    "with its lease", NULL);
+                    "with its lease",
+                    NULL);
         return;
     }
     jbuf cur;
@@ -982,9 +986,9 @@ static void run_finish(struct run *rn)
     uint32_t version = 0;
     const char *event = "error";
     rec_err err = {0};
-    rec_status st = finish_with_event(
-        &rn->claim, es == EV_OK ? result.p : NULL, result.len,
-        es == EV_OK ? NULL : why, &outcome, &version, &data, &event, &err);
+    rec_status st = finish_with_event(&rn->claim, es == EV_OK ? result.p : NULL,
+                                      result.len, es == EV_OK ? NULL : why,
+                                      &outcome, &version, &data, &event, &err);
     log_set_request(NULL);
     LOG(LOG_INFO, "evaluation %llu of bid %llu: %s%s%s%s",
         (unsigned long long)rn->claim.eval_id,
@@ -1134,24 +1138,25 @@ static int is_local(uint64_t eval_id)
 
 static void expire_run(uint64_t eval_id, uint64_t bid_id, uint64_t tenant)
 {
-    bid_claim claim = {.bid_id = bid_id, .tenant_id = tenant,
-                       .eval_id = eval_id};
+    bid_claim claim = {
+        .bid_id = bid_id, .tenant_id = tenant, .eval_id = eval_id};
     bid_outcome outcome = BID_EXPIRED;
     uint32_t version = 0;
     jbuf data;
     jb_init(&data);
     const char *event = "error";
     rec_err err = {0};
-    rec_status st = finish_with_event(
-        &claim, NULL, 0, "the runner stopped; the lease passed", &outcome,
-        &version, &data, &event, &err);
+    rec_status st = finish_with_event(&claim, NULL, 0,
+                                      "the runner stopped; the lease passed",
+                                      &outcome, &version, &data, &event, &err);
     mark_dirty(FEED_BID, tenant, bid_id);
     mark_dirty(FEED_EVAL, tenant, eval_id);
     H.poll_asap = now_ms();
     if (st == REC_OK)
-        LOG(LOG_INFO, "evaluation %llu of bid %llu: expired (its runner "
-            "stopped and its lease passed)", (unsigned long long)eval_id,
-            (unsigned long long)bid_id);
+        LOG(LOG_INFO,
+            "evaluation %llu of bid %llu: expired (its runner "
+            "stopped and its lease passed)",
+            (unsigned long long)eval_id, (unsigned long long)bid_id);
     else
         LOG(LOG_WARN, "evaluation %llu: expiring failed: %s",
             (unsigned long long)eval_id, err.msg);
@@ -1188,10 +1193,9 @@ static void sweep(void)
             jbuf data;
             jb_init(&data);
             const char *event = "error";
-            final_data(&data, &event, BID_EXPIRED, w->id, 0, "", 0, NULL,
-                       1);
-            struct final_ctx f = {.eval_id = w->id, .event = event,
-                                  .data = &data};
+            final_data(&data, &event, BID_EXPIRED, w->id, 0, "", 0, NULL, 1);
+            struct final_ctx f = {
+                .eval_id = w->id, .event = event, .data = &data};
             (void)insert_final(H.db, &f, &err);
             jb_free(&data);
             w->dirty = 1;
@@ -1201,7 +1205,8 @@ static void sweep(void)
     }
 }
 
-/* ---- handoffs --------------------------------------------------------------------- */
+/* ---- handoffs
+ * --------------------------------------------------------------------- */
 
 static int tenant_share(void)
 {
@@ -1265,7 +1270,8 @@ static void on_handoff(const hub_msg *m, int fd)
         http_header(&r, "Retry-After", "5");
         reply_errorf(&r, 503, "unavailable",
                      "this tenant holds %d event streams, its share; close "
-                     "some or retry later", tenant_share());
+                     "some or retry later",
+                     tenant_share());
         conn_answer(c, &r);
         jb_free(&r.out);
         (void)conn_flush(c);
@@ -1275,9 +1281,8 @@ static void on_handoff(const hub_msg *m, int fd)
         run_start(m, c);
         return;
     }
-    uint64_t id = m->feed == FEED_DRAFT || m->feed == FEED_OUTBOX
-                      ? m->tenant_id
-                      : m->id;
+    uint64_t id =
+        m->feed == FEED_DRAFT || m->feed == FEED_OUTBOX ? m->tenant_id : m->id;
     struct watch *w = watch_find(m->feed, m->tenant_id, id);
     int fresh = w == NULL;
     if (fresh)
@@ -1295,7 +1300,8 @@ static void on_handoff(const hub_msg *m, int fd)
     conn_catch_up(c);
 }
 
-/* ---- the loop ------------------------------------------------------------------------ */
+/* ---- the loop
+ * ------------------------------------------------------------------------ */
 
 static void on_conn_event(struct conn *c, uint32_t events)
 {
@@ -1364,8 +1370,7 @@ static void drain_link(void)
             long long at = now_ms() + NOTIFY_MIN_MS;
             if (H.poll_asap == 0 || H.poll_asap > at)
                 H.poll_asap = at;
-        } else if ((m.type == HUB_FEED || m.type == HUB_EVAL_RUN) &&
-                   fd >= 0) {
+        } else if ((m.type == HUB_FEED || m.type == HUB_EVAL_RUN) && fd >= 0) {
             on_handoff(&m, fd);
         } else if (fd >= 0) {
             close(fd);
@@ -1435,8 +1440,10 @@ int hub_run(const conf *c)
             /* A graceful stop: the feeds end now (their clients resume
              * on another hub with Last-Event-ID); the runs finish. */
             H.draining = 1;
-            LOG(LOG_INFO, "hub: stopping; %s", H.runs ? "finishing the "
-                "runs in flight" : "no run in flight");
+            LOG(LOG_INFO, "hub: stopping; %s",
+                H.runs ? "finishing the "
+                         "runs in flight"
+                       : "no run in flight");
             for (int fd = 0; fd <= H.hi_fd && fd < H.max_fd; fd++) {
                 struct conn *k = H.by_fd[fd];
                 if (k != NULL && (k->w == NULL || k->w->run == NULL))

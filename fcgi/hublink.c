@@ -143,7 +143,8 @@ int hublink_recv(hub_msg *m, int *fd)
         char buf[CMSG_SPACE(sizeof(int) * 4)];
     } ctl;
     struct iovec iov = {.iov_base = m, .iov_len = sizeof *m};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
                         .msg_control = ctl.buf,
                         .msg_controllen = sizeof ctl.buf};
     *fd = -1;

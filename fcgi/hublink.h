@@ -37,16 +37,16 @@ enum hub_feed {
 
 typedef struct hub_msg {
     uint32_t magic;
-    uint8_t type;         /* enum hub_msg_type */
-    uint8_t feed;         /* enum hub_feed */
-    uint8_t sse;          /* HUB_EVAL_RUN: 1 event stream, 0 wait */
-    uint8_t quick;        /* HUB_EVAL_RUN: kind quick_scan */
-    uint16_t fcgi_id;     /* the FastCGI request id on the connection */
-    int32_t slot;         /* HUB_EVAL_RUN: the evaluation slot it holds */
+    uint8_t type;     /* enum hub_msg_type */
+    uint8_t feed;     /* enum hub_feed */
+    uint8_t sse;      /* HUB_EVAL_RUN: 1 event stream, 0 wait */
+    uint8_t quick;    /* HUB_EVAL_RUN: kind quick_scan */
+    uint16_t fcgi_id; /* the FastCGI request id on the connection */
+    int32_t slot;     /* HUB_EVAL_RUN: the evaluation slot it holds */
     uint64_t tenant_id;
     uint64_t id;
-    uint64_t cursor;      /* the last event id the client has (0: none) */
-    bid_claim claim;      /* HUB_EVAL_RUN */
+    uint64_t cursor; /* the last event id the client has (0: none) */
+    bid_claim claim; /* HUB_EVAL_RUN */
     char request_id[64];
 } hub_msg;
 

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A stream route: a token, or a ticket for it (routes_streams.c). */
+#define STREAM (ROUTE_AUTH | ROUTE_STREAM)
+
 static const struct route table[] = {
     {"GET", "/healthz", route_healthz, 0},
     {"GET", "/metrics", route_metrics, 0},
@@ -50,7 +53,6 @@ static const struct route table[] = {
     {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH},
     {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH},
     /* Event streams (routes_streams.c; held by the hub, hub.c). */
-#define STREAM (ROUTE_AUTH | ROUTE_STREAM)
     {"GET", "/v1/sessions/{id}/events", route_feed_session, STREAM},
     {"GET", "/v1/storefront/draft/events", route_feed_draft, STREAM},
     {"GET", "/v1/bids/{id}/events", route_feed_bid, STREAM},
@@ -60,7 +62,6 @@ static const struct route table[] = {
     {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH},
     {"GET", "/v1/evaluations/{id}/events", route_evaluation_events, STREAM},
     {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH},
-#undef STREAM
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))

@@ -13,7 +13,6 @@
 #include "reply.h"
 #include "router.h"
 
-
 #include <fcgiapp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -146,8 +145,8 @@ void route_feed_chat(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_REPORT_LENGTH, p, 2, &rows, NULL,
-                             NULL, &err);
+    rec_status st =
+        rec_exec(r->db, SQL_REPORT_LENGTH, p, 2, &rows, NULL, NULL, &err);
     if (st == REC_OK && rec_rows_count(rows) == 0)
         st = REC_NOT_FOUND;
     uint64_t length = st == REC_OK ? rec_rows_u64(rows, 0, 0) : 0;
@@ -159,8 +158,7 @@ void route_feed_chat(http_req *r)
     if (cursor > length) {
         reply_errorf(r, 400, "bad_request",
                      "Last-Event-ID %llu is above the chat's length %llu",
-                     (unsigned long long)cursor,
-                     (unsigned long long)length);
+                     (unsigned long long)cursor, (unsigned long long)length);
         return;
     }
     hub_msg m;
@@ -183,7 +181,8 @@ void route_feed_outbox(http_req *r)
     handoff_or_reply(r, &m);
 }
 
-/* ---- evaluations ---------------------------------------------------------- */
+/* ---- evaluations ----------------------------------------------------------
+ */
 
 /* A running run whose lease passed is over (as GET /v1/bids/{id}/
  * evaluations answers it). */
@@ -274,7 +273,8 @@ void route_evaluation_events(http_req *r)
     handoff_or_reply(r, &m);
 }
 
-/* ---- tickets ------------------------------------------------------------------ */
+/* ---- tickets
+ * ------------------------------------------------------------------ */
 
 static const char SQL_TICKET_INSERT[] =
     "INSERT INTO stream_tickets (hash, tenant_id, path, expires_at) "
@@ -310,7 +310,8 @@ void route_stream_ticket_create(http_req *r)
     if (path == NULL || strlen(path) > 255 || !is_stream_path(path)) {
         reply_error(r, 400, "bad_request",
                     "\"path\" must be the path of an event stream, e.g. "
-                    "/v1/bids/7/events", NULL);
+                    "/v1/bids/7/events",
+                    NULL);
         return;
     }
     unsigned char raw[24];
@@ -332,14 +333,12 @@ void route_stream_ticket_create(http_req *r)
                        REC_U(TICKET_SECONDS)};
     rec_err err = {0};
     rec_rows *rows = NULL;
-    rec_status st = rec_exec(r->db, SQL_TICKET_PURGE, NULL, 0, NULL, NULL,
-                             NULL, &err);
+    rec_status st =
+        rec_exec(r->db, SQL_TICKET_PURGE, NULL, 0, NULL, NULL, NULL, &err);
     if (st == REC_OK)
-        st = rec_exec(r->db, SQL_TICKET_INSERT, ip, 4, NULL, NULL, NULL,
-                      &err);
+        st = rec_exec(r->db, SQL_TICKET_INSERT, ip, 4, NULL, NULL, NULL, &err);
     if (st == REC_OK)
-        st = rec_exec(r->db, SQL_TICKET_EXPIRY, ip, 1, &rows, NULL, NULL,
-                      &err);
+        st = rec_exec(r->db, SQL_TICKET_EXPIRY, ip, 1, &rows, NULL, NULL, &err);
     if (st != REC_OK) {
         rec_rows_free(rows);
         reply_rec(r, st, &err);
@@ -369,8 +368,8 @@ int feeds_ticket_auth(http_req *r)
                       REC_CSTR(r->path)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_TICKET_FIND, p, 2, &rows, NULL, NULL,
-                             &err);
+    rec_status st =
+        rec_exec(r->db, SQL_TICKET_FIND, p, 2, &rows, NULL, NULL, &err);
     if (st != REC_OK) {
         rec_rows_free(rows);
         reply_rec(r, st, &err);
@@ -380,7 +379,8 @@ int feeds_ticket_auth(http_req *r)
         rec_rows_free(rows);
         reply_error(r, 401, "unauthorized",
                     "unknown or expired ticket, or a ticket for another "
-                    "stream", NULL);
+                    "stream",
+                    NULL);
         return -2;
     }
     r->tenant_id = rec_rows_u64(rows, 0, 0);

@@ -22,8 +22,7 @@ static void test_paths_name_their_feed(void **state)
                      FEED_SESSION);
     assert_int_equal(hublink_changed("/v1/reports/9/chat", 9, 3, &key),
                      FEED_CHAT);
-    assert_int_equal(hublink_changed("/v1/reports/9", 9, 3, &key),
-                     FEED_REPORT);
+    assert_int_equal(hublink_changed("/v1/reports/9", 9, 3, &key), FEED_REPORT);
     assert_int_equal(hublink_changed("/v1/approvals/4/approve", 4, 3, &key),
                      FEED_APPROVAL);
     assert_int_equal(hublink_changed("/v1/storefront/draft", 0, 3, &key),
