@@ -547,6 +547,11 @@ static void begin_reload(long long now)
         for (int i = 0; i < MAX_SLOTS; i++)
             if (m.slots[i].pid > 0)
                 pids[n++] = m.slots[i].pid;
+        /* The hub too: the new master adopts it as an old worker and its
+         * roll stops it (SIGTERM: its runs finish, its feeds end and are
+         * resumed on the new master's hub). */
+        if (m.hub_pid > 0 && n < MAX_SLOTS)
+            pids[n++] = m.hub_pid;
         if (upgrade_exec(m.listen_fd, pids, n) != 0)
             LOG(LOG_ERROR, "upgrade: exec failed: %s; reloading with the "
                 "running binary", strerror(errno));

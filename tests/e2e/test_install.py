@@ -363,12 +363,15 @@ def test_sighup_after_a_new_binary_upgrades_in_place_under_load():
             t.join(30)
         log = st.pool_log(mark)
         assert "upgrade: re-executing" in log, log[-3000:]
-        assert "master upgraded: adopting 3 workers" in log, log[-3000:]
+        # The 3 workers and the hub, which the roll replaces like them.
+        assert "master upgraded: adopting 4 workers" in log, log[-3000:]
         assert st.pool_pid() == master
         exe = os.readlink("/proc/%d/exe" % master)
         assert not exe.endswith("(deleted)"), exe
         after = set(st.wait_workers(3))
         assert not (after & before), (before, after)
+        hub = harness.wait_until(st.hub_pid, 10, "the new master's hub")
+        assert not os.readlink("/proc/%d/exe" % hub).endswith("(deleted)")
         for pid in after:
             assert not os.readlink("/proc/%d/exe" % pid).endswith(
                 "(deleted)")
