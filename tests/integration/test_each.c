@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../lib/rec.h"
+#include "itest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,11 +135,8 @@ static void test_no_rows(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_row_whatever_its_size),
         cmocka_unit_test(test_stop_discards_the_rest_and_the_connection_goes_on),
