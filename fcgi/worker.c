@@ -148,12 +148,25 @@ static void dispatch(http_req *r, FCGX_Request *fr)
     idem key;
     if (idem_begin_or_reply(r, &key) != 0)
         return;
-    rt->fn(r);
-    if (r->status == 0) {
-        LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
-        reply_error(r, 500, "internal", "internal error; see the log", NULL);
+    for (unsigned again = 0;; again++) {
+        rt->fn(r);
+        if (r->status == 0) {
+            LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
+            reply_error(r, 500, "internal", "internal error; see the log",
+                        NULL);
+        }
+        if (!idem_finish(r, &key, again < rec_retry_limit(r->db)))
+            break;
+        /* The held transaction was undone by a conflict: run the whole
+         * request again, on a clean answer, as rec_txn would. */
+        rec_backoff(r->db, again);
+        r->status = 0;
+        r->headers_len = 0;
+        r->headers[0] = '\0';
+        r->content_type_out = NULL;
+        jb_reset(&r->out);
+        rec_txn_hold(r->db, 1);
     }
-    idem_finish(r, &key);
 }
 
 static void send_response(http_req *r, FCGX_Request *fr)
