@@ -398,7 +398,21 @@ static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
     return st == REC_OK ? REC_UNAVAILABLE : st;
 }
 
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err);
+
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
+{
+    rec_status st = txn_run(db, fn, ctx, err);
+    /* A loss inside the transaction bars statements only until it is
+     * over: here, or for a held one when the hold ends. */
+    if (!db->held && !db->hold)
+        db->txn_lost = 0;
+    return st;
+}
+
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err)
 {
     rec_status st = REC_ERROR;
     unsigned conflicts = 0, refusals = 0;
@@ -430,8 +444,11 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
                 db_drop(db); /* fn went on after the loss: start clean */
             if (st == REC_OK)
                 st = REC_UNAVAILABLE;
-            if (db->refused && refusals++ < db->nhosts)
-                continue; /* run it on a node that serves */
+            /* Nothing of it committed, and fn may run again: on the next
+             * host of the list that serves (a node that died, or left the
+             * Primary component), or the same one back from a restart. */
+            if (st == REC_UNAVAILABLE && refusals++ < db->nhosts)
+                continue;
             return st;
         }
         if (st == REC_OK && db->hold) {
@@ -507,8 +524,19 @@ rec_hold rec_txn_held(const rec_db *db)
     return db->hold_broken ? REC_HOLD_BROKEN : REC_HOLD_NONE;
 }
 
+static rec_status commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                              rec_err *err);
+
 rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
                                rec_err *err)
+{
+    rec_status st = commit_held(db, last, ctx, err);
+    db->txn_lost = 0; /* the transaction is over, whatever its fate */
+    return st;
+}
+
+static rec_status commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                              rec_err *err)
 {
     rec_status st = REC_OK;
     if (!db->held) {
@@ -549,6 +577,7 @@ rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
 
 void rec_txn_rollback_held(rec_db *db)
 {
+    db->txn_lost = 0;
     if (!db->held)
         return;
     db->held = 0;

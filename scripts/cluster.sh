@@ -192,6 +192,8 @@ start_all() {
     mkdir -p "$dir/run" "$dir/log" "$dir/db"
     dir=$(cd "$dir" && pwd)
     [ ${#dir} -le 90 ] || die "path too long for unix sockets: $dir"
+    # As root the nodes run as mysql (galera.sh), who must reach db/.
+    [ "$(id -u)" = 0 ] && chmod 755 "$dir"
     if [ -s "$dir/run/port" ]; then
         port=$(cat "$dir/run/port")
     fi

@@ -26,6 +26,11 @@ packages=(
     python3
     procps
     util-linux
+    # make cluster, make test-cluster: Galera, its rsync SST and the `ss`
+    # the SST script uses to find its port
+    galera-4
+    rsync
+    iproute2
 )
 
 installed() {
