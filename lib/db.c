@@ -444,10 +444,13 @@ static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
                 db_drop(db); /* fn went on after the loss: start clean */
             if (st == REC_OK)
                 st = REC_UNAVAILABLE;
-            /* Nothing of it committed, and fn may run again: on the next
-             * host of the list that serves (a node that died, or left the
-             * Primary component), or the same one back from a restart. */
-            if (st == REC_UNAVAILABLE && refusals++ < db->nhosts)
+            /* Nothing of it committed, and fn may run again: on a node
+             * that serves, when this one refused, or when there is a list
+             * of hosts to go to (a node that died). With one host, a lost
+             * connection stays a 503: the server is restarting, or an
+             * operator killed the connection. */
+            if (st == REC_UNAVAILABLE && (db->refused || db->nhosts > 1) &&
+                refusals++ < db->nhosts)
                 continue;
             return st;
         }
