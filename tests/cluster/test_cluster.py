@@ -151,9 +151,9 @@ class Cluster:
 
 class Load:
     """`clients` threads, each with its own session: append a message
-    (versioned), then read the session back through the other pool's
-    nginx... no: through the shared nginx, which may pick either pool;
-    each read must show the client's own last acknowledged append."""
+    (versioned), then read the session back through the shared nginx
+    (either pool); each read must show the client's own last acknowledged
+    append. Every answer is kept with its time."""
 
     def __init__(self, c, clients=8):
         self.c = c
@@ -161,27 +161,33 @@ class Load:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.events = []       # (t, kind, status)
+        self.durations = []    # (t, seconds)
         self.acked = {}        # session id -> [contents acknowledged]
         self.unknown = {}      # session id -> [contents with a 503]
         self.stale_reads = []
         self.errors = []
         self.threads = []
 
-    def note(self, kind, status):
+    def call(self, kind, method, path, body=None):
+        """One request through the shared nginx, kept with its start time
+        and how long it took."""
+        t = time.monotonic()
+        r = self.c.http("both", method, path, body)
         with self.lock:
-            self.events.append((time.monotonic(), kind, status))
+            self.events.append((t, kind, r.status))
+            self.durations.append((t, time.monotonic() - t))
+        return r
 
     def client(self, i):
-        c = self.c
         try:
-            r = c.http("both", "POST", "/v1/sessions", {"title": "load %d" % i})
+            r = self.call("create", "POST", "/v1/sessions",
+                          {"title": "load %d" % i})
             while r.status != 201:
-                self.note("create", r.status)
                 if self.stop.is_set():
                     return
                 time.sleep(0.1)
-                r = c.http("both", "POST", "/v1/sessions",
-                           {"title": "load %d" % i})
+                r = self.call("create", "POST", "/v1/sessions",
+                              {"title": "load %d" % i})
             sid = r.json()["id"]
             version = 1
             acked, unknown = [], []
@@ -192,10 +198,10 @@ class Load:
             while not self.stop.is_set():
                 n += 1
                 content = "c%d-m%d" % (i, n)
-                r = c.http("both", "POST", "/v1/sessions/%d/messages" % sid,
-                           {"version": version,
-                            "message": {"role": "user", "content": content}})
-                self.note("append", r.status)
+                r = self.call("append", "POST",
+                              "/v1/sessions/%d/messages" % sid,
+                              {"version": version,
+                               "message": {"role": "user", "content": content}})
                 if r.status == 200:
                     acked.append(content)
                     version = r.json()["version"]
@@ -207,13 +213,11 @@ class Load:
                 else:
                     unknown.append(content)
                     # Refresh: a 503 at COMMIT leaves the fate unknown.
-                    g = c.http("both", "GET", "/v1/sessions/%d" % sid)
-                    self.note("read", g.status)
+                    g = self.call("read", "GET", "/v1/sessions/%d" % sid)
                     if g.status == 200:
                         version = g.json()["version"]
                     continue
-                g = c.http("both", "GET", "/v1/sessions/%d" % sid)
-                self.note("read", g.status)
+                g = self.call("read", "GET", "/v1/sessions/%d" % sid)
                 if g.status == 200:
                     got = [m["content"] for m in g.json()["messages"]]
                     if not got or got[-1] != content:
@@ -276,6 +280,10 @@ def summary(load, t0):
         "503_window_s": (round(w[1] - w[0], 2) if w else 0.0),
         "503_first_after_s": (round(w[0] - t0, 2) if w else None),
         "stale_reads": len(load.stale_reads),
+        # How long the membership change held requests up.
+        "slowest_s": round(max((d for t, d in load.durations if t >= t0),
+                               default=0.0), 2),
+        "over_1s": sum(1 for t, d in load.durations if t >= t0 and d > 1.0),
     }
 
 
@@ -358,7 +366,7 @@ def test_racing_appends_both_pools(c):
         statuses.count(200), statuses.count(409)))
 
 
-def race_approvals(c, keys, rounds=10, racers=8):
+def race_approvals(c, keys, rounds=15, racers=12):
     counts = {}
     for rnd in range(rounds):
         r = c.http("a", "POST", "/v1/approvals",
