@@ -146,6 +146,9 @@ collation-server         = utf8mb4_unicode_ci
 binlog_format            = ROW
 default_storage_engine   = InnoDB
 innodb_autoinc_lock_mode = 2
+# Row images carry the primary key and the changed columns only: a
+# write set is not the whole row twice (before and after).
+binlog_row_image         = MINIMAL
 
 wsrep_on                 = ON
 wsrep_provider           = /usr/lib/galera/libgalera_smm.so

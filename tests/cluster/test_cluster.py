@@ -508,6 +508,39 @@ def test_nginx_routes_around_a_pool_that_cannot_serve(c):
         c.wait_synced(3)
 
 
+def replicated_bytes(c, node):
+    rows = c.sql(node, "SHOW GLOBAL STATUS LIKE 'wsrep_replicated_bytes'")
+    return int(rows[0][1])
+
+
+def test_chat_append_write_set(c):
+    """Issue 16, point 7: the write set of one chat append once the chat
+    holds 1,000 messages of 300 bytes. Measured on node 1 (pool A's), with
+    nothing else writing; printed for the report. It must stay far below
+    the size of the history once the chat no longer lives in one document
+    (the chat-scale layout); with one JSON document per report it is about
+    the whole history."""
+    r = c.http("a", "POST", "/v1/reports", {"title": "write set"})
+    assert r.status == 201, r
+    rid = r.json()["id"]
+    body = "x" * 300
+    for call in range(10):
+        msgs = [{"id": "m%d-%d" % (call, i), "role": "user", "content": body}
+                for i in range(100)]
+        r = c.http("a", "POST", "/v1/reports/%d/chat" % rid,
+                   {"messages": msgs})
+        assert r.status == 200 and r.json()["appended"] == 100, r
+    before = replicated_bytes(c, 1)
+    r = c.http("a", "POST", "/v1/reports/%d/chat" % rid,
+               {"messages": [{"id": "last", "role": "user", "content": body}]})
+    assert r.status == 200 and r.json()["length"] == 1001, r
+    grew = replicated_bytes(c, 1) - before
+    history = 1000 * (len(body) + 60)
+    print("    one append after 1,000 messages: %d bytes replicated "
+          "(history ~%d bytes)" % (grew, history))
+    assert grew > 300, grew  # the append itself went through node 1
+
+
 TESTS = [
     test_healthz_names_node,
     test_read_your_writes_across_pools,
@@ -518,6 +551,7 @@ TESTS = [
     test_node_isolated_under_load,
     test_node_killed_and_restarted_under_load,
     test_nginx_routes_around_a_pool_that_cannot_serve,
+    test_chat_append_write_set,
 ]
 
 
