@@ -508,6 +508,42 @@ def test_nginx_routes_around_a_pool_that_cannot_serve(c):
         c.wait_synced(3)
 
 
+def test_outbox_feed_same_through_both_pools(c):
+    """Decisions made at once through both pools: the outbox feed read
+    through either pool lists each decision exactly once, in the same
+    order, with increasing seq (the streams issue's change events will be
+    read from the same table)."""
+    r = c.http("a", "GET", "/v1/approvals/events?after=0&limit=500")
+    assert r.status == 200, r
+    start = r.json()["next_after"] if r.json()["items"] else 0
+    ids = []
+    for i in range(20):
+        r = c.http("a" if i % 2 else "b", "POST", "/v1/approvals",
+                   {"action": {"type": "feed", "payload": i}})
+        assert r.status == 201, r
+        ids.append(r.json()["id"])
+
+    def decide(i):
+        which = "a" if i % 2 == 0 else "b"
+        verb = "approve" if i % 3 else "reject"
+        return c.http(which, "POST", "/v1/approvals/%d/%s" % (ids[i], verb),
+                      {"version": 1}).status
+    st = harness.parallel(decide, list(range(20)))
+    assert st == [200] * 20, st
+    feeds = []
+    for which in ("a", "b"):
+        r = c.http(which, "GET",
+                   "/v1/approvals/events?after=%d&limit=500" % start)
+        assert r.status == 200, r
+        feeds.append([(e["seq"], e["approval_id"], e["type"])
+                      for e in r.json()["items"]])
+    assert feeds[0] == feeds[1], feeds
+    got = [a for _, a, _ in feeds[0]]
+    assert sorted(got) == sorted(ids), got
+    seqs = [q for q, _, _ in feeds[0]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+
+
 def replicated_bytes(c, node):
     rows = c.sql(node, "SHOW GLOBAL STATUS LIKE 'wsrep_replicated_bytes'")
     return int(rows[0][1])
@@ -551,6 +587,7 @@ TESTS = [
     test_node_isolated_under_load,
     test_node_killed_and_restarted_under_load,
     test_nginx_routes_around_a_pool_that_cannot_serve,
+    test_outbox_feed_same_through_both_pools,
     test_chat_append_write_set,
 ]
 
