@@ -76,6 +76,8 @@ class Cluster:
                         CLUSTER_PORT_BASE=str(self.base),
                         BIN=os.path.relpath(BIN, REPO),
                         OPTIMIST_WORKERS="4",
+                        # Back to the own node 3 s after it serves again.
+                        OPTIMIST_DB_FAILBACK="3",
                         GALERA_EXTRA_CNF="innodb-flush-log-at-trx-commit=0;"
                                          "innodb-doublewrite=0")
         self.token = None
@@ -443,6 +445,21 @@ def test_node_isolated_under_load(c):
     if w:
         assert w[0] >= t0 and w[1] <= t1 + 1, (
             "503 outside the membership change: %s" % s)
+    # Pool A went to node 2 meanwhile; its workers come back to node 1
+    # (OPTIMIST_DB_FAILBACK=3): 20 /healthz in a row name node 1.
+    own = "127.0.0.1:%d" % c.node_port(1)
+
+    def back():
+        for _ in range(20):
+            r = c.http("a", "GET", "/healthz", token=False)
+            if r.status != 200 or r.json()["cluster"]["node"] != own:
+                time.sleep(0.5)
+                return False
+        return True
+    t2 = time.monotonic()
+    harness.wait_until(back, 60, "pool A back on node 1")
+    print("    pool A back on node 1 %.1f s after the cluster was whole"
+          % (time.monotonic() - t2 + (t2 - t1)))
 
 
 def test_node_killed_and_restarted_under_load(c):
