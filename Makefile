@@ -49,7 +49,7 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 .PHONY: all test unit integration e2e asan run stop clean deps lint format check-deps bench \
-        cluster cluster-stop test-cluster
+        cluster cluster-stop test-cluster bench-cluster
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
@@ -122,6 +122,12 @@ cluster-stop:
 
 test-cluster: check-deps all
 	@BIN=$(BIN) python3 -u tests/cluster/test_cluster.py
+
+# The cluster row of the benchmark: GET and PATCH through both pools of a
+# 3-node cluster next to one MariaDB and one pool (build/bench/cluster.md).
+bench-cluster: check-deps all
+	@scripts/bench-deps.sh
+	@BIN=$(BIN) python3 -u tests/bench/cluster_bench.py
 
 # The benchmark: its own stack in a temporary folder, wrk against optimist,
 # the PHP and Node references (tests/bench/peers/) and the raw database
