@@ -126,7 +126,7 @@ test-cluster: check-deps all
 # The cluster row of the benchmark: GET and PATCH through both pools of a
 # 3-node cluster next to one MariaDB and one pool (build/bench/cluster.md).
 bench-cluster: check-deps all
-	@scripts/bench-deps.sh
+	@command -v wrk >/dev/null || scripts/bench-deps.sh
 	@BIN=$(BIN) python3 -u tests/bench/cluster_bench.py
 
 # The benchmark: its own stack in a temporary folder, wrk against optimist,
