@@ -452,16 +452,17 @@ static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
             if (st == REC_UNAVAILABLE && (db->refused || db->nhosts > 1) &&
                 refusals++ < db->nhosts)
                 continue;
-            return st;
-        }
-        if (st == REC_OK && db->hold) {
+            if (st != REC_RETRY)
+                return st;
+            /* The server ended the transaction under us (stmt.c): a
+             * conflict like any other, below. */
+        } else if (st == REC_OK && db->hold) {
             /* The caller commits, with its own last statement
              * (rec_txn_commit_held): in_txn stays set, so nothing is
              * sent again on a reconnect meanwhile. */
             db->held = 1;
             return REC_OK;
-        }
-        if (st == REC_OK) {
+        } else if (st == REC_OK) {
             st = text(db, "COMMIT", err);
             db->in_txn = 0;
             if (st == REC_OK)

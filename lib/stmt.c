@@ -346,6 +346,27 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
         db->refused = 0;
         st = exec_once(db, sql, params, nparams, rows, affected, insert_id,
                        &sent, err);
+        if (txn && st == REC_OK && db->conn != NULL &&
+            !(db->conn->server_status & SERVER_STATUS_IN_TRANS)) {
+            /* The server ended our transaction under us, and this
+             * statement ran on its own (autocommit). Seen on Galera right
+             * after a membership change (tests/cluster: a node rejoining
+             * by IST from ours): the statements before it were rolled
+             * back, and the next INSERT ... SELECT found the UPDATE
+             * before it undone. Run the whole transaction again; the
+             * caller's next statement must not run either. */
+            if (rows != NULL) {
+                rec_rows_free(*rows);
+                *rows = NULL;
+            }
+            db->stats.errors++;
+            db->txn_lost = 1;
+            err->code = 1213;
+            snprintf(err->msg, sizeof err->msg,
+                     "the server ended the transaction (aborted by a "
+                     "replicated write set)");
+            return REC_RETRY;
+        }
         /* A Galera node that refused the statement (not in the Primary
          * component) ran none of it: outside a transaction, any statement
          * goes to the next node that serves. */

@@ -173,6 +173,51 @@ static void test_loss_before_commit_runs_again(void **state)
     rec_db_close(admin);
 }
 
+/* A statement after which the server says no transaction is open (here a
+ * DDL's implicit commit; on Galera, a transaction the server aborted and
+ * a statement that then ran on its own) is REC_RETRY, and the statements
+ * after it do not run: the body runs again. */
+static rec_status ended_body(rec_db *db, void *vctx, rec_err *err)
+{
+    int *runs = vctx;
+    static const char ddl[] =
+        "CREATE TABLE IF NOT EXISTS itest_hosts_ddl (id INT PRIMARY KEY)";
+    (*runs)++;
+    if (*runs == 1) {
+        rec_status st = rec_exec(db, ddl, NULL, 0, NULL, NULL, NULL, err);
+        if (st != REC_RETRY)
+            fail_msg("after an implicit commit: %s", rec_status_name(st));
+        if (rec_exec(db, SQL_INS, NULL, 0, NULL, NULL, NULL, err) !=
+            REC_UNAVAILABLE)
+            fail_msg("a statement ran after the transaction ended");
+        return st;
+    }
+    return rec_exec(db, SQL_INS, NULL, 0, NULL, NULL, NULL, err);
+}
+
+static void test_transaction_ended_by_the_server_runs_again(void **state)
+{
+    (void)state;
+    rec_err err = {0};
+    rec_db *db = rec_db_new(&cfg);
+    static const char t[] =
+        "CREATE TABLE IF NOT EXISTS itest_hosts ("
+        " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " tag VARCHAR(8) NOT NULL) ENGINE=InnoDB";
+    static const char del[] = "DELETE FROM itest_hosts";
+    must(rec_exec_text(db, t, sizeof t - 1, &err), &err, "create");
+    must(rec_exec_text(db, del, sizeof del - 1, &err), &err, "delete");
+    int runs = 0;
+    must(rec_txn(db, ended_body, &runs, &err), &err, "txn");
+    assert_int_equal(runs, 2);
+    rec_rows *rows = NULL;
+    must(rec_exec(db, SQL_COUNT, NULL, 0, &rows, NULL, NULL, &err), &err,
+         "count");
+    assert_int_equal(rec_rows_u64(rows, 0, 0), 1);
+    rec_rows_free(rows);
+    rec_db_close(db);
+}
+
 int main(void)
 {
     rec_config_from_env(&cfg);
@@ -186,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_dead_first_host_is_skipped),
         cmocka_unit_test(test_malformed_list_is_an_error),
         cmocka_unit_test(test_loss_before_commit_runs_again),
+        cmocka_unit_test(test_transaction_ended_by_the_server_runs_again),
     };
     return cmocka_run_group_tests_name("integration_hosts", tests, NULL, NULL);
 }
