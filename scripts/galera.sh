@@ -291,7 +291,7 @@ running_nodes() {
 
 start() {
     local n first
-    first=$(running_nodes | head -n 1)
+    first=$(running_nodes | sed -n 1p)
     for n in $NODES; do
         if [ -z "$first" ]; then
             start_node "$n" bootstrap
