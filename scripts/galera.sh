@@ -5,8 +5,9 @@
 # MariaDB: each node reads only its own DIR/nodeN/my.cnf.
 #
 #   scripts/galera.sh start  DIR      start the nodes that are not running:
-#                                     node 1 bootstraps a new cluster when no
-#                                     node runs, the others join it (rsync
+#                                     when none runs, the node with the newest
+#                                     state (node 1 at first) bootstraps a new
+#                                     cluster, the others join it (rsync
 #                                     SST); waits until every node is Synced
 #                                     in a Primary component of 3
 #   scripts/galera.sh stop   DIR      stop every node (3, 2, then 1: node 1
@@ -218,9 +219,8 @@ start_node() {
             mv "$d/data.new" "$d/data"
         fi
         # Whole cluster down: this node starts a new one. Galera refuses
-        # a node that did not stop last unless told it is safe; here node
-        # 1 is the one we chose (a dev cluster: nothing else can be newer
-        # than what the stop order left on it).
+        # a node that did not leave the Primary component last unless told
+        # it is safe; pick_bootstrap chose the one with the newest state.
         [ -f "$d/data/grastate.dat" ] &&
             sed -i 's/^safe_to_bootstrap: 0/safe_to_bootstrap: 1/' "$d/data/grastate.dat"
         opts+=(--wsrep-new-cluster)
@@ -289,22 +289,44 @@ running_nodes() {
     return 0
 }
 
-start() {
-    local n first
-    first=$(running_nodes | sed -n 1p)
+# The node to start a new cluster from when none runs: the one Galera
+# marked safe_to_bootstrap (it left the Primary component last), else the
+# one with the highest committed seqno, else node 1 (a new cluster).
+pick_bootstrap() {
+    local n f seq best=1 bestseq=-2
     for n in $NODES; do
-        if [ -z "$first" ]; then
-            start_node "$n" bootstrap
-            first=$n
-            # Once, on the new cluster: the database and the TCP account.
-            sql_on "$n" "CREATE DATABASE IF NOT EXISTS \`$database\`
-                CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-                CREATE USER IF NOT EXISTS 'optimist'@'127.0.0.1'
-                    IDENTIFIED BY '$(cat "$dir/password")';
-                GRANT ALL PRIVILEGES ON \`$database\`.* TO 'optimist'@'127.0.0.1'"
-        else
-            start_node "$n"
+        f=$(node_dir "$n")/data/grastate.dat
+        [ -f "$f" ] || continue
+        if grep -q '^safe_to_bootstrap: *1' "$f"; then
+            echo "$n"
+            return 0
         fi
+        seq=$(sed -n 's/^seqno: *\(-\{0,1\}[0-9]*\).*/\1/p' "$f")
+        if [ -n "$seq" ] && [ "$seq" -gt "$bestseq" ]; then
+            best=$n
+            bestseq=$seq
+        fi
+    done
+    echo "$best"
+}
+
+start() {
+    local n first boot
+    first=$(running_nodes | sed -n 1p)
+    if [ -z "$first" ]; then
+        boot=$(pick_bootstrap)
+        start_node "$boot" bootstrap
+        first=$boot
+        # Once, on the new cluster: the database and the TCP account.
+        sql_on "$boot" "CREATE DATABASE IF NOT EXISTS \`$database\`
+            CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+            CREATE USER IF NOT EXISTS 'optimist'@'127.0.0.1'
+                IDENTIFIED BY '$(cat "$dir/password")';
+            GRANT ALL PRIVILEGES ON \`$database\`.* TO 'optimist'@'127.0.0.1'"
+    fi
+    for n in $NODES; do
+        [ "$n" != "${boot:-}" ] || continue
+        start_node "$n"
     done
     wait_cluster 3
     echo "galera: 3 nodes Synced (clients on 127.0.0.1:$(port_of 1 0),$(port_of 2 0),$(port_of 3 0))"
