@@ -10,6 +10,10 @@
 #   make lint       cppcheck;  make format / format-check: clang-format
 #   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
 #   make stop       stop what `make run` started
+#   make cluster    the stack on a 3-node Galera cluster under var/cluster/
+#                   (two pools, one nginx over both; scripts/cluster.sh)
+#   make cluster-stop  stop it
+#   make test-cluster  the cluster tests (tests/cluster/; not in `make test`)
 #   make bench      optimist against PHP-FPM, Node and the raw database
 #                   (tests/bench/bench.py; not part of `make test`)
 #
@@ -73,8 +77,6 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all test unit integration e2e asan run stop clean deps lint format \
-        format-check check-deps bench test-nodeps install deb test-package bench-streams
 
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
 
@@ -139,6 +141,24 @@ run: check-deps all
 
 stop:
 	@scripts/stop.sh
+
+# The cluster twin of run/stop: http://127.0.0.1:$(CLUSTER_PORT) over both
+# pools, +1 pool A alone, +2 pool B alone.
+CLUSTER_PORT ?= 8090
+cluster: check-deps all
+	@PORT=$(CLUSTER_PORT) scripts/cluster.sh start
+
+cluster-stop:
+	@scripts/cluster.sh stop
+
+test-cluster: check-deps all
+	@BIN=$(BIN) python3 -u tests/cluster/test_cluster.py
+
+# The cluster row of the benchmark: GET and PATCH through both pools of a
+# 3-node cluster next to one MariaDB and one pool (build/bench/cluster.md).
+bench-cluster: check-deps all
+	@command -v wrk >/dev/null || scripts/bench-deps.sh
+	@BIN=$(BIN) python3 -u tests/bench/cluster_bench.py
 
 # The benchmark: its own stack in a temporary folder, wrk against optimist,
 # the PHP and Node references (tests/bench/peers/) and the raw database

@@ -60,6 +60,12 @@ static const struct opt opts[] = {
      "database name"},
     {"OPTIMIST_DB_RETRIES", INT(db_retries), "5", 0, 50, 1,
      "times a deadlocked transaction is run again"},
+    {"OPTIMIST_DB_HOSTS", STR(db_hosts), "", 0, 0, 1,
+     "ordered database hosts, host:port or socket paths, comma-separated "
+     "(wins over socket and host/port; a Galera cluster's nodes)"},
+    {"OPTIMIST_DB_FAILBACK", INT(db_failback), "30", 1, 86400, 1,
+     "seconds on a later host of OPTIMIST_DB_HOSTS before the earlier "
+     "ones are tried again"},
     {"OPTIMIST_IDEMPOTENCY_TTL", INT(idempotency_ttl), "86400", 1, 31536000,
      1, "seconds an Idempotency-Key and its answer are kept"},
     {"OPTIMIST_IDEMPOTENCY_CLAIM", INT(idempotency_claim), "30", 1, 3600, 1,
@@ -280,6 +286,8 @@ void conf_rec_config(const conf *c, rec_config *out)
     out->database = c->db_name;
     out->connect_timeout = 3;
     out->retries = (unsigned)c->db_retries;
+    out->hosts = c->db_hosts[0] ? c->db_hosts : NULL;
+    out->failback_secs = (unsigned)c->db_failback;
 }
 
 void conf_dump(const conf *c, void (*line)(const char *))

@@ -24,6 +24,8 @@ typedef struct conf {
     char db_password[128];   /* OPTIMIST_DB_PASSWORD */
     char db_name[128];       /* OPTIMIST_DB_NAME */
     int db_retries;          /* OPTIMIST_DB_RETRIES: txn re-runs */
+    char db_hosts[1024];     /* OPTIMIST_DB_HOSTS: ordered host list */
+    int db_failback;         /* OPTIMIST_DB_FAILBACK: seconds */
     int idempotency_ttl;     /* OPTIMIST_IDEMPOTENCY_TTL: seconds a key
                                 and its answer are kept */
     int idempotency_claim;   /* OPTIMIST_IDEMPOTENCY_CLAIM: seconds before

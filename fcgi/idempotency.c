@@ -214,13 +214,23 @@ static void release(http_req *r, idem *s)
             "itself after %d s): %s", r->conf->idempotency_claim, err.msg);
 }
 
-void idem_finish(http_req *r, idem *s)
+int idem_finish(http_req *r, idem *s, int may_rerun)
 {
     if (!s->active)
-        return;
+        return 0;
     rec_txn_hold(r->db, 0);
     rec_hold h = rec_txn_held(r->db);
     rec_err err = {0};
+
+    if (may_rerun && h == REC_HOLD_BROKEN && rec_txn_hold_retryable(r->db)) {
+        /* A conflict (on Galera: a certification failure) or a node that
+         * stopped serving undid the held transaction: nothing of it
+         * committed and the key is still ours, so the whole request runs
+         * again, as rec_txn would run a transaction again. */
+        LOG(LOG_DEBUG, "idempotency: held transaction undone by a "
+            "conflict; running the request again");
+        return 1;
+    }
 
     if (h == REC_HOLD_BROKEN && r->status < 500) {
         /* The route's transaction was undone after it succeeded (a lost
@@ -233,7 +243,7 @@ void idem_finish(http_req *r, idem *s)
     if (r->status >= 500) {
         rec_txn_rollback_held(r->db);
         release(r, s);
-        return;
+        return 0;
     }
 
     testhook_pause("before_commit", r);
@@ -256,7 +266,14 @@ void idem_finish(http_req *r, idem *s)
         st = store_answer(r->db, &c, &err);
     jb_free(&c.shell);
     if (st == REC_OK)
-        return;
+        return 0;
+    if (h == REC_HOLD_OPEN && may_rerun && rec_txn_hold_retryable(r->db)) {
+        /* Rolled back at COMMIT by a certification failure (or before
+         * it, by a refusing node): known not committed, run it again. */
+        LOG(LOG_DEBUG, "idempotency: COMMIT refused (%s); running the "
+            "request again", rec_status_name(st));
+        return 1;
+    }
     if (h != REC_HOLD_OPEN) {
         /* No transaction was held: the answer had nothing to undo and
          * stands; only the record of it is missing. */
@@ -264,7 +281,7 @@ void idem_finish(http_req *r, idem *s)
             r->status, rec_status_name(st), err.msg);
         if (st != REC_CONFLICT)
             release(r, s);
-        return;
+        return 0;
     }
     /* Nothing of the route committed (REC_CONFLICT, REC_RETRY), or nobody
      * knows (REC_UNAVAILABLE at COMMIT): the client must not be told it
@@ -278,12 +295,13 @@ void idem_finish(http_req *r, idem *s)
                     "this Idempotency-Key was taken over by a retry while "
                     "this request ran; nothing was done by this one",
                     NULL);
-        return;
+        return 0;
     }
     reply_rec(r, st, &err);
     /* Safe whatever the COMMIT's fate: a committed answer is 'done', and
      * release only deletes our own in_progress claim. */
     release(r, s);
+    return 0;
 }
 
 void idem_upkeep(rec_db *db)

@@ -52,10 +52,15 @@ void idem_request_hash(const char *method, const char *path,
 int idem_begin_or_reply(http_req *r, idem *s);
 
 /* After the route: commits the held transaction with the stored answer,
- * or stores the answer on its own, or (5xx) rolls back and frees the key.
+ * or, when may_rerun and the held transaction was undone by a conflict
+ * (a deadlock, a Galera certification failure at COMMIT) or a node that
+ * stopped serving, returns 1: nothing of the route committed, the key is
+ * still claimed, and the caller runs the route again (after
+ * rec_txn_hold(db, 1) and a back-off). Otherwise returns 0 after
+ * committing, or storing the answer on its own, or (5xx) rolls back and frees the key.
  * May replace the route's answer when nothing could be committed (503, or
  * 409 idempotency_key_in_use if the claim was taken over meanwhile). */
-void idem_finish(http_req *r, idem *s);
+int idem_finish(http_req *r, idem *s, int may_rerun);
 
 /* Between requests: deletes expired keys, at most once a minute. */
 void idem_upkeep(rec_db *db);

@@ -594,10 +594,13 @@ static void reopen_logs(void)
             m.c->log_file, strerror(errno));
         return;
     }
-    LOG(LOG_INFO, "log file reopened");
+    /* The workers first, then our line: once it is in the new file, every
+     * worker has the signal pending, and takes it (reopening) before it
+     * accepts its next request. */
     for (int i = 0; i < MAX_SLOTS; i++)
         if (m.slots[i].pid > 0)
             kill(m.slots[i].pid, SIGUSR1);
+    LOG(LOG_INFO, "log file reopened");
 }
 
 static void on_signal(int sig, long long now)

@@ -167,13 +167,26 @@ static void dispatch(http_req *r, FCGX_Request *fr)
     idem key;
     if (idem_begin_or_reply(r, &key) != 0)
         return;
-    rt->fn(r);
-    if (r->status == 0) {
-        LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
-        reply_error(r, 500, "internal", "internal error; see the log", NULL);
+    for (unsigned again = 0;; again++) {
+        rt->fn(r);
+        if (r->status == 0) {
+            LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
+            reply_error(r, 500, "internal", "internal error; see the log",
+                        NULL);
+        }
+        limits_minimal(r, FCGX_GetParam("HTTP_PREFER", fr->envp));
+        if (!idem_finish(r, &key, again < rec_retry_limit(r->db)))
+            break;
+        /* The held transaction was undone by a conflict: run the whole
+         * request again, on a clean answer, as rec_txn would. */
+        rec_backoff(r->db, again);
+        r->status = 0;
+        r->headers_len = 0;
+        r->headers[0] = '\0';
+        r->content_type_out = NULL;
+        jb_reset(&r->out);
+        rec_txn_hold(r->db, 1);
     }
-    limits_minimal(r, FCGX_GetParam("HTTP_PREFER", fr->envp));
-    idem_finish(r, &key);
 }
 
 /* The whole answer is rendered in memory first and handed to libfcgi in

@@ -27,6 +27,35 @@
 #define ER_CONNECTION_KILLED 1927
 #endif
 
+static long long mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+/* The host list: OPTIMIST_DB_HOSTS, or the one socket or host:port. */
+static void set_hosts(rec_db *db)
+{
+    const rec_config *c = &db->cfg;
+    if (c->hosts != NULL && c->hosts[0] != '\0') {
+        int n = cluster_parse_hosts(c->hosts, db->hosts, DB_MAX_HOSTS);
+        db->nhosts = n > 0 ? (unsigned)n : 0; /* 0: connect says why */
+        return;
+    }
+    struct db_endpoint *e = &db->hosts[0];
+    memset(e, 0, sizeof *e);
+    if (c->socket != NULL) {
+        e->is_socket = 1;
+        snprintf(e->name, sizeof e->name, "%s", c->socket);
+    } else {
+        snprintf(e->host, sizeof e->host, "%s", c->host ? c->host : "localhost");
+        e->port = c->port;
+        snprintf(e->name, sizeof e->name, "%s:%u", e->host, e->port);
+    }
+    db->nhosts = 1;
+}
+
 rec_db *rec_db_new(const rec_config *cfg)
 {
     rec_db *db = calloc(1, sizeof *db);
@@ -40,6 +69,9 @@ rec_db *rec_db_new(const rec_config *cfg)
     }
     if (db->cfg.connect_timeout == 0)
         db->cfg.connect_timeout = 3;
+    if (db->cfg.failback_secs == 0)
+        db->cfg.failback_secs = 30;
+    set_hosts(db);
     return db;
 }
 
@@ -54,6 +86,8 @@ void db_drop(rec_db *db)
     if (db->conn != NULL)
         mysql_close(db->conn);
     db->conn = NULL;
+    if (db->in_txn)
+        db->txn_lost = 1; /* until rec_txn starts a new one */
     db->in_txn = 0;
     if (db->held) {
         /* The server rolls back what the lost connection held open. */
@@ -87,8 +121,18 @@ static int db_is_gone(unsigned code)
 static rec_status classify(rec_db *db, unsigned code)
 {
     db->stats.errors++;
+    db->refused = 0;
     if (db_is_gone(code)) {
         db_drop(db);
+        return REC_UNAVAILABLE;
+    }
+    if (db->wsrep && (db_is_refusal(code) ||
+                      (code == ER_LOCK_WAIT_TIMEOUT &&
+                       cluster_node_refuses(db->conn)))) {
+        /* This node left the Primary component (or is not ready): the
+         * next connection goes to one that can serve. */
+        db_drop(db);
+        db->refused = 1;
         return REC_UNAVAILABLE;
     }
     switch (code) {
@@ -132,10 +176,11 @@ rec_status db_fail_stmt(rec_db *db, MYSQL_STMT *stmt, rec_err *err)
     return classify(db, code);
 }
 
-rec_status rec_db_connect(rec_db *db, rec_err *err)
+/* Connects to one entry of the host list; on a Galera node, checks that
+ * it can serve and sets the session up (cluster.c). */
+static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
+                              rec_err *err)
 {
-    if (db->conn != NULL)
-        return REC_OK;
     MYSQL *m = mysql_init(NULL);
     if (m == NULL)
         abort();
@@ -163,20 +208,66 @@ rec_status rec_db_connect(rec_db *db, rec_err *err)
     }
     /* No CLIENT_FOUND_ROWS: affected rows count changed rows, and every
      * versioned write changes `version`, so the count is 1 either way. */
-    if (mysql_real_connect(m, db->cfg.socket ? NULL : db->cfg.host,
-                           db->cfg.user, db->cfg.password, db->cfg.database,
-                           db->cfg.port, db->cfg.socket, 0) == NULL) {
+    if (mysql_real_connect(m, e->is_socket ? NULL : e->host, db->cfg.user,
+                           db->cfg.password, db->cfg.database,
+                           e->is_socket ? 0 : e->port,
+                           e->is_socket ? e->name : NULL, 0) == NULL) {
         err->code = mysql_errno(m);
         snprintf(err->sqlstate, sizeof err->sqlstate, "%s", mysql_sqlstate(m));
-        snprintf(err->msg, sizeof err->msg, "connect: %s", mysql_error(m));
+        snprintf(err->msg, sizeof err->msg, "connect %s: %s", e->name,
+                 mysql_error(m));
         mysql_close(m);
         db->stats.errors++;
         return REC_UNAVAILABLE;
     }
+    rec_cluster_state cs;
+    rec_status st = cluster_node_state(m, 0, 0, &cs, err);
+    if (st == REC_OK && cs.wsrep && !cs.usable) {
+        snprintf(err->msg, sizeof err->msg,
+                 "%s cannot serve: wsrep_ready=%s, %s, %s", e->name,
+                 cs.ready, cs.status, cs.state_comment);
+        err->code = 0;
+        st = REC_UNAVAILABLE;
+    }
+    if (st == REC_OK && cs.wsrep)
+        st = cluster_session(m, err);
+    if (st != REC_OK) {
+        mysql_close(m);
+        db->stats.errors++;
+        return st;
+    }
     db->conn = m;
-    if (db->connects++ > 0)
-        db->stats.reconnects++;
+    db->wsrep = cs.wsrep;
     return REC_OK;
+}
+
+rec_status rec_db_connect(rec_db *db, rec_err *err)
+{
+    if (db->conn != NULL)
+        return REC_OK;
+    if (db->nhosts == 0) {
+        snprintf(err->msg, sizeof err->msg,
+                 "OPTIMIST_DB_HOSTS is malformed or has more than %d entries",
+                 DB_MAX_HOSTS);
+        err->code = 0;
+        return REC_ERROR;
+    }
+    /* In order, every time: the first entry that can serve wins, so a
+     * pool goes back to its own node as soon as it serves again. */
+    rec_status st = REC_UNAVAILABLE;
+    for (unsigned i = 0; i < db->nhosts; i++) {
+        st = connect_one(db, &db->hosts[i], err);
+        if (st == REC_OK) {
+            db->host_idx = i;
+            db->connected_at = mono_s();
+            if (db->connects++ > 0)
+                db->stats.reconnects++;
+            return REC_OK;
+        }
+        if (st == REC_ERROR)
+            return st;
+    }
+    return st;
 }
 
 rec_status db_ensure(rec_db *db, rec_err *err)
@@ -191,17 +282,35 @@ rec_status db_ensure(rec_db *db, rec_err *err)
         if (n != 0)
             db_drop(db);
     }
+    if (db->conn != NULL && db->host_idx > 0 && !db->in_txn && !db->held &&
+        mono_s() - db->connected_at >= (long long)db->cfg.failback_secs) {
+        /* On a later entry of the list: see whether an earlier one serves
+         * again (a new connection costs little next to a pool sending
+         * all its traffic to another host for good). */
+        db_drop(db);
+    }
     return rec_db_connect(db, err);
 }
 
-static void backoff(unsigned attempt)
+unsigned rec_retry_limit(const rec_db *db)
+{
+    /* Across nodes a conflict is found only at COMMIT (certification),
+     * after the whole transaction ran: hot rows need more attempts. */
+    return db->wsrep ? db->cfg.retries * 2 + 2 : db->cfg.retries;
+}
+
+void rec_backoff(const rec_db *db, unsigned attempt)
 {
     /* Jittered exponential back-off: 2, 4, 8 ... ms, capped at 200 ms,
      * each multiplied by a random factor in [0.5, 1.5) so that the two
-     * parties of a deadlock do not collide again in step. */
-    unsigned base_us = 2000u << (attempt < 7 ? attempt : 7);
-    if (base_us > 200000u)
-        base_us = 200000u;
+     * parties of a deadlock do not collide again in step. On Galera 4,
+     * 8, 16 ... capped at 500 ms: a write set takes a replication round
+     * trip to be certified, and the rivals are on other hosts. */
+    unsigned cap = db->wsrep ? 500000u : 200000u;
+    unsigned base_us = (db->wsrep ? 4000u : 2000u)
+                       << (attempt < 7 ? attempt : 7);
+    if (base_us > cap)
+        base_us = cap;
     unsigned r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
         r = (unsigned)getpid() * 2654435761u + attempt;
@@ -240,13 +349,17 @@ rec_status rec_exec_text(rec_db *db, const char *sql, size_t len,
 
 /* Runs fn inside the transaction that rec_txn_hold() keeps open. Nothing
  * can be re-run here (what came before is not ours to repeat), so any
- * failure rolls the whole transaction back and marks the hold broken. */
+ * failure rolls the whole transaction back and marks the hold broken; a
+ * conflict or a refusing node marks it retryable: the caller may run the
+ * whole unit of work again (rec_txn_hold_retryable). */
 static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
                             rec_err *err)
 {
+    db->refused = 0;
     rec_status st = fn(db, ctx, err);
-    if (st == REC_OK && db->conn != NULL)
+    if (st == REC_OK && db->conn != NULL && !db->txn_lost)
         return REC_OK;
+    db->hold_retry = st == REC_RETRY || db->refused;
     if (db->conn != NULL) {
         rec_err ignored;
         (void)text(db, "ROLLBACK", &ignored);
@@ -257,40 +370,71 @@ static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
     return st == REC_OK ? REC_UNAVAILABLE : st;
 }
 
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err);
+
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
+    rec_status st = txn_run(db, fn, ctx, err);
+    /* A loss inside the transaction bars statements only until it is
+     * over: here, or for a held one when the hold ends. */
+    if (!db->held && !db->hold)
+        db->txn_lost = 0;
+    return st;
+}
+
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
+                          rec_err *err)
+{
     rec_status st = REC_ERROR;
+    unsigned conflicts = 0, refusals = 0;
     if (db->held)
         return join_held(db, fn, ctx, err);
-    for (unsigned attempt = 0; attempt <= db->cfg.retries; attempt++) {
-        if (attempt > 0) {
-            db->stats.retries++;
-            backoff(attempt - 1);
-        }
+    for (;;) {
         st = db_ensure(db, err);
         if (st != REC_OK)
             return st;
+        db->txn_lost = 0;
+        db->refused = 0;
         st = text(db, "START TRANSACTION", err);
-        if (st != REC_OK)
-            return st; /* nothing ran yet, but the server is gone */
-        db->in_txn = 1;
-        st = fn(db, ctx, err);
-        if (db->conn == NULL) {
-            /* Lost mid-transaction, before COMMIT: the server rolled it
-             * back when the connection died. Known not committed. */
-            db->in_txn = 0;
-            if (st == REC_OK)
-                st = REC_UNAVAILABLE;
+        if (st != REC_OK) {
+            /* Nothing ran yet. A node that refuses (not Primary): the
+             * next connection goes to one that serves. */
+            if (db->refused && refusals++ < db->nhosts)
+                continue;
             return st;
         }
-        if (st == REC_OK && db->hold) {
+        db->in_txn = 1;
+        st = fn(db, ctx, err);
+        if (db->conn == NULL || db->txn_lost) {
+            /* Lost mid-transaction, before COMMIT: the server rolled it
+             * back when the connection died (or, when a node refused a
+             * statement, we dropped it). Known not committed. */
+            db->in_txn = 0;
+            db->txn_lost = 0;
+            if (db->conn != NULL)
+                db_drop(db); /* fn went on after the loss: start clean */
+            if (st == REC_OK)
+                st = REC_UNAVAILABLE;
+            /* Nothing of it committed, and fn may run again: on a node
+             * that serves, when this one refused, or when there is a list
+             * of hosts to go to (a node that died). With one host, a lost
+             * connection stays a 503: the server is restarting, or an
+             * operator killed the connection. */
+            if (st == REC_UNAVAILABLE && (db->refused || db->nhosts > 1) &&
+                refusals++ < db->nhosts)
+                continue;
+            if (st != REC_RETRY)
+                return st;
+            /* The server ended the transaction under us (stmt.c): a
+             * conflict like any other, below. */
+        } else if (st == REC_OK && db->hold) {
             /* The caller commits, with its own last statement
              * (rec_txn_commit_held): in_txn stays set, so nothing is
              * sent again on a reconnect meanwhile. */
             db->held = 1;
             return REC_OK;
-        }
-        if (st == REC_OK) {
+        } else if (st == REC_OK) {
             st = text(db, "COMMIT", err);
             db->in_txn = 0;
             if (st == REC_OK)
@@ -302,15 +446,18 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
             rec_err ignored;
             if (db->conn != NULL)
                 (void)text(db, "ROLLBACK", &ignored);
-            continue;
+        } else {
+            rec_err ignored;
+            (void)text(db, "ROLLBACK", &ignored);
+            db->in_txn = 0;
+            if (st != REC_RETRY)
+                return st;
         }
-        rec_err ignored;
-        (void)text(db, "ROLLBACK", &ignored);
-        db->in_txn = 0;
-        if (st != REC_RETRY)
-            return st;
+        if (conflicts >= rec_retry_limit(db))
+            return st; /* retries exhausted: REC_RETRY */
+        db->stats.retries++;
+        rec_backoff(db, conflicts++);
     }
-    return st; /* retries exhausted: REC_RETRY */
 }
 
 rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
@@ -319,10 +466,10 @@ rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
     if (db->hold || db->held || db->in_txn)
         return rec_txn(db, fn, ctx, err);
     rec_status st = REC_ERROR;
-    for (unsigned attempt = 0; attempt <= db->cfg.retries; attempt++) {
+    for (unsigned attempt = 0; attempt <= rec_retry_limit(db); attempt++) {
         if (attempt > 0) {
             db->stats.retries++;
-            backoff(attempt - 1);
+            rec_backoff(db, attempt - 1);
         }
         st = fn(db, ctx, err);
         if (st != REC_RETRY)
@@ -334,8 +481,16 @@ rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
 void rec_txn_hold(rec_db *db, int on)
 {
     db->hold = on ? 1 : 0;
-    if (on)
+    db->txn_lost = 0; /* what the loss concerned is over either way */
+    if (on) {
         db->hold_broken = 0;
+        db->hold_retry = 0;
+    }
+}
+
+int rec_txn_hold_retryable(const rec_db *db)
+{
+    return db->hold_retry;
 }
 
 rec_hold rec_txn_held(const rec_db *db)
@@ -345,8 +500,19 @@ rec_hold rec_txn_held(const rec_db *db)
     return db->hold_broken ? REC_HOLD_BROKEN : REC_HOLD_NONE;
 }
 
+static rec_status commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                              rec_err *err);
+
 rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
                                rec_err *err)
+{
+    rec_status st = commit_held(db, last, ctx, err);
+    db->txn_lost = 0; /* the transaction is over, whatever its fate */
+    return st;
+}
+
+static rec_status commit_held(rec_db *db, rec_txn_fn last, void *ctx,
+                              rec_err *err)
 {
     rec_status st = REC_OK;
     if (!db->held) {
@@ -354,14 +520,19 @@ rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
         err->code = 0;
         return REC_ERROR;
     }
+    db->refused = 0;
     if (last != NULL)
         st = last(db, ctx, err);
-    if (db->conn == NULL) {
+    if (db->conn == NULL || db->txn_lost) {
         /* Lost before COMMIT: known not committed (db_drop noted it). */
+        db->hold_retry = db->refused;
+        if (db->conn != NULL)
+            rec_txn_rollback_held(db);
         return st == REC_OK ? REC_UNAVAILABLE : st;
     }
     db->held = 0;
     if (st != REC_OK) {
+        db->hold_retry = st == REC_RETRY;
         rec_err ignored;
         (void)text(db, "ROLLBACK", &ignored);
         db->in_txn = 0;
@@ -371,15 +542,18 @@ rec_status rec_txn_commit_held(rec_db *db, rec_txn_fn last, void *ctx,
     db->in_txn = 0;
     if (st == REC_RETRY && db->conn != NULL) {
         /* A certification failure at COMMIT rolled it back; it cannot be
-         * run again here (the route has answered): the caller says 503. */
+         * run again here (the route has answered): the caller may run the
+         * whole request again (rec_txn_hold_retryable), or say 503. */
         rec_err ignored;
         (void)text(db, "ROLLBACK", &ignored);
     }
+    db->hold_retry = st == REC_RETRY;
     return st; /* REC_UNAVAILABLE here: fate unknown */
 }
 
 void rec_txn_rollback_held(rec_db *db)
 {
+    db->txn_lost = 0;
     if (!db->held)
         return;
     db->held = 0;

@@ -6,7 +6,16 @@
  * line, lines starting with "--" are comments. DDL commits implicitly in
  * MariaDB, so a file is not atomic: write each statement so that running
  * it twice is harmless (IF NOT EXISTS), and a half-applied file can simply
- * be applied again. A named lock keeps two migrators from interleaving.
+ * be applied again.
+ *
+ * Two migrators must not interleave, on one server or on two nodes of a
+ * Galera cluster at once. GET_LOCK is local to one server, so the lock is
+ * a row: the first to insert row 1 of schema_lock holds it, the others
+ * (1062, or a certification failure across nodes) wait and try again. The
+ * table is made here, before any migration, with CREATE TABLE IF NOT
+ * EXISTS, which two nodes may run at once (DDL is ordered cluster-wide).
+ * A migrator that died leaves its row: it is taken over once it has not
+ * been refreshed (after every file) for LOCK_STALE_S seconds.
  */
 #include "rec.h"
 
@@ -15,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char SQL_CREATE[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -22,8 +33,26 @@ static const char SQL_CREATE[] =
     " name VARCHAR(255) NOT NULL,"
     " applied_at DATETIME(3) NOT NULL"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
-static const char SQL_LOCK[] = "SELECT GET_LOCK('optimist_migrate', 60)";
-static const char SQL_UNLOCK[] = "SELECT RELEASE_LOCK('optimist_migrate')";
+static const char SQL_LOCK_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS schema_lock ("
+    " id TINYINT UNSIGNED NOT NULL PRIMARY KEY,"
+    " owner VARCHAR(128) NOT NULL,"
+    " taken_at DATETIME(3) NOT NULL"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+static const char SQL_LOCK_STALE[] =
+    "DELETE FROM schema_lock WHERE id = 1"
+    " AND taken_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND";
+static const char SQL_LOCK_TAKE[] =
+    "INSERT INTO schema_lock (id, owner, taken_at)"
+    " VALUES (1, ?, UTC_TIMESTAMP(3))";
+static const char SQL_LOCK_REFRESH[] =
+    "UPDATE schema_lock SET taken_at = UTC_TIMESTAMP(3)"
+    " WHERE id = 1 AND owner = ?";
+static const char SQL_UNLOCK[] =
+    "DELETE FROM schema_lock WHERE id = 1 AND owner = ?";
+
+#define LOCK_STALE_S 600 /* a holder that made no progress this long died */
+#define LOCK_WAIT_S 300  /* how long a migrator waits for the lock */
 static const char SQL_APPLIED[] =
     "SELECT 1 FROM schema_migrations WHERE version = ?";
 static const char SQL_RECORD[] =
@@ -39,6 +68,39 @@ static int is_migration(const char *name)
         if (name[i] < '0' || name[i] > '9')
             return 0;
     return 1;
+}
+
+/* Takes the cluster-wide migration lock as `owner`. */
+static rec_status lock_take(rec_db *db, const char *owner, rec_err *err)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rec_status st = rec_exec_text(db, SQL_LOCK_TABLE, sizeof SQL_LOCK_TABLE - 1,
+                                  err);
+    if (st != REC_OK)
+        return st;
+    for (;;) {
+        rec_param stale = REC_U(LOCK_STALE_S);
+        st = rec_exec(db, SQL_LOCK_STALE, &stale, 1, NULL, NULL, NULL, err);
+        if (st != REC_OK && st != REC_RETRY)
+            return st;
+        rec_param who = REC_CSTR(owner);
+        st = rec_exec(db, SQL_LOCK_TAKE, &who, 1, NULL, NULL, NULL, err);
+        if (st == REC_OK)
+            return REC_OK;
+        if (st != REC_DUPLICATE && st != REC_RETRY)
+            return st;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= LOCK_WAIT_S) {
+            snprintf(err->msg, sizeof err->msg,
+                     "another migration held the lock (schema_lock) for "
+                     "%d s", LOCK_WAIT_S);
+            err->code = 0;
+            return REC_UNAVAILABLE;
+        }
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -112,14 +174,20 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
     size_t count = 0, cap = 0;
     char line[512];
 
+    char owner[128], host[64] = "?";
+    (void)gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    snprintf(owner, sizeof owner, "%s pid %ld at %ld", host, (long)getpid(),
+             (long)time(NULL));
+    rec_param who = REC_CSTR(owner);
+
     *applied = 0;
+    st = lock_take(db, owner, err);
+    if (st != REC_OK)
+        return st;
     st = rec_exec_text(db, SQL_CREATE, sizeof SQL_CREATE - 1, err);
     if (st != REC_OK)
-        return st;
-    st = rec_exec(db, SQL_LOCK, NULL, 0, &rows, NULL, NULL, err);
-    rec_rows_free(rows);
-    if (st != REC_OK)
-        return st;
+        goto unlock;
 
     DIR *d = opendir(dir);
     if (d == NULL) {
@@ -177,6 +245,11 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
         }
         st = rec_exec(db, SQL_RECORD, vp, 2, NULL, NULL, NULL, err);
         if (st == REC_OK) {
+            rec_err ignored;
+            if (rec_exec(db, SQL_LOCK_REFRESH, &who, 1, NULL, NULL, NULL,
+                         &ignored) != REC_OK)
+                fprintf(stderr, "migrate: could not refresh the lock: %s\n",
+                        ignored.msg);
             (*applied)++;
             if (log) {
                 snprintf(line, sizeof line, "applied %s", names[i]);
@@ -189,8 +262,9 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
     free(names);
 unlock:;
     rec_err ignored;
-    if (rec_exec(db, SQL_UNLOCK, NULL, 0, &rows, NULL, NULL, &ignored) == REC_OK)
-        rec_rows_free(rows);
+    if (rec_exec(db, SQL_UNLOCK, &who, 1, NULL, NULL, NULL, &ignored) != REC_OK)
+        fprintf(stderr, "migrate: could not free the lock (it frees itself "
+                "after %d s): %s\n", LOCK_STALE_S, ignored.msg);
     return st;
 }
 

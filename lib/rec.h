@@ -70,7 +70,14 @@ typedef struct rec_config {
     const char *password; /* NULL: none */
     const char *database; /* default "optimist" */
     unsigned connect_timeout; /* seconds, default 3 */
-    unsigned retries;     /* rec_txn attempts after the first, default 5 */
+    unsigned retries;     /* rec_txn attempts after the first, default 5;
+                             on a Galera node twice that and 2 more */
+    const char *hosts;    /* NULL, or an ordered list that replaces
+                             socket/host/port: "h1:3306,h2:3306" or socket
+                             paths (cluster.c); the first entry that can
+                             serve is used */
+    unsigned failback_secs; /* on a later entry, try the earlier ones
+                               again after this long (default 30) */
 } rec_config;
 
 /* A connection and its prepared statements. Opaque. */
@@ -85,6 +92,32 @@ void rec_db_close(rec_db *db);
 
 /* Connects now if not connected. REC_UNAVAILABLE if it cannot. */
 rec_status rec_db_connect(rec_db *db, rec_err *err) REC_MUST_CHECK;
+
+/* The Galera state of the node a handle is connected to (cluster.c). */
+typedef struct rec_cluster_state {
+    int wsrep;              /* 1: the server runs Galera (wsrep_on) */
+    int usable;             /* no Galera, or ready, Primary and Synced */
+    char ready[8];          /* wsrep_ready: "ON" or "OFF" */
+    char status[24];        /* wsrep_cluster_status: "Primary", ... */
+    unsigned local_state;   /* wsrep_local_state: 4 is Synced */
+    char state_comment[24]; /* wsrep_local_state_comment */
+    unsigned cluster_size;  /* wsrep_cluster_size */
+    char node[300];         /* the host list entry in use */
+    unsigned node_index;    /* its position in the list, from 0 */
+} rec_cluster_state;
+
+/* Connects if needed and reads the node's state. A node that can no
+ * longer serve is left for the next one of the list that can (*out then
+ * describes that one). REC_UNAVAILABLE when none can. */
+rec_status rec_cluster_state_get(rec_db *db, rec_cluster_state *out,
+                                 rec_err *err) REC_MUST_CHECK;
+
+/* How many times a conflicting transaction is run again on this
+ * connection (more on Galera, where conflicts span nodes), and the
+ * jittered back-off before attempt `attempt` (0-based), for a caller that
+ * re-runs a whole unit of work itself. */
+unsigned rec_retry_limit(const rec_db *db);
+void rec_backoff(const rec_db *db, unsigned attempt);
 
 /* Counters since the handle was made (for metrics). */
 typedef struct rec_stats {
@@ -213,6 +246,12 @@ typedef enum rec_hold {
                           connection was lost): nothing of it committed */
 } rec_hold;
 rec_hold rec_txn_held(const rec_db *db);
+
+/* 1 when the held transaction broke (REC_HOLD_BROKEN, or REC_RETRY from
+ * rec_txn_commit_held) on a deadlock, a certification failure or a node
+ * that refused a statement: nothing of it committed and the whole unit of
+ * work (the request) may run again. Reset by rec_txn_hold(db, 1). */
+int rec_txn_hold_retryable(const rec_db *db);
 
 /* Runs `last` (may be NULL) inside the held transaction, then COMMIT.
  * `last` failing rolls everything back and is returned. REC_UNAVAILABLE:

@@ -339,20 +339,57 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
 {
     int sent = 0;
     rec_status st;
+    /* Whether this statement belongs to a transaction is decided now: a
+     * loss below ends the transaction (db_drop), and what was part of it
+     * must not be re-sent on a new connection outside of it. */
+    int txn = db->in_txn;
+    unsigned refusals = 0;
 
     if (rows != NULL)
         *rows = NULL;
+    if (db->txn_lost) {
+        snprintf(err->msg, sizeof err->msg, "connection lost in transaction");
+        err->code = 0;
+        return REC_UNAVAILABLE;
+    }
     for (int attempt = 0;; attempt++) {
-        st = db->in_txn ? (db->conn ? REC_OK : REC_UNAVAILABLE)
-                        : db_ensure(db, err);
+        st = txn ? (db->conn ? REC_OK : REC_UNAVAILABLE) : db_ensure(db, err);
         if (st != REC_OK) {
-            if (db->conn == NULL && db->in_txn)
+            if (db->conn == NULL && txn)
                 snprintf(err->msg, sizeof err->msg, "connection lost in transaction");
             return st;
         }
+        db->refused = 0;
         st = exec_once(db, sql, params, nparams, rows, affected, insert_id,
                        &sent, err);
-        if (st != REC_UNAVAILABLE || attempt > 0 || db->in_txn)
+        if (txn && st == REC_OK && db->conn != NULL &&
+            !(db->conn->server_status & SERVER_STATUS_IN_TRANS)) {
+            /* The server ended our transaction under us, and this
+             * statement ran on its own (autocommit). Seen on Galera right
+             * after a membership change (tests/cluster: a node rejoining
+             * by IST from ours): the statements before it were rolled
+             * back, and the next INSERT ... SELECT found the UPDATE
+             * before it undone. Run the whole transaction again; the
+             * caller's next statement must not run either. */
+            if (rows != NULL) {
+                rec_rows_free(*rows);
+                *rows = NULL;
+            }
+            db->stats.errors++;
+            db->txn_lost = 1;
+            err->code = 1213;
+            snprintf(err->msg, sizeof err->msg,
+                     "the server ended the transaction (aborted by a "
+                     "replicated write set)");
+            return REC_RETRY;
+        }
+        /* A Galera node that refused the statement (not in the Primary
+         * component) ran none of it: outside a transaction, any statement
+         * goes to the next node that serves. */
+        if (st == REC_UNAVAILABLE && db->refused && !txn &&
+            refusals++ < db->nhosts)
+            continue;
+        if (st != REC_UNAVAILABLE || attempt > 0 || txn)
             return st;
         /* The connection was lost. Outside a transaction, send again only
          * what cannot have changed anything: a failed prepare (nothing was

@@ -35,6 +35,11 @@ packages=(
     chromium
     chromium-driver
     python3-selenium
+    # make cluster, make test-cluster: Galera, its rsync SST and the `ss`
+    # the SST script uses to find its port
+    galera-4
+    rsync
+    iproute2
 )
 # `deps.sh package`: also what `make deb` and `make test-package` need.
 if [ "${1:-}" = package ]; then
