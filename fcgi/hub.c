@@ -148,6 +148,7 @@ static struct {
     volatile sig_atomic_t stop;
     volatile sig_atomic_t quit;
     volatile sig_atomic_t reload;
+    volatile sig_atomic_t reopen; /* SIGUSR1: reopen the log file */
     int draining; /* stopping: only the runs' clients are left */
 } H;
 
@@ -171,6 +172,13 @@ static void on_hup(int sig)
 {
     (void)sig;
     H.reload = 1;
+}
+
+/* SIGUSR1, passed on by the master after logrotate moved the log away. */
+static void on_usr1(int sig)
+{
+    (void)sig;
+    H.reopen = 1;
 }
 
 /* SIGHUP (sent by the master's reload): the options again, as the new
@@ -1394,6 +1402,8 @@ int hub_run(const conf *c)
     sigaction(SIGQUIT, &sa, NULL);
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = SIG_DFL;
@@ -1455,6 +1465,13 @@ int hub_run(const conf *c)
         if (n < 0 && errno != EINTR) {
             LOG(LOG_ERROR, "hub: epoll_wait: %s", strerror(errno));
             break;
+        }
+        if (H.reopen) {
+            H.reopen = 0;
+            if (log_reopen() != 0)
+                LOG(LOG_ERROR, "hub: reopening the log: %s", strerror(errno));
+            else
+                LOG(LOG_INFO, "hub: log file reopened");
         }
         if (H.reload)
             reload();

@@ -600,6 +600,8 @@ static void reopen_logs(void)
     for (int i = 0; i < MAX_SLOTS; i++)
         if (m.slots[i].pid > 0)
             kill(m.slots[i].pid, SIGUSR1);
+    if (m.hub_pid > 0)
+        kill(m.hub_pid, SIGUSR1);
     LOG(LOG_INFO, "log file reopened");
 }
 

@@ -178,6 +178,9 @@ def test_sigusr1_reopens_the_log_file_in_master_and_workers():
         harness.wait_until(lambda: os.path.exists(log) and
                            "log file reopened" in open(log).read(), 10,
                            "the master to reopen the log")
+        # The hub (which holds the streams) too.
+        harness.wait_until(lambda: "hub: log file reopened" in open(log).read(),
+                           10, "the hub to reopen the log")
         # Every worker reopens between requests: a request's access line
         # goes to the new file, whichever worker serves it.
         ids = []
