@@ -128,3 +128,17 @@ format:
 
 clean:
 	rm -rf build bin
+
+# ---------------------------------------------------------------------------
+# The proof (issue #11): the lost-update checker under faults, fault
+# injection inside the record library, fuzzing. See README, "Stress, fault
+# injection and fuzzing".
+.PHONY: stress
+
+# The lost-update checker, long: its own stack, STRESS_CLIENTS clients,
+# a fault every STRESS_FAULT_INTERVAL seconds (make test runs 30 s of it
+# as tests/e2e/test_stress.py).
+STRESS_SECONDS ?= 300
+stress: check-deps all
+	@BUILD=$(BUILD) BIN=$(BIN) STRESS_SECONDS=$(STRESS_SECONDS) \
+	  python3 tests/stress/stress.py

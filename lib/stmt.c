@@ -334,9 +334,14 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
                 snprintf(err->msg, sizeof err->msg, "connection lost in transaction");
             return st;
         }
+        /* Taken before the call: a lost connection clears db->in_txn
+         * (db_drop), and a read sent again on a new connection would then
+         * run outside the transaction the server just rolled back, and
+         * the caller would COMMIT nothing and answer 200. */
+        int in_txn = db->in_txn;
         st = exec_once(db, sql, params, nparams, rows, affected, insert_id,
                        &sent, err);
-        if (st != REC_UNAVAILABLE || attempt > 0 || db->in_txn)
+        if (st != REC_UNAVAILABLE || attempt > 0 || in_txn)
             return st;
         /* The connection was lost. Outside a transaction, send again only
          * what cannot have changed anything: a failed prepare (nothing was

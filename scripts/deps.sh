@@ -26,6 +26,12 @@ packages=(
     python3
     procps
     util-linux
+    # make fuzz: libFuzzer (clang 14) and jansson, the fuzzers' second
+    # JSON parser; make faults: nothing more.
+    clang
+    libfuzzer-14-dev
+    libclang-rt-14-dev
+    libjansson-dev
 )
 
 installed() {
