@@ -11,6 +11,8 @@
 #                against a MariaDB started for the run in a temporary folder
 #                (scripts/mariadb.sh) and migrated with $BIN/optimistctl;
 #                the binaries get OPTIMIST_DB_SOCKET and OPTIMIST_DB_NAME
+#   faults       every $BUILD/tests/faults/test_* (fault injection inside
+#                lib/, tests/faults/), against a MariaDB of its own
 #   e2e          python3 tests/e2e/runner.py (starts its own stacks)
 #
 # Each binary runs under a time limit (TEST_TIMEOUT seconds, default 300).
@@ -129,6 +131,36 @@ suite_unit() {
     done
 }
 
+# start_db: a MariaDB for the run in a temporary folder, migrated; sets
+# db_dir and sock. Counts a failure and returns 1 if it cannot.
+start_db() {
+    db_dir=$(mktemp -d "${TMPDIR:-/tmp}/optimist-db.XXXXXX")
+    sock=$db_dir/mysqld.sock
+    # Durability is not what these tests are about: no fsync anywhere.
+    if ! MARIADB_EXTRA_OPTS="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-flush-method=nosync ${MARIADB_EXTRA_OPTS:-}" \
+        scripts/mariadb.sh start "$db_dir" >"$work/mariadb.out" 2>&1; then
+        cat "$work/mariadb.out"
+        echo "FAIL  $1: MariaDB did not start"
+        total_fail=$((total_fail + 1))
+        suite_fail=$((suite_fail + 1))
+        return 1
+    fi
+    if ! OPTIMIST_DB_SOCKET=$sock OPTIMIST_DB_NAME=optimist \
+        timeout 120 "$BIN/optimistctl" migrate >"$work/migrate.out" 2>&1; then
+        cat "$work/migrate.out"
+        echo "FAIL  $1: $BIN/optimistctl migrate failed"
+        total_fail=$((total_fail + 1))
+        suite_fail=$((suite_fail + 1))
+        return 1
+    fi
+}
+
+stop_db() {
+    scripts/mariadb.sh stop "$db_dir" >/dev/null 2>&1 || true
+    rm -rf "$db_dir"
+    db_dir=
+}
+
 suite_integration() {
     local b binaries sock
     binaries=$(binaries_for tests/integration)
@@ -136,32 +168,28 @@ suite_integration() {
         echo "(no tests in tests/integration)"
         return
     fi
-    db_dir=$(mktemp -d "${TMPDIR:-/tmp}/optimist-db.XXXXXX")
-    sock=$db_dir/mysqld.sock
-    # Durability is not what these tests are about: no fsync anywhere.
-    if ! MARIADB_EXTRA_OPTS="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-flush-method=nosync ${MARIADB_EXTRA_OPTS:-}" \
-        scripts/mariadb.sh start "$db_dir" >"$work/mariadb.out" 2>&1; then
-        cat "$work/mariadb.out"
-        echo "FAIL  integration: MariaDB did not start"
-        total_fail=$((total_fail + 1))
-        suite_fail=$((suite_fail + 1))
-        return
-    fi
-    if ! OPTIMIST_DB_SOCKET=$sock OPTIMIST_DB_NAME=optimist \
-        timeout 120 "$BIN/optimistctl" migrate >"$work/migrate.out" 2>&1; then
-        cat "$work/migrate.out"
-        echo "FAIL  integration: $BIN/optimistctl migrate failed"
-        total_fail=$((total_fail + 1))
-        suite_fail=$((suite_fail + 1))
-    else
+    if start_db integration; then
         for b in $binaries; do
             run_binary integration "$b" OPTIMIST_DB_SOCKET="$sock" \
                 OPTIMIST_DB_NAME=optimist
         done
     fi
-    scripts/mariadb.sh stop "$db_dir" >/dev/null 2>&1 || true
-    rm -rf "$db_dir"
-    db_dir=
+    stop_db
+}
+
+# faults: tests/faults/test_* (lib/ with a fault simulator linked in)
+# against a MariaDB of their own.
+suite_faults() {
+    local b binaries sock
+    binaries=$(binaries_for tests/faults)
+    [ -n "$binaries" ] || return 0
+    if start_db faults; then
+        for b in $binaries; do
+            run_binary faults "$b" OPTIMIST_DB_SOCKET="$sock" \
+                OPTIMIST_DB_NAME=optimist
+        done
+    fi
+    stop_db
 }
 
 suite_e2e() {
@@ -193,12 +221,12 @@ suite_e2e() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration faults e2e)
 for s in "${suites[@]}"; do
     case $s in
-    unit | integration | e2e) ;;
+    unit | integration | faults | e2e) ;;
     *)
-        echo "usage: $0 [unit|integration|e2e]..." >&2
+        echo "usage: $0 [unit|integration|faults|e2e]..." >&2
         exit 2
         ;;
     esac
