@@ -133,7 +133,7 @@ clean:
 # The proof (issue #11): the lost-update checker under faults, fault
 # injection inside the record library, fuzzing. See README, "Stress, fault
 # injection and fuzzing".
-.PHONY: stress faults faults-nodeps proof-bins
+.PHONY: stress faults faults-nodeps proof-bins fuzz fuzz-bins
 
 # Fault injection inside the record library (tests/faults/): the test
 # binaries reach libmysqlclient through tests/faults/faultsim.c, by the
@@ -154,8 +154,46 @@ faults: check-deps
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan BIN=build/asan/bin \
 	  all faults-nodeps
 
+# Fuzzing (tests/fuzz/): one libFuzzer target a parser, each with its seed
+# corpus in tests/fuzz/<target>/. `make test` replays the corpora through
+# replay_<target> (the target with a plain main, built like the tests);
+# `make fuzz` builds the targets with clang -fsanitize=fuzzer,address,
+# undefined into build/fuzz and runs each for FUZZ_SECONDS.
+FUZZ_TARGETS := body jpath precond router conf
+FUZZ_SECONDS ?= 60
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/replay_%)
+
+# json-c before jansson on the line: both export json_object_get, and the
+# service's references must reach json-c's (tests/fuzz/oracle_jansson.c).
+FUZZ_COMMON := tests/fuzz/fuzz_util.c tests/fuzz/oracle_jansson.c \
+               tests/fuzz/fuzz.h tests/fuzz/oracle.h
+
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
+		$(FUZZ_COMMON) $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(JANSSON_CFLAGS) $(LDFLAGS) -o $@ \
+	  $(filter %.c %.a,$^) $(LIBS) $(JANSSON_LIBS) -ldl
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_COMMON) \
+		$(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(JANSSON_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	  -o $@ $(filter %.c %.a,$^) $(LIBS) $(JANSSON_LIBS) -ldl
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz: check-deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz \
+	  OPT="-O1 -g -fno-omit-frame-pointer -Wno-unknown-warning-option \
+	  -fsanitize=fuzzer-no-link,address,undefined \
+	  -fno-sanitize-recover=undefined" fuzz-bins
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz/fuzz/fuzz \
+	  $(FUZZ_TARGETS)
+
 # What `make test` (and `make asan`) build for the suites below.
-proof-bins: $(FAULT_BIN)
+proof-bins: $(FAULT_BIN) $(FUZZ_REPLAY)
 
 faults-nodeps: all $(FAULT_BIN)
 	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh faults

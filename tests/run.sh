@@ -13,6 +13,7 @@
 #                the binaries get OPTIMIST_DB_SOCKET and OPTIMIST_DB_NAME
 #   faults       every $BUILD/tests/faults/test_* (fault injection inside
 #                lib/, tests/faults/), against a MariaDB of its own
+#   fuzz         every fuzz target over its committed corpus (tests/fuzz/)
 #   e2e          python3 tests/e2e/runner.py (starts its own stacks)
 #
 # Each binary runs under a time limit (TEST_TIMEOUT seconds, default 300).
@@ -192,6 +193,16 @@ suite_faults() {
     stop_db
 }
 
+# fuzz: each fuzz target (tests/fuzz/fuzz_<t>.c) over its committed corpus
+# tests/fuzz/<t>/ (crash reproducers included), without libFuzzer.
+suite_fuzz() {
+    local d t
+    for d in tests/fuzz/*/; do
+        t=$(basename "$d")
+        run_binary fuzz "$BUILD/tests/fuzz/replay_$t" FUZZ_CORPUS="$d"
+    done
+}
+
 suite_e2e() {
     local out=$work/e2e.out rc line pass='' fail=''
     if [ ! -x "$BIN/optimist-fcgi" ]; then
@@ -221,12 +232,12 @@ suite_e2e() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration faults e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration faults fuzz e2e)
 for s in "${suites[@]}"; do
     case $s in
-    unit | integration | faults | e2e) ;;
+    unit | integration | faults | fuzz | e2e) ;;
     *)
-        echo "usage: $0 [unit|integration|faults|e2e]..." >&2
+        echo "usage: $0 [unit|integration|faults|fuzz|e2e]..." >&2
         exit 2
         ;;
     esac
