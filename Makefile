@@ -150,6 +150,18 @@ $(BUILD)/tests/faults/%: tests/faults/%.c tests/faults/faultsim.c \
 	$(CC) $(CFLAGS) $(LDFLAGS) $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
 	  -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
 
+# The integration tests relinked with the simulator, for the sweep.
+FAULT_INTEG := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/faults/integ_%)
+
+$(BUILD)/tests/faults/integ_%: tests/integration/%.c tests/faults/faultsim.c \
+		tests/faults/faultsim.h $(BUILD)/liboptimist.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
+	  -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
+
+# make faults: tests/faults under ASan, then the integration suite once
+# per offset of a fault every FAULTS_STRIDE calls (tests/faults/sweep.sh).
+FAULTS_STRIDE ?= 25
 faults: check-deps
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan BIN=build/asan/bin \
 	  all faults-nodeps
@@ -195,8 +207,10 @@ fuzz: check-deps
 # What `make test` (and `make asan`) build for the suites below.
 proof-bins: $(FAULT_BIN) $(FUZZ_REPLAY)
 
-faults-nodeps: all $(FAULT_BIN)
+faults-nodeps: all $(FAULT_BIN) $(FAULT_INTEG)
 	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) tests/run.sh faults
+	@BUILD=$(BUILD) BIN=$(BIN) SAN=$(SAN) FAULTS_STRIDE=$(FAULTS_STRIDE) \
+	  tests/faults/sweep.sh
 
 # The lost-update checker, long: its own stack, STRESS_CLIENTS clients,
 # a fault every STRESS_FAULT_INTERVAL seconds (make test runs 30 s of it

@@ -9,6 +9,8 @@
 #include <mysql.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 /* The real functions (the linker's --wrap names). */
@@ -35,6 +37,30 @@ static atomic_long fail_at; /* 0: disarmed */
 static fs_mode mode;
 static atomic_int fired;
 static const char *site = "";
+
+/* The periodic schedule, for binaries that do not arm the simulator
+ * themselves (tests/integration relinked with it: tests/faults/sweep.sh):
+ * OPTIMIST_FAULT_EVERY=K and OPTIMIST_FAULT_OFFSET=O fail every call n
+ * with n % K == O, before and after by turns. */
+static long every, offset;
+static atomic_long periodic_fired;
+
+static void report(void)
+{
+    fprintf(stderr, "faultsim: %ld calls, %ld faults injected\n",
+            atomic_load(&calls), atomic_load(&periodic_fired));
+}
+
+__attribute__((constructor)) static void from_env(void)
+{
+    const char *k = getenv("OPTIMIST_FAULT_EVERY");
+    const char *o = getenv("OPTIMIST_FAULT_OFFSET");
+    if (k == NULL || atol(k) <= 0)
+        return;
+    every = atol(k);
+    offset = o ? atol(o) % every : 0;
+    atexit(report);
+}
 
 void faultsim_arm(long n, fs_mode m)
 {
@@ -66,6 +92,14 @@ static int hit(const char *name)
 {
     long at = atomic_load(&fail_at);
     long n = atomic_fetch_add(&calls, 1) + 1;
+    if (every > 0) {
+        if (n % every != offset)
+            return 0;
+        mode = (n / every) % 2 ? FS_AFTER : FS_BEFORE;
+        site = name;
+        atomic_fetch_add(&periodic_fired, 1);
+        return 1;
+    }
     if (at == 0 || n != at)
         return 0;
     site = name;

@@ -108,7 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * it (uint64, or a real json-c rounds to infinity). */
         int range = strstr(err, "too big") != NULL ||
                     strstr(err, "overflow") != NULL;
-        if (o != NULL && !range)
+        /* jansson refuses a \u0000 in a member name even when it takes
+         * one in a string: the contract's rule too, so defect 1 again. */
+        int key_nul = strstr(err, "NUL byte in object key") != NULL;
+        if (o != NULL && !range && !(key_nul && nul_defect))
             fuzz_fail(data, size, "body_parse accepts what jansson refuses "
                                   "(%s)", err);
     } else if (nul_defect && ov_has_nul(j)) {
