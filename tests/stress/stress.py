@@ -112,6 +112,7 @@ class Checker:
         self.t0 = time.monotonic()
         self.ack_time = {}          # write id -> when it was acknowledged
         self.fault_times = []       # (when, kind), for the reports
+        self.errors_after = collections.Counter()  # kind -> conn errors
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -127,6 +128,12 @@ class Checker:
             with self.lock:
                 self.counts["conn_errors"] += 1
                 self.statuses[type(e).__name__] += 1
+                # Which fault came just before: a reload that cuts answers
+                # (issue #11, defect 3) shows as errors after nginx_reload.
+                if self.fault_times:
+                    t, kind = self.fault_times[-1]
+                    if time.monotonic() - self.t0 - t < 2:
+                        self.errors_after[kind] += 1
             return "unknown", None
         with self.lock:
             self.statuses[r.status] += 1
@@ -605,7 +612,10 @@ class Checker:
     def statuses_line(self):
         return "answers: " + " ".join(
             "%s:%d" % (k, v) for k, v in sorted(self.statuses.items(),
-                                                key=lambda kv: str(kv[0])))
+                                                key=lambda kv: str(kv[0]))) \
+            + "; connection errors within 2 s of: " + (" ".join(
+                "%s:%d" % kv for kv in sorted(self.errors_after.items()))
+                or "none")
 
 
 def start_stack(workers):
