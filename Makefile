@@ -7,6 +7,9 @@
 #   make stop       stop what `make run` started
 #   make bench      optimist against PHP-FPM, Node and the raw database
 #                   (tests/bench/bench.py; not part of `make test`)
+#   make stress     the lost-update checker under faults, STRESS_SECONDS
+#   make faults     fault injection inside lib/, under ASan
+#   make fuzz       the libFuzzer targets, FUZZ_SECONDS each
 #
 # Dependencies come from Debian packages; `make run` and `make test` install
 # the missing ones when run as root (scripts/deps.sh).

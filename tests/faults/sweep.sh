@@ -9,7 +9,7 @@
 # hang, or a sanitizer report (memory error, undefined behaviour; leaks
 # are left to tests/faults/test_faults, where every path frees what it
 # holds, since a failed cmocka test leaves its own allocations behind).
-# A run that hangs is stopped after FAULTS_TIMEOUT seconds (60) and its
+# A run that hangs is stopped after FAULTS_TIMEOUT seconds (30) and its
 # stack read with gdb: a test thread waiting at its own barrier for a
 # partner whose statement failed is the test's wait (counted, not failed);
 # any other hang fails. The last line: "sweep: N runs, N faults injected,
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 BIN=${BIN:-bin}
 stride=${FAULTS_STRIDE:-7}
-timeout=${FAULTS_TIMEOUT:-60}
+timeout=${FAULTS_TIMEOUT:-30}
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 

@@ -16,6 +16,11 @@
 extern char **environ;
 static char path[64];
 
+static void remove_file(void)
+{
+    (void)unlink(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -38,6 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (fd < 0)
         abort();
     close(fd);
+    atexit(remove_file);
     setenv("OPTIMIST_CONFIG", path, 1);
     return 0;
 }

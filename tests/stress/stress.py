@@ -128,12 +128,7 @@ class Checker:
             with self.lock:
                 self.counts["conn_errors"] += 1
                 self.statuses[type(e).__name__] += 1
-                # Which fault came just before: a reload that cuts answers
-                # (issue #11, defect 3) shows as errors after nginx_reload.
-                if self.fault_times:
-                    t, kind = self.fault_times[-1]
-                    if time.monotonic() - self.t0 - t < 2:
-                        self.errors_after[kind] += 1
+                self.blame("error")
             return "unknown", None
         with self.lock:
             self.statuses[r.status] += 1
@@ -147,12 +142,24 @@ class Checker:
                 # cannot tell, unless Content-Length says so.
                 with self.lock:
                     self.counts["cut_answers"] += 1
+                    self.blame("cut")
                     if r.headers.get("Content-Length") is None:
                         self.counts["cut_without_length"] += 1
                     else:
                         self.counts["cut_with_length"] += 1
                 return "unknown", None
         return ("ok" if r.status < 300 else "no"), r
+
+    def blame(self, what):
+        """Counts a lost answer against the fault just before it (within
+        2 s), under self.lock: a reload that cuts answers (issue #11,
+        defect 3) shows as errors after nginx_reload."""
+        if self.fault_times:
+            t, kind = self.fault_times[-1]
+            if time.monotonic() - self.t0 - t < 2:
+                self.errors_after["%s_after_%s" % (what, kind)] += 1
+                return
+        self.errors_after[what + "_after_none"] += 1
 
     def violation(self, text):
         with self.lock:
@@ -613,7 +620,7 @@ class Checker:
         return "answers: " + " ".join(
             "%s:%d" % (k, v) for k, v in sorted(self.statuses.items(),
                                                 key=lambda kv: str(kv[0]))) \
-            + "; connection errors within 2 s of: " + (" ".join(
+            + "; lost answers by the fault within 2 s before: " + (" ".join(
                 "%s:%d" % kv for kv in sorted(self.errors_after.items()))
                 or "none")
 
