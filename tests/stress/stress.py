@@ -25,7 +25,8 @@ the database says which writes were applied:
               winner sends its request once more and must get the stored
               answer back (Idempotent-Replayed: true), not a second effect.
 A versioned write that gets 409 version_conflict reads the current version
-and tries again with the same id.
+and tries again with the same id. Odd clients keep their connection alive
+(as browsers do), even ones open one a request.
 
 The fate of a write. 200 (201) with a whole JSON body: acknowledged, it
 must be in the database. A lost answer (connection error, a 5xx, a cut
@@ -113,8 +114,35 @@ class Checker:
         self.ack_time = {}          # write id -> when it was acknowledged
         self.fault_times = []       # (when, kind), for the reports
         self.errors_after = collections.Counter()  # kind -> conn errors
+        self.local = threading.local()   # a client's keep-alive connection
 
     # -- HTTP ---------------------------------------------------------------
+
+    def send(self, method, path, body, token, headers):
+        """One request: on the client thread's keep-alive connection for
+        the odd clients (what a browser does: issue #11's reload defect
+        showed on those), else on a new connection."""
+        conn = getattr(self.local, "conn", None)
+        if not getattr(self.local, "keepalive", False):
+            return self.stack.http(method, path, body, token=token,
+                                   headers=headers, timeout=20)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection(
+                self.stack.main.host, self.stack.port, timeout=20)
+        data, hdrs = harness._prepare(body, headers, token, None)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            payload = resp.read()
+            if resp.will_close:
+                conn.close()
+                self.local.conn = None
+            return harness.Response(resp.status, resp.reason, resp.headers,
+                                    payload)
+        except BaseException:
+            conn.close()
+            self.local.conn = None
+            raise
 
     def call(self, method, path, body, token, headers=None):
         """One request. Returns (fate, response): fate is "ok" for a whole
@@ -122,8 +150,7 @@ class Checker:
         with self.lock:
             self.counts["requests"] += 1
         try:
-            r = self.stack.http(method, path, body, token=token,
-                                headers=headers, timeout=20)
+            r = self.send(method, path, body, token, headers)
         except (OSError, http.client.HTTPException) as e:
             with self.lock:
                 self.counts["conn_errors"] += 1
@@ -390,6 +417,7 @@ class Checker:
         ops = ([self.bid_write] * 3 + [self.session_write] * 3 +
                [self.storefront_write] * 2 + [self.chat_write] * 2 +
                [self.approval_flow])
+        self.local.keepalive = n % 2 == 1
         seq = 0
         while not self.stop.is_set():
             seq += 1
