@@ -98,7 +98,11 @@ static void check_ops(const uint8_t *data, size_t size)
                 json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
             char err[256];
             ov *back = oracle_parse(out, strlen(out), err, sizeof err);
-            if (back == NULL)
+            /* Numbers past a double's or an int64's range pass the body
+             * checker as they are written (fuzz_body: the contract says
+             * nothing of them); jansson refuses them. Not jpath's doing. */
+            if (back == NULL && strstr(err, "overflow") == NULL &&
+                strstr(err, "too big") == NULL)
                 fuzz_fail(data, size, "the result is not JSON (%s): %s",
                           err, out);
             ov_free(back);
