@@ -82,15 +82,20 @@ int precond_none_match(const char *h, uint32_t current)
     if (*s == '*')
         return 1;
     while (*s) {
-        uint32_t v;
+        uint32_t v = 0;
         if (s[0] == 'W' && s[1] == '/')
             s += 2; /* If-None-Match compares weakly */
-        size_t n = parse_quoted(s, &v);
-        if (n == 0)
+        if (*s != '"')
             return 0;
-        if (v == current)
+        const char *end = strchr(s + 1, '"');
+        if (end == NULL)
+            return 0;
+        /* Any entity-tag may be in the list (a cache's, another server's,
+         * a number past our range): it matches nothing, and the tags after
+         * it still count (RFC 9110, 13.1.2). */
+        if (parse_quoted(s, &v) == (size_t)(end + 1 - s) && v == current)
             return 1;
-        s = skip_ws(s + n);
+        s = skip_ws(end + 1);
         if (*s == ',')
             s = skip_ws(s + 1);
         else if (*s != '\0')

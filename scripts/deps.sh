@@ -40,6 +40,12 @@ packages=(
     galera-4
     rsync
     iproute2
+    # make fuzz: libFuzzer (clang 14) and jansson, the fuzzers' second
+    # JSON parser; make faults: nothing more.
+    clang
+    libfuzzer-14-dev
+    libclang-rt-14-dev
+    libjansson-dev
 )
 # `deps.sh package`: also what `make deb` and `make test-package` need.
 if [ "${1:-}" = package ]; then

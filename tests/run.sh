@@ -14,6 +14,9 @@
 #                against a MariaDB started for the run in a temporary folder
 #                (scripts/mariadb.sh) and migrated with $BIN/optimistctl;
 #                the binaries get OPTIMIST_DB_SOCKET and OPTIMIST_DB_NAME
+#   faults       every $BUILD/tests/faults/test_* (fault injection inside
+#                lib/, tests/faults/), against a MariaDB of its own
+#   fuzz         every fuzz target over its committed corpus (tests/fuzz/)
 #   e2e          python3 tests/e2e/runner.py (starts its own stacks; the
 #                browser tests, test_browser.py, drive a headless Chromium)
 #
@@ -168,6 +171,36 @@ run_node_tests() {
     fi
 }
 
+# start_db: a MariaDB for the run in a temporary folder, migrated; sets
+# db_dir and sock. Counts a failure and returns 1 if it cannot.
+start_db() {
+    db_dir=$(mktemp -d "${TMPDIR:-/tmp}/optimist-db.XXXXXX")
+    sock=$db_dir/mysqld.sock
+    # Durability is not what these tests are about: no fsync anywhere.
+    if ! MARIADB_EXTRA_OPTS="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-flush-method=nosync ${MARIADB_EXTRA_OPTS:-}" \
+        scripts/mariadb.sh start "$db_dir" >"$work/mariadb.out" 2>&1; then
+        cat "$work/mariadb.out"
+        echo "FAIL  $1: MariaDB did not start"
+        total_fail=$((total_fail + 1))
+        suite_fail=$((suite_fail + 1))
+        return 1
+    fi
+    if ! OPTIMIST_DB_SOCKET=$sock OPTIMIST_DB_NAME=optimist \
+        timeout 120 "$BIN/optimistctl" migrate >"$work/migrate.out" 2>&1; then
+        cat "$work/migrate.out"
+        echo "FAIL  $1: $BIN/optimistctl migrate failed"
+        total_fail=$((total_fail + 1))
+        suite_fail=$((suite_fail + 1))
+        return 1
+    fi
+}
+
+stop_db() {
+    scripts/mariadb.sh stop "$db_dir" >/dev/null 2>&1 || true
+    rm -rf "$db_dir"
+    db_dir=
+}
+
 suite_integration() {
     local b binaries sock
     binaries=$(binaries_for tests/integration)
@@ -175,32 +208,38 @@ suite_integration() {
         echo "(no tests in tests/integration)"
         return
     fi
-    db_dir=$(mktemp -d "${TMPDIR:-/tmp}/optimist-db.XXXXXX")
-    sock=$db_dir/mysqld.sock
-    # Durability is not what these tests are about: no fsync anywhere.
-    if ! MARIADB_EXTRA_OPTS="--innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --innodb-flush-method=nosync ${MARIADB_EXTRA_OPTS:-}" \
-        scripts/mariadb.sh start "$db_dir" >"$work/mariadb.out" 2>&1; then
-        cat "$work/mariadb.out"
-        echo "FAIL  integration: MariaDB did not start"
-        total_fail=$((total_fail + 1))
-        suite_fail=$((suite_fail + 1))
-        return
-    fi
-    if ! OPTIMIST_DB_SOCKET=$sock OPTIMIST_DB_NAME=optimist \
-        timeout 120 "$BIN/optimistctl" migrate >"$work/migrate.out" 2>&1; then
-        cat "$work/migrate.out"
-        echo "FAIL  integration: $BIN/optimistctl migrate failed"
-        total_fail=$((total_fail + 1))
-        suite_fail=$((suite_fail + 1))
-    else
+    if start_db integration; then
         for b in $binaries; do
             run_binary integration "$b" OPTIMIST_DB_SOCKET="$sock" \
                 OPTIMIST_DB_NAME=optimist
         done
     fi
-    scripts/mariadb.sh stop "$db_dir" >/dev/null 2>&1 || true
-    rm -rf "$db_dir"
-    db_dir=
+    stop_db
+}
+
+# faults: tests/faults/test_* (lib/ with a fault simulator linked in)
+# against a MariaDB of their own.
+suite_faults() {
+    local b binaries sock
+    binaries=$(binaries_for tests/faults)
+    [ -n "$binaries" ] || return 0
+    if start_db faults; then
+        for b in $binaries; do
+            run_binary faults "$b" OPTIMIST_DB_SOCKET="$sock" \
+                OPTIMIST_DB_NAME=optimist
+        done
+    fi
+    stop_db
+}
+
+# fuzz: each fuzz target (tests/fuzz/fuzz_<t>.c) over its committed corpus
+# tests/fuzz/<t>/ (crash reproducers included), without libFuzzer.
+suite_fuzz() {
+    local d t
+    for d in tests/fuzz/*/; do
+        t=$(basename "$d")
+        run_binary fuzz "$BUILD/tests/fuzz/replay_$t" FUZZ_CORPUS="$d"
+    done
 }
 
 suite_e2e() {
@@ -232,12 +271,12 @@ suite_e2e() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(unit integration e2e)
+[ ${#suites[@]} -gt 0 ] || suites=(unit integration faults fuzz e2e)
 for s in "${suites[@]}"; do
     case $s in
-    unit | integration | e2e) ;;
+    unit | integration | faults | fuzz | e2e) ;;
     *)
-        echo "usage: $0 [unit|integration|e2e]..." >&2
+        echo "usage: $0 [unit|integration|faults|fuzz|e2e]..." >&2
         exit 2
         ;;
     esac

@@ -830,15 +830,18 @@ class Stack(_Client):
         self.tenants = 0
         self.san_findings = []   # reports found by stop(), not yet taken
 
-    def start(self, workers=4, env=None, pool=None, web=False):
+    def start(self, workers=4, env=None, pool=None, web=False,
+              db_opts=FAST_DB_OPTS):
         """Starts MariaDB, migrates, starts a pool with `workers` workers
         and `env` added to its environment, and nginx; waits for /healthz.
         pool=False starts no pool (nginx then answers 503); the default is
         to start it if bin/optimist-fcgi is built. web=True: nginx also
-        serves web/ at / (the browser tests). Returns self."""
+        serves web/ at / (the browser tests). db_opts: mariadbd's extra
+        options (tests that SIGKILL the server want commits that survive
+        it). Returns self."""
         self.dir = tempfile.mkdtemp(prefix="optimist-e2e-")
         try:
-            self.db = Database(os.path.join(self.dir, "db"))
+            self.db = Database(os.path.join(self.dir, "db"), db_opts)
             self.db.start()
             if os.access(os.path.join(BIN, "optimistctl"), os.X_OK):
                 r = self.ctl("migrate")

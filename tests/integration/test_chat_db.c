@@ -581,8 +581,11 @@ static void test_concurrent_appenders_append_each_id_once(void **state)
         assert_int_equal(pthread_create(&t[i], NULL, appender, &w[i]), 0);
     }
     unsigned appended = 0, duplicates = 0;
-    for (int i = 0; i < THREADS; i++) {
+    /* Every thread joined before any assertion: a failed one leaves the
+     * test at once, and the others would write into its gone frame. */
+    for (int i = 0; i < THREADS; i++)
         assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < THREADS; i++) {
         assert_int_equal(w[i].failed, REC_OK);
         appended += w[i].appended;
         duplicates += w[i].duplicates;

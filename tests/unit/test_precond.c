@@ -231,6 +231,13 @@ static void test_none_match(void **state)
     assert_int_equal(precond_none_match("W/\"3\"", 4), 0);
     assert_int_equal(precond_none_match("\"1\", W/\"3\"", 3), 1);
     assert_int_equal(precond_none_match("W/\"1\", \"3\"", 3), 1);
+    /* Tags that are not ours (a cache's, a number past the range) match
+     * nothing, and the tags after them still count (found by
+     * tests/fuzz/precond: it answered 200 instead of 304). */
+    assert_int_equal(precond_none_match("\"7091840737091\", \"1\"", 1), 1);
+    assert_int_equal(precond_none_match("\"abc\", W/\"5\"", 5), 1);
+    assert_int_equal(precond_none_match("\"03\", \"3\"", 3), 1);
+    assert_int_equal(precond_none_match("\"abc\", \"4\"", 5), 0);
 }
 
 static void test_none_match_garbage(void **state)
