@@ -271,7 +271,7 @@ FAULT_SRC  := $(wildcard tests/faults/test_*.c)
 FAULT_BIN  := $(FAULT_SRC:%.c=$(BUILD)/%)
 
 $(BUILD)/tests/faults/%: tests/faults/%.c tests/faults/faultsim.c \
-		tests/faults/faultsim.h $(BUILD)/liboptimist.a
+		tests/faults/faultsim.h $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
 	  -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
@@ -280,7 +280,7 @@ $(BUILD)/tests/faults/%: tests/faults/%.c tests/faults/faultsim.c \
 FAULT_INTEG := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/faults/integ_%)
 
 $(BUILD)/tests/faults/integ_%: tests/integration/%.c tests/faults/faultsim.c \
-		tests/faults/faultsim.h $(BUILD)/liboptimist.a
+		tests/faults/faultsim.h $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(foreach f,$(FAULT_WRAP),-Wl,--wrap=$(f)) \
 	  -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread

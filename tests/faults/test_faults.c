@@ -30,6 +30,7 @@
 
 #include "../../lib/chat.h"
 #include "../../lib/rec.h"
+#include "../integration/itest.h"
 #include "faultsim.h"
 
 #include <inttypes.h>
@@ -481,11 +482,8 @@ static int teardown(void **state)
 
 int main(void)
 {
-    rec_config_from_env(&cfg);
-    if (cfg.socket == NULL && getenv("OPTIMIST_DB_HOST") == NULL) {
-        fprintf(stderr, "OPTIMIST_DB_SOCKET is not set: run via tests/run.sh\n");
+    if (itest_config(&cfg) != 0)
         return 1;
-    }
     verbose = getenv("FAULTS_VERBOSE") != NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_insert),     cmocka_unit_test(test_read),
