@@ -561,10 +561,22 @@ class Checker:
             self.compare(("storefront", tid), json.loads(cfg).get("log", []),
                          int(v), 2)
         for tok, rid in self.reports:
-            (v, chat, length), = self.rows(
-                "SELECT version, chat, chat_length FROM reports "
+            (v, length), = self.rows(
+                "SELECT version, chat_length FROM reports "
                 "WHERE id = %d" % rid)
-            ids = [m["id"] for m in json.loads(chat)]
+            # The history is in segments (sql/0008): read them in order,
+            # and check that they tile it (each starts where the last
+            # ended, and holds what its n says).
+            ids = []
+            for first, n, msgs in self.rows(
+                    "SELECT first, n, msgs FROM report_chat_segments "
+                    "WHERE report_id = %d ORDER BY first" % rid):
+                got = json.loads(msgs)
+                if int(first) != len(ids) or int(n) != len(got):
+                    self.violation("chat %d: segment at %s holds %d of %s "
+                                   "after %d messages"
+                                   % (rid, first, len(got), n, len(ids)))
+                ids += [m["id"] for m in got]
             # Chat appends leave the report's version alone.
             self.compare(("chat", rid), ids, None, 0)
             if int(v) != 1:
