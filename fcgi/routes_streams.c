@@ -5,6 +5,7 @@
  * all in the time of a GET. Also GET /v1/evaluations/{id} and the stream
  * tickets of browsers (POST /v1/stream-tickets).
  */
+#include "../lib/parse.h"
 #include "bids.h"
 #include "body.h"
 #include "feeds.h"
@@ -52,16 +53,13 @@ static int cursor_or_reply(http_req *r, uint64_t *cursor)
     *cursor = 0;
     if (v == NULL || v[0] == '\0')
         return 0;
-    uint64_t n = 0;
-    for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9' || n > UINT64_MAX / 10 - 1) {
-            reply_error(r, 400, "bad_request",
-                        "Last-Event-ID must be an event id (digits)", NULL);
-            return -1;
-        }
-        n = n * 10 + (uint64_t)(*p - '0');
+    /* All digits, and below the top value (which stands for "too big"). */
+    size_t n = parse_u64(v, UINT64_MAX, cursor);
+    if (n == 0 || v[n] != '\0' || *cursor == UINT64_MAX) {
+        reply_error(r, 400, "bad_request",
+                    "Last-Event-ID must be an event id (digits)", NULL);
+        return -1;
     }
-    *cursor = n;
     return 0;
 }
 
@@ -74,6 +72,26 @@ static void handoff_or_reply(http_req *r, hub_msg *m)
         reply_error(r, 503, "unavailable",
                     "the stream cannot be opened now; retry shortly", NULL);
     }
+}
+
+/* Hands the connection to the hub for `feed` on `id` from `cursor`, unless
+ * the cursor is ahead of `last` (what the stream has to offer now: the
+ * version, the chat's length, the run's last event): 400, naming `what`. */
+static void feed_from(http_req *r, int feed, uint64_t id, uint64_t cursor,
+                      uint64_t last, const char *what)
+{
+    if (cursor > last) {
+        reply_errorf(
+            r, 400, "bad_request", "Last-Event-ID %llu is beyond %s %llu",
+            (unsigned long long)cursor, what, (unsigned long long)last);
+        return;
+    }
+    hub_msg m;
+    memset(&m, 0, sizeof m);
+    m.feed = (uint8_t)feed;
+    m.id = id;
+    m.cursor = cursor;
+    handoff_or_reply(r, &m);
 }
 
 typedef rec_status (*load_fn)(http_req *r, uint64_t id, jbuf *out,
@@ -95,18 +113,7 @@ static void record_feed(http_req *r, int feed, load_fn load, uint64_t id)
         reply_rec(r, st, &err);
         return;
     }
-    if (cursor > v) {
-        reply_errorf(r, 400, "bad_request",
-                     "Last-Event-ID %llu is above the current version %u",
-                     (unsigned long long)cursor, v);
-        return;
-    }
-    hub_msg m;
-    memset(&m, 0, sizeof m);
-    m.feed = (uint8_t)feed;
-    m.id = id;
-    m.cursor = cursor;
-    handoff_or_reply(r, &m);
+    feed_from(r, feed, id, cursor, v, "the current version");
 }
 
 void route_feed_session(http_req *r)
@@ -155,18 +162,7 @@ void route_feed_chat(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    if (cursor > length) {
-        reply_errorf(r, 400, "bad_request",
-                     "Last-Event-ID %llu is above the chat's length %llu",
-                     (unsigned long long)cursor, (unsigned long long)length);
-        return;
-    }
-    hub_msg m;
-    memset(&m, 0, sizeof m);
-    m.feed = FEED_CHAT;
-    m.id = r->ids[0];
-    m.cursor = cursor;
-    handoff_or_reply(r, &m);
+    feed_from(r, FEED_CHAT, r->ids[0], cursor, length, "the chat's length");
 }
 
 void route_feed_outbox(http_req *r)
@@ -174,11 +170,8 @@ void route_feed_outbox(http_req *r)
     uint64_t cursor;
     if (cursor_or_reply(r, &cursor) != 0)
         return;
-    hub_msg m;
-    memset(&m, 0, sizeof m);
-    m.feed = FEED_OUTBOX;
-    m.cursor = cursor;
-    handoff_or_reply(r, &m);
+    /* Any seq: the outbox only grows, and a cursor ahead of it waits. */
+    feed_from(r, FEED_OUTBOX, 0, cursor, UINT64_MAX, "the outbox");
 }
 
 /* ---- evaluations ----------------------------------------------------------
@@ -259,18 +252,7 @@ void route_evaluation_events(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    if (cursor > last) {
-        reply_errorf(r, 400, "bad_request",
-                     "Last-Event-ID %llu is beyond the run's last event %llu",
-                     (unsigned long long)cursor, (unsigned long long)last);
-        return;
-    }
-    hub_msg m;
-    memset(&m, 0, sizeof m);
-    m.feed = FEED_EVAL;
-    m.id = r->ids[0];
-    m.cursor = cursor;
-    handoff_or_reply(r, &m);
+    feed_from(r, FEED_EVAL, r->ids[0], cursor, last, "the run's last event");
 }
 
 /* ---- tickets

@@ -165,13 +165,67 @@ static rec_status run_file(rec_db *db, char *sql, rec_err *err)
     return REC_OK;
 }
 
+/* The migration files of `dir`, sorted by name (their numbers): *names
+ * (free with free_names) and *count. REC_ERROR if the folder is
+ * unreadable. */
+static rec_status list_dir(const char *dir, char ***names, size_t *count,
+                           rec_err *err)
+{
+    size_t cap = 0;
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        snprintf(err->msg, sizeof err->msg, "cannot open %s: %s", dir,
+                 strerror(errno));
+        return REC_ERROR;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_migration(e->d_name))
+            continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(*names, cap * sizeof **names);
+            if (nn == NULL)
+                abort();
+            *names = nn;
+        }
+        (*names)[*count] = strdup(e->d_name);
+        if ((*names)[*count] == NULL)
+            abort();
+        (*count)++;
+    }
+    closedir(d);
+    qsort(*names, *count, sizeof **names, cmp_names);
+    return REC_OK;
+}
+
+static void free_names(char **names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* *done = 1 if schema_migrations records the migration file `name`. */
+static rec_status is_applied(rec_db *db, const char *name, int *done,
+                             rec_err *err)
+{
+    rec_rows *rows = NULL;
+    rec_param vp[1] = {REC_U((unsigned)strtoul(name, NULL, 10))};
+    rec_status st = rec_exec(db, SQL_APPLIED, vp, 1, &rows, NULL, NULL, err);
+    *done = st == REC_OK && rec_rows_count(rows) > 0;
+    rec_rows_free(rows);
+    return st;
+}
+
 rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
                        void (*log)(const char *line), rec_err *err)
 {
     rec_status st;
-    rec_rows *rows = NULL;
     char **names = NULL;
-    size_t count = 0, cap = 0;
+    size_t count = 0;
     char line[512];
 
     char owner[128], host[64] = "?";
@@ -186,44 +240,14 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
     if (st != REC_OK)
         return st;
     st = rec_exec_text(db, SQL_CREATE, sizeof SQL_CREATE - 1, err);
-    if (st != REC_OK)
-        goto unlock;
-
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        snprintf(err->msg, sizeof err->msg, "cannot open %s: %s", dir,
-                 strerror(errno));
-        st = REC_ERROR;
-        goto unlock;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_migration(e->d_name))
-            continue;
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *names);
-            if (nn == NULL)
-                abort();
-            names = nn;
-        }
-        names[count] = strdup(e->d_name);
-        if (names[count] == NULL)
-            abort();
-        count++;
-    }
-    closedir(d);
-    qsort(names, count, sizeof *names, cmp_names);
+    if (st == REC_OK)
+        st = list_dir(dir, &names, &count, err);
 
     for (size_t i = 0; i < count && st == REC_OK; i++) {
-        unsigned version = (unsigned)strtoul(names[i], NULL, 10);
-        rec_param vp[2] = {REC_U(version), REC_CSTR(names[i])};
-        st = rec_exec(db, SQL_APPLIED, vp, 1, &rows, NULL, NULL, err);
+        int done = 0;
+        st = is_applied(db, names[i], &done, err);
         if (st != REC_OK)
             break;
-        size_t done = rec_rows_count(rows);
-        rec_rows_free(rows);
-        rows = NULL;
         if (done)
             continue;
         char path[1024];
@@ -243,6 +267,8 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
             memcpy(err->msg, msg, sizeof msg);
             break;
         }
+        rec_param vp[2] = {REC_U((unsigned)strtoul(names[i], NULL, 10)),
+                           REC_CSTR(names[i])};
         st = rec_exec(db, SQL_RECORD, vp, 2, NULL, NULL, NULL, err);
         if (st == REC_OK) {
             rec_err ignored;
@@ -257,10 +283,7 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
             }
         }
     }
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
-unlock:;
+    free_names(names, count);
     rec_err ignored;
     if (rec_exec(db, SQL_UNLOCK, &who, 1, NULL, NULL, NULL, &ignored) != REC_OK)
         fprintf(stderr, "migrate: could not free the lock (it frees itself "
@@ -277,64 +300,28 @@ rec_status rec_migrate_pending(rec_db *db, const char *dir, int *pending,
                                void *ctx, rec_err *err)
 {
     rec_rows *rows = NULL;
-    rec_status st;
-    int have_table;
+    char **names = NULL;
+    size_t count = 0;
 
     *pending = 0;
     /* Read only: a dry run must not even create schema_migrations. */
-    st = rec_exec(db, SQL_TABLE_EXISTS, NULL, 0, &rows, NULL, NULL, err);
+    rec_status st = rec_exec(db, SQL_TABLE_EXISTS, NULL, 0, &rows, NULL, NULL,
+                             err);
     if (st != REC_OK)
         return st;
-    have_table = rec_rows_count(rows) > 0;
+    int have_table = rec_rows_count(rows) > 0;
     rec_rows_free(rows);
-    rows = NULL;
-
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        snprintf(err->msg, sizeof err->msg, "cannot open %s: %s", dir,
-                 strerror(errno));
-        return REC_ERROR;
-    }
-    char **names = NULL;
-    size_t count = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_migration(e->d_name))
-            continue;
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *names);
-            if (nn == NULL)
-                abort();
-            names = nn;
-        }
-        names[count] = strdup(e->d_name);
-        if (names[count] == NULL)
-            abort();
-        count++;
-    }
-    closedir(d);
-    qsort(names, count, sizeof *names, cmp_names);
+    st = list_dir(dir, &names, &count, err);
     for (size_t i = 0; i < count && st == REC_OK; i++) {
-        size_t done = 0;
-        if (have_table) {
-            unsigned version = (unsigned)strtoul(names[i], NULL, 10);
-            rec_param vp[1] = {REC_U(version)};
-            st = rec_exec(db, SQL_APPLIED, vp, 1, &rows, NULL, NULL, err);
-            if (st != REC_OK)
-                break;
-            done = rec_rows_count(rows);
-            rec_rows_free(rows);
-            rows = NULL;
-        }
+        int done = 0;
+        if (have_table && (st = is_applied(db, names[i], &done, err)) != REC_OK)
+            break;
         if (!done) {
             (*pending)++;
             if (each)
                 each(names[i], ctx);
         }
     }
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
+    free_names(names, count);
     return st;
 }

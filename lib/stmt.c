@@ -135,6 +135,19 @@ static int is_read(const char *sql)
     return strncasecmp(sql, "SELECT", 6) == 0;
 }
 
+/* Binds one result column as text into buf (cap bytes): every column
+ * comes back as the server prints it. */
+static void bind_text_out(MYSQL_BIND *b, char *buf, size_t cap,
+                          unsigned long *len, my_bool *null, my_bool *error)
+{
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = buf;
+    b->buffer_length = cap;
+    b->length = len;
+    b->is_null = null;
+    b->error = error;
+}
+
 static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
                              rec_err *err)
 {
@@ -175,12 +188,7 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
         if (cap < 32)
             cap = 32; /* numbers and dates rendered as text */
         bufs[c] = xrealloc(NULL, cap);
-        bind[c].buffer_type = MYSQL_TYPE_STRING;
-        bind[c].buffer = bufs[c];
-        bind[c].buffer_length = cap;
-        bind[c].length = &lens[c];
-        bind[c].is_null = &nulls[c];
-        bind[c].error = &errs[c];
+        bind_text_out(&bind[c], bufs[c], cap, &lens[c], &nulls[c], &errs[c]);
     }
     if (mysql_stmt_bind_result(stmt, bind) != 0) {
         st = db_fail_stmt(db, stmt, err);
@@ -435,12 +443,8 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
     for (unsigned c = 0; c < ncols; c++) {
         caps[c] = EACH_INITIAL_CAP;
         bufs[c] = xrealloc(NULL, caps[c]);
-        bind[c].buffer_type = MYSQL_TYPE_STRING;
-        bind[c].buffer = bufs[c];
-        bind[c].buffer_length = caps[c];
-        bind[c].length = &lens[c];
-        bind[c].is_null = &nulls[c];
-        bind[c].error = &errs[c];
+        bind_text_out(&bind[c], bufs[c], caps[c], &lens[c], &nulls[c],
+                      &errs[c]);
     }
     if (mysql_stmt_bind_result(stmt, bind) != 0) {
         st = db_fail_stmt(db, stmt, err);

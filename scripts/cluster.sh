@@ -38,35 +38,9 @@ dir=${2:-$repo/var/cluster}
 bin=${BIN:-bin}
 case $bin in /*) ;; *) bin=$repo/$bin ;; esac
 
-say() { printf '%s\n' "$*"; }
-die() {
-    printf 'cluster.sh: %s\n' "$*" >&2
-    exit 1
-}
-
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ]
-}
-
-running() {  # running PIDFILE COMM
-    local pid
-    [ -s "$1" ] || return 1
-    pid=$(tr -dc 0-9 <"$1")
-    [ -n "$pid" ] && alive "$pid" || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
-}
-
-wait_for() {  # wait_for SECONDS WHAT COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@"; do
-        [ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
-        sleep 0.1
-    done
-}
+me=cluster.sh
+# shellcheck source=common.sh
+. "$PWD/scripts/common.sh"   # (the script has cd-ed to the checkout)
 
 # stop_pid NAME PIDFILE COMM SECONDS: SIGTERM, wait, SIGKILL.
 stop_pid() {

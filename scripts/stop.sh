@@ -9,13 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 var=${OPTIMIST_VAR:-$PWD/var}
 
-# alive PID: exists and is not a zombie.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ]
-}
+# shellcheck source=common.sh
+. "$PWD/scripts/common.sh"   # (the script has cd-ed to the checkout)
 
 # children PID: the pids whose parent is PID.
 children() {
