@@ -25,8 +25,16 @@ function outcome(a, mine) {
     : `Already ${verb(a.status)} by ${by} at ${time(a.decided_at)}. Your click changed nothing.`;
 }
 
+// What the queue shows now: drawing again only when it changed keeps the
+// buttons under a person's pointer (a poll every 1.5 s must not replace
+// the Approve button between the two clicks of a double click).
+let drawn = "";
+
 function draw() {
   const list = [...items.values()].sort((x, y) => x.id - y.id);
+  const shows = JSON.stringify([list, [...busy]]);
+  if (shows === drawn) return;
+  drawn = shows;
   $("#queue").replaceChildren(...(list.length ? list.map((a) => {
     const pending = a.status === "pending";
     return h("li", { "data-id": a.id, "data-status": a.status },
