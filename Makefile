@@ -4,7 +4,7 @@
 #                   (the release build: hardened, no test hooks)
 #   make test       unit, integration (real MariaDB) and end-to-end (nginx)
 #                   tests, on the test build (build/test: -Werror and
-#                   -DOPTIMIST_TESTHOOKS, fcgi/testhook.c)
+#                   -DOPTIMIST_TESTHOOKS, fcgi/core/testhook.c)
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #                   (build/asan, also a test build)
 #   make lint       cppcheck;  make format / format-check: clang-format
@@ -35,7 +35,7 @@ JSON_CFLAGS := $(shell pkg-config --cflags json-c 2>/dev/null)
 JSON_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
-# sd_notify for Type=notify units (fcgi/notify.c); optional at build time.
+# sd_notify for Type=notify units (fcgi/pool/notify.c); optional at build time.
 SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null)
 SYSTEMD_CFLAGS := $(if $(SYSTEMD_LIBS),-DHAVE_SYSTEMD $(shell pkg-config --cflags libsystemd 2>/dev/null))
 
@@ -59,19 +59,24 @@ OPT      := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LDSAN    := -fsanitize=address,undefined
 HARDEN   := -fPIE
 endif
-# TESTHOOKS=1: the test build, with fcgi/testhook.c (see testhook.h).
+# TESTHOOKS=1: the test build, with fcgi/core/testhook.c (see testhook.h).
 TESTHOOKS ?=
 ifeq ($(TESTHOOKS),1)
 HARDEN   += -DOPTIMIST_TESTHOOKS
 endif
-CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(DB_CFLAGS) $(JSON_CFLAGS) $(SYSTEMD_CFLAGS)
+# fcgi/ is one folder a layer (README, "Layout"); every folder and lib/ are
+# on the quote include path, so a file includes "reply.h" wherever it is
+# (-iquote: a header named like a system one, limits.h, never shadows it).
+FCGI_DIRS := $(sort $(dir $(wildcard fcgi/*/*.c fcgi/*/*.h)))
+INCLUDES := $(addprefix -iquote ,$(FCGI_DIRS:%/=%)) -iquote lib
+CFLAGS   += $(WARN) $(OPT) $(HARDEN) -MMD -MP -D_GNU_SOURCE $(INCLUDES) $(DB_CFLAGS) $(JSON_CFLAGS) $(SYSTEMD_CFLAGS)
 LDFLAGS  += $(LDSAN) $(LDHARDEN)
 LIBS     := $(DB_LIBS) $(JSON_LIBS) $(CRYPTO_LIBS) -lfcgi -lm $(SYSTEMD_LIBS)
 
 LIB_SRC  := $(wildcard lib/*.c)
-APP_SRC  := $(filter-out fcgi/main.c fcgi/testhook.c,$(wildcard fcgi/*.c))
+APP_SRC  := $(filter-out fcgi/pool/main.c fcgi/core/testhook.c,$(wildcard fcgi/*/*.c))
 ifeq ($(TESTHOOKS),1)
-APP_SRC  += fcgi/testhook.c
+APP_SRC  += fcgi/core/testhook.c
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
@@ -88,7 +93,7 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
--include $(wildcard $(BUILD)/lib/*.d $(BUILD)/fcgi/*.d $(BUILD)/tools/*.d \
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/fcgi/*/*.d $(BUILD)/tools/*.d \
                     $(BUILD)/tests/*/*.d $(BUILD)/bench/*.d)
 
 $(BUILD)/liboptimist.a: $(LIB_OBJ)
@@ -101,11 +106,11 @@ $(BUILD)/libfcgiapp.a: $(APP_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/optimist-fcgi: $(BUILD)/fcgi/main.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
+$(BIN)/optimist-fcgi: $(BUILD)/fcgi/pool/main.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# optimistctl reads the pool's option table (fcgi/conf.c) from libfcgiapp.a.
+# optimistctl reads the pool's option table (fcgi/core/conf.c) from libfcgiapp.a.
 $(BIN)/optimistctl: $(BUILD)/tools/optimistctl.o $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -185,11 +190,11 @@ lint:
 	@scripts/deps.sh lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -D_GNU_SOURCE \
-	  $(DB_CFLAGS) $(JSON_CFLAGS) lib fcgi tools
+	  $(subst -iquote ,-I,$(INCLUDES)) $(DB_CFLAGS) $(JSON_CFLAGS) lib fcgi tools
 
-# clang-format (.clang-format) on the files listed in .clang-format-files:
-# the list grows as files are rewritten (README, "Formatting").
-FORMAT_FILES := $(shell grep -v '^\#' .clang-format-files 2>/dev/null)
+# clang-format (.clang-format) on every C file of the tree.
+FORMAT_FILES := $(wildcard fcgi/*/*.[ch] lib/*.[ch] tools/*.[ch] \
+                           tests/*/*.[ch])
 format:
 	@scripts/deps.sh lint
 	clang-format -i $(FORMAT_FILES)

@@ -3,11 +3,11 @@
  *
  * A bid (table bids):
  *
- *   open ------- claim ------> evaluating ---- finish, data unchanged ---> decided
- *   decided ---- claim ------> evaluating ---- finish, data edited -----> open
- *   evaluating - take-over --> evaluating      finish, evaluator failed -> open
- *    (lease passed)            (new owner)     finish, lease passed -----> open
- *   open, decided -- archive --> archived      (no take-over happened)
+ *   open ------- claim ------> evaluating ---- finish, data unchanged --->
+ * decided decided ---- claim ------> evaluating ---- finish, data edited ----->
+ * open evaluating - take-over --> evaluating      finish, evaluator failed ->
+ * open (lease passed)            (new owner)     finish, lease passed ----->
+ * open open, decided -- archive --> archived      (no take-over happened)
  *   archived: final.
  *
  *   PATCH changes data (and data_version) in open, evaluating and decided,
@@ -105,18 +105,21 @@ static const char SQL_RUN_EXPIRE[] =
 const char *bid_outcome_name(bid_outcome o)
 {
     switch (o) {
-    case BID_APPLIED: return "applied";
-    case BID_SUPERSEDED: return "superseded";
-    case BID_FAILED: return "failed";
-    case BID_EXPIRED: return "expired";
+    case BID_APPLIED:
+        return "applied";
+    case BID_SUPERSEDED:
+        return "superseded";
+    case BID_FAILED:
+        return "failed";
+    case BID_EXPIRED:
+        return "expired";
     }
     return "unknown";
 }
 
 rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
                          rec_expect expect, const char *kind,
-                         unsigned lease_seconds, bid_claim *out,
-                         rec_err *err)
+                         unsigned lease_seconds, bid_claim *out, rec_err *err)
 {
     uint64_t eval_id = 0;
     rec_param ins[3] = {REC_U(id), REC_U(tenant_id), REC_CSTR(kind)};
@@ -126,8 +129,11 @@ rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
         return st;
 
     rec_param set[2] = {REC_U(eval_id), REC_U(lease_seconds)};
-    rec_guard g = {.update_sql = SQL_CLAIM, .params = set, .nparams = 2,
-                   .state_sql = BID_STATE_SQL, .from = CLAIM_FROM};
+    rec_guard g = {.update_sql = SQL_CLAIM,
+                   .params = set,
+                   .nparams = 2,
+                   .state_sql = BID_STATE_SQL,
+                   .from = CLAIM_FROM};
     rec_guard_out found;
     st = rec_guarded_write(db, &g, id, tenant_id, expect, &found, err);
     if (st != REC_OK)
@@ -182,10 +188,10 @@ rec_status bid_renew(rec_db *db, const bid_claim *c, unsigned lease_seconds,
 
 struct finish_ctx {
     const bid_claim *c;
-    rec_param result;       /* JSON text or NULL */
-    rec_param detail;       /* text or NULL */
-    bid_outcome outcome;    /* OUT */
-    uint32_t version;       /* OUT */
+    rec_param result;    /* JSON text or NULL */
+    rec_param detail;    /* text or NULL */
+    bid_outcome outcome; /* OUT */
+    uint32_t version;    /* OUT */
 };
 
 static rec_status read_version(rec_db *db, uint64_t id, uint32_t *version,
@@ -227,7 +233,8 @@ static rec_status finish_body(rec_db *db, void *vctx, rec_err *err)
         if (affected == 1) {
             f->outcome = BID_APPLIED;
             st = end_run(db, f, "applied", err);
-            return st != REC_OK ? st : read_version(db, c->bid_id, &f->version, err);
+            return st != REC_OK ? st
+                                : read_version(db, c->bid_id, &f->version, err);
         }
     }
     rec_param own[2] = {REC_U(c->bid_id), REC_U(c->eval_id)};
@@ -237,7 +244,8 @@ static rec_status finish_body(rec_db *db, void *vctx, rec_err *err)
     if (affected == 1) {
         f->outcome = f->result.type != REC_T_NULL ? BID_SUPERSEDED : BID_FAILED;
         st = end_run(db, f, bid_outcome_name(f->outcome), err);
-        return st != REC_OK ? st : read_version(db, c->bid_id, &f->version, err);
+        return st != REC_OK ? st
+                            : read_version(db, c->bid_id, &f->version, err);
     }
 
     /* The claim is lost. If the lease merely passed and nobody took the

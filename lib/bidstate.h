@@ -1,7 +1,7 @@
 /*
  * bidstate.h -- the bid state machine in SQL: the claim an evaluation
  * takes (with its lease), the lease's renewal and the evaluation's finish;
- * the other writes of a bid are a resource's (fcgi/routes_bids.c through
+ * the other writes of a bid are a resource's (fcgi/routes/routes_bids.c through
  * vw_run): archive and a PATCH with If-Match: * are rec_guarded_write with
  * BID_STATE_SQL, a PATCH with a version is rec_checked_write. No HTTP in
  * here.
@@ -43,8 +43,8 @@ typedef struct bid_claim {
  * caller's transaction rolls back). *out (OUT) is filled on REC_OK. */
 rec_status bid_claim_run(rec_db *db, uint64_t tenant_id, uint64_t id,
                          rec_expect expect, const char *kind,
-                         unsigned lease_seconds,
-                         bid_claim *out, rec_err *err) REC_MUST_CHECK;
+                         unsigned lease_seconds, bid_claim *out,
+                         rec_err *err) REC_MUST_CHECK;
 
 /* Renews the claim's lease to `lease_seconds` from now, if the claim still
  * holds the bid and its lease has not passed. REC_OK, or REC_INVALID_STATE

@@ -61,8 +61,8 @@ static const char SQL_LOCK[] =
  * never goes backwards along the history. One new message takes it in the
  * statement that writes it (AT_SQL); several read it once (SQL_NOW), to
  * give them all the same. */
-#define AT_SQL                                                             \
-    "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), "  \
+#define AT_SQL                                                                 \
+    "CONCAT(LEFT(DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%f'), "      \
     "23), 'Z')"
 static const char SQL_NOW[] = "SELECT " AT_SQL;
 /* Not INSERT IGNORE: that would also turn a truncation into a warning.
@@ -103,9 +103,9 @@ static const char SQL_MOVE_TAIL[] =
  * the report is not the tenant's. A segment wholly inside the slice is
  * sent as it is stored (a JSON array: parsing it to extract all of it
  * would give the same); only the first and last are cut. GREATEST/LEAST
- * keep the unsigned arithmetic from going below 0. No ORDER BY: with the slices (BLOBs) in
- * the rows, the server sorts through an on-disk temporary table, which
- * made a read of 100 messages 2.4 times slower; chat_read puts the few
+ * keep the unsigned arithmetic from going below 0. No ORDER BY: with the slices
+ * (BLOBs) in the rows, the server sorts through an on-disk temporary table,
+ * which made a read of 100 messages 2.4 times slower; chat_read puts the few
  * rows in order by `first` itself. */
 static const char SQL_READ[] =
     "SELECT r.chat_length, s.first, IF(s.first >= ? AND s.first + s.n <= ?, "
@@ -125,8 +125,8 @@ int chat_id_valid(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                 (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-                 c == ':' || c == '-';
+                 (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+                 c == '-';
         if (!ok)
             return 0;
     }
@@ -195,10 +195,10 @@ struct append_ctx {
     size_t n;
     size_t pos[CHAT_MAX_BATCH]; /* the new messages' indexes in msgs */
     size_t nfresh;              /* how many */
-    char at[32];      /* the call's timestamp, when it appends several */
-    chat_result res;  /* OUT */
-    jbuf batch; /* new messages as a JSON array (owned, freed by
-                   chat_append) */
+    char at[32];     /* the call's timestamp, when it appends several */
+    chat_result res; /* OUT */
+    jbuf batch;      /* new messages as a JSON array (owned, freed by
+                        chat_append) */
 };
 
 /* Writes the new messages pos[from..to) of c as a JSON array into
@@ -251,9 +251,12 @@ static rec_status append_to_tail(rec_db *db, struct append_ctx *c,
     rec_status st;
     if (a == 1) {
         const chat_msg *m = &c->msgs[c->pos[0]];
-        rec_param p[6] = {REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
-                          REC_S(m->content, m->content_len), REC_U(b),
-                          REC_U(c->report_id), REC_U(tail)};
+        rec_param p[6] = {REC_S(m->id, m->id_len),
+                          REC_S(m->role, m->role_len),
+                          REC_S(m->content, m->content_len),
+                          REC_U(b),
+                          REC_U(c->report_id),
+                          REC_U(tail)};
         st = rec_exec(db, SQL_TAIL_ONE, p, 6, NULL, &affected, NULL, err);
     } else {
         write_batch(c, 0, a);
@@ -267,14 +270,16 @@ static rec_status append_to_tail(rec_db *db, struct append_ctx *c,
 }
 
 /* Opens one segment at index `first` holding pos[from..to) (b bytes). */
-static rec_status open_segment(rec_db *db, struct append_ctx *c,
-                               uint64_t first, size_t from, size_t to,
-                               uint64_t b, rec_err *err)
+static rec_status open_segment(rec_db *db, struct append_ctx *c, uint64_t first,
+                               size_t from, size_t to, uint64_t b, rec_err *err)
 {
     if (c->nfresh == 1) {
         const chat_msg *m = &c->msgs[c->pos[from]];
-        rec_param p[6] = {REC_U(c->report_id), REC_U(first), REC_U(b),
-                          REC_S(m->id, m->id_len), REC_S(m->role, m->role_len),
+        rec_param p[6] = {REC_U(c->report_id),
+                          REC_U(first),
+                          REC_U(b),
+                          REC_S(m->id, m->id_len),
+                          REC_S(m->role, m->role_len),
                           REC_S(m->content, m->content_len)};
         return rec_exec(db, SQL_OPEN_ONE, p, 6, NULL, NULL, NULL, err);
     }
@@ -405,8 +410,8 @@ rec_status chat_append(rec_db *db, uint64_t report_id, uint64_t tenant_id,
         snprintf(err->msg, sizeof err->msg, "%zu messages in one append", n);
         return REC_INVALID;
     }
-    struct append_ctx c = {.report_id = report_id, .tenant_id = tenant_id,
-                           .msgs = msgs, .n = n};
+    struct append_ctx c = {
+        .report_id = report_id, .tenant_id = tenant_id, .msgs = msgs, .n = n};
     jb_init(&c.batch);
     rec_status st = rec_txn(db, append_txn, &c, err);
     jb_free(&c.batch);
@@ -433,9 +438,9 @@ rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
     if (after > INT32_MAX)
         after = INT32_MAX;
     uint64_t end = after + limit;
-    rec_param p[10] = {REC_U(after),     REC_U(end),      REC_U(after),
-                       REC_U(end),       REC_U(end),      REC_U(after),
-                       REC_U(report_id), REC_U(after),    REC_U(report_id),
+    rec_param p[10] = {REC_U(after),     REC_U(end),   REC_U(after),
+                       REC_U(end),       REC_U(end),   REC_U(after),
+                       REC_U(report_id), REC_U(after), REC_U(report_id),
                        REC_U(tenant_id)};
     rec_status st = rec_exec(db, SQL_READ, p, 10, &rows, NULL, NULL, err);
     if (st != REC_OK)

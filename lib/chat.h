@@ -3,8 +3,8 @@
  * message and never append one twice, and reads of a slice.
  *
  * The history is a sequence of segments (report_chat_segments rows of at
- * most CHAT_SEG_MAX messages). An append runs in one transaction: lock the report
- * row, insert each message id into report_chat_ids (the primary key says
+ * most CHAT_SEG_MAX messages). An append runs in one transaction: lock the
+ * report row, insert each message id into report_chat_ids (the primary key says
  * which ids are new), check the limits, then append the new messages
  * inside the database to the tail segment, or open the next one. The
  * application never reads the history to write it back, and an append
@@ -22,13 +22,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHAT_MAX_BATCH 100      /* messages in one append call */
-#define CHAT_MAX_CONTENT 65536  /* bytes of one message's content */
-#define CHAT_MAX_HISTORY 1000000 /* messages in one report's chat */
-#define CHAT_MAX_BYTES (256u * 1024u * 1024u) /* bytes of content in it */
-#define CHAT_ID_MAX 64          /* bytes of a message id */
-#define CHAT_READ_DEFAULT 100   /* messages a read returns by default */
-#define CHAT_READ_MAX 1000      /* and at most */
+#define CHAT_MAX_BATCH    100     /* messages in one append call */
+#define CHAT_MAX_CONTENT  65536   /* bytes of one message's content */
+#define CHAT_MAX_HISTORY  1000000 /* messages in one report's chat */
+#define CHAT_MAX_BYTES    (256u * 1024u * 1024u) /* bytes of content in it */
+#define CHAT_ID_MAX       64                     /* bytes of a message id */
+#define CHAT_READ_DEFAULT 100  /* messages a read returns by default */
+#define CHAT_READ_MAX     1000 /* and at most */
 
 /* The segments (sql/0008_chat_segments.sql cuts the same way): at most
  * CHAT_SEG_MAX messages, and the next one opens where the content would
@@ -37,14 +37,14 @@
  * server about 1.4 us more per message already in the tail, and a segment
  * of small messages stays inside its InnoDB page (no off-page BLOB) up to
  * about 60 of them; reading the last 100 costs least from 10 to 50. */
-#define CHAT_SEG_MAX 25
+#define CHAT_SEG_MAX   25
 #define CHAT_SEG_BYTES 6144
 
 /* One message to append. The strings are borrowed for the call. */
 typedef struct chat_msg {
-    const char *id;      /* the client's id: 1..64 of [A-Za-z0-9_.:-] */
+    const char *id; /* the client's id: 1..64 of [A-Za-z0-9_.:-] */
     size_t id_len;
-    const char *role;    /* "user", "assistant" or "system" */
+    const char *role; /* "user", "assistant" or "system" */
     size_t role_len;
     const char *content; /* UTF-8, at most CHAT_MAX_CONTENT bytes */
     size_t content_len;
@@ -52,11 +52,11 @@ typedef struct chat_msg {
 
 /* What is wrong with a message, for the client's 400. */
 typedef enum chat_fault {
-    CHAT_FAULT_NONE = 0,  /* the message can be appended */
-    CHAT_FAULT_ID,        /* id empty, too long, or a byte outside the set */
-    CHAT_FAULT_ROLE,      /* not one of the three roles */
-    CHAT_FAULT_TOO_LONG,  /* content over CHAT_MAX_CONTENT bytes */
-    CHAT_FAULT_ENCODING   /* content not valid UTF-8 */
+    CHAT_FAULT_NONE = 0, /* the message can be appended */
+    CHAT_FAULT_ID,       /* id empty, too long, or a byte outside the set */
+    CHAT_FAULT_ROLE,     /* not one of the three roles */
+    CHAT_FAULT_TOO_LONG, /* content over CHAT_MAX_CONTENT bytes */
+    CHAT_FAULT_ENCODING  /* content not valid UTF-8 */
 } chat_fault;
 
 /* 1 if s[0..n) is a message id: 1 to 64 bytes of A-Z a-z 0-9 _ . : - */
@@ -98,8 +98,7 @@ typedef struct chat_result {
  * CHAT_MAX_BATCH; or a database failure. Never changes the version. */
 rec_status chat_append(rec_db *db, uint64_t report_id, uint64_t tenant_id,
                        const chat_msg *msgs, size_t n,
-                       chat_result *out /* OUT */, rec_err *err)
-    REC_MUST_CHECK;
+                       chat_result *out /* OUT */, rec_err *err) REC_MUST_CHECK;
 
 /* Writes the JSON array of messages after+1 .. after+limit (at most
  * limit, in append order; [] past the end) of a report's chat to `out`

@@ -34,8 +34,7 @@
 #include <string.h>
 #include <strings.h>
 
-int cluster_parse_hosts(const char *list, struct db_endpoint *out,
-                        unsigned max)
+int cluster_parse_hosts(const char *list, struct db_endpoint *out, unsigned max)
 {
     unsigned n = 0;
     const char *p = list;
@@ -161,8 +160,8 @@ fail:
 
 rec_status cluster_session(MYSQL *m, rec_err *err)
 {
-    if (mysql_real_query(m, SQL_WSREP_SESSION,
-                         sizeof SQL_WSREP_SESSION - 1) == 0)
+    if (mysql_real_query(m, SQL_WSREP_SESSION, sizeof SQL_WSREP_SESSION - 1) ==
+        0)
         return REC_OK;
     err->code = mysql_errno(m);
     snprintf(err->sqlstate, sizeof err->sqlstate, "%s", mysql_sqlstate(m));

@@ -49,7 +49,8 @@ static void set_hosts(rec_db *db)
         e->is_socket = 1;
         snprintf(e->name, sizeof e->name, "%s", c->socket);
     } else {
-        snprintf(e->host, sizeof e->host, "%s", c->host ? c->host : "localhost");
+        snprintf(e->host, sizeof e->host, "%s",
+                 c->host ? c->host : "localhost");
         e->port = c->port;
         snprintf(e->name, sizeof e->name, "%s:%u", e->host, e->port);
     }
@@ -126,9 +127,9 @@ static rec_status classify(rec_db *db, unsigned code)
         db_drop(db);
         return REC_UNAVAILABLE;
     }
-    if (db->wsrep && (db_is_refusal(code) ||
-                      (code == ER_LOCK_WAIT_TIMEOUT &&
-                       cluster_node_refuses(db->conn)))) {
+    if (db->wsrep &&
+        (db_is_refusal(code) ||
+         (code == ER_LOCK_WAIT_TIMEOUT && cluster_node_refuses(db->conn)))) {
         /* This node left the Primary component (or is not ready): the
          * next connection goes to one that can serve. */
         db_drop(db);
@@ -136,15 +137,15 @@ static rec_status classify(rec_db *db, unsigned code)
         return REC_UNAVAILABLE;
     }
     switch (code) {
-    case ER_LOCK_DEADLOCK:      /* 1213; also Galera certification */
-    case ER_LOCK_WAIT_TIMEOUT:  /* 1205 */
+    case ER_LOCK_DEADLOCK:     /* 1213; also Galera certification */
+    case ER_LOCK_WAIT_TIMEOUT: /* 1205 */
         return REC_RETRY;
-    case ER_DUP_ENTRY:          /* 1062 */
+    case ER_DUP_ENTRY: /* 1062 */
         return REC_DUPLICATE;
     case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: /* 1366 */
-    case ER_DATA_TOO_LONG:      /* 1406 */
-    case ER_WARN_DATA_OUT_OF_RANGE: /* 1264 */
-    case ER_CONSTRAINT_FAILED:  /* 4025: CHECK (JSON_VALID) */
+    case ER_DATA_TOO_LONG:                   /* 1406 */
+    case ER_WARN_DATA_OUT_OF_RANGE:          /* 1264 */
+    case ER_CONSTRAINT_FAILED:               /* 4025: CHECK (JSON_VALID) */
         return REC_INVALID;
     default:
         /* MariaDB's JSON function errors (4037..4048) and MySQL's
@@ -197,10 +198,12 @@ static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
         /* UTC everywhere: NOW(3) and DATETIME columns are UTC. READ
          * COMMITTED: every statement sees the latest committed row, and
          * fewer gap locks mean fewer deadlocks. */
-        mysql_optionsv(m, MYSQL_INIT_COMMAND,
-                       "SET time_zone = '+00:00', innodb_lock_wait_timeout = 5") ||
-        mysql_optionsv(m, MYSQL_INIT_COMMAND,
-                       "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")) {
+        mysql_optionsv(
+            m, MYSQL_INIT_COMMAND,
+            "SET time_zone = '+00:00', innodb_lock_wait_timeout = 5") ||
+        mysql_optionsv(
+            m, MYSQL_INIT_COMMAND,
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")) {
         snprintf(err->msg, sizeof err->msg, "mysql_options failed");
         err->code = 0;
         mysql_close(m);
@@ -224,8 +227,8 @@ static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
     rec_status st = cluster_node_state(m, 0, 0, &cs, err);
     if (st == REC_OK && cs.wsrep && !cs.usable) {
         snprintf(err->msg, sizeof err->msg,
-                 "%s cannot serve: wsrep_ready=%s, %s, %s", e->name,
-                 cs.ready, cs.status, cs.state_comment);
+                 "%s cannot serve: wsrep_ready=%s, %s, %s", e->name, cs.ready,
+                 cs.status, cs.state_comment);
         err->code = 0;
         st = REC_UNAVAILABLE;
     }
@@ -328,8 +331,7 @@ static rec_status text(rec_db *db, const char *sql, rec_err *err)
     return REC_OK;
 }
 
-rec_status rec_exec_text(rec_db *db, const char *sql, size_t len,
-                         rec_err *err)
+rec_status rec_exec_text(rec_db *db, const char *sql, size_t len, rec_err *err)
 {
     rec_status st = db_ensure(db, err);
     if (st != REC_OK)
@@ -352,8 +354,7 @@ rec_status rec_exec_text(rec_db *db, const char *sql, size_t len,
  * failure rolls the whole transaction back and marks the hold broken; a
  * conflict or a refusing node marks it retryable: the caller may run the
  * whole unit of work again (rec_txn_hold_retryable). */
-static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
-                            rec_err *err)
+static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
     db->refused = 0;
     rec_status st = fn(db, ctx, err);
@@ -370,8 +371,7 @@ static rec_status join_held(rec_db *db, rec_txn_fn fn, void *ctx,
     return st == REC_OK ? REC_UNAVAILABLE : st;
 }
 
-static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
-                          rec_err *err);
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err);
 
 rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
@@ -383,8 +383,7 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
     return st;
 }
 
-static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
-                          rec_err *err)
+static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
     rec_status st = REC_ERROR;
     unsigned conflicts = 0, refusals = 0;
@@ -460,8 +459,7 @@ static rec_status txn_run(rec_db *db, rec_txn_fn fn, void *ctx,
     }
 }
 
-rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
-                          rec_err *err)
+rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
 {
     if (db->hold || db->held || db->in_txn)
         return rec_txn(db, fn, ctx, err);
@@ -567,8 +565,8 @@ void rec_txn_rollback_held(rec_db *db)
 const char *rec_status_name(rec_status st)
 {
     static const char *const names[] = {
-        "ok", "not_found", "conflict", "invalid_state", "duplicate",
-        "retry", "unavailable", "invalid", "error"};
+        "ok",    "not_found",   "conflict", "invalid_state", "duplicate",
+        "retry", "unavailable", "invalid",  "error"};
     if ((unsigned)st < sizeof names / sizeof names[0])
         return names[st];
     return "unknown";

@@ -15,10 +15,10 @@
 
 /* One entry of the host list (cluster.c). */
 struct db_endpoint {
-    char name[300];  /* as written: "host:port" or "/path/to.sock" */
-    char host[256];  /* host part, when not a socket */
+    char name[300]; /* as written: "host:port" or "/path/to.sock" */
+    char host[256]; /* host part, when not a socket */
     unsigned port;
-    int is_socket;   /* name is a unix socket path */
+    int is_socket; /* name is a unix socket path */
 };
 
 struct stmt_slot {
@@ -41,12 +41,12 @@ struct rec_db {
     int hold_retry;    /* the held transaction broke on a conflict or a
                           refusal: the whole request may run again */
     struct db_endpoint hosts[DB_MAX_HOSTS];
-    unsigned nhosts;   /* 1 when OPTIMIST_DB_HOSTS is not set */
-    unsigned host_idx; /* the entry of the current connection */
-    int wsrep;         /* the current connection's server runs Galera */
+    unsigned nhosts;        /* 1 when OPTIMIST_DB_HOSTS is not set */
+    unsigned host_idx;      /* the entry of the current connection */
+    int wsrep;              /* the current connection's server runs Galera */
     long long connected_at; /* CLOCK_MONOTONIC seconds of the connect */
     rec_stats stats;
-    char user[64];     /* the OS user's name when cfg.user is NULL */
+    char user[64]; /* the OS user's name when cfg.user is NULL */
     struct stmt_slot cache[STMT_CACHE_SIZE];
 };
 

@@ -1,7 +1,7 @@
 /*
  * idempotency.c -- Idempotency-Key records: claim a key, store the answer,
  * give a claim up, forget expired keys. No HTTP in here: the answer is an
- * opaque status, header block and body (fcgi/idempotency.c decides what
+ * opaque status, header block and body (fcgi/routes/idempotency.c decides what
  * goes in).
  *
  * The life of a key (table idempotency_keys, sql/0004_approvals.sql):
@@ -95,8 +95,9 @@ rec_status rec_idem_claim(rec_db *db, rec_idem_key *k, unsigned claim_secs,
      * key that vanished between two of them (released after a 5xx) or a
      * deadlock between two first inserts sends us round again. */
     for (int round = 0; round < CLAIM_ROUNDS; round++) {
-        rec_param ins[6] = {REC_U(k->tenant_id), kp, hp, REC_U(k->token),
-                            REC_U(claim_secs), REC_U(ttl_secs)};
+        rec_param ins[6] = {
+            REC_U(k->tenant_id), kp, hp, REC_U(k->token), REC_U(claim_secs),
+            REC_U(ttl_secs)};
         st = rec_exec(db, SQL_INSERT, ins, 6, NULL, NULL, NULL, err);
         if (st == REC_OK) {
             *out = REC_IDEM_CLAIMED;
@@ -108,8 +109,13 @@ rec_status rec_idem_claim(rec_db *db, rec_idem_key *k, unsigned claim_secs,
             return st;
 
         uint64_t affected = 0;
-        rec_param up[7] = {hp, REC_U(k->token), REC_U(claim_secs),
-                           REC_U(ttl_secs), REC_U(k->tenant_id), kp, hp};
+        rec_param up[7] = {hp,
+                           REC_U(k->token),
+                           REC_U(claim_secs),
+                           REC_U(ttl_secs),
+                           REC_U(k->tenant_id),
+                           kp,
+                           hp};
         st = rec_exec(db, SQL_TAKEOVER, up, 7, NULL, &affected, NULL, err);
         if (st == REC_RETRY)
             continue;
@@ -164,8 +170,7 @@ static rec_status affected_or_conflict(rec_status st, uint64_t affected,
     if (st != REC_OK)
         return st;
     if (affected == 0) {
-        snprintf(err->msg, sizeof err->msg,
-                 "idempotency claim no longer ours");
+        snprintf(err->msg, sizeof err->msg, "idempotency claim no longer ours");
         err->code = 0;
         return REC_CONFLICT;
     }
@@ -187,12 +192,11 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
     return affected_or_conflict(st, affected, err);
 }
 
-rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
-                                 int status, const char *headers,
-                                 size_t headers_len, const char *body,
-                                 size_t body_len, const char *path,
-                                 size_t path_len, size_t render_at,
-                                 rec_err *err)
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k, int status,
+                                 const char *headers, size_t headers_len,
+                                 const char *body, size_t body_len,
+                                 const char *path, size_t path_len,
+                                 size_t render_at, rec_err *err)
 {
     uint64_t affected = 0;
     rec_param p[8] = {REC_U((unsigned)status),
@@ -203,8 +207,8 @@ rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
                       REC_U(k->tenant_id),
                       REC_B(k->key, k->key_len),
                       REC_U(k->token)};
-    rec_status st = rec_exec(db, SQL_STORE_RENDER, p, 8, NULL, &affected,
-                             NULL, err);
+    rec_status st =
+        rec_exec(db, SQL_STORE_RENDER, p, 8, NULL, &affected, NULL, err);
     return affected_or_conflict(st, affected, err);
 }
 

@@ -20,10 +20,10 @@ void jb_init(jbuf *b);
 void jb_free(jbuf *b);
 void jb_reset(jbuf *b); /* len = 0, keeps the memory */
 
-void jb_raw(jbuf *b, const char *s, size_t n);   /* bytes as they are */
-void jb_lit(jbuf *b, const char *s);             /* a C string as is */
-void jb_str(jbuf *b, const char *s, size_t n);   /* a quoted JSON string */
-void jb_cstr(jbuf *b, const char *s);            /* quoted, or null */
+void jb_raw(jbuf *b, const char *s, size_t n); /* bytes as they are */
+void jb_lit(jbuf *b, const char *s);           /* a C string as is */
+void jb_str(jbuf *b, const char *s, size_t n); /* a quoted JSON string */
+void jb_cstr(jbuf *b, const char *s);          /* quoted, or null */
 void jb_u64(jbuf *b, uint64_t v);
 /* A database DATETIME(3) text "YYYY-MM-DD HH:MM:SS.mmm" as an RFC 3339
  * string "YYYY-MM-DDTHH:MM:SS.mmmZ"; NULL gives null. */

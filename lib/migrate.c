@@ -52,7 +52,7 @@ static const char SQL_UNLOCK[] =
     "DELETE FROM schema_lock WHERE id = 1 AND owner = ?";
 
 #define LOCK_STALE_S 600 /* a holder that made no progress this long died */
-#define LOCK_WAIT_S 300  /* how long a migrator waits for the lock */
+#define LOCK_WAIT_S  300 /* how long a migrator waits for the lock */
 static const char SQL_APPLIED[] =
     "SELECT 1 FROM schema_migrations WHERE version = ?";
 static const char SQL_RECORD[] =
@@ -75,8 +75,8 @@ static rec_status lock_take(rec_db *db, const char *owner, rec_err *err)
 {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    rec_status st = rec_exec_text(db, SQL_LOCK_TABLE, sizeof SQL_LOCK_TABLE - 1,
-                                  err);
+    rec_status st =
+        rec_exec_text(db, SQL_LOCK_TABLE, sizeof SQL_LOCK_TABLE - 1, err);
     if (st != REC_OK)
         return st;
     for (;;) {
@@ -94,7 +94,8 @@ static rec_status lock_take(rec_db *db, const char *owner, rec_err *err)
         if (now.tv_sec - start.tv_sec >= LOCK_WAIT_S) {
             snprintf(err->msg, sizeof err->msg,
                      "another migration held the lock (schema_lock) for "
-                     "%d s", LOCK_WAIT_S);
+                     "%d s",
+                     LOCK_WAIT_S);
             err->code = 0;
             return REC_UNAVAILABLE;
         }
@@ -286,8 +287,10 @@ rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
     free_names(names, count);
     rec_err ignored;
     if (rec_exec(db, SQL_UNLOCK, &who, 1, NULL, NULL, NULL, &ignored) != REC_OK)
-        fprintf(stderr, "migrate: could not free the lock (it frees itself "
-                "after %d s): %s\n", LOCK_STALE_S, ignored.msg);
+        fprintf(stderr,
+                "migrate: could not free the lock (it frees itself "
+                "after %d s): %s\n",
+                LOCK_STALE_S, ignored.msg);
     return st;
 }
 
@@ -305,8 +308,8 @@ rec_status rec_migrate_pending(rec_db *db, const char *dir, int *pending,
 
     *pending = 0;
     /* Read only: a dry run must not even create schema_migrations. */
-    rec_status st = rec_exec(db, SQL_TABLE_EXISTS, NULL, 0, &rows, NULL, NULL,
-                             err);
+    rec_status st =
+        rec_exec(db, SQL_TABLE_EXISTS, NULL, 0, &rows, NULL, NULL, err);
     if (st != REC_OK)
         return st;
     int have_table = rec_rows_count(rows) > 0;

@@ -40,44 +40,44 @@
 
 /* Outcome of a library call. The HTTP layer maps each to one status. */
 typedef enum rec_status {
-    REC_OK = 0,          /* done */
-    REC_NOT_FOUND,       /* no such row for this tenant */
-    REC_CONFLICT,        /* the version given is not the current one */
-    REC_INVALID_STATE,   /* the row's status forbids the change */
-    REC_DUPLICATE,       /* a unique key refused the row */
-    REC_RETRY,           /* deadlock/lock wait/certification: the
-                            transaction was rolled back, safe to run again */
-    REC_UNAVAILABLE,     /* the server cannot be reached (or went away
-                            during a write whose fate is unknown) */
-    REC_INVALID,         /* the server refused the input (bad JSON path,
-                            value out of range): the caller's data */
-    REC_ERROR            /* anything else: a bug or a schema mismatch */
+    REC_OK = 0,        /* done */
+    REC_NOT_FOUND,     /* no such row for this tenant */
+    REC_CONFLICT,      /* the version given is not the current one */
+    REC_INVALID_STATE, /* the row's status forbids the change */
+    REC_DUPLICATE,     /* a unique key refused the row */
+    REC_RETRY,         /* deadlock/lock wait/certification: the
+                          transaction was rolled back, safe to run again */
+    REC_UNAVAILABLE,   /* the server cannot be reached (or went away
+                          during a write whose fate is unknown) */
+    REC_INVALID,       /* the server refused the input (bad JSON path,
+                          value out of range): the caller's data */
+    REC_ERROR          /* anything else: a bug or a schema mismatch */
 } rec_status;
 
 /* Details of the last failure. Filled by every call that fails. */
 typedef struct rec_err {
-    unsigned code;     /* server or client error number, 0 if none */
-    char sqlstate[6];  /* "HY000" style, "" if none */
-    char msg[256];     /* for the log, never for a client */
+    unsigned code;    /* server or client error number, 0 if none */
+    char sqlstate[6]; /* "HY000" style, "" if none */
+    char msg[256];    /* for the log, never for a client */
 } rec_err;
 
 /* Connection settings. Strings are borrowed: they must outlive the rec_db. */
 typedef struct rec_config {
-    const char *socket;   /* unix socket path, or NULL to use host/port */
-    const char *host;     /* default "localhost" */
-    unsigned port;        /* default 3306 */
-    const char *user;     /* NULL: the OS user's name */
-    const char *password; /* NULL: none */
-    const char *database; /* default "optimist" */
+    const char *socket;       /* unix socket path, or NULL to use host/port */
+    const char *host;         /* default "localhost" */
+    unsigned port;            /* default 3306 */
+    const char *user;         /* NULL: the OS user's name */
+    const char *password;     /* NULL: none */
+    const char *database;     /* default "optimist" */
     unsigned connect_timeout; /* seconds, default 3 */
-    unsigned retries;     /* rec_txn attempts after the first, default 5;
-                             on a Galera node twice that and 2 more */
-    const char *hosts;    /* NULL, or an ordered list that replaces
-                             socket/host/port: "h1:3306,h2:3306" or socket
-                             paths (cluster.c); the first entry that can
-                             serve is used */
-    unsigned failback_secs; /* on a later entry, try the earlier ones
-                               again after this long (default 30) */
+    unsigned retries;         /* rec_txn attempts after the first, default 5;
+                                 on a Galera node twice that and 2 more */
+    const char *hosts;        /* NULL, or an ordered list that replaces
+                                 socket/host/port: "h1:3306,h2:3306" or socket
+                                 paths (cluster.c); the first entry that can
+                                 serve is used */
+    unsigned failback_secs;   /* on a later entry, try the earlier ones
+                                 again after this long (default 30) */
 } rec_config;
 
 /* A connection and its prepared statements. Opaque. */
@@ -130,11 +130,11 @@ void rec_db_stats(const rec_db *db, rec_stats *out);
 /* ---- values in and out ------------------------------------------------ */
 
 typedef enum rec_type {
-    REC_T_NULL,   /* SQL NULL */
-    REC_T_INT,    /* signed 64-bit */
-    REC_T_UINT,   /* unsigned 64-bit */
-    REC_T_TEXT,   /* bytes with a length (not NUL-terminated) */
-    REC_T_BLOB    /* binary bytes */
+    REC_T_NULL, /* SQL NULL */
+    REC_T_INT,  /* signed 64-bit */
+    REC_T_UINT, /* unsigned 64-bit */
+    REC_T_TEXT, /* bytes with a length (not NUL-terminated) */
+    REC_T_BLOB  /* binary bytes */
 } rec_type;
 
 /* One bound parameter. The bytes are borrowed for the call. */
@@ -147,9 +147,9 @@ typedef struct rec_param {
 } rec_param;
 
 /* Constructors for parameter arrays: rec_param p[] = {REC_U(id), ...}. */
-#define REC_NULLP ((rec_param){.type = REC_T_NULL})
-#define REC_I(v) ((rec_param){.type = REC_T_INT, .i = (int64_t)(v)})
-#define REC_U(v) ((rec_param){.type = REC_T_UINT, .u = (uint64_t)(v)})
+#define REC_NULLP     ((rec_param){.type = REC_T_NULL})
+#define REC_I(v)      ((rec_param){.type = REC_T_INT, .i = (int64_t)(v)})
+#define REC_U(v)      ((rec_param){.type = REC_T_UINT, .u = (uint64_t)(v)})
 #define REC_S(str, n) ((rec_param){.type = REC_T_TEXT, .s = (str), .len = (n)})
 #define REC_B(str, n) ((rec_param){.type = REC_T_BLOB, .s = (str), .len = (n)})
 rec_param REC_CSTR(const char *s); /* text up to the NUL; NULL -> SQL NULL */
@@ -298,14 +298,10 @@ rec_status rec_versioned_write(rec_db *db, const char *update_sql,
  * WHERE <that clause> that writes elsewhere and leaves t's version as it
  * is: the rows it writes (none when the version is not current) decide
  * the same way. *current is then not the new version: read the row. */
-rec_status rec_versioned_write_by_tenant(rec_db *db, const char *update_sql,
-                                         const rec_param *params,
-                                         size_t nparams,
-                                         const char *version_sql,
-                                         uint64_t tenant_id,
-                                         rec_expect expect,
-                                         uint32_t *current /* OUT */,
-                                         rec_err *err) REC_MUST_CHECK;
+rec_status rec_versioned_write_by_tenant(
+    rec_db *db, const char *update_sql, const rec_param *params, size_t nparams,
+    const char *version_sql, uint64_t tenant_id, rec_expect expect,
+    uint32_t *current /* OUT */, rec_err *err) REC_MUST_CHECK;
 
 /* ---- guarded status transitions (versioned.c) --------------------------- */
 
@@ -332,11 +328,11 @@ typedef struct rec_guard {
 
 /* What a guarded write found. */
 typedef struct rec_guard_out {
-    uint32_t version;              /* REC_OK: the new version (0 for "any");
-                                      REC_CONFLICT / REC_INVALID_STATE: the
-                                      row's current version */
-    char status[REC_STATUS_MAX];   /* REC_CONFLICT / REC_INVALID_STATE: the
-                                      row's status; "" otherwise */
+    uint32_t version;            /* REC_OK: the new version (0 for "any");
+                                    REC_CONFLICT / REC_INVALID_STATE: the
+                                    row's current version */
+    char status[REC_STATUS_MAX]; /* REC_CONFLICT / REC_INVALID_STATE: the
+                                    row's status; "" otherwise */
 } rec_guard_out;
 
 /* Runs the guarded write of row `id`. Returns REC_OK (one row changed),
@@ -369,7 +365,7 @@ typedef struct rec_checked {
      * <status condition matching `from`>; it must set
      * "version = version + 1". The library appends id, tenant, version. */
     const char *update_sql;
-    size_t nparams; /* SET parameters compute makes (at most 29) */
+    size_t nparams;          /* SET parameters compute makes (at most 29) */
     const char *const *from; /* NULL-terminated; NULL: no status column */
     /* The SET parameters from the row read (row 0 of `read`), into
      * params[0..nparams), *n set to how many; the bytes must live in ctx
@@ -397,10 +393,10 @@ rec_status rec_checked_write(rec_db *db, const rec_checked *w, uint64_t id,
 /* One request's key. */
 typedef struct rec_idem_key {
     uint64_t tenant_id;
-    const char *key;       /* borrowed; 1..255 bytes */
+    const char *key; /* borrowed; 1..255 bytes */
     size_t key_len;
     uint8_t hash[REC_IDEM_HASH_LEN]; /* of method, path and body */
-    uint64_t token;        /* set by rec_idem_claim: this claim's owner */
+    uint64_t token; /* set by rec_idem_claim: this claim's owner */
 } rec_idem_key;
 
 typedef enum rec_idem_outcome {
@@ -414,7 +410,7 @@ typedef enum rec_idem_outcome {
  * rec_idem_answer_free(). */
 typedef struct rec_idem_answer {
     int status;
-    const char *headers;   /* "Name: value\r\n" lines */
+    const char *headers; /* "Name: value\r\n" lines */
     size_t headers_len;
     const char *body;
     size_t body_len;
@@ -423,7 +419,7 @@ typedef struct rec_idem_answer {
                                 holds `null` at render_at instead */
     size_t render_path_len;
     size_t render_at;
-    rec_rows *rows;        /* owned */
+    rec_rows *rows; /* owned */
 } rec_idem_answer;
 void rec_idem_answer_free(rec_idem_answer *ans);
 
@@ -448,12 +444,11 @@ rec_status rec_idem_store(rec_db *db, const rec_idem_key *k, int status,
 /* The same, without the resource: `body` holds `null` at `render_at`
  * where the bytes of GET `path` were (a big resource, rendered again on
  * replay rather than stored). */
-rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k,
-                                 int status, const char *headers,
-                                 size_t headers_len, const char *body,
-                                 size_t body_len, const char *path,
-                                 size_t path_len, size_t render_at,
-                                 rec_err *err) REC_MUST_CHECK;
+rec_status rec_idem_store_render(rec_db *db, const rec_idem_key *k, int status,
+                                 const char *headers, size_t headers_len,
+                                 const char *body, size_t body_len,
+                                 const char *path, size_t path_len,
+                                 size_t render_at, rec_err *err) REC_MUST_CHECK;
 
 /* Gives up our claim (after a 5xx): the key is free again. A claim that
  * is no longer ours, or already done, is left alone. */
@@ -472,9 +467,8 @@ rec_status rec_idem_purge(rec_db *db, unsigned limit, uint64_t *deleted,
  * *tenant_id gets the id; token_out (at least REC_TOKEN_MAX bytes) the
  * token, shown once: only its SHA-256 is stored. */
 #define REC_TOKEN_MAX 96
-rec_status rec_tenant_create(rec_db *db, const char *name,
-                             uint64_t *tenant_id, char *token_out,
-                             rec_err *err) REC_MUST_CHECK;
+rec_status rec_tenant_create(rec_db *db, const char *name, uint64_t *tenant_id,
+                             char *token_out, rec_err *err) REC_MUST_CHECK;
 
 /* Adds another API token to an existing tenant (a tenant may hold several,
  * e.g. one per application, each revoked on its own). token_out (at least
@@ -496,8 +490,8 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
  * schema_migrations, each recorded when done. Writes one line per applied
  * file to `log` (may be NULL). *applied gets how many ran. */
 rec_status rec_migrate(rec_db *db, const char *dir, int *applied,
-                       void (*log)(const char *line), rec_err *err)
-    REC_MUST_CHECK;
+                       void (*log)(const char *line),
+                       rec_err *err) REC_MUST_CHECK;
 
 /* Lists, in order, the migrations of `dir` not yet recorded, calling
  * each(name, ctx) for every one, and counts them in *pending; changes

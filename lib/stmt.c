@@ -101,7 +101,8 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
 {
     size_t i = slot_of(sql), free_slot = SIZE_MAX;
     *owned = 0;
-    for (size_t n = 0; n < STMT_CACHE_SIZE; n++, i = (i + 1) & (STMT_CACHE_SIZE - 1)) {
+    for (size_t n = 0; n < STMT_CACHE_SIZE;
+         n++, i = (i + 1) & (STMT_CACHE_SIZE - 1)) {
         if (db->cache[i].sql == sql)
             return db->cache[i].stmt;
         if (db->cache[i].sql == NULL) {
@@ -250,10 +251,9 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
 
 /* One execution; the rows go to *rows, or one at a time to fn (each_rows)
  * when fn is not NULL. */
-static rec_status exec_run(rec_db *db, const char *sql,
-                           const rec_param *params, size_t nparams,
-                           rec_rows **rows, rec_row_fn fn, void *ctx,
-                           size_t *delivered, uint64_t *affected,
+static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
+                           size_t nparams, rec_rows **rows, rec_row_fn fn,
+                           void *ctx, size_t *delivered, uint64_t *affected,
                            uint64_t *insert_id, int *sent, rec_err *err)
 {
     rec_status st = REC_OK;
@@ -337,8 +337,8 @@ static rec_status exec_once(rec_db *db, const char *sql,
                             rec_rows **rows, uint64_t *affected,
                             uint64_t *insert_id, int *sent, rec_err *err)
 {
-    return exec_run(db, sql, params, nparams, rows, NULL, NULL, NULL,
-                    affected, insert_id, sent, err);
+    return exec_run(db, sql, params, nparams, rows, NULL, NULL, NULL, affected,
+                    insert_id, sent, err);
 }
 
 rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
@@ -364,7 +364,8 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
         st = txn ? (db->conn ? REC_OK : REC_UNAVAILABLE) : db_ensure(db, err);
         if (st != REC_OK) {
             if (db->conn == NULL && txn)
-                snprintf(err->msg, sizeof err->msg, "connection lost in transaction");
+                snprintf(err->msg, sizeof err->msg,
+                         "connection lost in transaction");
             return st;
         }
         db->refused = 0;
@@ -436,8 +437,8 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
     size_t caps[MAX_PARAMS];
     rec_status st = REC_OK;
     struct cell cells[MAX_PARAMS];
-    rec_rows one = {.nrows = 1, .ncols = ncols, .cap_cells = ncols,
-                    .cells = cells};
+    rec_rows one = {
+        .nrows = 1, .ncols = ncols, .cap_cells = ncols, .cells = cells};
 
     memset(bind, 0, sizeof bind);
     for (unsigned c = 0; c < ncols; c++) {
@@ -516,8 +517,8 @@ rec_status rec_each(rec_db *db, const char *sql, const rec_param *params,
                                    : db_ensure(db, err);
         if (st != REC_OK)
             return st;
-        st = exec_run(db, sql, params, nparams, NULL, fn, ctx, &delivered,
-                      NULL, NULL, &sent, err);
+        st = exec_run(db, sql, params, nparams, NULL, fn, ctx, &delivered, NULL,
+                      NULL, &sent, err);
         /* As rec_exec: a read outside a transaction whose connection was
          * lost is sent once more -- but only before its first row went to
          * the caller, who cannot take rows back. */

@@ -23,8 +23,7 @@ static const char SQL_PRUNE[] =
     "DELETE FROM storefront_versions WHERE tenant_id = ? AND version + ? <= "
     "(SELECT d.version FROM storefront_drafts d WHERE d.tenant_id = ?)";
 
-rec_status storefront_create(rec_db *db, uint64_t tenant_id,
-                                 rec_err *err)
+rec_status storefront_create(rec_db *db, uint64_t tenant_id, rec_err *err)
 {
     rec_param p[1] = {REC_U(tenant_id)};
     rec_status st = rec_exec(db, SQL_CREATE, p, 1, NULL, NULL, NULL, err);
@@ -33,8 +32,7 @@ rec_status storefront_create(rec_db *db, uint64_t tenant_id,
     return storefront_record(db, tenant_id, err);
 }
 
-rec_status storefront_record(rec_db *db, uint64_t tenant_id,
-                                 rec_err *err)
+rec_status storefront_record(rec_db *db, uint64_t tenant_id, rec_err *err)
 {
     rec_param p[3] = {REC_U(tenant_id), REC_U(STOREFRONT_HISTORY),
                       REC_U(tenant_id)};

@@ -2,7 +2,7 @@
  * storefront.h -- the storefront rows that more than the routes need: the
  * draft every tenant is created with, and the version history that every
  * write of the draft extends and prunes. No HTTP; the routes are in
- * fcgi/routes_storefront.c.
+ * fcgi/routes/routes_storefront.c.
  */
 #ifndef OPTIMIST_STOREFRONT_H
 #define OPTIMIST_STOREFRONT_H

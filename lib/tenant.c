@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define KEY_HEX 16
+#define KEY_HEX    16
 #define SECRET_B64 43
-#define TOKEN_LEN (4 + KEY_HEX + 1 + SECRET_B64)
+#define TOKEN_LEN  (4 + KEY_HEX + 1 + SECRET_B64)
 
 static const char SQL_TENANT_INSERT[] =
     "INSERT INTO tenants (name, created_at) VALUES (?, UTC_TIMESTAMP(3))";
@@ -86,8 +86,7 @@ static int new_token(char *token, char *key)
 
 /* Stores the hash of `token` (public part `key`) for tenant_id. */
 static rec_status insert_token(rec_db *db, uint64_t tenant_id,
-                               const char *token, const char *key,
-                               rec_err *err)
+                               const char *token, const char *key, rec_err *err)
 {
     uint8_t hash[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, TOKEN_LEN, hash);
@@ -107,8 +106,8 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct create_ctx *c = vctx;
     rec_param tp[1] = {REC_CSTR(c->name)};
-    rec_status st = rec_exec(db, SQL_TENANT_INSERT, tp, 1, NULL, NULL,
-                             &c->tenant_id, err);
+    rec_status st =
+        rec_exec(db, SQL_TENANT_INSERT, tp, 1, NULL, NULL, &c->tenant_id, err);
     if (st != REC_OK)
         return st;
     st = insert_token(db, c->tenant_id, c->token, c->key, err);
@@ -119,9 +118,8 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
     return storefront_create(db, c->tenant_id, err);
 }
 
-rec_status rec_tenant_create(rec_db *db, const char *name,
-                             uint64_t *tenant_id, char *token_out,
-                             rec_err *err)
+rec_status rec_tenant_create(rec_db *db, const char *name, uint64_t *tenant_id,
+                             char *token_out, rec_err *err)
 {
     struct create_ctx c = {.name = name};
     if (new_token(c.token, c.key) != 0) {
@@ -136,8 +134,7 @@ rec_status rec_tenant_create(rec_db *db, const char *name,
     return REC_OK;
 }
 
-static const char SQL_TENANT_EXISTS[] =
-    "SELECT 1 FROM tenants WHERE id = ?";
+static const char SQL_TENANT_EXISTS[] = "SELECT 1 FROM tenants WHERE id = ?";
 
 struct token_ctx {
     uint64_t tenant_id;
@@ -150,8 +147,8 @@ static rec_status token_body(rec_db *db, void *vctx, rec_err *err)
     struct token_ctx *c = vctx;
     rec_param p[1] = {REC_U(c->tenant_id)};
     rec_rows *rows = NULL;
-    rec_status st = rec_exec(db, SQL_TENANT_EXISTS, p, 1, &rows, NULL, NULL,
-                             err);
+    rec_status st =
+        rec_exec(db, SQL_TENANT_EXISTS, p, 1, &rows, NULL, NULL, err);
     if (st != REC_OK)
         return st;
     size_t n = rec_rows_count(rows);

@@ -19,19 +19,23 @@ int utf8_valid(const char *str, size_t n)
         if (c >= 0xC2 && c <= 0xDF) {
             need = 1;
         } else if (c == 0xE0) {
-            need = 2; lo = 0xA0;          /* no overlong 3-byte forms */
+            need = 2;
+            lo = 0xA0; /* no overlong 3-byte forms */
         } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
             need = 2;
         } else if (c == 0xED) {
-            need = 2; hi = 0x9F;          /* no surrogates */
+            need = 2;
+            hi = 0x9F; /* no surrogates */
         } else if (c == 0xF0) {
-            need = 3; lo = 0x90;          /* no overlong 4-byte forms */
+            need = 3;
+            lo = 0x90; /* no overlong 4-byte forms */
         } else if (c >= 0xF1 && c <= 0xF3) {
             need = 3;
         } else if (c == 0xF4) {
-            need = 3; hi = 0x8F;          /* nothing above U+10FFFF */
+            need = 3;
+            hi = 0x8F; /* nothing above U+10FFFF */
         } else {
-            return 0;                     /* 0x80..0xC1, 0xF5..0xFF */
+            return 0; /* 0x80..0xC1, 0xF5..0xFF */
         }
         if (n - i - 1 < need)
             return 0;

@@ -8,7 +8,7 @@
  *   optimistctl [--json] check
  *
  * It reads the same OPTIMIST_DB_* options as the pool (the option table of
- * fcgi/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
+ * fcgi/core/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
  * /etc/optimist/optimist.conf when installed). With no socket or host set
  * it finds the `make run` database: the checkout it was built in (found
  * from its own path) has var/run/mysqld.sock. Installed (PREFIX/bin), it
@@ -19,10 +19,10 @@
  * is one line and status 1; success is status 0. `check` exits 1 when any
  * check fails, so that scripts can use it.
  */
-#include "../fcgi/conf.h"
-#include "../lib/rec.h"
-#include "../lib/jbuf.h"
-#include "../lib/utf8.h"
+#include "conf.h"
+#include "rec.h"
+#include "jbuf.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -54,8 +54,8 @@ static void find_checkout(void)
             return;
         }
         /* Installed: PREFIX/bin/optimistctl, PREFIX/share/optimist/sql. */
-        snprintf(probe, sizeof probe,
-                 "%s/share/optimist/sql/0001_platform.sql", exe);
+        snprintf(probe, sizeof probe, "%s/share/optimist/sql/0001_platform.sql",
+                 exe);
         if (up == 1 && access(probe, R_OK) == 0) {
             snprintf(sql_dir_installed, sizeof sql_dir_installed,
                      "%s/share/optimist/sql", exe);
@@ -81,20 +81,25 @@ static void default_config_file(void)
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: optimistctl [--json] COMMAND\n"
-            "  migrate [--dry-run] [SQL_DIR]  apply (or list) pending migrations\n"
-            "  tenant create NAME             make a tenant; prints its first token\n"
-            "  tenant list                    tenants and their active tokens\n"
-            "  tenant rename ID NAME          change a tenant's name\n"
-            "  token create TENANT_ID         another token for a tenant (shown once)\n"
-            "  token list TENANT_ID           its tokens' public keys and dates\n"
-            "  token revoke KEY               revoke a token (effective within 2 s)\n"
-            "  idempotency purge              delete expired Idempotency-Key answers\n"
-            "  check                          configuration, database, migrations\n"
-            "Database: OPTIMIST_DB_SOCKET or OPTIMIST_DB_HOST/PORT, "
-            "OPTIMIST_DB_USER, OPTIMIST_DB_PASSWORD, OPTIMIST_DB_NAME;\n"
-            "default: the make-run database under var/run/mysqld.sock.\n");
+    fprintf(
+        stderr,
+        "usage: optimistctl [--json] COMMAND\n"
+        "  migrate [--dry-run] [SQL_DIR]  apply (or list) pending migrations\n"
+        "  tenant create NAME             make a tenant; prints its first "
+        "token\n"
+        "  tenant list                    tenants and their active tokens\n"
+        "  tenant rename ID NAME          change a tenant's name\n"
+        "  token create TENANT_ID         another token for a tenant (shown "
+        "once)\n"
+        "  token list TENANT_ID           its tokens' public keys and dates\n"
+        "  token revoke KEY               revoke a token (effective within 2 "
+        "s)\n"
+        "  idempotency purge              delete expired Idempotency-Key "
+        "answers\n"
+        "  check                          configuration, database, migrations\n"
+        "Database: OPTIMIST_DB_SOCKET or OPTIMIST_DB_HOST/PORT, "
+        "OPTIMIST_DB_USER, OPTIMIST_DB_PASSWORD, OPTIMIST_DB_NAME;\n"
+        "default: the make-run database under var/run/mysqld.sock.\n");
     return 2;
 }
 
@@ -110,8 +115,10 @@ static int refuse(const char *fmt, const char *arg)
 static int fail(const char *what, rec_status st, const rec_err *err)
 {
     if (st == REC_UNAVAILABLE)
-        fprintf(stderr, "optimistctl: %s: the database cannot be reached "
-                "(%s)\n", what, err->msg);
+        fprintf(stderr,
+                "optimistctl: %s: the database cannot be reached "
+                "(%s)\n",
+                what, err->msg);
     else
         fprintf(stderr, "optimistctl: %s: %s (%u %s)\n", what,
                 rec_status_name(st), err->code, err->msg);
@@ -218,8 +225,8 @@ static int cmd_migrate(rec_db *db, int argc, char **argv)
         struct pending_list pl = {&b, 0};
         int pending = 0;
         jb_lit(&b, "{\"dry_run\": true, \"pending\": [");
-        rec_status st = rec_migrate_pending(db, dir, &pending, add_pending,
-                                            &pl, &err);
+        rec_status st =
+            rec_migrate_pending(db, dir, &pending, add_pending, &pl, &err);
         if (st != REC_OK) {
             jb_free(&b);
             return fail("migrate --dry-run", st, &err);
@@ -276,8 +283,8 @@ static int cmd_tenant(rec_db *db, int argc, char **argv)
     }
     if (argc == 3 && strcmp(argv[2], "list") == 0) {
         rec_rows *rows = NULL;
-        rec_status st = rec_exec(db, SQL_TENANT_LIST, NULL, 0, &rows, NULL,
-                                 NULL, &err);
+        rec_status st =
+            rec_exec(db, SQL_TENANT_LIST, NULL, 0, &rows, NULL, NULL, &err);
         if (st != REC_OK)
             return fail("tenant list", st, &err);
         jbuf b;
@@ -312,14 +319,15 @@ static int cmd_tenant(rec_db *db, int argc, char **argv)
         uint64_t id = parse_id(argv[3]), affected = 0;
         if (id == 0)
             return refuse("tenant rename: ID must be a positive integer "
-                          "(got '%s')", argv[3]);
+                          "(got '%s')",
+                          argv[3]);
         if (!good_name(argv[4]))
             return refuse("tenant rename: NAME must be 1 to 200 characters "
                           "of UTF-8 without control characters (got '%s')",
                           argv[4]);
         rec_param p[2] = {REC_CSTR(argv[4]), REC_U(id)};
-        rec_status st = rec_exec(db, SQL_TENANT_RENAME, p, 2, NULL, &affected,
-                                 NULL, &err);
+        rec_status st =
+            rec_exec(db, SQL_TENANT_RENAME, p, 2, NULL, &affected, NULL, &err);
         if (st != REC_OK)
             return fail("tenant rename", st, &err);
         if (affected == 0) /* CLIENT_FOUND_ROWS: 0 only if no such row */
@@ -356,7 +364,8 @@ static int cmd_token(rec_db *db, int argc, char **argv)
         char token[REC_TOKEN_MAX], key[REC_TOKEN_KEY_MAX];
         if (id == 0)
             return refuse("token create: TENANT_ID must be a positive "
-                          "integer (got '%s')", argv[3]);
+                          "integer (got '%s')",
+                          argv[3]);
         rec_status st = rec_token_create(db, id, token, key, &err);
         if (st == REC_NOT_FOUND)
             return refuse("token create: no tenant %s", argv[3]) - 1;
@@ -370,11 +379,12 @@ static int cmd_token(rec_db *db, int argc, char **argv)
         uint64_t id = parse_id(argv[3]);
         if (id == 0)
             return refuse("token list: TENANT_ID must be a positive integer "
-                          "(got '%s')", argv[3]);
+                          "(got '%s')",
+                          argv[3]);
         rec_param p[1] = {REC_U(id)};
         rec_rows *rows = NULL;
-        rec_status st = rec_exec(db, SQL_TENANT_FIND, p, 1, &rows, NULL, NULL,
-                                 &err);
+        rec_status st =
+            rec_exec(db, SQL_TENANT_FIND, p, 1, &rows, NULL, NULL, &err);
         if (st != REC_OK)
             return fail("token list", st, &err);
         size_t found = rec_rows_count(rows);
@@ -403,8 +413,7 @@ static int cmd_token(rec_db *db, int argc, char **argv)
             } else {
                 printf("%s  created %s  %s%s\n", rec_rows_get(rows, i, 0),
                        rec_rows_get(rows, i, 1),
-                       revoked ? "revoked " : "active",
-                       revoked ? revoked : "");
+                       revoked ? "revoked " : "active", revoked ? revoked : "");
             }
         }
         jb_lit(&b, "]}");
@@ -418,10 +427,11 @@ static int cmd_token(rec_db *db, int argc, char **argv)
         uint64_t affected = 0;
         if (!good_key(argv[3]))
             return refuse("token revoke: KEY is the token's 16 hex digits "
-                          "after opt_ (see token list); got '%s'", argv[3]);
+                          "after opt_ (see token list); got '%s'",
+                          argv[3]);
         rec_param p[1] = {REC_S(argv[3], 16)};
-        rec_status st = rec_exec(db, SQL_TOKEN_REVOKE, p, 1, NULL, &affected,
-                                 NULL, &err);
+        rec_status st =
+            rec_exec(db, SQL_TOKEN_REVOKE, p, 1, NULL, &affected, NULL, &err);
         if (st != REC_OK)
             return fail("token revoke", st, &err);
         if (affected == 0) {
@@ -432,16 +442,18 @@ static int cmd_token(rec_db *db, int argc, char **argv)
             size_t known = rec_rows_count(rows);
             rec_rows_free(rows);
             if (!known)
-                return refuse("token revoke: no token with key %s",
-                              argv[3]) - 1;
+                return refuse("token revoke: no token with key %s", argv[3]) -
+                       1;
         }
         /* Revoking twice is not an error: the token is revoked. */
         if (json_out)
             printf("{\"key\": \"%s\", \"revoked\": true, \"was_active\": "
-                   "%s}\n", argv[3], affected ? "true" : "false");
+                   "%s}\n",
+                   argv[3], affected ? "true" : "false");
         else
             printf("token %s revoked%s; workers stop accepting it within "
-                   "2 s\n", argv[3], affected ? "" : " (it already was)");
+                   "2 s\n",
+                   argv[3], affected ? "" : " (it already was)");
         return 0;
     }
     return usage();
@@ -553,8 +565,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--json") == 0) {
             json_out = 1;
-            memmove(argv + i, argv + i + 1,
-                    (size_t)(argc - i) * sizeof *argv);
+            memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof *argv);
             argc--;
             i--;
         }

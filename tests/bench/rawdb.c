@@ -37,10 +37,9 @@
 #include <time.h>
 
 /* The statements, character for character those of the peers and of
- * fcgi/routes_bids.c. */
-static const char SQL_TOKEN[] =
-    "SELECT tenant_id, token_hash FROM api_tokens "
-    "WHERE lookup_key = ? AND revoked_at IS NULL";
+ * fcgi/routes/routes_bids.c. */
+static const char SQL_TOKEN[] = "SELECT tenant_id, token_hash FROM api_tokens "
+                                "WHERE lookup_key = ? AND revoked_at IS NULL";
 static const char SQL_LOAD[] =
     "SELECT id, version, status, data, evaluation, lease_until, "
     "lease_until < UTC_TIMESTAMP(3), created_at, updated_at "
@@ -58,7 +57,7 @@ static const char SQL_PATCH_CHECKED[] =
     "AND status IN ('open', 'evaluating', 'decided')";
 
 #define MAX_COLS 16
-#define COL_BUF 16384
+#define COL_BUF  16384
 
 enum scenario { SC_GET, SC_SPREAD, SC_HOT };
 
@@ -84,12 +83,12 @@ typedef struct worker {
     int index;
     MYSQL *conn;
     stmt token, load, read, patch;
-    uint32_t *versions;   /* spread: versions of the ids this thread owns */
-    uint32_t hot_seen;    /* hot: the last version this thread saw */
+    uint32_t *versions; /* spread: versions of the ids this thread owns */
+    uint32_t hot_seen;  /* hot: the last version this thread saw */
     uint64_t rnd;
     /* results */
     uint64_t n200, n409, nother;
-    uint32_t *lat;        /* microseconds, one per request */
+    uint32_t *lat; /* microseconds, one per request */
     size_t nlat, caplat;
     char first_error[256];
 } worker;
@@ -222,8 +221,8 @@ static size_t merge_price(char *out, size_t cap, const char *doc, size_t len,
     const char *k = memmem(doc, len, "\"price\":", 8);
     int n;
     if (k == NULL) {
-        n = snprintf(out, cap, "{\"price\":%u%s%.*s", price,
-                     len > 2 ? "," : "", (int)(len - 1), doc + 1);
+        n = snprintf(out, cap, "{\"price\":%u%s%.*s", price, len > 2 ? "," : "",
+                     (int)(len - 1), doc + 1);
     } else {
         const char *v = k + 8, *end = doc + len;
         while (v < end && (*v == ' ' || *v == '\t' || *v == '\n'))
@@ -292,7 +291,8 @@ static int one_request(worker *w)
     }
     case SC_SPREAD: {
         /* A random id among those id % threads == index. */
-        uint64_t owned = (span + (uint64_t)opt.threads - 1) / (uint64_t)opt.threads;
+        uint64_t owned =
+            (span + (uint64_t)opt.threads - 1) / (uint64_t)opt.threads;
         uint64_t id;
         do {
             id = opt.lo + (next_rand(&w->rnd) % owned) * (uint64_t)opt.threads +
@@ -413,10 +413,9 @@ static int cmp_u32(const void *a, const void *b)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: rawdb --socket S --user U [--password P] --db D "
-            "--threads N --seconds T --scenario get|spread|hot "
-            "--token TOKEN --ids LO HI [--hot ID]\n");
+    fprintf(stderr, "usage: rawdb --socket S --user U [--password P] --db D "
+                    "--threads N --seconds T --scenario get|spread|hot "
+                    "--token TOKEN --ids LO HI [--hot ID]\n");
     exit(2);
 }
 
@@ -472,8 +471,8 @@ int main(int argc, char **argv)
     pthread_barrier_init(&ready, NULL, (unsigned)opt.threads + 1);
     for (int t = 0; t < opt.threads; t++) {
         ws[t].index = t;
-        ws[t].rnd = 0x9E3779B97F4A7C15ull * (uint64_t)(t + 1) ^
-                    (uint64_t)time(NULL);
+        ws[t].rnd =
+            0x9E3779B97F4A7C15ull * (uint64_t)(t + 1) ^ (uint64_t)time(NULL);
         pthread_create(&tids[t], NULL, thread_main, &ws[t]);
     }
     pthread_barrier_wait(&ready);
@@ -511,7 +510,8 @@ int main(int argc, char **argv)
     char safe[256];
     size_t j = 0;
     for (const char *p = err; *p && j + 1 < sizeof safe; p++)
-        safe[j++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 32) ? ' ' : *p;
+        safe[j++] =
+            (*p == '"' || *p == '\\' || (unsigned char)*p < 32) ? ' ' : *p;
     safe[j] = '\0';
     printf("BENCH {\"requests\": %zu, \"duration_us\": %.0f, \"p50_us\": %u, "
            "\"p99_us\": %u, \"c200\": %llu, \"c409\": %llu, \"cother\": %llu, "

@@ -6,7 +6,7 @@ and a consumer polling the feed sees each decision once, in order -- even
 when a worker is killed between the decision and its answer.
 
 Tests that stop a worker at an exact point use the test-only hook
-OPTIMIST_TEST_PAUSE (fcgi/testhook.h) on a frontend of their own: the
+OPTIMIST_TEST_PAUSE (fcgi/core/testhook.h) on a frontend of their own: the
 worker stops itself (SIGSTOP) there, the test sees it stopped in /proc and
 SIGKILLs it. No sleeps guess at the window."""
 

@@ -1,4 +1,4 @@
-"""test_auth_cache.py -- the workers' token cache (fcgi/auth.c): a token
+"""test_auth_cache.py -- the workers' token cache (fcgi/http/auth.c): a token
 verified once is not looked up again for AUTH_CACHE_TTL_MS (2 s), and the
 price is bounded: a revoked token stops working within that time in every
 worker. Unknown tokens are never cached, so a new token works at once."""

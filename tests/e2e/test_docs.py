@@ -1,5 +1,5 @@
 """test_docs.py -- the README and the code agree: every option in the pool's
-option table (bin/optimist-fcgi --help, generated from fcgi/conf.c) is in
+option table (bin/optimist-fcgi --help, generated from fcgi/core/conf.c) is in
 the README's configuration table with the same default, and the README
 names no option the pool does not have."""
 

@@ -5,13 +5,13 @@ the service itself, without any request.
 - An answer over 16 KiB that holds its resource as the GET renders it
   (the body of a 2xx, the "current" of a 409) is kept without those
   bytes, and with the GET's path (sql/0006_idempotency_render.sql,
-  fcgi/idem_render.c): a session growing by keyed appends stores at most
+  fcgi/routes/idem_render.c): a session growing by keyed appends stores at most
   16 KiB per key, whatever its size, and so does a keyed conflict on it.
 - A replay while the resource is at the stored version is the first answer
   byte for byte; after later writes a 2xx is the current representation
   with its own ETag, a 409 keeps its members with the current resource and
   version, both with the stored status and Idempotent-Replayed.
-- The master's janitor (fcgi/janitor.c) deletes expired keys on its own
+- The master's janitor (fcgi/pool/janitor.c) deletes expired keys on its own
   timer: with no request at all, the table empties.
 
 Its own stack: keys expire after 3 s and the janitor runs every second.

@@ -1,5 +1,5 @@
 """test_limits.py -- documents cannot grow without bound, and a client can
-ask for less than the whole document (fcgi/limits.c): a session refuses
+ask for less than the whole document (fcgi/http/doclimits.c): a session refuses
 the message past OPTIMIST_SESSION_MAX_MESSAGES or past
 OPTIMIST_SESSION_MAX_BYTES with 409 document_full and stays unchanged;
 `Prefer: return=minimal` answers writes with the version and the ETag

@@ -1,6 +1,6 @@
 """test_paging_bytes.py -- a list page is bounded by bytes as well as by
 ?limit=, and its rows are streamed from the database into the answer
-(fcgi/paging.c paging_stream, lib/stmt.c rec_each) instead of being held
+(fcgi/http/paging.c paging_stream, lib/stmt.c rec_each) instead of being held
 as a whole result set: 100 bids of ~1 MB listed with limit=100 come in
 pages of at most OPTIMIST_PAGE_MAX_BYTES (4 MiB, the default), every bid
 exactly once and in order, and the one worker's peak memory (VmHWM) stays

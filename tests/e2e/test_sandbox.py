@@ -1,4 +1,4 @@
-"""test_sandbox.py -- the evaluator runs sandboxed (fcgi/sandbox.c), read
+"""test_sandbox.py -- the evaluator runs sandboxed (fcgi/hub/sandbox.c), read
 from inside: tests/e2e/evaluators/probe.py prints its environment, limits,
 working directory and user as progress lines. No OPTIMIST_DB_* (nor any
 other variable outside the allow-list), every limit as configured, a fresh

@@ -1,4 +1,4 @@
-"""test_worker_close.py -- how a worker ends a connection (fcgi/worker.c):
+"""test_worker_close.py -- how a worker ends a connection (fcgi/pool/worker.c):
 it reads the request's input to its end and closes at once, without
 waiting for nginx to close first, and each new connection wakes one idle
 worker (EPOLLEXCLUSIVE). Nothing of that may cost a request: every answer

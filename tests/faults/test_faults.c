@@ -28,8 +28,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/chat.h"
-#include "../../lib/rec.h"
+#include "chat.h"
+#include "rec.h"
 #include "../integration/itest.h"
 #include "faultsim.h"
 
@@ -40,20 +40,20 @@
 #include <unistd.h>
 
 static rec_config cfg;
-static rec_db *chk;     /* the checker's connection: never armed */
+static rec_db *chk; /* the checker's connection: never armed */
 static int verbose;
 static unsigned long injected_total;
 
 /* One run's fixture: a fresh row, a fresh tag, what the op saw. */
 typedef struct fx {
-    uint64_t id;         /* ftest_rows row */
+    uint64_t id; /* ftest_rows row */
     int64_t old_val;
     uint32_t old_version;
-    uint64_t report;     /* reports row, for chat */
+    uint64_t report; /* reports row, for chat */
     uint64_t tenant;
-    char tag[64];        /* unique per run: ftest_log.tag, chat ids, names */
-    int64_t read_val;    /* what the op read back, -1 if nothing */
-    uint32_t cur;        /* versioned write: the version it says */
+    char tag[64];     /* unique per run: ftest_log.tag, chat ids, names */
+    int64_t read_val; /* what the op read back, -1 if nothing */
+    uint32_t cur;     /* versioned write: the version it says */
     chat_result chat;
     unsigned seq;
 } fx;
@@ -195,8 +195,8 @@ static rec_status run_vwrite(fx *f, rec_db *db, rec_err *err)
 {
     rec_param p[1] = {REC_I(f->old_val + 5)};
     rec_expect ex = {.version = f->old_version};
-    return rec_versioned_write(db, SQL_ROW_SET, p, 1, SQL_ROW_VER, f->id, 7,
-                               ex, &f->cur, err);
+    return rec_versioned_write(db, SQL_ROW_SET, p, 1, SQL_ROW_VER, f->id, 7, ex,
+                               &f->cur, err);
 }
 
 static const char *verify_vwrite(fx *f, rec_status st)
@@ -321,10 +321,18 @@ static rec_status run_chat(fx *f, rec_db *db, rec_err *err)
     snprintf(a, sizeof a, "%s-a", f->tag);
     snprintf(b, sizeof b, "%s-b", f->tag);
     chat_msg m[2] = {
-        {.id = a, .id_len = strlen(a), .role = "user", .role_len = 4,
-         .content = "hello", .content_len = 5},
-        {.id = b, .id_len = strlen(b), .role = "user", .role_len = 4,
-         .content = "again", .content_len = 5},
+        {.id = a,
+         .id_len = strlen(a),
+         .role = "user",
+         .role_len = 4,
+         .content = "hello",
+         .content_len = 5},
+        {.id = b,
+         .id_len = strlen(b),
+         .role = "user",
+         .role_len = 4,
+         .content = "again",
+         .content_len = 5},
     };
     return chat_append(db, f->report, 7, m, 2, &f->chat, err);
 }
@@ -333,7 +341,8 @@ static const char *verify_chat(fx *f, rec_status st)
 {
     rec_param r[1] = {REC_U(f->report)};
     uint64_t ids = q_u64("SELECT COUNT(*) FROM report_chat_ids "
-                         "WHERE report_id = ?", r, 1);
+                         "WHERE report_id = ?",
+                         r, 1);
     uint64_t len = q_u64("SELECT chat_length FROM reports WHERE id = ?", r, 1);
     /* The history's segments (sql/0008): their messages, all together. */
     uint64_t arr = q_u64("SELECT COALESCE(SUM(JSON_LENGTH(msgs)), 0) FROM "
@@ -359,7 +368,8 @@ static const char *verify_tenant(fx *f, rec_status st)
     rec_param p[1] = {REC_CSTR(f->tag)};
     uint64_t n = q_u64("SELECT COUNT(*) FROM tenants WHERE name = ?", p, 1);
     uint64_t t = q_u64("SELECT COUNT(*) FROM api_tokens k JOIN tenants t "
-                       "ON t.id = k.tenant_id WHERE t.name = ?", p, 1);
+                       "ON t.id = k.tenant_id WHERE t.name = ?",
+                       p, 1);
     uint64_t d = q_u64("SELECT COUNT(*) FROM storefront_drafts s JOIN "
                        "tenants t ON t.id = s.tenant_id WHERE t.name = ?",
                        p, 1);
@@ -400,8 +410,7 @@ static int sweep(const op *o, fs_mode mode, rec_db *db)
         rec_err e2 = {0};
         rec_rows *rows = NULL;
         if (why == NULL &&
-            rec_exec(db, "SELECT 1", NULL, 0, &rows, NULL, NULL, &e2) !=
-                REC_OK)
+            rec_exec(db, "SELECT 1", NULL, 0, &rows, NULL, NULL, &e2) != REC_OK)
             why = "the handle did not recover";
         rec_rows_free(rows);
         if (hit) {
@@ -412,8 +421,8 @@ static int sweep(const op *o, fs_mode mode, rec_db *db)
             printf("%s %s/%s call %ld (%s): %s%s%s [%u %s]\n",
                    why ? "VIOLATION" : "fault", o->name,
                    mode == FS_BEFORE ? "before" : "after", n,
-                   hit ? site : "none", rec_status_name(st),
-                   why ? ": " : "", why ? why : "", err.code, err.msg);
+                   hit ? site : "none", rec_status_name(st), why ? ": " : "",
+                   why ? why : "", err.code, err.msg);
         if (why != NULL)
             bad++;
         if (!hit)
@@ -437,12 +446,12 @@ static void run_op(const op *o)
         fail_msg("%s: %d violation(s), see above", o->name, bad);
 }
 
-#define OP_TEST(nm, runf, verf)                                            \
-    static void test_##nm(void **state)                                    \
-    {                                                                      \
-        (void)state;                                                       \
-        static const op o = {#nm, runf, verf};                             \
-        run_op(&o);                                                        \
+#define OP_TEST(nm, runf, verf)                                                \
+    static void test_##nm(void **state)                                        \
+    {                                                                          \
+        (void)state;                                                           \
+        static const op o = {#nm, runf, verf};                                 \
+        run_op(&o);                                                            \
     }
 
 OP_TEST(insert, run_insert, verify_insert)

@@ -1,5 +1,5 @@
 /*
- * fuzz_body.c -- the body checker (fcgi/body.c: UTF-8, fcgi/json_check.c,
+ * fuzz_body.c -- the body checker (fcgi/http/body.c: UTF-8, fcgi/http/json_check.c,
  * then json-c) against jansson, a second strict parser, as the oracle:
  *   - what jansson refuses, body_parse refuses (but for the number ranges
  *     where the two may differ by design: jansson refuses integers beyond
@@ -15,7 +15,7 @@
  */
 #include "fuzz.h"
 
-#include "../../fcgi/body.h"
+#include "body.h"
 #include "oracle.h"
 
 #include <stdio.h>
@@ -106,14 +106,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (j == NULL) {
         /* Refused by jansson for a number's range: body_parse may take
          * it (uint64, or a real json-c rounds to infinity). */
-        int range = strstr(err, "too big") != NULL ||
-                    strstr(err, "overflow") != NULL;
+        int range =
+            strstr(err, "too big") != NULL || strstr(err, "overflow") != NULL;
         /* jansson refuses a \u0000 in a member name even when it takes
          * one in a string: the contract's rule too, so defect 1 again. */
         int key_nul = strstr(err, "NUL byte in object key") != NULL;
         if (o != NULL && !range && !(key_nul && nul_defect))
-            fuzz_fail(data, size, "body_parse accepts what jansson refuses "
-                                  "(%s)", err);
+            fuzz_fail(data, size,
+                      "body_parse accepts what jansson refuses "
+                      "(%s)",
+                      err);
     } else if (nul_defect && ov_has_nul(j)) {
         /* defect 1: not compared until it is fixed */
     } else if (ov_has_nul(j)) {
@@ -121,8 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail(data, size, "body_parse accepts \\u0000");
     } else if (ov_depth(j) > BODY_MAX_DEPTH) {
         if (o != NULL)
-            fuzz_fail(data, size, "body_parse accepts %d levels",
-                      ov_depth(j));
+            fuzz_fail(data, size, "body_parse accepts %d levels", ov_depth(j));
     } else if (j->type == OV_NULL) {
         if (o != NULL)
             fuzz_fail(data, size, "body_parse gives a value for null");

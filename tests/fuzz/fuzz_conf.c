@@ -1,12 +1,12 @@
 /*
- * fuzz_conf.c -- the pool's configuration file (fcgi/conf.c): the input
+ * fuzz_conf.c -- the pool's configuration file (fcgi/core/conf.c): the input
  * is the file OPTIMIST_CONFIG names. Rules: a refusal comes with a
  * message; an accepted file leaves every option within its range and
  * every string terminated inside its field.
  */
 #include "fuzz.h"
 
-#include "../../fcgi/conf.h"
+#include "conf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (c.workers < 1 || c.max_requests < 0 || c.db_port < 0 ||
         c.db_port > 65535 || c.db_retries < 0)
-        fuzz_fail(data, size, "out of range: workers %d max_requests %ld "
-                              "port %d retries %d",
+        fuzz_fail(data, size,
+                  "out of range: workers %d max_requests %ld "
+                  "port %d retries %d",
                   c.workers, c.max_requests, c.db_port, c.db_retries);
     if (!TERMINATED(c.listen) || !TERMINATED(c.pidfile) ||
         !TERMINATED(c.db_socket) || !TERMINATED(c.db_host) ||

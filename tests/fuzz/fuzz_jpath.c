@@ -1,11 +1,11 @@
 /*
  * fuzz_jpath.c -- the storefront's JSON paths and PATCH ops
- * (fcgi/jpath.c). The first byte chooses:
+ * (fcgi/routes/jpath.c). The first byte chooses:
  *   even: the rest is a path for jp_path_parse; a path it takes has
  *         1..JP_MAX_STEPS steps whose ends grow and stop at the text's
  *         end, and each name or index is what that step's text says;
  *   odd:  the rest is "<document>\n<ops>", two JSON texts; when the
- *         body checker (fcgi/body.c) takes both, as a request's body
+ *         body checker (fcgi/http/body.c) takes both, as a request's body
  *         would be, and jp_ops_parse takes the ops, jp_ops_apply runs on
  *         the document, and what it leaves (on success) must be JSON that
  *         jansson reads back, within JP_MAX_DEPTH levels: what the route
@@ -13,8 +13,8 @@
  */
 #include "fuzz.h"
 
-#include "../../fcgi/body.h"
-#include "../../fcgi/jpath.h"
+#include "body.h"
+#include "jpath.h"
 
 #include "oracle.h"
 
@@ -46,8 +46,8 @@ static void check_path(const uint8_t *data, size_t size)
     for (size_t i = 0; i < p.n; i++) {
         const jp_step *s = &p.steps[i];
         if (s->end <= prev || s->end > len)
-            fuzz_fail(data, size, "step %zu ends at %zu (after %zu, of %zu)",
-                      i, s->end, prev, len);
+            fuzz_fail(data, size, "step %zu ends at %zu (after %zu, of %zu)", i,
+                      s->end, prev, len);
         char c = text[prev];
         if (s->name == NULL) {
             if (c != '[' || text[prev + 1] < '0' || text[prev + 1] > '9' ||
@@ -103,12 +103,11 @@ static void check_ops(const uint8_t *data, size_t size)
              * nothing of them); jansson refuses them. Not jpath's doing. */
             if (back == NULL && strstr(err, "overflow") == NULL &&
                 strstr(err, "too big") == NULL)
-                fuzz_fail(data, size, "the result is not JSON (%s): %s",
-                          err, out);
+                fuzz_fail(data, size, "the result is not JSON (%s): %s", err,
+                          out);
             ov_free(back);
             if (!json_object_is_type(doc, json_type_object))
-                fuzz_fail(data, size, "the result is not an object: %s",
-                          out);
+                fuzz_fail(data, size, "the result is not an object: %s", out);
             if (jp_depth(doc) > JP_MAX_DEPTH)
                 fuzz_fail(data, size, "the result has %d levels",
                           jp_depth(doc));

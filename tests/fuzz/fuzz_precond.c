@@ -1,5 +1,5 @@
 /*
- * fuzz_precond.c -- If-Match and If-None-Match (fcgi/precond.c) against
+ * fuzz_precond.c -- If-Match and If-None-Match (fcgi/http/precond.c) against
  * an oracle written from the contract ("Details": If-Match takes "N" or
  * *, a weak tag W/"N" never matches, anything else is 400; N is 1 to
  * 4294967295 without leading zeros), with POSIX regular expressions:
@@ -11,7 +11,7 @@
  */
 #include "fuzz.h"
 
-#include "../../fcgi/precond.h"
+#include "precond.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -67,11 +67,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ok = want <= 4294967295u;
     }
     if ((rc == 0) != ok)
-        fuzz_fail(data, size, "If-Match: parsed %d, the contract says %s",
-                  rc, ok ? "valid" : "400");
+        fuzz_fail(data, size, "If-Match: parsed %d, the contract says %s", rc,
+                  ok ? "valid" : "400");
     if (ok) {
-        enum if_match_kind k = m[3].rm_so < 0 ? IM_ANY
-                               : m[2].rm_so >= 0 ? IM_WEAK : IM_TAG;
+        enum if_match_kind k = m[3].rm_so < 0    ? IM_ANY
+                               : m[2].rm_so >= 0 ? IM_WEAK
+                                                 : IM_TAG;
         if (kind != k || (k != IM_ANY && v != want))
             fuzz_fail(data, size, "If-Match: kind %d version %u", kind, v);
     }

@@ -1,5 +1,5 @@
 /*
- * fuzz_router.c -- the route table (fcgi/router.c). Input: a method, a
+ * fuzz_router.c -- the route table (fcgi/http/router.c). Input: a method, a
  * space, the path. Rules: a match names a route of that method (GET for
  * HEAD) whose
  * pattern, with the ids it returned written back in decimal, leads to the
@@ -8,7 +8,7 @@
  */
 #include "fuzz.h"
 
-#include "../../fcgi/router.h"
+#include "router.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -8,18 +8,26 @@
 
 #include <stddef.h>
 
-enum ov_type { OV_NULL, OV_TRUE, OV_FALSE, OV_INT, OV_REAL, OV_STRING,
-               OV_ARRAY, OV_OBJECT };
+enum ov_type {
+    OV_NULL,
+    OV_TRUE,
+    OV_FALSE,
+    OV_INT,
+    OV_REAL,
+    OV_STRING,
+    OV_ARRAY,
+    OV_OBJECT
+};
 
 typedef struct ov {
     enum ov_type type;
     long long i;
     double d;
-    char *s;            /* OV_STRING: the bytes (NUL-terminated copy) */
+    char *s; /* OV_STRING: the bytes (NUL-terminated copy) */
     size_t len;
-    size_t n;           /* OV_ARRAY, OV_OBJECT: members */
-    struct ov *kids;    /* n values */
-    char **keys;        /* OV_OBJECT: n names (NUL-terminated copies) */
+    size_t n;        /* OV_ARRAY, OV_OBJECT: members */
+    struct ov *kids; /* n values */
+    char **keys;     /* OV_OBJECT: n names (NUL-terminated copies) */
     size_t *keylens;
 } ov;
 

@@ -50,9 +50,15 @@ static void fill(ov *o, json_t *j)
 {
     memset(o, 0, sizeof *o);
     switch (json_typeof(j)) {
-    case JSON_NULL: o->type = OV_NULL; break;
-    case JSON_TRUE: o->type = OV_TRUE; break;
-    case JSON_FALSE: o->type = OV_FALSE; break;
+    case JSON_NULL:
+        o->type = OV_NULL;
+        break;
+    case JSON_TRUE:
+        o->type = OV_TRUE;
+        break;
+    case JSON_FALSE:
+        o->type = OV_FALSE;
+        break;
     case JSON_INTEGER:
         o->type = OV_INT;
         o->i = json_integer_value(j);

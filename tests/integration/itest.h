@@ -1,6 +1,6 @@
 /*
  * itest.h -- what every integration test starts with: the database
- * settings from the pool's option table (fcgi/conf.c: the environment,
+ * settings from the pool's option table (fcgi/core/conf.c: the environment,
  * then OPTIMIST_CONFIG's file, each value checked), as the pool and
  * optimistctl read them; and the two helpers every test has. Include it
  * after <cmocka.h>.
@@ -8,7 +8,7 @@
 #ifndef OPTIMIST_ITEST_H
 #define OPTIMIST_ITEST_H
 
-#include "../../fcgi/conf.h"
+#include "conf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

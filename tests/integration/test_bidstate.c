@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/bidstate.h"
+#include "bidstate.h"
 #include "itest.h"
 
 #include <pthread.h>
@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define TENANT 77
-#define LEASE 30
+#define LEASE  30
 
 static rec_config cfg;
 
@@ -145,7 +145,8 @@ static bid_outcome finish(rec_db *db, const bid_claim *c, const char *result,
     rec_err err = {0};
     bid_outcome o;
     must(bid_finish(db, c, result, result ? strlen(result) : 0, detail, &o,
-                    version, &err), &err, "finish");
+                    version, &err),
+         &err, "finish");
     return o;
 }
 
@@ -265,8 +266,7 @@ static void test_take_over_after_the_lease(void **state)
     assert_string_equal(ra.outcome, "expired");
     assert_string_equal(ra.result, "{\"late\": true}");
 
-    assert_int_equal(finish(db, &b.claim, "{\"s\": 2}", NULL, &v),
-                     BID_APPLIED);
+    assert_int_equal(finish(db, &b.claim, "{\"s\": 2}", NULL, &v), BID_APPLIED);
     assert_int_equal(v, 4);
 }
 
@@ -278,8 +278,7 @@ static void test_a_lapsed_claim_gives_the_bid_back(void **state)
     assert_int_equal(claim(db, TENANT, id, 1, &c), REC_OK);
     exec1(db, SQL_LAPSE, id);
     uint32_t v = 0;
-    assert_int_equal(finish(db, &c.claim, "{\"s\": 1}", NULL, &v),
-                     BID_EXPIRED);
+    assert_int_equal(finish(db, &c.claim, "{\"s\": 1}", NULL, &v), BID_EXPIRED);
     assert_int_equal(v, 3);
     struct row r = row_of(db, id);
     assert_string_equal(r.status, "open");
@@ -294,30 +293,35 @@ static void test_archive_guard_and_lapsed_state(void **state)
     rec_db *db = *state;
     rec_err err = {0};
     static const char *const from[] = {"open", "decided", NULL};
-    rec_guard g = {.update_sql = SQL_ARCHIVE, .state_sql = BID_STATE_SQL,
-                   .from = from};
+    rec_guard g = {
+        .update_sql = SQL_ARCHIVE, .state_sql = BID_STATE_SQL, .from = from};
     rec_guard_out out;
     uint64_t id = new_bid(db);
     struct claim_ctx c;
     assert_int_equal(claim(db, TENANT, id, 1, &c), REC_OK);
-    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
-                                       &out, &err), REC_INVALID_STATE);
+    assert_int_equal(
+        rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2}, &out, &err),
+        REC_INVALID_STATE);
     assert_string_equal(out.status, "evaluating");
     exec1(db, SQL_LAPSE, id);
-    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
-                                       &out, &err), REC_INVALID_STATE);
+    assert_int_equal(
+        rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2}, &out, &err),
+        REC_INVALID_STATE);
     assert_string_equal(out.status, "lapsed");
     uint32_t v = 0;
     assert_int_equal(finish(db, &c.claim, NULL, "gone", &v), BID_EXPIRED);
-    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2},
-                                       &out, &err), REC_CONFLICT);
-    assert_int_equal(rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 3},
-                                       &out, &err), REC_OK);
+    assert_int_equal(
+        rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 2}, &out, &err),
+        REC_CONFLICT);
+    assert_int_equal(
+        rec_guarded_write(db, &g, id, TENANT, (rec_expect){0, 3}, &out, &err),
+        REC_OK);
     assert_string_equal(row_of(db, id).status, "archived");
     assert_int_equal(claim(db, TENANT, id, 4, &c), REC_INVALID_STATE);
 }
 
-/* ---- races ----------------------------------------------------------------- */
+/* ---- races -----------------------------------------------------------------
+ */
 
 struct racer {
     uint64_t id;

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/chat.h"
+#include "chat.h"
 #include "itest.h"
 
 #include <json.h>
@@ -114,8 +114,7 @@ static void state_of(rec_db *db, uint64_t id, uint64_t out[4])
     rec_err err = {0};
     rec_rows *rows = NULL;
     rec_param p[1] = {REC_U(id)};
-    must(rec_exec(db, SQL_STATE, p, 1, &rows, NULL, NULL, &err), &err,
-         "state");
+    must(rec_exec(db, SQL_STATE, p, 1, &rows, NULL, NULL, &err), &err, "state");
     assert_int_equal(rec_rows_count(rows), 1);
     for (size_t c = 0; c < 4; c++)
         out[c] = rec_rows_u64(rows, 0, c);
@@ -161,8 +160,7 @@ static void assert_all_objects(rec_db *db, uint64_t id, uint64_t n)
     rec_err err = {0};
     rec_rows *rows = NULL;
     rec_param p[1] = {REC_U(id)};
-    must(rec_exec(db, SQL_TYPES, p, 1, &rows, NULL, NULL, &err), &err,
-         "types");
+    must(rec_exec(db, SQL_TYPES, p, 1, &rows, NULL, NULL, &err), &err, "types");
     assert_int_equal(rec_rows_count(rows), 1);
     assert_string_equal(rec_rows_get(rows, 0, 0), "OBJECT");
     assert_string_equal(rec_rows_get(rows, 0, 1), "STRING");
@@ -172,8 +170,11 @@ static void assert_all_objects(rec_db *db, uint64_t id, uint64_t n)
 
 static chat_msg m_(const char *id, const char *content)
 {
-    chat_msg m = {.id = id, .id_len = strlen(id), .role = "user",
-                  .role_len = 4, .content = content,
+    chat_msg m = {.id = id,
+                  .id_len = strlen(id),
+                  .role = "user",
+                  .role_len = 4,
+                  .content = content,
                   .content_len = strlen(content)};
     return m;
 }
@@ -256,8 +257,8 @@ static void test_dedup_compares_strings(void **state)
     rec_err err = {0};
     chat_result res;
     uint64_t id = new_report(db, 1);
-    chat_msg m[] = {m_("1", "a"), m_("01", "b"), m_("1.0", "c"),
-                    m_("1e3", "d"), m_("a", "e"), m_("A", "f"),
+    chat_msg m[] = {m_("1", "a"),    m_("01", "b"), m_("1.0", "c"),
+                    m_("1e3", "d"),  m_("a", "e"),  m_("A", "f"),
                     m_("1", "again")};
     must(chat_append(db, id, 1, m, 7, &res, &err), &err, "append");
     assert_int_equal(res.appended, 6);
@@ -390,8 +391,8 @@ static void append_singles(rec_db *db, uint64_t id, const char *prefix,
 }
 
 /* Appends "<prefix><from>".."<prefix><to - 1>" in one call. */
-static void append_batch(rec_db *db, uint64_t id, const char *prefix,
-                         int from, int to)
+static void append_batch(rec_db *db, uint64_t id, const char *prefix, int from,
+                         int to)
 {
     chat_msg m[CHAT_MAX_BATCH];
     char names[CHAT_MAX_BATCH][32];
@@ -481,7 +482,7 @@ static void test_reads_across_segments(void **state)
     static char got[8192], want[8192];
     uint32_t length;
     static const int cases[][2] = {
-        {0, 1000}, {0, 1},    {99, 1},   {99, 2},  {95, 10}, {100, 60},
+        {0, 1000}, {0, 1},     {99, 1},   {99, 2},  {95, 10}, {100, 60},
         {159, 2},  {150, 111}, {10, 250}, {259, 6}, {264, 5}, {0, 100},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -538,14 +539,14 @@ static void test_read_slices(void **state)
 /* ---- appenders on their own connections -------------------------------- */
 
 #define THREADS 8
-#define ROUNDS 20
+#define ROUNDS  20
 
 struct worker {
     uint64_t report;
-    int n;                   /* which thread */
-    unsigned appended;       /* OUT */
-    unsigned duplicates;     /* OUT */
-    rec_status failed;       /* OUT: REC_OK unless a call failed */
+    int n;               /* which thread */
+    unsigned appended;   /* OUT */
+    unsigned duplicates; /* OUT */
+    rec_status failed;   /* OUT: REC_OK unless a call failed */
 };
 
 /* Each round every thread sends "r<round>" (shared by all threads) and
@@ -599,7 +600,7 @@ static void test_concurrent_appenders_append_each_id_once(void **state)
 
 /* ---- many appenders crossing segment boundaries at once ----------------- */
 
-#define CROSSERS 16
+#define CROSSERS    16
 #define CROSS_CALLS 12
 
 struct crosser {
@@ -625,8 +626,7 @@ static void *crosser_run(void *arg)
         snprintf(shared, sizeof shared, "shared-%d", k);
         chat_msg m[2] = {m_(own, "own"), m_(shared, "shared")};
         chat_result res;
-        w->failed = chat_append(db, w->report, 1, m, k % 2 ? 2 : 1, &res,
-                                &err);
+        w->failed = chat_append(db, w->report, 1, m, k % 2 ? 2 : 1, &res, &err);
         w->appended += res.appended;
         w->duplicates += res.duplicates;
     }
@@ -677,8 +677,8 @@ static void test_many_appenders_cross_boundaries_at_once(void **state)
     int next[CROSSERS] = {0}, seen_shared[CROSS_CALLS] = {0};
     for (size_t i = 97; i < total; i++) {
         json_object *v;
-        assert_true(json_object_object_get_ex(
-            json_object_array_get_idx(arr, i), "id", &v));
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(arr, i),
+                                              "id", &v));
         const char *s = json_object_get_string(v);
         int n, k;
         if (sscanf(s, "x%d-%d", &n, &k) == 2) {

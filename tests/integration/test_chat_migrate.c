@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/chat.h"
+#include "chat.h"
 #include "itest.h"
 
 #include <json.h>
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DBNAME "optimist_chat_0008"
+#define DBNAME  "optimist_chat_0008"
 #define HISTORY 10000
 
 static rec_config cfg;     /* the suite's database */
@@ -111,8 +111,7 @@ static size_t content_of(int i, char *buf, size_t cap)
         buf[n] = '\0';
         return n;
     }
-    int n = snprintf(buf, cap,
-                     "m%d \"q\" \\ / \t\n\x01 é ✓ 🎉 $[0] ' %s", i,
+    int n = snprintf(buf, cap, "m%d \"q\" \\ / \t\n\x01 é ✓ 🎉 $[0] ' %s", i,
                      i % 3 ? "user" : "");
     assert_true(n > 0 && (size_t)n < cap);
     if (i % 97 == 0)
@@ -214,8 +213,8 @@ static void assert_reads_back(rec_db *db, uint64_t id, uint64_t tenant,
         assert_int_equal(length, total);
         json_object *arr = json_tokener_parse(b.p);
         assert_non_null(arr);
-        int want = total - after < CHAT_READ_MAX ? total - after
-                                                 : CHAT_READ_MAX;
+        int want =
+            total - after < CHAT_READ_MAX ? total - after : CHAT_READ_MAX;
         assert_int_equal(json_object_array_length(arr), want);
         for (int k = 0; k < want; k++) {
             int i = after + k;
@@ -264,8 +263,10 @@ static void test_0008_moves_10000_messages_in_order(void **state)
     }
     old_append(db, little, 0, 1, "m", &short_bytes);
     old_append(db, other, 0, 250, "o", &other_bytes);
-    assert_int_equal(one_u64(db, "SELECT JSON_LENGTH(chat) FROM reports "
-                                 "WHERE id = ?", big),
+    assert_int_equal(one_u64(db,
+                             "SELECT JSON_LENGTH(chat) FROM reports "
+                             "WHERE id = ?",
+                             big),
                      HISTORY);
     must(rec_exec_text(db, SQL_KEEP_OLD, sizeof SQL_KEEP_OLD - 1, &err), &err,
          "keep old");
@@ -301,11 +302,18 @@ static void test_0008_moves_10000_messages_in_order(void **state)
     /* Appends carry on where the old history ended, and dedup against
      * the ids it had. */
     chat_result res;
-    chat_msg m[2] = {
-        {.id = "m5", .id_len = 2, .role = "user", .role_len = 4,
-         .content = "again", .content_len = 5},
-        {.id = "after", .id_len = 5, .role = "user", .role_len = 4,
-         .content = "new", .content_len = 3}};
+    chat_msg m[2] = {{.id = "m5",
+                      .id_len = 2,
+                      .role = "user",
+                      .role_len = 4,
+                      .content = "again",
+                      .content_len = 5},
+                     {.id = "after",
+                      .id_len = 5,
+                      .role = "user",
+                      .role_len = 4,
+                      .content = "new",
+                      .content_len = 3}};
     must(chat_append(db, big, 1, m, 2, &res, &err), &err, "append after");
     assert_int_equal(res.appended, 1);
     assert_int_equal(res.duplicates, 1);
@@ -366,6 +374,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_0008_moves_10000_messages_in_order),
     };
-    return cmocka_run_group_tests_name("integration_chat_migrate", tests,
-                                       setup, teardown);
+    return cmocka_run_group_tests_name("integration_chat_migrate", tests, setup,
+                                       teardown);
 }

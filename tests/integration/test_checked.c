@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/rec.h"
+#include "rec.h"
 #include "itest.h"
 
 #include <pthread.h>

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/rec.h"
+#include "rec.h"
 #include "itest.h"
 
 #include <stdio.h>
@@ -110,8 +110,7 @@ static void test_every_row_whatever_its_size(void **state)
     assert_false(s.bad);
 }
 
-static void test_stop_discards_the_rest_and_the_connection_goes_on(
-    void **state)
+static void test_stop_discards_the_rest_and_the_connection_goes_on(void **state)
 {
     rec_err err = {0};
     struct seen s = {.stop_after = 2};
@@ -139,7 +138,8 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_row_whatever_its_size),
-        cmocka_unit_test(test_stop_discards_the_rest_and_the_connection_goes_on),
+        cmocka_unit_test(
+            test_stop_discards_the_rest_and_the_connection_goes_on),
         cmocka_unit_test(test_no_rows),
     };
     return cmocka_run_group_tests_name("integration_each", tests, setup,

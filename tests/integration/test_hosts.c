@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/db_internal.h"
+#include "db_internal.h"
 #include "itest.h"
 
 #include <stdio.h>
@@ -37,8 +37,8 @@ static void test_parse_hosts(void **state)
 {
     (void)state;
     struct db_endpoint e[DB_MAX_HOSTS];
-    assert_int_equal(cluster_parse_hosts("db1:3307, db2 ,/run/m.sock", e,
-                                         DB_MAX_HOSTS), 3);
+    assert_int_equal(
+        cluster_parse_hosts("db1:3307, db2 ,/run/m.sock", e, DB_MAX_HOSTS), 3);
     assert_string_equal(e[0].host, "db1");
     assert_int_equal(e[0].port, 3307);
     assert_string_equal(e[0].name, "db1:3307");
@@ -126,11 +126,11 @@ static rec_status lost_body(rec_db *db, void *vctx, rec_err *err)
              "kill");
         /* The loss is seen by the next statement; the ones after it must
          * not run on a new connection outside the transaction. */
-        c->after_loss_read = rec_exec(db, SQL_COUNT, NULL, 0, &rows, NULL,
-                                      NULL, err);
+        c->after_loss_read =
+            rec_exec(db, SQL_COUNT, NULL, 0, &rows, NULL, NULL, err);
         rec_rows_free(rows);
-        c->after_loss_write = rec_exec(db, SQL_INS, NULL, 0, NULL, NULL,
-                                       NULL, err);
+        c->after_loss_write =
+            rec_exec(db, SQL_INS, NULL, 0, NULL, NULL, NULL, err);
         return REC_OK; /* a careless body: rec_txn must notice anyway */
     }
     return rec_exec(db, SQL_INS, NULL, 0, NULL, NULL, NULL, err);

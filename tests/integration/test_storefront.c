@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/rec.h"
-#include "../../lib/storefront.h"
+#include "rec.h"
+#include "storefront.h"
 #include "itest.h"
 
 #include <stdio.h>
@@ -21,7 +21,7 @@
 
 static rec_config cfg;
 
-/* The statements of fcgi/routes_storefront.c that these tests exercise. */
+/* The statements of fcgi/routes/routes_storefront.c that these tests exercise. */
 static const char SQL_VERSION[] =
     "SELECT version FROM storefront_drafts WHERE tenant_id = ?";
 static const char SQL_SET_CONFIG[] =
@@ -72,8 +72,8 @@ static uint64_t new_tenant(rec_db *db)
     rec_err err = {0};
     uint64_t tenant = 0;
     char token[REC_TOKEN_MAX];
-    must(rec_tenant_create(db, "itest-storefront", &tenant, token, &err),
-         &err, "tenant create");
+    must(rec_tenant_create(db, "itest-storefront", &tenant, token, &err), &err,
+         "tenant create");
     return tenant;
 }
 
@@ -90,9 +90,9 @@ static rec_status write_body(rec_db *db, void *vctx, rec_err *err)
 {
     struct write_ctx *c = vctx;
     rec_param p[1] = {REC_CSTR(c->config)};
-    rec_status st = rec_versioned_write_by_tenant(
-        db, SQL_SET_CONFIG, p, 1, SQL_VERSION, c->tenant, c->expect,
-        &c->current, err);
+    rec_status st =
+        rec_versioned_write_by_tenant(db, SQL_SET_CONFIG, p, 1, SQL_VERSION,
+                                      c->tenant, c->expect, &c->current, err);
     if (st != REC_OK)
         return st;
     return storefront_record(db, c->tenant, err);
@@ -141,31 +141,36 @@ static void test_write_by_tenant_checks_the_version(void **state)
     uint32_t cur = 0;
     uint64_t t = new_tenant(db), other = new_tenant(db);
 
-    assert_int_equal(write_draft(db, t, (rec_expect){.version = 1},
-                                 "{\"a\":1}", &cur), REC_OK);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.version = 1}, "{\"a\":1}", &cur),
+        REC_OK);
     assert_int_equal(cur, 2);
     /* Stale, and ahead of the row: both conflicts naming version 2. */
-    assert_int_equal(write_draft(db, t, (rec_expect){.version = 1},
-                                 "{\"b\":1}", &cur), REC_CONFLICT);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.version = 1}, "{\"b\":1}", &cur),
+        REC_CONFLICT);
     assert_int_equal(cur, 2);
-    assert_int_equal(write_draft(db, t, (rec_expect){.version = 3},
-                                 "{\"b\":1}", &cur), REC_CONFLICT);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.version = 3}, "{\"b\":1}", &cur),
+        REC_CONFLICT);
     assert_int_equal(cur, 2);
     assert_string_equal(query1(db, SQL_DRAFT_CONFIG, t, buf, sizeof buf),
                         "2 {\"a\":1}");
     /* Any version: a deliberate overwrite. */
-    assert_int_equal(write_draft(db, t, (rec_expect){.any = 1}, "{\"c\":1}",
-                                 &cur), REC_OK);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.any = 1}, "{\"c\":1}", &cur), REC_OK);
     assert_string_equal(query1(db, SQL_DRAFT_CONFIG, t, buf, sizeof buf),
                         "3 {\"c\":1}");
     assert_string_equal(query1(db, SQL_HISTORY, t, buf, sizeof buf), "3 1 3");
     /* Nobody else's draft moved; a tenant without a draft is not found. */
     assert_string_equal(query1(db, SQL_DRAFT_CONFIG, other, buf, sizeof buf),
                         "1 {}");
-    assert_int_equal(write_draft(db, 987654321, (rec_expect){.version = 1},
-                                 "{}", &cur), REC_NOT_FOUND);
-    assert_int_equal(write_draft(db, 987654321, (rec_expect){.any = 1}, "{}",
-                                 &cur), REC_NOT_FOUND);
+    assert_int_equal(
+        write_draft(db, 987654321, (rec_expect){.version = 1}, "{}", &cur),
+        REC_NOT_FOUND);
+    assert_int_equal(
+        write_draft(db, 987654321, (rec_expect){.any = 1}, "{}", &cur),
+        REC_NOT_FOUND);
 }
 
 static void test_history_keeps_the_last_50(void **state)
@@ -176,15 +181,15 @@ static void test_history_keeps_the_last_50(void **state)
     uint64_t t = new_tenant(db);
     for (uint32_t v = 1; v <= 60; v++) {
         snprintf(config, sizeof config, "{\"n\":%u}", v);
-        assert_int_equal(write_draft(db, t, (rec_expect){.version = v},
-                                     config, &cur), REC_OK);
+        assert_int_equal(
+            write_draft(db, t, (rec_expect){.version = v}, config, &cur),
+            REC_OK);
         /* After every write: the current version and at most 49 more. */
         char want[64];
         uint32_t newest = v + 1, oldest = newest > 50 ? newest - 49 : 1;
         snprintf(want, sizeof want, "%u %u %u", newest - oldest + 1, oldest,
                  newest);
-        assert_string_equal(query1(db, SQL_HISTORY, t, buf, sizeof buf),
-                            want);
+        assert_string_equal(query1(db, SQL_HISTORY, t, buf, sizeof buf), want);
     }
     assert_string_equal(query1(db, SQL_HISTORY, t, buf, sizeof buf),
                         "50 12 61");
@@ -194,8 +199,8 @@ static rec_status publish(rec_db *db, uint64_t tenant, rec_expect ex)
 {
     rec_err err = {0};
     uint32_t cur = 0;
-    return rec_versioned_write_by_tenant(db, SQL_PUBLISH, NULL, 0,
-                                         SQL_VERSION, tenant, ex, &cur, &err);
+    return rec_versioned_write_by_tenant(db, SQL_PUBLISH, NULL, 0, SQL_VERSION,
+                                         tenant, ex, &cur, &err);
 }
 
 static void test_publish_statement_counts_only_a_current_version(void **state)
@@ -204,17 +209,16 @@ static void test_publish_statement_counts_only_a_current_version(void **state)
     char buf[128];
     uint32_t cur = 0;
     uint64_t t = new_tenant(db);
-    assert_int_equal(write_draft(db, t, (rec_expect){.version = 1},
-                                 "{\"p\":1}", &cur), REC_OK);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.version = 1}, "{\"p\":1}", &cur),
+        REC_OK);
     /* First publish inserts, the same version again replaces: both count. */
     assert_int_equal(publish(db, t, (rec_expect){.version = 2}), REC_OK);
     assert_int_equal(publish(db, t, (rec_expect){.version = 2}), REC_OK);
     assert_string_equal(query1(db, SQL_PUBLISHED, t, buf, sizeof buf),
                         "2 {\"p\":1}");
-    assert_int_equal(publish(db, t, (rec_expect){.version = 1}),
-                     REC_CONFLICT);
-    assert_int_equal(publish(db, t, (rec_expect){.version = 3}),
-                     REC_CONFLICT);
+    assert_int_equal(publish(db, t, (rec_expect){.version = 1}), REC_CONFLICT);
+    assert_int_equal(publish(db, t, (rec_expect){.version = 3}), REC_CONFLICT);
     assert_int_equal(publish(db, 987654321, (rec_expect){.version = 1}),
                      REC_NOT_FOUND);
     /* Publishing leaves the draft's version alone. */
@@ -222,16 +226,16 @@ static void test_publish_statement_counts_only_a_current_version(void **state)
                         "2 {\"p\":1}");
 }
 
-static void test_migration_runs_again_and_fills_in_missing_drafts(
-    void **state)
+static void test_migration_runs_again_and_fills_in_missing_drafts(void **state)
 {
     rec_db *db = *state;
     rec_err err = {0};
     char buf[128];
     uint32_t cur = 0;
     uint64_t t = new_tenant(db), bare = new_tenant(db);
-    assert_int_equal(write_draft(db, t, (rec_expect){.version = 1},
-                                 "{\"kept\":true}", &cur), REC_OK);
+    assert_int_equal(
+        write_draft(db, t, (rec_expect){.version = 1}, "{\"kept\":true}", &cur),
+        REC_OK);
     /* A tenant from before the migration: no draft, no history. */
     static const char del_draft[] =
         "DELETE FROM storefront_drafts WHERE tenant_id = ?";

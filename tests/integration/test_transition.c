@@ -1,7 +1,8 @@
 /*
- * test_transition.c -- the guarded transitions of lib/versioned.c, the held transaction of db.c and
- * lib/idempotency.c against a real MariaDB (tests/run.sh starts one and
- * sets OPTIMIST_DB_SOCKET; the migrations are applied).
+ * test_transition.c -- the guarded transitions of lib/versioned.c, the held
+ * transaction of db.c and lib/idempotency.c against a real MariaDB
+ * (tests/run.sh starts one and sets OPTIMIST_DB_SOCKET; the migrations are
+ * applied).
  *
  * Guarded writes: success, not found, invalid_state whatever the version,
  * conflict, and of 8 concurrent transitions exactly one wins. Held
@@ -17,7 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/rec.h"
+#include "rec.h"
 #include "itest.h"
 
 #include <pthread.h>
@@ -120,8 +121,11 @@ static rec_status decide(rec_db *db, uint64_t id, uint64_t tenant,
                          rec_expect ex, rec_guard_out *out, rec_err *err)
 {
     rec_param p[1] = {REC_CSTR("done")};
-    rec_guard g = {.update_sql = SQL_DECIDE, .params = p, .nparams = 1,
-                   .state_sql = SQL_STATE, .from = FROM_PENDING};
+    rec_guard g = {.update_sql = SQL_DECIDE,
+                   .params = p,
+                   .nparams = 1,
+                   .state_sql = SQL_STATE,
+                   .from = FROM_PENDING};
     return rec_guarded_write(db, &g, id, tenant, ex, out, err);
 }
 
@@ -144,8 +148,7 @@ static void test_guarded_write_outcomes(void **state)
                      REC_NOT_FOUND); /* another tenant's row */
     assert_int_equal(decide(db, 999999999, 1, (rec_expect){0, 1}, &out, &err),
                      REC_NOT_FOUND);
-    assert_int_equal(decide(db, id, 1, (rec_expect){0, 1}, &out, &err),
-                     REC_OK);
+    assert_int_equal(decide(db, id, 1, (rec_expect){0, 1}, &out, &err), REC_OK);
     assert_int_equal(out.version, 2);
     get_row(db, id, &v, status);
     assert_int_equal(v, 2);
@@ -321,7 +324,8 @@ static void test_connection_lost_while_held_commits_nothing(void **state)
     rec_db_close(db);
 }
 
-/* ---- idempotency keys --------------------------------------------------------- */
+/* ---- idempotency keys
+ * --------------------------------------------------------- */
 
 static rec_idem_key make_key(const char *k, char fill)
 {
@@ -334,8 +338,7 @@ static rec_idem_key make_key(const char *k, char fill)
     return key;
 }
 
-static rec_idem_outcome claim(rec_db *db, rec_idem_key *k,
-                              rec_idem_answer *ans)
+static rec_idem_outcome claim(rec_db *db, rec_idem_key *k, rec_idem_answer *ans)
 {
     rec_err err = {0};
     rec_idem_outcome out = REC_IDEM_IN_USE;
@@ -354,8 +357,8 @@ static void age(rec_db *db, const char *column, const char *k)
         "DAY WHERE tenant_id = 77 AND idem_key = ?";
     rec_err err = {0};
     rec_param p[1] = {REC_CSTR(k)};
-    must(rec_exec(db, strcmp(column, "claim") == 0 ? claim_sql : expiry_sql,
-                  p, 1, NULL, NULL, NULL, &err),
+    must(rec_exec(db, strcmp(column, "claim") == 0 ? claim_sql : expiry_sql, p,
+                  1, NULL, NULL, NULL, &err),
          &err, "age");
 }
 
@@ -375,8 +378,8 @@ static void test_key_claim_store_replay(void **state)
                      REC_CONFLICT);
     static const char hdr[] = "ETag: \"1\"\r\n";
     static const char body[] = "{\"id\":1}\0tail"; /* bytes, NUL included */
-    must(rec_idem_store(db, &a, 201, hdr, sizeof hdr - 1, body,
-                        sizeof body - 1, &err),
+    must(rec_idem_store(db, &a, 201, hdr, sizeof hdr - 1, body, sizeof body - 1,
+                        &err),
          &err, "store");
     assert_int_equal(claim(db, &same, &ans), REC_IDEM_REPLAY);
     assert_int_equal(ans.status, 201);
@@ -410,9 +413,8 @@ static void test_key_store_render(void **state)
                                 "\"current\":null}";
     static const char path[] = "/v1/sessions/5";
     size_t at = sizeof shell - 1 - 5; /* where "null" starts */
-    assert_int_equal(rec_idem_store_render(db, &same, 409, hdr,
-                                           sizeof hdr - 1, shell,
-                                           sizeof shell - 1, path,
+    assert_int_equal(rec_idem_store_render(db, &same, 409, hdr, sizeof hdr - 1,
+                                           shell, sizeof shell - 1, path,
                                            sizeof path - 1, at, &err),
                      REC_CONFLICT); /* not the claim's owner */
     must(rec_idem_store_render(db, &a, 409, hdr, sizeof hdr - 1, shell,
@@ -432,8 +434,7 @@ static void test_key_store_render(void **state)
     /* Expired and taken over: the new claim's answer is an ordinary one. */
     age(db, "expiry", "itest-render");
     assert_int_equal(claim(db, &same, &ans), REC_IDEM_CLAIMED);
-    must(rec_idem_store(db, &same, 200, "", 0, "{}", 2, &err), &err,
-         "store");
+    must(rec_idem_store(db, &same, 200, "", 0, "{}", 2, &err), &err, "store");
     rec_idem_key again = make_key("itest-render", 'r');
     assert_int_equal(claim(db, &again, &ans), REC_IDEM_REPLAY);
     assert_null(ans.render_path);

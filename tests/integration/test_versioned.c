@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/rec.h"
+#include "rec.h"
 #include "itest.h"
 
 #include <pthread.h>
@@ -93,13 +93,12 @@ static int teardown(void **state)
     return 0;
 }
 
-static rec_status vwrite(rec_db *db, uint64_t id, uint64_t tenant,
-                         int64_t val, rec_expect ex, uint32_t *cur,
-                         rec_err *err)
+static rec_status vwrite(rec_db *db, uint64_t id, uint64_t tenant, int64_t val,
+                         rec_expect ex, uint32_t *cur, rec_err *err)
 {
     rec_param p[1] = {REC_I(val)};
-    return rec_versioned_write(db, SQL_SET, p, 1, SQL_VER, id, tenant, ex,
-                               cur, err);
+    return rec_versioned_write(db, SQL_SET, p, 1, SQL_VER, id, tenant, ex, cur,
+                               err);
 }
 
 static void test_write_success_bumps_version(void **state)
@@ -145,12 +144,12 @@ static void test_missing_row_is_not_found(void **state)
 {
     rec_err err = {0};
     uint32_t cur = 0;
-    assert_int_equal(vwrite(*state, 987654321, 1, 1, (rec_expect){0, 1}, &cur,
-                            &err),
-                     REC_NOT_FOUND);
-    assert_int_equal(vwrite(*state, 987654321, 1, 1, (rec_expect){1, 0}, &cur,
-                            &err),
-                     REC_NOT_FOUND);
+    assert_int_equal(
+        vwrite(*state, 987654321, 1, 1, (rec_expect){0, 1}, &cur, &err),
+        REC_NOT_FOUND);
+    assert_int_equal(
+        vwrite(*state, 987654321, 1, 1, (rec_expect){1, 0}, &cur, &err),
+        REC_NOT_FOUND);
 }
 
 static void test_other_tenants_row_is_not_found_and_unchanged(void **state)
@@ -428,8 +427,8 @@ static void test_token_round_trip(void **state)
                      REC_NOT_FOUND);
     assert_int_equal(rec_token_tenant(db, "opt_x", 5, &found, &err),
                      REC_NOT_FOUND);
-    assert_int_equal(
-        rec_token_tenant(db, "' OR 1=1 --", 11, &found, &err), REC_NOT_FOUND);
+    assert_int_equal(rec_token_tenant(db, "' OR 1=1 --", 11, &found, &err),
+                     REC_NOT_FOUND);
     /* Two tenants never share a token. */
     uint64_t t2;
     char token2[REC_TOKEN_MAX];
@@ -438,13 +437,14 @@ static void test_token_round_trip(void **state)
     assert_string_not_equal(token, token2);
 }
 
-/* ---- rec_autocommit ------------------------------------------------------- */
+/* ---- rec_autocommit -------------------------------------------------------
+ */
 
 struct ac_ctx {
     uint64_t id;
     int calls;
-    int retries_wanted;  /* answer REC_RETRY this many times first */
-    int in_txn;          /* @@in_transaction seen by the body */
+    int retries_wanted;    /* answer REC_RETRY this many times first */
+    int in_txn;            /* @@in_transaction seen by the body */
     int64_t seen_by_other; /* val read by another connection inside fn */
     rec_db *other;
 };
@@ -477,8 +477,10 @@ static void test_autocommit_runs_without_a_transaction(void **state)
     (void)state;
     rec_db *db = open_db(), *other = open_db();
     rec_err err = {0};
-    struct ac_ctx c = {.id = insert_row(db, 1, 7), .other = other,
-                       .retries_wanted = 2, .in_txn = -1};
+    struct ac_ctx c = {.id = insert_row(db, 1, 7),
+                       .other = other,
+                       .retries_wanted = 2,
+                       .in_txn = -1};
     rec_stats before, after;
     rec_db_stats(db, &before);
     must(rec_autocommit(db, ac_body, &c, &err), &err, "autocommit");
@@ -499,8 +501,8 @@ static void test_autocommit_joins_a_held_transaction(void **state)
     (void)state;
     rec_db *db = open_db(), *other = open_db();
     rec_err err = {0};
-    struct ac_ctx c = {.id = insert_row(db, 1, 7), .other = other,
-                       .in_txn = -1};
+    struct ac_ctx c = {
+        .id = insert_row(db, 1, 7), .other = other, .in_txn = -1};
     rec_txn_hold(db, 1);
     must(rec_autocommit(db, ac_body, &c, &err), &err, "autocommit");
     /* Held for the request's answer: nobody else sees the write yet. */

@@ -1,10 +1,10 @@
 /*
- * test_body.c -- fcgi/body.c: media type, UTF-8, JSON syntax and depth.
+ * test_body.c -- fcgi/http/body.c: media type, UTF-8, JSON syntax and depth.
  *
  * The contract: a body without a JSON Content-Type is 415; malformed JSON,
  * bad UTF-8, a \u0000 anywhere and nesting beyond 32 levels (the outer
- * value is level 1) are 400. body_parse itself accepts any JSON value; body_object_or_reply then
- * insists on an object.
+ * value is level 1) are 400. body_parse itself accepts any JSON value;
+ * body_object_or_reply then insists on an object.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../fcgi/body.h"
+#include "body.h"
 
 /* ---- body_is_json_type ------------------------------------------------- */
 
@@ -51,8 +51,7 @@ static void test_not_json_types(void **state)
     assert_int_equal(body_is_json_type("application/jsonx"), 0);
     assert_int_equal(body_is_json_type("application/json-seq"), 0);
     assert_int_equal(body_is_json_type("application/jso"), 0);
-    assert_int_equal(body_is_json_type("application/x-www-form-urlencoded"),
-                     0);
+    assert_int_equal(body_is_json_type("application/x-www-form-urlencoded"), 0);
     assert_int_equal(body_is_json_type("application/+json"), 0);
     assert_int_equal(body_is_json_type("application/json+xml"), 0);
     assert_int_equal(body_is_json_type("multipart/form-data; x=+json"), 0);
@@ -128,8 +127,9 @@ static void test_parse_escapes(void **state)
 {
     (void)state;
     char msg[160];
-    json_object *o = parse("{\"s\":\"q\\\"b\\\\s\\/n\\nt\\tu\\u00e9\\ud83d\\ude00\"}",
-                           msg, sizeof msg);
+    json_object *o =
+        parse("{\"s\":\"q\\\"b\\\\s\\/n\\nt\\tu\\u00e9\\ud83d\\ude00\"}", msg,
+              sizeof msg);
     assert_non_null(o);
     json_object *v;
     assert_true(json_object_object_get_ex(o, "s", &v));
@@ -190,8 +190,8 @@ static void test_parse_trailing(void **state)
     assert_fails_n("{}\0 ", 4, NULL);
 
     /* trailing JSON whitespace is fine */
-    const char *ok[] = {"{} ", "{}\n", "{} \t\r\n ", "[] \n", "12 ",
-                        "\"s\"\r\n", "true\t"};
+    const char *ok[] = {"{} ", "{}\n",      "{} \t\r\n ", "[] \n",
+                        "12 ", "\"s\"\r\n", "true\t"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         json_object *o = parse(ok[i], msg, sizeof msg);
         if (o == NULL)
@@ -271,8 +271,9 @@ static int nested_ok(int levels, int objects, char *msg, size_t mlen)
         depth++;
         json_object *next = NULL;
         if (json_object_is_type(cur, json_type_array))
-            next = json_object_array_length(cur) ? json_object_array_get_idx(cur, 0)
-                                                  : NULL;
+            next = json_object_array_length(cur)
+                       ? json_object_array_get_idx(cur, 0)
+                       : NULL;
         else
             json_object_object_get_ex(cur, "a", &next);
         cur = next;
@@ -338,8 +339,10 @@ static void test_nul_escape_is_refused(void **state)
         assert_non_null(strstr(msg, "\\u0000"));
     }
     static const char *const good[] = {
-        "{\"t\":\"\\u0001\\u001f\\u0010\"}", "{\"t\":\"\\\\u0000\"}",
-        "{\"t\":\"u0000\"}", "{\"t\":\"\\u00000\"}",
+        "{\"t\":\"\\u0001\\u001f\\u0010\"}",
+        "{\"t\":\"\\\\u0000\"}",
+        "{\"t\":\"u0000\"}",
+        "{\"t\":\"\\u00000\"}",
     };
     /* "\\u00000" is \u0000 then '0': refused; the others pass. */
     for (size_t i = 0; i < 3; i++) {
@@ -356,13 +359,32 @@ static void test_json_c_strict_leaks_are_refused(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "{\"v\":NaN}", "{\"v\":Infinity}", "{\"v\":-Infinity}",
-        "{'v':1}", "{\"v\":\"a\tb\"}", "{\"v\":\"a\nb\"}",
-        "{\"v\":\"\x01\"}", "{\"v\":1.}", "{\"v\":1.e5}", "{\"v\":00}",
-        "{\"v\":-01}", "{\"v\":-00}", "{\"v\":01}", "{\"v\":+1}",
-        "{\"v\":.5}", "{\"v\":\"\\x\"}", "{\"v\":\"\\u12\"}",
-        "{\"v\":tru}", "{\"v\" 1}", "{\"v\":1,}", "[1,]", "[,1]",
-        "{,}", "{\"a\":1 \"b\":2}", "[1 2]", "\"unterminated",
+        "{\"v\":NaN}",
+        "{\"v\":Infinity}",
+        "{\"v\":-Infinity}",
+        "{'v':1}",
+        "{\"v\":\"a\tb\"}",
+        "{\"v\":\"a\nb\"}",
+        "{\"v\":\"\x01\"}",
+        "{\"v\":1.}",
+        "{\"v\":1.e5}",
+        "{\"v\":00}",
+        "{\"v\":-01}",
+        "{\"v\":-00}",
+        "{\"v\":01}",
+        "{\"v\":+1}",
+        "{\"v\":.5}",
+        "{\"v\":\"\\x\"}",
+        "{\"v\":\"\\u12\"}",
+        "{\"v\":tru}",
+        "{\"v\" 1}",
+        "{\"v\":1,}",
+        "[1,]",
+        "[,1]",
+        "{,}",
+        "{\"a\":1 \"b\":2}",
+        "[1 2]",
+        "\"unterminated",
     };
     char msg[160];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -372,8 +394,9 @@ static void test_json_c_strict_leaks_are_refused(void **state)
         assert_non_null(strstr(msg, "malformed"));
     }
     static const char *const good[] = {
-        "{\"v\":-0}", "{\"v\":0.5e-3}", "{\"v\":1E+2}",
-        "{\"v\":\"\\u00e9\\n\\/\"}", "[true,false,null]", " [ ] ",
+        "{\"v\":-0}",        "{\"v\":0.5e-3}",
+        "{\"v\":1E+2}",      "{\"v\":\"\\u00e9\\n\\/\"}",
+        "[true,false,null]", " [ ] ",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
@@ -390,8 +413,10 @@ static void test_integers_beyond_64_bits_are_refused(void **state)
     (void)state;
     char msg[160];
     static const char *const bad[] = {
-        "{\"n\":18446744073709551616}", "[18446744073709551621]",
-        "[-9223372036854775809]", "[100000000000000000000]",
+        "{\"n\":18446744073709551616}",
+        "[18446744073709551621]",
+        "[-9223372036854775809]",
+        "[100000000000000000000]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (parse_n(bad[i], strlen(bad[i]), msg, sizeof msg) != NULL)
@@ -399,8 +424,10 @@ static void test_integers_beyond_64_bits_are_refused(void **state)
         assert_non_null(strstr(msg, "64 bits"));
     }
     static const char *const good[] = {
-        "[18446744073709551615]", "[-9223372036854775808]",
-        "[1e30]", "[123456789012345678901234.5]",
+        "[18446744073709551615]",
+        "[-9223372036854775808]",
+        "[1e30]",
+        "[123456789012345678901234.5]",
     };
     for (size_t i = 0; i < 4; i++) {
         json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
@@ -416,14 +443,16 @@ static void test_lone_surrogate_escapes_are_refused(void **state)
     (void)state;
     char msg[160];
     static const char *const bad[] = {
-        "[\"\\ud800\"]", "[\"\\udfff\"]", "[\"\\ud800x\"]",
+        "[\"\\ud800\"]",        "[\"\\udfff\"]",    "[\"\\ud800x\"]",
         "[\"\\ud800\\u0041\"]", "[\"\\ud800\\n\"]", "[\"\\uDBFF\"]",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (parse_n(bad[i], strlen(bad[i]), msg, sizeof msg) != NULL)
             fail_msg("accepted: %s", bad[i]);
     static const char *const good[] = {
-        "[\"\\ud83c\\udf89\"]", "[\"\\uD83D\\uDE00\"]", "[\"\\u00e9\\uffff\"]",
+        "[\"\\ud83c\\udf89\"]",
+        "[\"\\uD83D\\uDE00\"]",
+        "[\"\\u00e9\\uffff\"]",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         json_object *o = parse_n(good[i], strlen(good[i]), msg, sizeof msg);
@@ -466,8 +495,7 @@ static void test_depth_mixed(void **state)
         json_object *o = parse_n(buf, n, msg, sizeof msg);
         if (levels <= 32) {
             if (o == NULL)
-                fail_msg("%d containers and a scalar refused: %s", levels,
-                         msg);
+                fail_msg("%d containers and a scalar refused: %s", levels, msg);
             json_object_put(o);
         } else {
             if (o != NULL)
@@ -487,7 +515,7 @@ static void test_invalid_utf8(void **state)
     assert_fails("\"\xF4\x90\x80\x80\"", "UTF-8"); /* U+110000 */
     assert_fails("\"\xFF\"", "UTF-8");
     assert_fails("\"\x80\"", "UTF-8");
-    assert_fails("\"\xC3\"", "UTF-8"); /* truncated */
+    assert_fails("\"\xC3\"", "UTF-8");          /* truncated */
     assert_fails("{\"k\xC3\x28\":1}", "UTF-8"); /* in a key */
     assert_fails("{\"k\":1}\xC3", "UTF-8");     /* outside any string */
     assert_fails("[\"ok\", \"\xF0\x9F\x98\"]", "UTF-8");
@@ -498,10 +526,10 @@ static void test_valid_multibyte(void **state)
     (void)state;
     char msg[160];
     const char *strs[] = {
-        "\xC3\xA9",                 /* é */
-        "\xE2\x82\xAC",             /* € */
-        "\xF0\x9F\x98\x80",         /* 😀 */
-        "\xF4\x8F\xBF\xBF",         /* U+10FFFF */
+        "\xC3\xA9",         /* é */
+        "\xE2\x82\xAC",     /* € */
+        "\xF0\x9F\x98\x80", /* 😀 */
+        "\xF4\x8F\xBF\xBF", /* U+10FFFF */
         "caf\xC3\xA9 \xF0\x9F\x8D\xB5 \xE4\xB8\xAD\xE6\x96\x87",
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
@@ -682,8 +710,7 @@ static void test_opt_string_or_reply(void **state)
     assert_int_equal(body_opt_string_or_reply(&r, o, "n", 0, &s, &len), 0);
     assert_null(s);
     assert_int_equal(len, 0);
-    assert_int_equal(body_opt_string_or_reply(&r, o, "absent", 0, &s, &len),
-                     0);
+    assert_int_equal(body_opt_string_or_reply(&r, o, "absent", 0, &s, &len), 0);
     assert_null(s);
     assert_int_equal(body_opt_string_or_reply(&r, o, "e", 1, &s, &len), 0);
     assert_string_equal(s, "");

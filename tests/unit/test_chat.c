@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../lib/chat.h"
+#include "chat.h"
 
 static int id_ok(const char *s)
 {
@@ -81,8 +81,11 @@ static void test_roles(void **state)
 static chat_msg make(const char *id, const char *role, const char *content,
                      size_t content_len)
 {
-    chat_msg m = {.id = id, .id_len = id ? strlen(id) : 0, .role = role,
-                  .role_len = role ? strlen(role) : 0, .content = content,
+    chat_msg m = {.id = id,
+                  .id_len = id ? strlen(id) : 0,
+                  .role = role,
+                  .role_len = role ? strlen(role) : 0,
+                  .content = content,
                   .content_len = content_len};
     return m;
 }
@@ -104,11 +107,11 @@ static void test_check_names_each_fault(void **state)
     assert_int_equal(chat_check(&m), CHAT_FAULT_ENCODING);
     m = make("a", "user", "\xed\xa0\x80", 3); /* a surrogate */
     assert_int_equal(chat_check(&m), CHAT_FAULT_ENCODING);
-    m = make("a", "user", "\xc3", 1);         /* cut short */
+    m = make("a", "user", "\xc3", 1); /* cut short */
     assert_int_equal(chat_check(&m), CHAT_FAULT_ENCODING);
-    m = make("a", "user", "", 0);             /* empty is content */
+    m = make("a", "user", "", 0); /* empty is content */
     assert_int_equal(chat_check(&m), CHAT_FAULT_NONE);
-    m = make("a", "user", "a\0b", 3);         /* so is a NUL */
+    m = make("a", "user", "a\0b", 3); /* so is a NUL */
     assert_int_equal(chat_check(&m), CHAT_FAULT_NONE);
     for (int f = CHAT_FAULT_NONE; f <= CHAT_FAULT_ENCODING; f++)
         assert_true(strlen(chat_fault_text((chat_fault)f)) > 0);
@@ -149,13 +152,12 @@ static void test_parse_count(void **state)
     assert_int_equal(
         chat_parse_count("99999999999999999999999999999999", 1000, &v), 0);
     assert_int_equal(v, 1000);
-    assert_int_equal(chat_parse_count("18446744073709551616", UINT64_MAX - 1,
-                                      &v),
-                     0);
+    assert_int_equal(
+        chat_parse_count("18446744073709551616", UINT64_MAX - 1, &v), 0);
     assert_int_equal(v, UINT64_MAX - 1);
     v = 99;
-    static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1.5",
-                                      "1e3", "0x1", "abc", "%31"};
+    static const char *const bad[] = {"",    "-1",  "+1",  " 1",  "1 ",
+                                      "1.5", "1e3", "0x1", "abc", "%31"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (chat_parse_count(bad[i], 1000, &v) != -1)
             fail_msg("\"%s\" was accepted", bad[i]);

@@ -1,5 +1,5 @@
 /*
- * test_conf.c -- fcgi/conf.c: defaults, then the environment, then the
+ * test_conf.c -- fcgi/core/conf.c: defaults, then the environment, then the
  * file named by OPTIMIST_CONFIG; every refusal names the option (or the
  * file and line).
  *
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../fcgi/conf.h"
-#include "../../fcgi/log.h"
+#include "conf.h"
+#include "log.h"
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -54,8 +54,8 @@ static void write_temp(char path[64], const char *text)
 }
 
 /* conf_load with OPTIMIST_CONFIG set to a file holding `text`. */
-static int load_with_file(conf *c, const char *text, char path[64],
-                          char *err, size_t errlen)
+static int load_with_file(conf *c, const char *text, char path[64], char *err,
+                          size_t errlen)
 {
     write_temp(path, text);
     setenv("OPTIMIST_CONFIG", path, 1);
@@ -106,7 +106,8 @@ static void assert_env_accepted(const char *name, const char *value)
     unsetenv(name);
 }
 
-/* ---- defaults and the environment ----------------------------------------- */
+/* ---- defaults and the environment -----------------------------------------
+ */
 
 static void test_defaults(void **state)
 {
@@ -332,9 +333,8 @@ static void test_file_empty(void **state)
     char path[64], err[512];
     assert_int_equal(load_with_file(&c, "", path, err, sizeof err), 0);
     assert_int_equal(c.workers, expected_workers());
-    assert_int_equal(load_with_file(&c, "\n\n# only comments\n", path, err,
-                                    sizeof err),
-                     0);
+    assert_int_equal(
+        load_with_file(&c, "\n\n# only comments\n", path, err, sizeof err), 0);
 }
 
 static void test_file_unknown_key(void **state)
@@ -417,8 +417,7 @@ static void test_file_bad_value(void **state)
     assert_int_equal(rc, -1);
     assert_non_null(strstr(err, "OPTIMIST_WORKERS"));
 
-    rc = load_with_file(&c, "OPTIMIST_LOG_LEVEL=loud\n", path, err,
-                        sizeof err);
+    rc = load_with_file(&c, "OPTIMIST_LOG_LEVEL=loud\n", path, err, sizeof err);
     assert_int_equal(rc, -1);
     assert_non_null(strstr(err, "OPTIMIST_LOG_LEVEL"));
 }
@@ -531,12 +530,13 @@ static void test_help_lists_every_option(void **state)
     dumped_lines = 0;
     conf_help(collect);
     assert_true(dumped_lines >= 13);
-    const char *names[] = {
-        "OPTIMIST_LISTEN",      "OPTIMIST_WORKERS",   "OPTIMIST_MAX_REQUESTS",
-        "OPTIMIST_SHUTDOWN_TIMEOUT", "OPTIMIST_PIDFILE", "OPTIMIST_LOG_LEVEL",
-        "OPTIMIST_DB_SOCKET",   "OPTIMIST_DB_HOST",   "OPTIMIST_DB_PORT",
-        "OPTIMIST_DB_USER",     "OPTIMIST_DB_PASSWORD", "OPTIMIST_DB_NAME",
-        "OPTIMIST_DB_RETRIES"};
+    const char *names[] = {"OPTIMIST_LISTEN",       "OPTIMIST_WORKERS",
+                           "OPTIMIST_MAX_REQUESTS", "OPTIMIST_SHUTDOWN_TIMEOUT",
+                           "OPTIMIST_PIDFILE",      "OPTIMIST_LOG_LEVEL",
+                           "OPTIMIST_DB_SOCKET",    "OPTIMIST_DB_HOST",
+                           "OPTIMIST_DB_PORT",      "OPTIMIST_DB_USER",
+                           "OPTIMIST_DB_PASSWORD",  "OPTIMIST_DB_NAME",
+                           "OPTIMIST_DB_RETRIES"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strstr(dumped, names[i]) == NULL)
             fail_msg("--help lacks %s", names[i]);

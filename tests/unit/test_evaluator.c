@@ -1,5 +1,5 @@
 /*
- * test_evaluator.c -- fcgi/evaluator.c: the line protocol, and real child
+ * test_evaluator.c -- fcgi/hub/evaluator.c: the line protocol, and real child
  * processes (the built-in demo, and small /bin/sh scripts written to a
  * temporary folder): results, failures, the time limit, a hook that stops
  * the run, and that nothing is left behind -- no zombie, no grandchild, no
@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../fcgi/evaluator.h"
+#include "evaluator.h"
 
 static char dir[] = "/tmp/optimist-evtest.XXXXXX";
 
@@ -64,23 +64,31 @@ static void test_classify(void **state)
         assert_int_equal(classify(deep, &res),
                          levels == 31 ? EVL_RESULT : EVL_BAD);
     }
-    static const char *const bad[] = {
-        "nope", "{\"progress\": 1", "[1]", "5", "{}", "{\"other\": 1}",
-        "{\"result\": 5}", "{\"result\": [1]}", "{\"result\": null}",
-        "{\"progress\": NaN}", "{\"progress\": 1} trailing",
-        "{\"progress\": \"\xff\"}"};
+    static const char *const bad[] = {"nope",
+                                      "{\"progress\": 1",
+                                      "[1]",
+                                      "5",
+                                      "{}",
+                                      "{\"other\": 1}",
+                                      "{\"result\": 5}",
+                                      "{\"result\": [1]}",
+                                      "{\"result\": null}",
+                                      "{\"progress\": NaN}",
+                                      "{\"progress\": 1} trailing",
+                                      "{\"progress\": \"\xff\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (classify(bad[i], &res) != EVL_BAD)
             fail_msg("accepted %s", bad[i]);
     jb_free(&res);
 }
 
-/* ---- runs ------------------------------------------------------------------ */
+/* ---- runs ------------------------------------------------------------------
+ */
 
 struct seen {
-    int progress;    /* progress lines received */
+    int progress; /* progress lines received */
     int ticks;
-    int stop_after;  /* stop at this progress line (0: never) */
+    int stop_after; /* stop at this progress line (0: never) */
     char last[128];
 };
 
@@ -113,11 +121,15 @@ static char *script(const char *name, const char *body)
 static ev_status run(const char *program, int timeout_ms, const char *input,
                      struct seen *s, jbuf *res, char *why, size_t whylen)
 {
-    ev_spec spec = {.program = program, .timeout_ms = timeout_ms,
-                    .demo_steps = 3, .demo_delay_ms = 20, .kind = "full",
-                    .evaluation_id = 42, .bid_id = 7};
-    ev_hooks hooks = {.ctx = s, .progress = on_progress, .tick = on_tick,
-                      .tick_ms = 50};
+    ev_spec spec = {.program = program,
+                    .timeout_ms = timeout_ms,
+                    .demo_steps = 3,
+                    .demo_delay_ms = 20,
+                    .kind = "full",
+                    .evaluation_id = 42,
+                    .bid_id = 7};
+    ev_hooks hooks = {
+        .ctx = s, .progress = on_progress, .tick = on_tick, .tick_ms = 50};
     return ev_run(&spec, input, strlen(input), &hooks, res, why, whylen);
 }
 
@@ -156,7 +168,8 @@ static void test_demo(void **state)
 static void test_program_gets_input_and_environment(void **state)
 {
     (void)state;
-    const char *p = script("good",
+    const char *p = script(
+        "good",
         "bid=$(cat)\n"
         "echo '{\"progress\": \"read\"}'\n"
         "echo \"{\\\"result\\\": {\\\"kind\\\": \\\"$OPTIMIST_EVAL_KIND\\\","
@@ -168,14 +181,14 @@ static void test_program_gets_input_and_environment(void **state)
     jb_init(&res);
     assert_int_equal(run(p, 5000, "hello", &s, &res, why, sizeof why), EV_OK);
     assert_int_equal(s.progress, 1);
-    assert_string_equal(res.p,
-                        "{\"kind\":\"full\",\"id\":42,\"bid\":7,\"in\":\"hello\"}");
+    assert_string_equal(
+        res.p, "{\"kind\":\"full\",\"id\":42,\"bid\":7,\"in\":\"hello\"}");
     assert_no_children();
     jb_free(&res);
 }
 
-static void expect_failure(const char *name, const char *body,
-                           ev_status want, int timeout_ms, const char *why_has)
+static void expect_failure(const char *name, const char *body, ev_status want,
+                           int timeout_ms, const char *why_has)
 {
     const char *p = script(name, body);
     struct seen s = {0};
@@ -202,9 +215,11 @@ static void test_failures(void **state)
                    EV_FAILED, 20000, "not JSON");
     expect_failure("noresult", "echo '{\"progress\": 1}'\n", EV_FAILED, 5000,
                    "without a result");
-    expect_failure("twice", "echo '{\"result\": {}}'\necho '{\"result\": {}}'\n",
+    expect_failure("twice",
+                   "echo '{\"result\": {}}'\necho '{\"result\": {}}'\n",
                    EV_FAILED, 5000, "after its result");
-    expect_failure("after", "echo '{\"result\": {}}'\necho '{\"progress\": 1}'\n",
+    expect_failure("after",
+                   "echo '{\"result\": {}}'\necho '{\"progress\": 1}'\n",
                    EV_FAILED, 5000, "after its result");
     expect_failure("killed", "kill -9 $$\n", EV_FAILED, 5000, "signal 9");
     expect_failure("hang", "echo '{\"progress\": 1}'\nsleep 30\n", EV_TIMEOUT,
@@ -219,8 +234,9 @@ static void test_failures(void **state)
     jbuf res;
     char why[256];
     jb_init(&res);
-    assert_int_equal(run("/nonexistent/evaluator", 5000, "{}", &s, &res, why,
-                         sizeof why), EV_FAILED);
+    assert_int_equal(
+        run("/nonexistent/evaluator", 5000, "{}", &s, &res, why, sizeof why),
+        EV_FAILED);
     assert_non_null(strstr(why, "status 127"));
     assert_no_children();
     jb_free(&res);

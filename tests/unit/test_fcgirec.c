@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../fcgi/fcgirec.h"
+#include "fcgirec.h"
 
 static unsigned len_of(const unsigned char *h)
 {

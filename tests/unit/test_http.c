@@ -1,5 +1,5 @@
 /*
- * test_http.c -- fcgi/http.c: the rendered answer (http_render).
+ * test_http.c -- fcgi/http/http.c: the rendered answer (http_render).
  *
  * The contract's "whole answers": every answer that is not a stream carries
  * Content-Length equal to its body, so a cut answer is visible; 204 and 304
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../fcgi/http.h"
+#include "http.h"
 
 static void req_init(http_req *r, const char *method, int status,
                      const char *body)
@@ -65,8 +65,8 @@ static void test_200_has_length_and_body(void **state)
 static void test_errors_and_empty_bodies_have_length(void **state)
 {
     (void)state;
-    static const int statuses[] = {201, 400, 404, 409, 412, 413, 415,
-                                   422, 428, 500, 503};
+    static const int statuses[] = {201, 400, 404, 409, 412, 413,
+                                   415, 422, 428, 500, 503};
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
         http_req r;
         req_init(&r, "POST", statuses[i], "{\"error\":\"x\"}");

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "../../fcgi/hublink.h"
+#include "hublink.h"
 
 static void test_paths_name_their_feed(void **state)
 {

@@ -1,7 +1,7 @@
 /*
- * test_idempotency.c -- the pure parts of fcgi/idempotency.c (which keys
+ * test_idempotency.c -- the pure parts of fcgi/routes/idempotency.c (which keys
  * are well-formed, which routes honour them, what "the same request"
- * hashes to) and fcgi/paging.c (?after= and ?limit=), and the two options
+ * hashes to) and fcgi/http/paging.c (?after= and ?limit=), and the two options
  * the feature adds to conf.c.
  *
  * Contract: a key is 1 to 255 printable ASCII characters, else 400; it is
@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../fcgi/conf.h"
-#include "../../fcgi/idempotency.h"
-#include "../../fcgi/paging.h"
+#include "conf.h"
+#include "idempotency.h"
+#include "paging.h"
 
 /* ---- idem_key_valid ------------------------------------------------------ */
 
@@ -52,16 +52,16 @@ static void test_key_characters(void **state)
         all[c - 0x20] = (char)c;
     all[0x7E - 0x20 + 1] = '\0';
     assert_int_equal(idem_key_valid(all), 1);
-    assert_int_equal(idem_key_valid("550e8400-e29b-41d4-a716-446655440000"),
-                     1);
-    const char *bad[] = {"a\tb", "a\nb", "a\rb", "\x1f", "a\x7f",
-                         "cl\xc3\xa9", "\xff", "ok\x01"};
+    assert_int_equal(idem_key_valid("550e8400-e29b-41d4-a716-446655440000"), 1);
+    const char *bad[] = {"a\tb",  "a\nb",       "a\rb", "\x1f",
+                         "a\x7f", "cl\xc3\xa9", "\xff", "ok\x01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (idem_key_valid(bad[i]))
             fail_msg("key %zu accepted", i);
 }
 
-/* ---- idem_applies ---------------------------------------------------------- */
+/* ---- idem_applies ----------------------------------------------------------
+ */
 
 static void test_applies_to_writes_only(void **state)
 {
@@ -87,7 +87,8 @@ static void test_evaluate_is_excluded(void **state)
     assert_int_equal(idem_applies("POST", "/evaluate"), 0);
 }
 
-/* ---- idem_request_hash ------------------------------------------------------ */
+/* ---- idem_request_hash ------------------------------------------------------
+ */
 
 static void hex(const uint8_t *h, char out[65])
 {
@@ -158,7 +159,8 @@ static void test_hash_of_a_1_mib_body(void **state)
     free(body);
 }
 
-/* ---- paging_parse ------------------------------------------------------------- */
+/* ---- paging_parse
+ * ------------------------------------------------------------- */
 
 static void test_paging_defaults_and_bounds(void **state)
 {
@@ -171,8 +173,7 @@ static void test_paging_defaults_and_bounds(void **state)
     assert_int_equal(paging_parse("0", "1", &after, &limit), 0);
     assert_int_equal(after, 0);
     assert_int_equal(limit, 1);
-    assert_int_equal(paging_parse("9999999999999999999", "500", &after,
-                                  &limit),
+    assert_int_equal(paging_parse("9999999999999999999", "500", &after, &limit),
                      0);
     assert_true(after == 9999999999999999999ull);
     assert_int_equal(limit, 500);
@@ -184,10 +185,19 @@ static void test_paging_defaults_and_bounds(void **state)
 static void test_paging_refusals(void **state)
 {
     (void)state;
-    const char *bad_limits[] = {"0", "501", "-1", "", "abc", "1.5", "+5",
-                                "1e2", " 5", "5 ", "99999999999999999999"};
-    const char *bad_afters[] = {"", "-1", "x", "1e3", "+1", "1.0",
-                                "10000000000000000000"};
+    const char *bad_limits[] = {"0",
+                                "501",
+                                "-1",
+                                "",
+                                "abc",
+                                "1.5",
+                                "+5",
+                                "1e2",
+                                " 5",
+                                "5 ",
+                                "99999999999999999999"};
+    const char *bad_afters[] = {
+        "", "-1", "x", "1e3", "+1", "1.0", "10000000000000000000"};
     uint64_t after = 7;
     unsigned limit = 7;
     for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++)
@@ -200,7 +210,8 @@ static void test_paging_refusals(void **state)
     assert_int_equal(limit, 7);
 }
 
-/* ---- the options ---------------------------------------------------------------- */
+/* ---- the options
+ * ---------------------------------------------------------------- */
 
 static void test_options_defaults_and_bounds(void **state)
 {

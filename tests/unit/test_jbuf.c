@@ -18,7 +18,7 @@
 
 #include <json.h>
 
-#include "../../lib/jbuf.h"
+#include "jbuf.h"
 
 /* jb_str(s, n) into a fresh buffer and compare with `want`. */
 static void assert_str_out(const char *s, size_t n, const char *want)
@@ -55,15 +55,16 @@ static void assert_round_trip(const char *s, size_t n)
     jb_free(&b);
 }
 
-/* ---- escaping ------------------------------------------------------------- */
+/* ---- escaping -------------------------------------------------------------
+ */
 
 static void test_str_plain(void **state)
 {
     (void)state;
     assert_str_out("", 0, "\"\"");
     assert_str_out("abc", 3, "\"abc\"");
-    assert_str_out("a/b", 3, "\"a/b\""); /* '/' needs no escape */
-    assert_str_out("\x7f", 1, "\"\x7f\""); /* DEL is not a control byte */
+    assert_str_out("a/b", 3, "\"a/b\"");    /* '/' needs no escape */
+    assert_str_out("\x7f", 1, "\"\x7f\"");  /* DEL is not a control byte */
     assert_str_out("abcdef", 3, "\"abc\""); /* n bytes, not to the NUL */
 }
 
@@ -103,13 +104,27 @@ static void test_str_every_ascii_byte(void **state)
         jb_str(&b, one, 1);
         char want[16];
         switch (c) {
-        case '"': strcpy(want, "\"\\\"\""); break;
-        case '\\': strcpy(want, "\"\\\\\""); break;
-        case '\n': strcpy(want, "\"\\n\""); break;
-        case '\r': strcpy(want, "\"\\r\""); break;
-        case '\t': strcpy(want, "\"\\t\""); break;
-        case '\b': strcpy(want, "\"\\b\""); break;
-        case '\f': strcpy(want, "\"\\f\""); break;
+        case '"':
+            strcpy(want, "\"\\\"\"");
+            break;
+        case '\\':
+            strcpy(want, "\"\\\\\"");
+            break;
+        case '\n':
+            strcpy(want, "\"\\n\"");
+            break;
+        case '\r':
+            strcpy(want, "\"\\r\"");
+            break;
+        case '\t':
+            strcpy(want, "\"\\t\"");
+            break;
+        case '\b':
+            strcpy(want, "\"\\b\"");
+            break;
+        case '\f':
+            strcpy(want, "\"\\f\"");
+            break;
         default:
             if (c < 0x20)
                 snprintf(want, sizeof want, "\"\\u%04x\"", c);
@@ -258,7 +273,8 @@ static void test_time(void **state)
     jb_free(&b);
 }
 
-/* ---- the buffer itself ----------------------------------------------------- */
+/* ---- the buffer itself -----------------------------------------------------
+ */
 
 static void test_buffer_life(void **state)
 {

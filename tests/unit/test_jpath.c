@@ -1,5 +1,5 @@
 /*
- * test_jpath.c -- fcgi/jpath.c: the path grammar, the checks made on the
+ * test_jpath.c -- fcgi/routes/jpath.c: the path grammar, the checks made on the
  * ops before any document is read, and the ops on a document (set,
  * remove, append, RFC 7396 merge), with the messages that name the op.
  *
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../fcgi/jpath.h"
+#include "jpath.h"
 
 static json_object *parse(const char *text)
 {
@@ -31,7 +31,8 @@ static json_object *parse(const char *text)
     return v;
 }
 
-/* ---- paths ---------------------------------------------------------------- */
+/* ---- paths ----------------------------------------------------------------
+ */
 
 static void assert_path_ok(const char *text, size_t nsteps)
 {
@@ -55,8 +56,8 @@ static void assert_path_bad(const char *text, size_t len, const char *needle)
     assert_int_equal(p.n, 0);
     assert_null(p.steps);
     if (strstr(why, needle) == NULL)
-        fail_msg("path %.*s: message \"%s\" lacks \"%s\"", (int)len, text,
-                 why, needle);
+        fail_msg("path %.*s: message \"%s\" lacks \"%s\"", (int)len, text, why,
+                 needle);
 }
 
 #define BAD(text, needle) assert_path_bad(text, strlen(text), needle)
@@ -237,7 +238,8 @@ static void test_ops_fields(void **state)
                    "ops[0] (set): the config must stay an object");
     assert_ops_bad("[{\"op\":\"set\",\"path\":\"$\",\"value\":null}]",
                    "the config must stay an object");
-    assert_ops_bad("[{\"op\":\"merge\"}]", "ops[0] (merge): \"value\" is missing");
+    assert_ops_bad("[{\"op\":\"merge\"}]",
+                   "ops[0] (merge): \"value\" is missing");
     assert_ops_bad("[{\"op\":\"merge\",\"value\":null}]", "(merge)");
     assert_ops_bad("[{\"op\":\"merge\",\"value\":[1]}]", "(merge)");
     assert_ops_bad("[{\"op\":\"merge\",\"value\":\"x\"}]", "(merge)");
@@ -294,11 +296,11 @@ static void test_ops_depth(void **state)
      * passes it. An appended element sits one level deeper; a merge
      * patch is the config's own level. */
     char *v1 = nested(max - 2), *v2 = nested(max - 1), *v3 = nested(max);
-    snprintf(buf, sizeof buf, "[{\"op\":\"set\",\"path\":\"$.a\",\"value\":%s}]",
-             v2);
+    snprintf(buf, sizeof buf,
+             "[{\"op\":\"set\",\"path\":\"$.a\",\"value\":%s}]", v2);
     assert_ops_ok(buf);
-    snprintf(buf, sizeof buf, "[{\"op\":\"set\",\"path\":\"$.a\",\"value\":%s}]",
-             v3);
+    snprintf(buf, sizeof buf,
+             "[{\"op\":\"set\",\"path\":\"$.a\",\"value\":%s}]", v3);
     assert_ops_bad(buf, "ops[0] (set): the config would be nested deeper");
     snprintf(buf, sizeof buf,
              "[{\"op\":\"append\",\"path\":\"$.a\",\"value\":%s}]", v1);
@@ -306,11 +308,9 @@ static void test_ops_depth(void **state)
     snprintf(buf, sizeof buf,
              "[{\"op\":\"append\",\"path\":\"$.a\",\"value\":%s}]", v2);
     assert_ops_bad(buf, "ops[0] (append): the config would be nested");
-    snprintf(buf, sizeof buf,
-             "[{\"op\":\"merge\",\"value\":{\"a\":%s}}]", v2);
+    snprintf(buf, sizeof buf, "[{\"op\":\"merge\",\"value\":{\"a\":%s}}]", v2);
     assert_ops_ok(buf);
-    snprintf(buf, sizeof buf,
-             "[{\"op\":\"merge\",\"value\":{\"a\":%s}}]", v3);
+    snprintf(buf, sizeof buf, "[{\"op\":\"merge\",\"value\":{\"a\":%s}}]", v3);
     assert_ops_bad(buf, "ops[0] (merge): the config would be nested");
     /* A scalar adds no level: set at max - 1 steps is fine. */
     strcpy(buf, "[{\"op\":\"set\",\"path\":\"$");
@@ -323,7 +323,12 @@ static void test_ops_depth(void **state)
     free(v3);
 
     json_object *v;
-    const char *texts[] = {"1", "null", "{}", "[]", "[[1]]", "{\"a\":[1]}",
+    const char *texts[] = {"1",
+                           "null",
+                           "{}",
+                           "[]",
+                           "[[1]]",
+                           "{\"a\":[1]}",
                            "{\"a\":{\"b\":[{}]},\"c\":1}"};
     int want[] = {0, 0, 1, 1, 2, 2, 4};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -406,7 +411,8 @@ static void test_set(void **state)
     expect_fail("{\"a\":{}}",
                 "[{\"op\":\"set\",\"path\":\"$.a.b.c.d\",\"value\":1}]",
                 "ops[0] (set): $.a.b does not exist");
-    expect_fail("{\"a\":5}", "[{\"op\":\"set\",\"path\":\"$.a.b\",\"value\":1}]",
+    expect_fail("{\"a\":5}",
+                "[{\"op\":\"set\",\"path\":\"$.a.b\",\"value\":1}]",
                 "ops[0] (set): $.a is not an object");
     expect_fail("{\"a\":null}",
                 "[{\"op\":\"set\",\"path\":\"$.a.b\",\"value\":1}]",
@@ -414,7 +420,8 @@ static void test_set(void **state)
     expect_fail("{\"a\":[1]}",
                 "[{\"op\":\"set\",\"path\":\"$.a.b\",\"value\":1}]",
                 "ops[0] (set): $.a is not an object");
-    expect_fail("{\"a\":{}}", "[{\"op\":\"set\",\"path\":\"$.a[0]\",\"value\":1}]",
+    expect_fail("{\"a\":{}}",
+                "[{\"op\":\"set\",\"path\":\"$.a[0]\",\"value\":1}]",
                 "ops[0] (set): $.a is not an array");
     expect_fail("{\"l\":[1,2]}",
                 "[{\"op\":\"set\",\"path\":\"$.l[2]\",\"value\":1}]",
@@ -527,8 +534,7 @@ static void test_ops_apply_in_order_and_name_the_failing_one(void **state)
                 "{\"op\":\"append\",\"path\":\"$.a\",\"value\":1}]",
                 "ops[2] (append): $.a is not an array");
     /* A quoted path is quoted back as written. */
-    expect_fail("{}",
-                "[{\"op\":\"remove\",\"path\":\"$[\\\"x y\\\"].z\"}]",
+    expect_fail("{}", "[{\"op\":\"remove\",\"path\":\"$[\\\"x y\\\"].z\"}]",
                 "ops[0] (remove): $[\"x y\"] does not exist");
 }
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/parse.h"
+#include "parse.h"
 
 static void test_digits_and_where_they_end(void **state)
 {

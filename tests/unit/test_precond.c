@@ -1,5 +1,5 @@
 /*
- * test_precond.c -- fcgi/precond.c: the version a write expects.
+ * test_precond.c -- fcgi/http/precond.c: the version a write expects.
  *
  * Contract ("Details that clients rely on"): versions are integers from 1
  * to 4294967295; 0, negative, fractional, null or a string is 400. If-Match
@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "../../fcgi/precond.h"
+#include "precond.h"
 
 /* ---- precond_version_value --------------------------------------------- */
 
@@ -259,7 +259,8 @@ static void test_none_match_garbage(void **state)
     assert_int_equal(precond_none_match("w/\"3\"", 3), 0);
 }
 
-/* ---- precond_parse_or_reply ------------------------------------------------ */
+/* ---- precond_parse_or_reply ------------------------------------------------
+ */
 
 static void req_init(http_req *r, const char *if_match)
 {
@@ -346,8 +347,8 @@ static void test_parse_or_reply_errors(void **state)
     http_req r;
     precond pc;
     const char *bad_bodies[] = {
-        "{\"version\":0}",    "{\"version\":-1}",   "{\"version\":1.5}",
-        "{\"version\":1.0}",  "{\"version\":null}", "{\"version\":\"3\"}",
+        "{\"version\":0}",    "{\"version\":-1}",         "{\"version\":1.5}",
+        "{\"version\":1.0}",  "{\"version\":null}",       "{\"version\":\"3\"}",
         "{\"version\":true}", "{\"version\":4294967296}",
     };
     for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {

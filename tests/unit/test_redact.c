@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "../../fcgi/feeds.h"
+#include "feeds.h"
 
 static void test_ticket_is_cut(void **state)
 {

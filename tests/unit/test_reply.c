@@ -1,5 +1,5 @@
 /*
- * test_reply.c -- fcgi/reply.c: the one mapping from a library status to an
+ * test_reply.c -- fcgi/http/reply.c: the one mapping from a library status to an
  * HTTP answer, the contract's error body and the conflict body.
  *
  * Database error text must reach the log and never the client: the tests
@@ -19,11 +19,11 @@
 
 #include <json.h>
 
-#include "../../fcgi/metrics.h"
-#include "../../fcgi/reply.h"
-#include "../../fcgi/router.h"
+#include "metrics.h"
+#include "reply.h"
+#include "router.h"
 
-#define SECRET_MSG "Table 'optimist.secret_tbl' doesn't exist"
+#define SECRET_MSG   "Table 'optimist.secret_tbl' doesn't exist"
 #define SECRET_STATE "42S02"
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -111,7 +111,8 @@ static void assert_error_body(const http_req *r, const char *code)
     json_object_put(o);
 }
 
-/* ---- reply_rec --------------------------------------------------------------- */
+/* ---- reply_rec
+ * --------------------------------------------------------------- */
 
 struct rec_case {
     rec_status st;
@@ -145,8 +146,8 @@ static void run_rec_case(const struct rec_case *c)
     char *log = capture_end(&cap);
 
     if (r.status != c->status)
-        fail_msg("%s: status %d, expected %d", rec_status_name(c->st),
-                 r.status, c->status);
+        fail_msg("%s: status %d, expected %d", rec_status_name(c->st), r.status,
+                 c->status);
     assert_error_body(&r, c->code);
 
     /* the database's words stay out of the answer */
@@ -232,7 +233,8 @@ static void test_rec_replaces_body(void **state)
     jb_free(&r.out);
 }
 
-/* ---- reply_error ------------------------------------------------------------- */
+/* ---- reply_error
+ * ------------------------------------------------------------- */
 
 static void test_error_plain(void **state)
 {
@@ -340,7 +342,8 @@ static void test_errorf(void **state)
     jb_free(&r.out);
 }
 
-/* ---- reply_conflict ------------------------------------------------------------ */
+/* ---- reply_conflict
+ * ------------------------------------------------------------ */
 
 /* The counter optimist_conflicts_total{resource="<res>"} now. */
 static unsigned long long conflicts_of(const char *res)
@@ -430,7 +433,8 @@ static void test_conflict_extremes(void **state)
     jb_free(&r.out);
 }
 
-/* ---- reply_etag, reply_body, reply_json ------------------------------------ */
+/* ---- reply_etag, reply_body, reply_json ------------------------------------
+ */
 
 static void test_etag_and_json(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * test_router.c -- fcgi/router.c: the route table and its matcher.
+ * test_router.c -- fcgi/http/router.c: the route table and its matcher.
  *
  * Every route in the table must be reachable with the ids its path carries;
  * anything that is not a decimal id of 1 to 19 digits is no route (404),
@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../fcgi/router.h"
+#include "router.h"
 
 /* The index of the route `method pattern`, or fails the test. */
 static int route_index(const char *method, const char *pattern)
@@ -99,8 +99,8 @@ static void test_healthz_and_metrics(void **state)
 static void test_session_routes(void **state)
 {
     (void)state;
-    assert_route("POST", "/v1/sessions", route_index("POST", "/v1/sessions"),
-                 0, 0);
+    assert_route("POST", "/v1/sessions", route_index("POST", "/v1/sessions"), 0,
+                 0);
     assert_route("GET", "/v1/sessions/42",
                  route_index("GET", "/v1/sessions/{id}"), 1, 42);
     assert_route("DELETE", "/v1/sessions/42",
@@ -131,10 +131,10 @@ static void test_report_routes(void **state)
 static void test_session_routes_need_auth(void **state)
 {
     (void)state;
-    assert_int_equal(router_get(route_index("GET", "/healthz"))->flags &
-                         ROUTE_AUTH, 0);
-    assert_int_equal(router_get(route_index("GET", "/metrics"))->flags &
-                         ROUTE_AUTH, 0);
+    assert_int_equal(
+        router_get(route_index("GET", "/healthz"))->flags & ROUTE_AUTH, 0);
+    assert_int_equal(
+        router_get(route_index("GET", "/metrics"))->flags & ROUTE_AUTH, 0);
     for (int i = 0; i < router_count(); i++) {
         const struct route *rt = router_get(i);
         if (strncmp(rt->pattern, "/v1/", 4) == 0 && !(rt->flags & ROUTE_AUTH))
@@ -242,7 +242,8 @@ static void test_unknown_paths(void **state)
     assert_no_path("GET", "//v1/sessions/1");
 }
 
-/* ---- 405 and Allow --------------------------------------------------------- */
+/* ---- 405 and Allow ---------------------------------------------------------
+ */
 
 static void test_no_method_allow_text(void **state)
 {
@@ -293,7 +294,8 @@ static void test_allow_zero_length_buffer(void **state)
     assert_int_equal(allow[0], 'Z');
 }
 
-/* ---- names and accessors --------------------------------------------------- */
+/* ---- names and accessors ---------------------------------------------------
+ */
 
 static void test_router_name(void **state)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../fcgi/sandbox.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <signal.h>

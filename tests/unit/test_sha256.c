@@ -23,7 +23,7 @@
 #include <openssl/sha.h>
 
 /* The token hashes and idempotency fingerprints are libcrypto's SHA256()
- * and CRYPTO_memcmp() (lib/tenant.c, fcgi/auth.c, fcgi/idempotency.c):
+ * and CRYPTO_memcmp() (lib/tenant.c, fcgi/http/auth.c, fcgi/routes/idempotency.c):
  * these known answers pin what the stored hashes depend on. */
 #define SHA256_LEN SHA256_DIGEST_LENGTH
 static void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
@@ -62,7 +62,8 @@ static void assert_repeat(int c, size_t len, const char *want)
     free(buf);
 }
 
-/* ---- FIPS 180-2 examples --------------------------------------------------- */
+/* ---- FIPS 180-2 examples ---------------------------------------------------
+ */
 
 static void test_fips_empty(void **state)
 {
@@ -112,7 +113,8 @@ static void test_fips_million_a(void **state)
                   "c7112cd0");
 }
 
-/* ---- padding edges ----------------------------------------------------------- */
+/* ---- padding edges
+ * ----------------------------------------------------------- */
 
 static void test_padding_edges(void **state)
 {
@@ -122,16 +124,26 @@ static void test_padding_edges(void **state)
         const char *digest;
     } cases[] = {
         {1, "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"},
-        {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
-        {56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
-        {57, "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6"},
-        {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
-        {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
-        {65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
-        {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
-        {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
-        {127, "c57e9278af78fa3cab38667bef4ce29d783787a2f731d4e12200270f0c32320a"},
-        {128, "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e"},
+        {55,
+         "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {56,
+         "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+        {57,
+         "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6"},
+        {63,
+         "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {64,
+         "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+        {65,
+         "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
+        {119,
+         "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+        {120,
+         "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+        {127,
+         "c57e9278af78fa3cab38667bef4ce29d783787a2f731d4e12200270f0c32320a"},
+        {128,
+         "6836cf13bac400e9105071cd6af47084dfacad4e5e302c94bfed24e013afb73e"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_repeat('a', cases[i].len, cases[i].digest);
@@ -184,7 +196,8 @@ static void test_deterministic(void **state)
     assert_memory_not_equal(a, b, SHA256_LEN);
 }
 
-/* ---- ct_equal -------------------------------------------------------------- */
+/* ---- ct_equal --------------------------------------------------------------
+ */
 
 static void test_ct_equal(void **state)
 {

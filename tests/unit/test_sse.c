@@ -1,5 +1,5 @@
 /*
- * test_sse.c -- fcgi/sse.c's formatting: an event is "event:", one
+ * test_sse.c -- fcgi/hub/sse.c's formatting: an event is "event:", one
  * "data:" line per line of data, and an empty line; a line break inside
  * the data must never end the event early.
  */
@@ -12,10 +12,9 @@
 
 #include <string.h>
 
-#include "../../fcgi/sse.h"
+#include "sse.h"
 
-static void expect_event(const char *event, const char *data,
-                         const char *want)
+static void expect_event(const char *event, const char *data, const char *want)
 {
     jbuf b;
     jb_init(&b);

@@ -1,5 +1,5 @@
 /*
- * test_streams.c -- fcgi/streams.c: the cap on evaluations that run at
+ * test_streams.c -- fcgi/core/streams.c: the cap on evaluations that run at
  * once, and slots that a dead worker cannot keep (the master forgets its
  * pid), across a real fork on the shared mapping.
  */
@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../fcgi/streams.h"
+#include "streams.h"
 
 static void test_cap(void **state)
 {
@@ -33,10 +33,11 @@ static void test_cap(void **state)
 static void test_a_tenant_gets_its_share_only(void **state)
 {
     (void)state;
-    int a = streams_acquire_tenant(4, 7, 2), b = streams_acquire_tenant(4, 7, 2);
+    int a = streams_acquire_tenant(4, 7, 2),
+        b = streams_acquire_tenant(4, 7, 2);
     assert_true(a >= 0 && b >= 0);
     assert_int_equal(streams_acquire_tenant(4, 7, 2), -2); /* over its share */
-    int c = streams_acquire_tenant(4, 8, 2);              /* another tenant */
+    int c = streams_acquire_tenant(4, 8, 2);               /* another tenant */
     assert_true(c >= 0);
     assert_int_equal(streams_running(), 3);
     streams_release(a);
@@ -86,7 +87,7 @@ static void test_dead_workers_slot_is_forgotten(void **state)
     assert_int_equal(streams_running(), 1);
     (void)!write(go[1], "x", 1);
     assert_int_equal(waitpid(pid, NULL, 0), pid);
-    streams_forget(pid);                      /* what the master does */
+    streams_forget(pid); /* what the master does */
     assert_int_equal(streams_running(), 0);
     int s = streams_acquire(1);
     assert_int_equal(s, 0);

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../lib/utf8.h"
+#include "utf8.h"
 
 /* ---- a reference written differently from lib/utf8.c ------------------- */
 
@@ -50,8 +50,7 @@ static int ref_valid(const unsigned char *s, size_t n)
                 return 0;
             cp = cp << 6 | (uint32_t)(s[i + k] & 0x3F);
         }
-        if (cp < min_cp[len] || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
+        if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
             return 0;
         i += len;
     }
@@ -84,7 +83,8 @@ static size_t encode(uint32_t cp, unsigned char *out)
     return 4;
 }
 
-/* ---- helpers --------------------------------------------------------------- */
+/* ---- helpers ---------------------------------------------------------------
+ */
 
 static void assert_valid_n(const char *s, size_t n, size_t chars)
 {
@@ -110,9 +110,10 @@ static void assert_invalid_n(const char *s, size_t n)
 }
 
 #define VALID(lit, chars) assert_valid_n(lit, sizeof(lit) - 1, chars)
-#define INVALID(lit) assert_invalid_n(lit, sizeof(lit) - 1)
+#define INVALID(lit)      assert_invalid_n(lit, sizeof(lit) - 1)
 
-/* ---- boundaries ------------------------------------------------------------ */
+/* ---- boundaries ------------------------------------------------------------
+ */
 
 static void test_empty_and_ascii(void **state)
 {
@@ -134,32 +135,34 @@ static void test_empty_and_ascii(void **state)
 static void test_boundaries_valid(void **state)
 {
     (void)state;
-    VALID("\x7F", 1);                 /* U+007F */
-    VALID("\xC2\x80", 1);             /* U+0080 */
-    VALID("\xDF\xBF", 1);             /* U+07FF */
-    VALID("\xE0\xA0\x80", 1);         /* U+0800 */
-    VALID("\xE0\xBF\xBF", 1);         /* U+0FFF */
-    VALID("\xE1\x80\x80", 1);         /* U+1000 */
-    VALID("\xEC\xBF\xBF", 1);         /* U+CFFF */
-    VALID("\xED\x80\x80", 1);         /* U+D000 */
-    VALID("\xED\x9F\xBF", 1);         /* U+D7FF, before the surrogates */
-    VALID("\xEE\x80\x80", 1);         /* U+E000, after them */
-    VALID("\xEF\xBF\xBD", 1);         /* U+FFFD */
-    VALID("\xEF\xBF\xBF", 1);         /* U+FFFF */
-    VALID("\xF0\x90\x80\x80", 1);     /* U+10000 */
-    VALID("\xF0\xBF\xBF\xBF", 1);     /* U+3FFFF */
-    VALID("\xF1\x80\x80\x80", 1);     /* U+40000 */
-    VALID("\xF3\xBF\xBF\xBF", 1);     /* U+FFFFF */
-    VALID("\xF4\x80\x80\x80", 1);     /* U+100000 */
-    VALID("\xF4\x8F\xBF\xBF", 1);     /* U+10FFFF */
-    VALID("\xEF\xBB\xBF", 1);         /* a BOM is a valid character */
+    VALID("\x7F", 1);             /* U+007F */
+    VALID("\xC2\x80", 1);         /* U+0080 */
+    VALID("\xDF\xBF", 1);         /* U+07FF */
+    VALID("\xE0\xA0\x80", 1);     /* U+0800 */
+    VALID("\xE0\xBF\xBF", 1);     /* U+0FFF */
+    VALID("\xE1\x80\x80", 1);     /* U+1000 */
+    VALID("\xEC\xBF\xBF", 1);     /* U+CFFF */
+    VALID("\xED\x80\x80", 1);     /* U+D000 */
+    VALID("\xED\x9F\xBF", 1);     /* U+D7FF, before the surrogates */
+    VALID("\xEE\x80\x80", 1);     /* U+E000, after them */
+    VALID("\xEF\xBF\xBD", 1);     /* U+FFFD */
+    VALID("\xEF\xBF\xBF", 1);     /* U+FFFF */
+    VALID("\xF0\x90\x80\x80", 1); /* U+10000 */
+    VALID("\xF0\xBF\xBF\xBF", 1); /* U+3FFFF */
+    VALID("\xF1\x80\x80\x80", 1); /* U+40000 */
+    VALID("\xF3\xBF\xBF\xBF", 1); /* U+FFFFF */
+    VALID("\xF4\x80\x80\x80", 1); /* U+100000 */
+    VALID("\xF4\x8F\xBF\xBF", 1); /* U+10FFFF */
+    VALID("\xEF\xBB\xBF", 1);     /* a BOM is a valid character */
 }
 
 static void test_mixed_strings(void **state)
 {
     (void)state;
     VALID("caf\xC3\xA9", 4);
-    VALID("\xE2\x82\xAC" "10", 3);
+    VALID("\xE2\x82\xAC"
+          "10",
+          3);
     VALID("\xF0\x9F\x98\x80\xF0\x9F\x98\x80", 2);
     VALID("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z", 5);
     VALID("\xE4\xB8\xAD\xE6\x96\x87", 2);
@@ -181,9 +184,12 @@ static void test_truncated(void **state)
     INVALID("abc\xC3");
     INVALID("abc\xF0\x9F\x98");
     /* truncated, then ASCII where a continuation should be */
-    INVALID("\xC2" "a");
-    INVALID("\xE1\x80" "a");
-    INVALID("\xF1\x80\x80" "a");
+    INVALID("\xC2"
+            "a");
+    INVALID("\xE1\x80"
+            "a");
+    INVALID("\xF1\x80\x80"
+            "a");
     /* the length given cuts a valid sequence short */
     assert_invalid_n("\xC3\xA9", 1);
     assert_invalid_n("\xE2\x82\xAC", 2);
@@ -199,7 +205,7 @@ static void test_stray_continuations(void **state)
     INVALID("\xBF");
     INVALID("a\x80");
     INVALID("\x80\x80");
-    INVALID("\xC3\xA9\xA9");          /* one too many */
+    INVALID("\xC3\xA9\xA9"); /* one too many */
     INVALID("\xE2\x82\xAC\x80");
     INVALID("\xF0\x9F\x98\x80\x80");
     for (int c = 0x80; c <= 0xBF; c++) {
@@ -211,40 +217,41 @@ static void test_stray_continuations(void **state)
 static void test_bad_lead_bytes(void **state)
 {
     (void)state;
-    INVALID("\xC0\x80");              /* overlong NUL */
-    INVALID("\xC0\xAF");              /* overlong '/' */
-    INVALID("\xC1\xBF");              /* overlong U+007F */
+    INVALID("\xC0\x80"); /* overlong NUL */
+    INVALID("\xC0\xAF"); /* overlong '/' */
+    INVALID("\xC1\xBF"); /* overlong U+007F */
     INVALID("\xF5\x80\x80\x80");
     INVALID("\xF7\xBF\xBF\xBF");
-    INVALID("\xF8\x88\x80\x80\x80");  /* old 5-byte form */
+    INVALID("\xF8\x88\x80\x80\x80"); /* old 5-byte form */
     INVALID("\xFC\x84\x80\x80\x80\x80");
     INVALID("\xFE");
     INVALID("\xFF");
     INVALID("\xFE\xFF");
     INVALID("\xFF\xFE");
-    INVALID("a\xFF" "b");
+    INVALID("a\xFF"
+            "b");
 }
 
 static void test_overlong_and_out_of_range(void **state)
 {
     (void)state;
-    INVALID("\xE0\x80\x80");          /* overlong NUL, 3 bytes */
-    INVALID("\xE0\x80\xAF");          /* overlong '/' */
-    INVALID("\xE0\x9F\xBF");          /* overlong U+07FF */
-    INVALID("\xF0\x80\x80\x80");      /* overlong NUL, 4 bytes */
-    INVALID("\xF0\x8F\xBF\xBF");      /* overlong U+FFFF */
-    INVALID("\xF4\x90\x80\x80");      /* U+110000 */
-    INVALID("\xF4\xBF\xBF\xBF");      /* U+13FFFF */
+    INVALID("\xE0\x80\x80");     /* overlong NUL, 3 bytes */
+    INVALID("\xE0\x80\xAF");     /* overlong '/' */
+    INVALID("\xE0\x9F\xBF");     /* overlong U+07FF */
+    INVALID("\xF0\x80\x80\x80"); /* overlong NUL, 4 bytes */
+    INVALID("\xF0\x8F\xBF\xBF"); /* overlong U+FFFF */
+    INVALID("\xF4\x90\x80\x80"); /* U+110000 */
+    INVALID("\xF4\xBF\xBF\xBF"); /* U+13FFFF */
 }
 
 static void test_surrogates(void **state)
 {
     (void)state;
-    INVALID("\xED\xA0\x80");          /* U+D800 */
-    INVALID("\xED\xAD\xBF");          /* U+DB7F */
-    INVALID("\xED\xAE\x80");          /* U+DB80 */
-    INVALID("\xED\xB0\x80");          /* U+DC00 */
-    INVALID("\xED\xBF\xBF");          /* U+DFFF */
+    INVALID("\xED\xA0\x80");             /* U+D800 */
+    INVALID("\xED\xAD\xBF");             /* U+DB7F */
+    INVALID("\xED\xAE\x80");             /* U+DB80 */
+    INVALID("\xED\xB0\x80");             /* U+DC00 */
+    INVALID("\xED\xBF\xBF");             /* U+DFFF */
     INVALID("\xED\xA0\xBD\xED\xB8\x80"); /* CESU-8 pair for U+1F600 */
 }
 
@@ -343,7 +350,8 @@ static void test_four_byte_sweep(void **state)
                 }
 }
 
-/* ---- utf8_length ------------------------------------------------------------ */
+/* ---- utf8_length ------------------------------------------------------------
+ */
 
 static void test_length(void **state)
 {

@@ -8,7 +8,7 @@
  *                        merge patch on data; 200, 409 version_conflict
  *                        with current_version and current, 412, 428, 404
  *
- * Same contract, same schema and the same SQL as fcgi/routes_bids.c: the
+ * Same contract, same schema and the same SQL as fcgi/routes/routes_bids.c: the
  * token found by its public key and its SHA-256 compared in constant time,
  * every row scoped to the tenant, the version checked in the UPDATE itself
  * (the affected rows decide). With a version, as optimist: read, answer a

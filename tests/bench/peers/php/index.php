@@ -9,7 +9,7 @@
  *                         with current_version and current, 412, 428, 404
  *
  * Same contract (../../../../../shared/API.md), same schema and the same
- * SQL as fcgi/routes_bids.c: the token found by its public key and its
+ * SQL as fcgi/routes/routes_bids.c: the token found by its public key and its
  * SHA-256 compared in constant time, every row scoped to the tenant, the
  * version checked in the UPDATE itself (the affected rows decide). With a
  * version, as optimist: read, answer a stale version from that read,

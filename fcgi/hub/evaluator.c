@@ -1,0 +1,625 @@
+/*
+ * evaluator.c -- the evaluator's child process: fork, pipes, one poll()
+ * loop for its input, its output, the ticks and the time limit, then the
+ * reaping. The built-in demo runs in the same kind of child (forked, not
+ * exec'd), so it goes through the same pipes, limits and checks as a real
+ * program.
+ *
+ * The worker is single-threaded, so between fork() and exec() the child
+ * may use ordinary libc calls.
+ */
+#include "evaluator.h"
+
+#include "body.h"
+#include "jpath.h"
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK   65536
+#define WAIT_STEP_MS 10 /* polling for the exit after the output ended */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---- one output line ---------------------------------------------------- */
+
+ev_line ev_classify(const char *line, size_t len, jbuf *result, char *why,
+                    size_t whylen)
+{
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+        i++;
+    if (i == len)
+        return EVL_BLANK;
+    char msg[160];
+    json_object *obj = body_parse(line, len, msg, sizeof msg);
+    if (obj == NULL) {
+        snprintf(why, whylen,
+                 "the evaluator printed a line that is not "
+                 "JSON (%s)",
+                 msg);
+        return EVL_BAD;
+    }
+    ev_line kind = EVL_BAD;
+    json_object *v = NULL;
+    if (!json_object_is_type(obj, json_type_object)) {
+        snprintf(why, whylen,
+                 "the evaluator printed a line that is not a "
+                 "JSON object");
+    } else if (json_object_object_get_ex(obj, "result", &v)) {
+        if (v != NULL && json_object_is_type(v, json_type_object) &&
+            jp_depth(v) > JP_MAX_DEPTH) {
+            snprintf(why, whylen,
+                     "the evaluator's \"result\" is nested "
+                     "deeper than %d levels, the most the database stores",
+                     JP_MAX_DEPTH);
+        } else if (v != NULL && json_object_is_type(v, json_type_object)) {
+            jb_reset(result);
+            jb_lit(result, json_object_to_json_string_ext(
+                               v, JSON_C_TO_STRING_PLAIN |
+                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+            kind = EVL_RESULT;
+        } else {
+            snprintf(why, whylen,
+                     "the evaluator's \"result\" is not an "
+                     "object");
+        }
+    } else if (json_object_object_get_ex(obj, "progress", &v)) {
+        kind = EVL_PROGRESS;
+    } else {
+        snprintf(why, whylen,
+                 "the evaluator printed an object with "
+                 "neither \"progress\" nor \"result\"");
+    }
+    json_object_put(obj);
+    return kind;
+}
+
+/* ---- the child ------------------------------------------------------------
+ */
+
+/* Writes all of buf to fd 1; exits if the reader is gone. */
+static void demo_write(const char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(1, buf, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(1); /* the worker is gone */
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+/* The built-in demo: reads the bid, then prints a progress line after
+ * each pause and a result that depends on the input (so that an edit
+ * gives another score). "quick_scan" takes half the steps. */
+static void __attribute__((noreturn)) demo_main(const ev_spec *spec)
+{
+    char buf[4096], line[256];
+    size_t total = 0;
+    unsigned sum = 0;
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            sum = sum * 31u + (unsigned char)buf[i];
+        total += (size_t)n;
+    }
+    int quick = spec->kind && strcmp(spec->kind, "quick_scan") == 0;
+    int steps = quick ? (spec->demo_steps + 1) / 2 : spec->demo_steps;
+    for (int i = 1; i <= steps; i++) {
+        sleep_ms(spec->demo_delay_ms);
+        int n = snprintf(line, sizeof line,
+                         "{\"progress\":{\"step\":%d,\"of\":%d}}\n", i, steps);
+        demo_write(line, (size_t)n);
+    }
+    int n = snprintf(line, sizeof line,
+                     "{\"result\":{\"evaluator\":\"demo\",\"kind\":\"%s\","
+                     "\"score\":%u,\"steps\":%d,\"input_bytes\":%zu}}\n",
+                     quick ? "quick_scan" : "full", sum % 101u, steps, total);
+    demo_write(line, (size_t)n);
+    _exit(0);
+}
+
+/* In the child: fds 0 and 1 become the pipes, every other descriptor but
+ * 2 is closed, signals are as a fresh program expects them, and the child
+ * leads its own process group (so a kill reaches what it starts). */
+static void __attribute__((noreturn))
+child(const ev_spec *spec, pid_t parent, int rfd, int wfd)
+{
+    static const int sigs[] = {SIGPIPE, SIGHUP,  SIGTERM,
+                               SIGINT,  SIGQUIT, SIGCHLD};
+    sigset_t none;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        signal(sigs[i], SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setpgid(0, 0) != 0)
+        _exit(126);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(126); /* the worker died before prctl */
+
+    /* Out of the way of 0 and 1 first, whatever numbers the pipes got. */
+    int r = fcntl(rfd, F_DUPFD, 10), w = fcntl(wfd, F_DUPFD, 10);
+    if (r < 0 || w < 0 || dup2(r, 0) != 0 || dup2(w, 1) != 1)
+        _exit(126);
+    if (close_range(3, ~0U, 0) != 0) {
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+            close((int)fd);
+    }
+    if (spec->sandbox != NULL && sandbox_child_setup(spec->sandbox) != 0)
+        _exit(126);
+    if (spec->program == NULL || spec->program[0] == '\0')
+        demo_main(spec);
+
+    char id[32], bid[32];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)spec->evaluation_id);
+    snprintf(bid, sizeof bid, "%llu", (unsigned long long)spec->bid_id);
+    if (setenv("OPTIMIST_EVAL_KIND", spec->kind ? spec->kind : "full", 1) ||
+        setenv("OPTIMIST_EVALUATION_ID", id, 1) ||
+        setenv("OPTIMIST_BID_ID", bid, 1))
+        _exit(126);
+    char *argv[] = {(char *)spec->program, NULL};
+    execv(spec->program, argv);
+    fprintf(stderr, "optimist evaluator: cannot run %s: %s\n", spec->program,
+            strerror(errno));
+    _exit(127);
+}
+
+/* ---- the parent ------------------------------------------------------------
+ */
+
+struct ev_proc {
+    pid_t pid;       /* the child, leader of its process group */
+    int infd, outfd; /* -1 once closed */
+    int exitfd;      /* a pidfd: readable once the child exited (-1
+                        without pidfds: then only EOF ends the run) */
+    int exited;      /* the child exited (not reaped yet) */
+    int has_sandbox;
+    struct sandbox_conf sb;
+    struct ev_proc *next_live; /* every run of this process, for the kill
+                                  of escaped processes (keep the others) */
+    char *input;               /* our copy of the input */
+    size_t len, in_off;
+    long long deadline; /* monotonic ms */
+    int timeout_ms;
+    jbuf result;
+    jbuf line; /* the line being read */
+    int have_result, bad, stopped, timed_out, killed, reaped;
+    int status; /* waitpid's, once reaped */
+    char why[256];
+};
+
+static void on_line(ev_proc *p, const ev_hooks *hooks, const char *s, size_t n)
+{
+    jbuf res;
+    jb_init(&res);
+    ev_line k = ev_classify(s, n, &res, p->why, sizeof p->why);
+    if (k == EVL_BAD) {
+        p->bad = 1;
+    } else if (k != EVL_BLANK && p->have_result) {
+        snprintf(p->why, sizeof p->why,
+                 "the evaluator printed more after "
+                 "its result");
+        p->bad = 1;
+    } else if (k == EVL_RESULT) {
+        jb_reset(&p->result);
+        jb_raw(&p->result, res.p, res.len);
+        p->have_result = 1;
+    } else if (k == EVL_PROGRESS && hooks && hooks->progress) {
+        /* Without the line end, and without a CR before it. */
+        while (n > 0 && s[n - 1] == '\r')
+            n--;
+        if (hooks->progress(hooks->ctx, s, n) != 0)
+            p->stopped = 1;
+    }
+    jb_free(&res);
+}
+
+/* Splits what was read into lines. */
+static void on_output(ev_proc *p, const ev_hooks *hooks, const char *s,
+                      size_t n)
+{
+    while (n > 0 && !p->bad && !p->stopped) {
+        const char *nl = memchr(s, '\n', n);
+        size_t take = nl ? (size_t)(nl - s) : n;
+        if (p->line.len + take > EV_LINE_MAX) {
+            snprintf(p->why, sizeof p->why,
+                     "the evaluator printed a line "
+                     "longer than %d bytes",
+                     EV_LINE_MAX);
+            p->bad = 1;
+            return;
+        }
+        jb_raw(&p->line, s, take);
+        if (nl == NULL)
+            return;
+        on_line(p, hooks, p->line.p, p->line.len);
+        jb_reset(&p->line);
+        s += take + 1;
+        n -= take + 1;
+    }
+}
+
+/* SIGKILL to the child's whole process group (whatever it started), or to
+ * the child if the group is not formed yet. Only ever the pid we forked,
+ * before it is reaped. */
+static void kill_child(ev_proc *p)
+{
+    if (p->killed || p->reaped)
+        return;
+    if (kill(-p->pid, SIGKILL) != 0)
+        (void)kill(p->pid, SIGKILL);
+    p->killed = 1;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+static ev_proc *live; /* the runs of this process not yet freed */
+
+/* The child has exited (or must go): SIGKILL to what is left of its group
+ * and to every process that escaped it, keeping the other runs of this
+ * process (sandbox.c); then reap it and remove its working directory. */
+static void finish_child(ev_proc *p)
+{
+    pid_t keep[256];
+    size_t nkeep = 0;
+    for (ev_proc *q = live; q != NULL && nkeep < 256; q = q->next_live)
+        if (q != p && !q->reaped)
+            keep[nkeep++] = q->pid;
+    (void)sandbox_kill_group(p->pid, keep, nkeep);
+    int st = 0;
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    p->reaped = 1;
+    p->status = st;
+    close_fd(&p->exitfd);
+    if (p->has_sandbox)
+        sandbox_cleanup(&p->sb);
+}
+
+/* The one place an evaluator is started: pipes, fork, the child's set-up
+ * (child() above). Returns the child's pid, or -1 with `why` set. */
+static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
+                   size_t whylen)
+{
+    /* spec->sandbox was prepared by the caller (sandbox_prepare): the
+     * child applies it between fork and exec (child() above). */
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        close(in[0]);
+        close(in[1]);
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child(spec, parent, in[0], out[1]);
+    close(in[0]);
+    close(out[1]);
+    if (pid < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        close(in[1]);
+        close(out[0]);
+        return -1;
+    }
+    /* Also here, so that a kill right after the fork finds the group. */
+    (void)setpgid(pid, pid);
+    *infd = in[1];
+    *outfd = out[0];
+    return pid;
+}
+
+ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len, char *why,
+                  size_t whylen)
+{
+    ev_proc *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        abort();
+    why[0] = '\0';
+    p->infd = p->outfd = p->exitfd = -1;
+    ev_spec sp = *spec;
+    if (spec->sandbox != NULL) {
+        p->sb = *spec->sandbox;
+        if (sandbox_prepare(&p->sb, why, whylen) != 0) {
+            free(p);
+            return NULL;
+        }
+        p->has_sandbox = 1;
+        sp.sandbox = &p->sb;
+    }
+    p->pid = spawn(&sp, &p->infd, &p->outfd, why, whylen);
+    if (p->pid < 0) {
+        if (p->has_sandbox)
+            sandbox_cleanup(&p->sb);
+        free(p);
+        return NULL;
+    }
+    /* The child's exit ends the run even while something it started in
+     * the background still holds the output pipe. */
+    p->exitfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+    p->next_live = live;
+    live = p;
+    jb_init(&p->result);
+    jb_init(&p->line);
+    p->timeout_ms = spec->timeout_ms;
+    p->deadline = now_ms() + spec->timeout_ms;
+    if (fcntl(p->infd, F_SETFL, O_NONBLOCK) != 0 ||
+        fcntl(p->outfd, F_SETFL, O_NONBLOCK) != 0) {
+        snprintf(p->why, sizeof p->why, "fcntl: %s", strerror(errno));
+        p->bad = 1;
+    }
+    if (len > 0) {
+        p->input = malloc(len);
+        if (p->input == NULL)
+            abort();
+        memcpy(p->input, input, len);
+        p->len = len;
+    } else {
+        close_fd(&p->infd); /* nothing to send: EOF at once */
+    }
+    return p;
+}
+
+int ev_in_fd(const ev_proc *p)
+{
+    return p->infd;
+}
+
+int ev_out_fd(const ev_proc *p)
+{
+    return p->outfd;
+}
+
+int ev_exit_fd(const ev_proc *p)
+{
+    return p->exited ? -1 : p->exitfd;
+}
+
+void ev_on_exit(ev_proc *p, const ev_hooks *hooks)
+{
+    if (p->exited)
+        return;
+    p->exited = 1;
+    /* What it wrote before it exited is in the pipe (at most the pipe's
+     * capacity); take that, not what others write on. */
+    char buf[READ_CHUNK];
+    for (size_t got = 0; p->outfd >= 0 && got <= EV_LINE_MAX && !p->bad;) {
+        ssize_t r = read(p->outfd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        on_output(p, hooks, buf, (size_t)r);
+    }
+    if (!p->bad && !p->stopped && p->line.len > 0)
+        on_line(p, hooks, p->line.p, p->line.len);
+    jb_reset(&p->line);
+    close_fd(&p->outfd);
+}
+
+long long ev_deadline(const ev_proc *p)
+{
+    return p->deadline;
+}
+
+void ev_pump_in(ev_proc *p)
+{
+    if (p->infd < 0)
+        return;
+    /* The child may never read its input (or not all of it): a full pipe
+     * or EPIPE just ends the writing, never blocks. */
+    ssize_t w = write(p->infd, p->input + p->in_off, p->len - p->in_off);
+    if (w > 0)
+        p->in_off += (size_t)w;
+    if ((w < 0 && errno != EAGAIN && errno != EINTR) || p->in_off == p->len)
+        close_fd(&p->infd);
+}
+
+void ev_pump_out(ev_proc *p, const ev_hooks *hooks)
+{
+    char buf[READ_CHUNK];
+    if (p->outfd < 0)
+        return;
+    ssize_t r = read(p->outfd, buf, sizeof buf);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        close_fd(&p->outfd); /* EOF (or an error: the same to us) */
+        /* A last line without its line end still counts. */
+        if (!p->bad && !p->stopped && p->line.len > 0)
+            on_line(p, hooks, p->line.p, p->line.len);
+        jb_reset(&p->line);
+        return;
+    }
+    on_output(p, hooks, buf, (size_t)r);
+}
+
+void ev_stop(ev_proc *p)
+{
+    p->stopped = 1;
+}
+
+int ev_poll_end(ev_proc *p, long long now)
+{
+    if (p->reaped)
+        return 1;
+    if (!p->killed && now >= p->deadline) {
+        p->timed_out = 1;
+        kill_child(p);
+    }
+    if (p->bad || p->stopped)
+        kill_child(p);
+    if (p->killed) {
+        close_fd(&p->infd);
+        close_fd(&p->outfd);
+    }
+    if (p->outfd >= 0)
+        return 0; /* still talking: its output's end comes first */
+    close_fd(&p->infd);
+    /* After its output ended the child gets what is left of the time
+     * limit to exit. WNOWAIT: exited but not reaped, a zombie still owns
+     * the group's id, so the kill below cannot reach a stranger's group. */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int w = waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT | WNOHANG);
+    if (w < 0 && errno == EINTR)
+        return 0;
+    if (w < 0) {
+        snprintf(p->why, sizeof p->why, "waitid: %s", strerror(errno));
+        p->bad = 1;
+    } else if (si.si_pid != p->pid) {
+        return 0; /* not yet */
+    }
+    finish_child(p);
+    return 1;
+}
+
+ev_status ev_outcome(ev_proc *p, jbuf *result, char *why, size_t whylen)
+{
+    jb_reset(result);
+    int st = p->status;
+    if (p->timed_out) {
+        snprintf(why, whylen, "the evaluator ran longer than %d ms; killed",
+                 p->timeout_ms);
+        return EV_TIMEOUT;
+    }
+    if (p->stopped) {
+        snprintf(why, whylen, "the run was stopped: its claim was lost");
+        return EV_STOPPED;
+    }
+    if (p->bad) {
+        snprintf(why, whylen, "%s", p->why);
+        return EV_FAILED;
+    }
+    if (WIFSIGNALED(st)) {
+        snprintf(why, whylen, "the evaluator was killed by signal %d",
+                 WTERMSIG(st));
+        return EV_FAILED;
+    }
+    if (WEXITSTATUS(st) != 0) {
+        snprintf(why, whylen, "the evaluator exited with status %d",
+                 WEXITSTATUS(st));
+        return EV_FAILED;
+    }
+    if (!p->have_result) {
+        snprintf(why, whylen, "the evaluator ended without a result");
+        return EV_FAILED;
+    }
+    why[0] = '\0';
+    jb_raw(result, p->result.p, p->result.len);
+    return EV_OK;
+}
+
+void ev_free(ev_proc *p)
+{
+    if (p == NULL)
+        return;
+    if (!p->reaped) { /* never leave a child behind: kill and reap it */
+        kill_child(p);
+        siginfo_t si;
+        while (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT) < 0 &&
+               errno == EINTR)
+            ;
+        finish_child(p);
+    }
+    for (ev_proc **pp = &live; *pp; pp = &(*pp)->next_live)
+        if (*pp == p) {
+            *pp = p->next_live;
+            break;
+        }
+    close_fd(&p->exitfd);
+    close_fd(&p->infd);
+    close_fd(&p->outfd);
+    free(p->input);
+    jb_free(&p->result);
+    jb_free(&p->line);
+    free(p);
+}
+
+ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
+                 const ev_hooks *hooks, jbuf *result, char *why, size_t whylen)
+{
+    jb_reset(result);
+    ev_proc *p = ev_start(spec, input, len, why, whylen);
+    if (p == NULL)
+        return EV_FAILED;
+    long long start = now_ms();
+    int tick_ms = hooks ? hooks->tick_ms : 0;
+    long long next_tick = tick_ms > 0 ? start + tick_ms : -1;
+    while (!ev_poll_end(p, now_ms())) {
+        long long now = now_ms();
+        if (next_tick >= 0 && now >= next_tick) {
+            if (hooks->tick != NULL && hooks->tick(hooks->ctx) != 0) {
+                ev_stop(p);
+                continue;
+            }
+            while (next_tick <= now)
+                next_tick += tick_ms;
+        }
+        long long until = p->deadline;
+        if (next_tick >= 0 && next_tick < until)
+            until = next_tick;
+        if (p->outfd < 0 && now + WAIT_STEP_MS < until)
+            until = now + WAIT_STEP_MS; /* waiting for its exit */
+        struct pollfd pf[3] = {{.fd = p->outfd, .events = POLLIN},
+                               {.fd = p->infd, .events = POLLOUT},
+                               {.fd = ev_exit_fd(p), .events = POLLIN}};
+        int n = poll(pf, 3, until > now ? (int)(until - now) : 0);
+        if (n <= 0)
+            continue;
+        if (pf[1].revents)
+            ev_pump_in(p);
+        if (pf[0].revents)
+            ev_pump_out(p, hooks);
+        if (pf[2].revents)
+            ev_on_exit(p, hooks);
+    }
+    ev_status st = ev_outcome(p, result, why, whylen);
+    ev_free(p);
+    return st;
+}

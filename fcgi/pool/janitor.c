@@ -1,0 +1,66 @@
+/*
+ * janitor.c -- the master's upkeep timer (see janitor.h).
+ *
+ * Why in the master and not only in the workers: a worker purges between
+ * requests, so an idle service never purged, and the contract's 24 hours
+ * became "until the next request". Why bounded: the master's loop also
+ * reaps and respawns workers and handles signals; a purge of a large
+ * backlog runs in turns of at most JANITOR_BUDGET_MS, one a second, until
+ * it is done (a down database costs one connect attempt of at most
+ * JANITOR_CONNECT_S seconds per period).
+ */
+#include "janitor.h"
+
+#include "log.h"
+
+#include <time.h>
+
+#define JANITOR_BATCH     1000 /* rows per DELETE ... LIMIT */
+#define JANITOR_BUDGET_MS 250  /* longest turn */
+#define JANITOR_AGAIN_MS  1000 /* next turn when a backlog is left */
+#define JANITOR_CONNECT_S 1    /* connect timeout of the master's turn */
+
+static long long next_due = -1;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void janitor_tick(const conf *c, long long now_ms)
+{
+    long long period = (long long)c->idempotency_purge * 1000;
+    if (next_due < 0)
+        next_due = now_ms + period;
+    if (now_ms < next_due)
+        return;
+
+    rec_config cfg;
+    conf_rec_config(c, &cfg);
+    cfg.connect_timeout = JANITOR_CONNECT_S;
+    rec_db *db = rec_db_new(&cfg);
+    rec_err err = {0};
+    uint64_t total = 0, n = JANITOR_BATCH;
+    long long start = mono_ms();
+    int failed = 0;
+    while (n == JANITOR_BATCH && mono_ms() - start < JANITOR_BUDGET_MS) {
+        n = 0;
+        if (rec_idem_purge(db, JANITOR_BATCH, &n, &err) != REC_OK) {
+            LOG(LOG_WARN,
+                "janitor: purge of expired idempotency keys "
+                "failed: %s",
+                err.msg);
+            failed = 1;
+            break;
+        }
+        total += n;
+    }
+    rec_db_close(db);
+    int more = !failed && n == JANITOR_BATCH;
+    if (total > 0 || more)
+        LOG(LOG_INFO, "janitor: purged %llu expired idempotency keys%s",
+            (unsigned long long)total, more ? "; more left" : "");
+    next_due = mono_ms() + (more ? JANITOR_AGAIN_MS : period);
+}

@@ -1,0 +1,388 @@
+/*
+ * worker.c -- a worker process: wait for a connection, serve one request,
+ * repeat; leave after max_requests or when told to stop, never in the
+ * middle of a request.
+ *
+ * Signals: SIGTERM and SIGINT are blocked except inside epoll_pwait(), so
+ * they can only arrive while the worker is idle: a stop can never cut a
+ * database call or a response in half, and the check-then-wait race of a
+ * plain wait does not exist. Each worker waits on the listening socket
+ * through its own epoll instance with EPOLLEXCLUSIVE, so a new connection
+ * wakes one idle worker, not all of them (a plain poll() wakes every idle
+ * worker for each connection, and all but one find nothing to accept: on
+ * a busy machine that herd cost more CPU than the request). The listening
+ * socket is non-blocking, so a worker that still wakes for a connection
+ * another one took gets EAGAIN and waits again.
+ *
+ * After the answer the connection is closed at once (FCGX_Detach before
+ * FCGX_Finish_r), once the request's input has been read to its end so
+ * that the close cannot reset anything nginx still has to read. Without
+ * it, libfcgi shuts the socket down and waits (up to 2 s) for nginx to
+ * close its end first: a wake-up and three system calls per request, with
+ * the worker held until nginx gets round to it.
+ */
+#include "worker.h"
+
+#include "auth.h"
+#include "feeds.h"
+#include "http.h"
+#include "hublink.h"
+#include "idempotency.h"
+#include "doclimits.h"
+#include "log.h"
+#include "metrics.h"
+#include "reply.h"
+#include "router.h"
+#include "testhook.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <json.h>
+#include <sys/epoll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static volatile sig_atomic_t reopen_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void on_reopen(int sig)
+{
+    (void)sig;
+    reopen_requested = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void make_request_id(char *out, size_t outlen, const char *given)
+{
+    /* nginx's $request_id: 32 hex digits. Take what the proxy gives if it
+     * is short and printable, else make one. */
+    if (given != NULL && given[0] != '\0' && strlen(given) < outlen) {
+        int ok = 1;
+        for (const char *p = given; *p; p++)
+            if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
+                ok = 0;
+        if (ok) {
+            memcpy(out, given, strlen(given) + 1);
+            return;
+        }
+    }
+    unsigned char rnd[16];
+    static const char hex[] = "0123456789abcdef";
+    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+        memset(rnd, 0, sizeof rnd);
+    for (int i = 0; i < 16 && (size_t)(2 * i + 2) < outlen; i++) {
+        out[2 * i] = hex[rnd[i] >> 4];
+        out[2 * i + 1] = hex[rnd[i] & 15];
+        out[2 * i + 2] = '\0';
+    }
+}
+
+/* Reads the body; returns 0, or answers 413/400 and returns -1. */
+static int read_body(http_req *r, FCGX_Request *fr)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+    char *end;
+    long long n = 0;
+    if (cl != NULL && cl[0] != '\0') {
+        errno = 0;
+        n = strtoll(cl, &end, 10);
+        if (errno || *end != '\0' || n < 0) {
+            reply_error(r, 400, "bad_request", "bad Content-Length", NULL);
+            return -1;
+        }
+    }
+    if (n > HTTP_MAX_BODY) {
+        reply_error(r, 413, "payload_too_large",
+                    "the body is larger than 1 MiB", NULL);
+        return -1;
+    }
+    if (n == 0)
+        return 0;
+    r->body = malloc((size_t)n + 1);
+    if (r->body == NULL)
+        abort();
+    int got = FCGX_GetStr(r->body, (int)n, fr->in);
+    if (got != (int)n) {
+        reply_error(r, 400, "bad_request", "the body ended early", NULL);
+        return -1;
+    }
+    r->body[n] = '\0';
+    r->body_len = (size_t)n;
+    return 0;
+}
+
+static void dispatch(http_req *r, FCGX_Request *fr)
+{
+    char allow[128];
+    /* The body is read before anything answers: a response sent while
+     * nginx is still writing the body would reset its connection. */
+    if (read_body(r, fr) != 0)
+        return;
+    int idx =
+        router_match(r->method, r->path, r->ids, &r->nids, allow, sizeof allow);
+    r->route = idx;
+    if (idx == ROUTER_NO_PATH) {
+        reply_error(r, 404, "not_found", "no such route", NULL);
+        return;
+    }
+    if (idx == ROUTER_NO_METHOD) {
+        r->route = -1;
+        http_header(r, "Allow", allow);
+        reply_errorf(r, 405, "method_not_allowed",
+                     "%s is not allowed here; allowed: %s", r->method, allow);
+        return;
+    }
+    const struct route *rt = router_get(idx);
+    /* A stream opened by a browser's EventSource carries a ticket
+     * instead of the token (routes_streams.c). */
+    int ticket = (rt->flags & ROUTE_STREAM) && r->authorization == NULL
+                     ? feeds_ticket_auth(r)
+                     : -1;
+    if (ticket == -2)
+        return;
+    if (ticket != 0 && (rt->flags & ROUTE_AUTH) && auth_tenant_or_reply(r) != 0)
+        return;
+    /* Idempotency-Key, for every write route: a replay or a refusal
+     * answers here; a claimed key holds the route's transaction open
+     * until idem_finish has stored the answer in it. */
+    idem key;
+    if (idem_begin_or_reply(r, &key) != 0)
+        return;
+    for (unsigned again = 0;; again++) {
+        rt->fn(r);
+        if (r->status == 0) {
+            LOG(LOG_ERROR, "route %s answered nothing", router_name(idx));
+            reply_error(r, 500, "internal", "internal error; see the log",
+                        NULL);
+        }
+        limits_minimal(r, FCGX_GetParam("HTTP_PREFER", fr->envp));
+        if (!idem_finish(r, &key, again < rec_retry_limit(r->db)))
+            break;
+        /* The held transaction was undone by a conflict: run the whole
+         * request again, on a clean answer, as rec_txn would. */
+        rec_backoff(r->db, again);
+        r->status = 0;
+        r->headers_len = 0;
+        r->headers[0] = '\0';
+        r->content_type_out = NULL;
+        jb_reset(&r->out);
+        rec_txn_hold(r->db, 1);
+    }
+}
+
+/* The whole answer is rendered in memory first and handed to libfcgi in
+ * one piece, with its Content-Length: a worker killed while it is being
+ * written leaves nginx (and so the client) with fewer bytes than
+ * announced, an error, never a well-formed shorter answer. */
+static void send_response(http_req *r, FCGX_Request *fr)
+{
+    jbuf whole;
+    jb_init(&whole);
+    http_render(r, &whole);
+    size_t first = whole.len;
+    if (testhook_wants("mid_answer", r)) /* TEST ONLY; off by default */
+        first = whole.len / 2;
+    int ok = FCGX_PutStr(whole.p, (int)first, fr->out) == (int)first;
+    if (ok && first < whole.len) {
+        ok = FCGX_FFlush(fr->out) == 0;
+        testhook_pause("mid_answer", r);
+        ok = ok && FCGX_PutStr(whole.p + first, (int)(whole.len - first),
+                               fr->out) == (int)(whole.len - first);
+    }
+    if (!ok)
+        LOG(LOG_WARN, "answer %d not sent whole: nginx went away", r->status);
+    jb_free(&whole);
+}
+
+static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
+{
+    double t0 = now_s();
+    http_req r;
+    memset(&r, 0, sizeof r);
+    jb_init(&r.out);
+    r.db = db;
+    r.conf = c;
+    r.route = -1;
+    r.stream = fr->out; /* for routes that stream (sse.c) */
+    r.fcgi = fr;        /* for routes that hand it to the hub */
+
+    char **env = fr->envp;
+    make_request_id(r.request_id, sizeof r.request_id,
+                    FCGX_GetParam("REQUEST_ID", env));
+    log_set_request(r.request_id);
+    r.method = FCGX_GetParam("REQUEST_METHOD", env);
+    if (r.method == NULL)
+        r.method = "GET";
+    const char *uri = FCGX_GetParam("REQUEST_URI", env);
+    if (uri == NULL)
+        uri = FCGX_GetParam("DOCUMENT_URI", env);
+    if (uri == NULL)
+        uri = "/";
+    size_t plen = strcspn(uri, "?");
+    if (plen < sizeof r.path) {
+        memcpy(r.path, uri, plen);
+        r.path[plen] = '\0';
+    }
+    r.query = FCGX_GetParam("QUERY_STRING", env);
+    if (r.query == NULL)
+        r.query = "";
+    r.content_type = FCGX_GetParam("CONTENT_TYPE", env);
+    r.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", env);
+    r.if_match = FCGX_GetParam("HTTP_IF_MATCH", env);
+    r.if_none_match = FCGX_GetParam("HTTP_IF_NONE_MATCH", env);
+    r.idempotency_key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", env);
+    r.accept = FCGX_GetParam("HTTP_ACCEPT", env);
+
+    rec_stats before, after;
+    rec_db_stats(db, &before);
+    dispatch(&r, fr);
+    testhook_pause("after_commit", &r); /* TEST ONLY; off by default */
+    if (!r.streamed)
+        send_response(&r, fr);
+    rec_db_stats(db, &after);
+    metrics_db(after.errors - before.errors, after.retries - before.retries);
+
+    /* A committed write: the hub's streams learn of it at once. */
+    if (r.status >= 200 && r.status < 300 && strcmp(r.method, "GET") != 0 &&
+        strcmp(r.method, "HEAD") != 0)
+        hublink_notify(&r);
+
+    double dt = now_s() - t0;
+    metrics_request(r.route, r.status, dt);
+    char query[512]; /* a stream ticket is never logged whole */
+    feeds_redact_query(r.query, query, sizeof query);
+    LOG(LOG_INFO, "access %s %s%s%s %d %.1fms tenant=%llu", r.method, r.path,
+        query[0] ? "?" : "", query, r.status, dt * 1000.0,
+        (unsigned long long)r.tenant_id);
+    log_set_request(NULL);
+    if (r.json != NULL)
+        json_object_put(r.json);
+    free(r.body);
+    jb_free(&r.out);
+}
+
+int worker_run(const conf *c, int listen_fd, int ready_fd)
+{
+    struct sigaction sa;
+    sigset_t block, during_poll;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop; /* no SA_RESTART: the wait must return */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL); /* nginx gone: write fails, we go on */
+    sigaction(SIGHUP, &sa, NULL);  /* reloads are the master's business */
+    sa.sa_handler = on_reopen;     /* the master's SIGUSR1: reopen the log */
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, &during_poll);
+    sigdelset(&during_poll, SIGTERM);
+    sigdelset(&during_poll, SIGINT);
+    sigdelset(&during_poll, SIGUSR1);
+
+    log_threshold = (enum log_level)c->log_level;
+    if (FCGX_Init() != 0) {
+        LOG(LOG_ERROR, "FCGX_Init failed");
+        return 1;
+    }
+    FCGX_Request fr;
+    if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        LOG(LOG_ERROR, "FCGX_InitRequest failed");
+        return 1;
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event want = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &want) != 0) {
+        LOG(LOG_ERROR, "epoll on the listening socket: %s", strerror(errno));
+        return 1;
+    }
+
+    rec_config cfg;
+    conf_rec_config(c, &cfg);
+    rec_db *db = rec_db_new(&cfg);
+    rec_err err = {0};
+    /* Connect now so the first request does not pay for it; a database
+     * that is down is not fatal: requests answer 503 until it is back. */
+    if (rec_db_connect(db, &err) != REC_OK)
+        LOG(LOG_WARN, "database not reachable yet: %s", err.msg);
+    auth_init();
+
+    if (ready_fd >= 0) {
+        ssize_t w = write(ready_fd, "r", 1);
+        (void)w; /* the master also notices us by our first request */
+        close(ready_fd);
+    }
+    pid_t master = getppid();
+    long served = 0;
+    while (!stop_requested) {
+        struct epoll_event ev;
+        int n = epoll_pwait(ep, &ev, 1, 1000, &during_poll);
+        if (stop_requested)
+            break;
+        if (reopen_requested) {
+            reopen_requested = 0;
+            if (log_reopen() != 0)
+                LOG(LOG_ERROR, "reopening the log: %s", strerror(errno));
+        }
+        if (n <= 0) {
+            /* The master's death sends us SIGTERM (PR_SET_PDEATHSIG, set
+             * in master.c); this check, made only while idle so that a
+             * busy worker pays no system call for it, is the belt. */
+            if (getppid() != master)
+                break; /* the master is gone: nobody would replace us */
+            continue;
+        }
+        int rc = FCGX_Accept_r(&fr);
+        if (rc < 0) {
+            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
+                LOG(LOG_WARN, "accept failed: %s", strerror(-rc));
+            continue; /* another worker took it */
+        }
+        serve(&fr, db, c);
+        /* Read what is left of the input (the end of FCGI_STDIN, or a
+         * body no route read) so that closing cannot reset the
+         * connection, then close it without waiting for nginx. */
+        while (FCGX_GetChar(fr.in) != EOF)
+            ;
+        /* nginx asks to keep the connection (fastcgi_keep_conn on, so
+         * that it treats a close before FCGI_END_REQUEST as an error: see
+         * nginx/optimist.conf); we close it all the same, after the
+         * END_REQUEST that FCGX_Finish_r writes. */
+        fr.keepConnection = 0;
+        (void)FCGX_Detach(&fr);
+        FCGX_Finish_r(&fr);
+        served++;
+        idem_upkeep(db);
+        if (c->max_requests > 0 && served >= c->max_requests) {
+            LOG(LOG_INFO, "recycling after %ld requests", served);
+            break;
+        }
+    }
+    FCGX_Free(&fr, 0);
+    close(ep);
+    rec_db_close(db);
+    return 0;
+}

@@ -1,0 +1,166 @@
+/*
+ * vwrite.h -- the versioned-write route, shared by every [versioned]
+ * route of the contract: precondition (428/400/412 weak), the write and
+ * its version check in one statement, the new resource read back in the
+ * same transaction, and the 409/412 answer with the current resource.
+ * A resource describes itself once (vw_resource: how it is loaded and
+ * rendered); a route passes its UPDATE or DELETE (vw_write), its INSERT
+ * (vw_create) or its list queries (vw_list), and GET is vw_get. A write
+ * computed from the row it changes (a bid's merge) is a checked write
+ * (vw_write.checked): no lock, no transaction, the UPDATE checks the
+ * version of the row read.
+ */
+#ifndef OPTIMIST_VWRITE_H
+#define OPTIMIST_VWRITE_H
+
+#include "http.h"
+
+#include <json.h>
+
+/* Writes a resource as GET returns it to `out` and its version to
+ * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
+typedef rec_status (*vw_load_fn)(http_req *r, uint64_t id, jbuf *out,
+                                 uint32_t *version, rec_err *err);
+
+/* Renders row i of a load_sql result as GET returns it (the shape of
+ * paging_render_fn: lists use the same function). */
+typedef void (*vw_render_fn)(jbuf *out, const rec_rows *rows, size_t i);
+
+/* Renders row 0 of `rows` (a vw_resource.load_sql result, or a checked
+ * write's read, which starts with the same columns) for a refused write:
+ * the resource as GET returns it to `out`, its version, its status
+ * (REC_STATUS_MAX bytes) and the members an invalid_state answer carries
+ * besides the standard ones to `extra` (nothing, or e.g. a bid's
+ * "\"lease\":{...}"). */
+typedef void (*vw_view_fn)(const rec_rows *rows, jbuf *out, uint32_t *version,
+                           char *status, jbuf *extra);
+
+typedef struct vw_resource {
+    const char *name;        /* metrics label and messages: "sessions" */
+    const char *version_sql; /* SELECT version FROM t WHERE id=? AND
+                                tenant_id=? (per_tenant: WHERE tenant_id=?) */
+    /* The resource as GET returns it: row 0 of load_sql (SELECT id,
+     * version, ... WHERE id = ? AND tenant_id = ?: the first two columns
+     * are always those) rendered by render; or, for one rendered
+     * otherwise, load (wins). */
+    const char *load_sql;
+    vw_render_fn render;
+    vw_load_fn load;
+    int per_tenant; /* one row per tenant, keyed by tenant_id alone
+                       (rec_versioned_write_by_tenant); the id
+                       argument of the functions below is unused */
+    /* For guarded writes (vw_write.from): SELECT version, status FROM t
+     * WHERE id=? AND tenant_id=?. NULL for resources without a status. */
+    const char *state_sql;
+    const char *collection; /* vw_create's Location prefix: "/v1/bids" */
+    /* Optional: refusals (409, 412) are answered from one read of
+     * load_sql rendered by view, with the status that read found and
+     * view's extra members. NULL: from the load, with the status the
+     * write found. */
+    vw_view_fn view;
+} vw_resource;
+
+#define VW_WHY_MAX 256
+
+/* A step of the write's transaction besides the versioned statement. It
+ * returns REC_OK to go on; REC_INVALID with a message for the client in
+ * why[VW_WHY_MAX] answers 400 bad_request; anything else is answered like
+ * a failure of the write. It may run more than once (rec_txn retries). */
+typedef rec_status (*vw_step_fn)(http_req *r, uint64_t id, rec_expect expect,
+                                 void *ctx, char *why, rec_err *err);
+
+/* A checked write's parameters from the row it read (see vw_write.checked):
+ * as rec_checked.compute, with why[VW_WHY_MAX] for a 400 (REC_INVALID). */
+typedef rec_status (*vw_compute_fn)(const rec_rows *read, void *ctx,
+                                    rec_param *params, size_t *n, char *why,
+                                    rec_err *err);
+
+/* A checked write's success body, from the row it read and what compute
+ * made of it (the version is the one read + 1). */
+typedef void (*vw_written_fn)(const rec_rows *read, void *ctx, jbuf *out);
+
+typedef struct vw_write {
+    const char *sql;         /* see rec_versioned_write() */
+    const rec_param *params; /* the SET parameters, before id/tenant/version */
+    size_t nparams;
+    int is_delete; /* success answers 204 without a body */
+    /* A guarded transition (rec_guarded_write): NULL-terminated statuses
+     * the write may start from; the SQL carries the same condition. Any
+     * other status answers 409 invalid_state. NULL: no status guard. */
+    const char *const *from;
+    /* Optional: before the statement, in its transaction (it may compute
+     * the parameters from rows it locks); after it, once it succeeded (an
+     * outbox row, a history row). A failing step rolls the write back. */
+    vw_step_fn before, after;
+    void *ctx; /* passed to before and after */
+    /* Optional: the success body when it is not the resource itself (the
+     * ETag stays the resource's version). Conflicts still carry the
+     * resource. */
+    vw_load_fn answer;
+    /* Optional: when the request names a version, the write is a checked
+     * write instead (rec_checked_write: read, compute, an UPDATE that
+     * checks the version read) with no transaction (rec_autocommit): two
+     * round trips, one for a refusal, answered from that read (the
+     * resource needs `view`). checked->compute and ->ctx are not used:
+     * compute and written below get `ctx`. With If-Match: * alone there
+     * is no version to check, and the fields above make the write. */
+    const rec_checked *checked;
+    vw_compute_fn compute;
+    vw_written_fn written;
+} vw_write;
+
+/* Runs a versioned write of resource `id` and answers the request. */
+void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
+            const vw_write *w);
+
+/* Writes resource `id` as GET returns it to `out`, its version to
+ * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
+rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id, jbuf *out,
+                   uint32_t *version, rec_err *err);
+
+/* Answers GET of resource `id`: 200 with ETag, 304 on If-None-Match. */
+void vw_get(http_req *r, const vw_resource *res, uint64_t id);
+
+/* A resource's list, GET /v1/<collection>?status=&after=&limit=: a page
+ * by id (paging.h), of one status when ?status= is given. */
+typedef struct vw_list_sql {
+    /* SELECT <load_sql's columns> FROM t WHERE tenant_id = ? AND id > ?
+     * ORDER BY id LIMIT ? */
+    const char *all;
+    /* The same with "AND status = ?" right after "tenant_id = ?". */
+    const char *by_status;
+    const char *const *statuses; /* NULL-terminated: what ?status= takes */
+    const char *bad_status;      /* the 400's message for anything else */
+    /* 1: both statements end with one more "?", OPTIMIST_PAGE_MAX_BYTES,
+     * so that the server already stops sending rows past it (bids). */
+    int byte_cut;
+} vw_list_sql;
+
+/* Answers the list (rows rendered by res->render as they arrive, the page
+ * bounded by OPTIMIST_PAGE_MAX_BYTES too: paging_stream). The first column
+ * of both statements is the id. */
+void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l);
+
+/* Creates a resource and answers 201 (Location, ETag, the resource as GET
+ * returns it): `insert_sql` takes r->tenant_id and then `params`; the new
+ * row is loaded in the INSERT's transaction. */
+void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,
+               const rec_param *params, size_t nparams);
+
+/* The version a versioned write of `id` expects, from the body's "version"
+ * or If-Match. Answers 400 (malformed), 404 or 428 (none given) and 412 (a
+ * weak tag) itself and returns -1; else 0, with *expect and *use_412 (a
+ * stale If-Match answers 412, a stale body version 409). For routes that
+ * write otherwise than through vw_run (a bid's evaluation claim). */
+int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
+                       json_object *body, rec_expect *expect, int *use_412);
+
+/* Answers a refused write of `id`: 409 version_conflict / 412
+ * (REC_CONFLICT) or 409 invalid_state (REC_INVALID_STATE, `status`: what
+ * the write found; a resource with `view` uses what its read finds) with
+ * the resource as it is now; anything else goes to reply_rec. */
+void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
+                      rec_status st, const rec_err *err, int use_412,
+                      const char *status);
+
+#endif
