@@ -10,6 +10,8 @@
 #   make lint       cppcheck;  make format / format-check: clang-format
 #   make run        the whole stack under var/ on http://127.0.0.1:$(PORT)
 #   make stop       stop what `make run` started
+#   make reload     the pool of `make run` reads its options and the
+#                   declared tables (var/tables.d/) again (SIGHUP)
 #   make cluster    the stack on a 3-node Galera cluster under var/cluster/
 #                   (two pools, one nginx over both; scripts/cluster.sh)
 #   make cluster-stop  stop it
@@ -149,6 +151,9 @@ run: check-deps all
 
 stop:
 	@scripts/stop.sh
+
+reload:
+	@scripts/reload.sh
 
 # The cluster twin of run/stop: http://127.0.0.1:$(CLUSTER_PORT) over both
 # pools, +1 pool A alone, +2 pool B alone.

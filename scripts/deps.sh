@@ -46,6 +46,10 @@ packages=(
     libfuzzer-14-dev
     libclang-rt-14-dev
     libjansson-dev
+    # The example shop (examples/shop) that writes a declared table with
+    # its own SQL: make run serves it, the tables' race test runs it.
+    php-fpm
+    php-mysql
 )
 # `deps.sh package`: also what `make deb` and `make test-package` need.
 if [ "${1:-}" = package ]; then
@@ -116,6 +120,11 @@ if command -v systemctl >/dev/null 2>&1; then
         case $p in
         mariadb-server) systemctl disable mariadb >/dev/null 2>&1 || true ;;
         nginx*) systemctl disable nginx >/dev/null 2>&1 || true ;;
+        php-fpm)
+            for unit in $(systemctl list-unit-files 'php*-fpm.service' --no-legend 2>/dev/null | awk '{print $1}'); do
+                systemctl disable "$unit" >/dev/null 2>&1 || true
+            done
+            ;;
         esac
     done
 fi

@@ -8,6 +8,10 @@
 #   var/nginx/          nginx.conf (from nginx/nginx.conf.in), pid, temp files
 #   var/log/            optimist.log, nginx-access.log, nginx-error.log
 #   var/demo-tenant.json  the demo tenant, made once and reused
+#   var/tables.d/       the declared tables (OPTIMIST_TABLES_DIR): made with
+#                       the example shop's products.conf (examples/shop/)
+#   var/shop/           the example shop's PHP page, run by php-fpm
+#                       (var/run/php-fpm.pid, php.sock) at /shop/
 #
 # It returns once http://127.0.0.1:$PORT/healthz answers 200; the processes
 # go on in the background until `make stop` (scripts/stop.sh). What already
@@ -35,6 +39,9 @@ db_sock=$var/run/mysqld.sock
 fcgi_sock=$var/run/optimist.sock
 fcgi_pid=$var/run/optimist.pid
 nginx_pid=$var/nginx/nginx.pid
+php_pid=$var/run/php-fpm.pid
+php_sock=$var/run/php.sock
+tables_dir=$var/tables.d
 tenant_file=$var/demo-tenant.json
 
 me=run.sh
@@ -46,11 +53,20 @@ healthy() {
     curl -fsS -o /dev/null --max-time 2 "$url/healthz" 2>/dev/null
 }
 
-db_up=0 pool_up=0 nginx_up=0
+# php-fpm for the example shop (examples/shop): Debian's php-fpm8.2 or so;
+# its processes are named after the binary (/proc/PID/comm, 15 characters).
+php_fpm=
+for f in /usr/sbin/php-fpm /usr/sbin/php-fpm[0-9]*; do
+    [ -x "$f" ] && php_fpm=$f
+done
+php_comm=$(basename "${php_fpm:-php-fpm}" | cut -c1-15)
+
+db_up=0 pool_up=0 nginx_up=0 php_up=0
 running "$var/mysql/mariadbd.pid" mariadbd && db_up=1
 running "$fcgi_pid" optimist-fcgi && pool_up=1
 running "$nginx_pid" nginx && nginx_up=1
-if [ $db_up = 1 ] && [ $pool_up = 1 ] && [ $nginx_up = 1 ]; then
+{ [ -z "$php_fpm" ] || running "$php_pid" "$php_comm"; } && php_up=1
+if [ $db_up = 1 ] && [ $pool_up = 1 ] && [ $nginx_up = 1 ] && [ $php_up = 1 ]; then
     [ -s "$var/run/port" ] && url=http://127.0.0.1:$(cat "$var/run/port")
     say "optimist: already running on $url (make stop to stop it)"
     [ -s "$tenant_file" ] && say "demo tenant: $tenant_file"
@@ -73,7 +89,7 @@ on_exit() {
 }
 trap on_exit EXIT
 
-mkdir -p "$var/run" "$var/log" "$var/nginx/tmp" "$var/mysql"
+mkdir -p "$var/run" "$var/log" "$var/nginx/tmp" "$var/mysql" "$tables_dir" "$var/shop"
 chmod 0750 "$var" "$var/run"
 
 # As root: the users, and var/ theirs.
@@ -91,6 +107,7 @@ if [ "$(id -u)" = 0 ]; then
     mkdir -p "$var/bin"
     chown root:root "$var/bin" && chmod 0755 "$var/bin"
     install -m 0755 -o root -g root "$bin/optimist-fcgi" "$var/bin/optimist-fcgi"
+    chown root:root "$var/shop" && chmod 0755 "$var/shop"
     export OPTIMIST_EVALUATOR_USER=${OPTIMIST_EVALUATOR_USER:-optimist-eval}
     pool_cmd=(setpriv --reuid=optimist --regid=optimist --init-groups
         --inh-caps=-all,+setuid,+setgid --ambient-caps=-all,+setuid,+setgid
@@ -115,6 +132,21 @@ export OPTIMIST_DB_NAME=${OPTIMIST_DB_NAME:-optimist}
 # 2. The schema.
 "$bin/optimistctl" migrate
 
+# 2b. The example shop's own table (examples/shop/schema.sql, as its PHP
+# application would have made it), declared in var/tables.d/ and prepared
+# (the version column and the triggers that make its plain SQL visible).
+# A declaration already there is the user's: left as it is.
+export OPTIMIST_TABLES_DIR=$tables_dir
+mariadb --no-defaults --socket="$db_sock" ${run_user:+--user=root} \
+    "$OPTIMIST_DB_NAME" <examples/shop/schema.sql ||
+    die "cannot create the example table products (examples/shop/schema.sql)"
+if [ ! -e "$tables_dir/products.conf" ]; then
+    install -m 0644 examples/shop/products.conf "$tables_dir/products.conf"
+    [ -n "$run_user" ] && chown "$run_user:$run_user" "$tables_dir/products.conf"
+fi
+"$bin/optimistctl" table prepare products >/dev/null ||
+    die "optimistctl table prepare products failed"
+
 # 3. The FastCGI pool, in its own session so that a Ctrl-C in this terminal
 # does not reach it.
 if [ $pool_up = 0 ]; then
@@ -133,6 +165,34 @@ if [ $pool_up = 0 ]; then
     say "optimist-fcgi: started (pid $(cat "$fcgi_pid"), socket $fcgi_sock)"
 fi
 
+# 3b. php-fpm for the example shop's page (examples/shop/index.php, copied
+# to var/shop: the checkout may not be readable by the pool's user), as a
+# process of this stack (no system service), stopped by make stop.
+if [ -n "$php_fpm" ] && [ $php_up = 0 ]; then
+    install -m 0644 examples/shop/index.php "$var/shop/index.php"
+    mkdir -p "$var/php"
+    user_lines= db_user=$(id -un)
+    if [ -n "$run_user" ]; then
+        user_lines="user = $run_user\ngroup = $run_user"
+        db_user=$run_user
+        chown "$run_user:$run_user" "$var/php"
+    fi
+    sed -e "s|@DIR@|$var/php|g" -e "s|@SOCKET@|$php_sock|g" \
+        -e "s|@USER_LINES@|$user_lines|g" -e "s|@CHILDREN@|4|g" \
+        -e "s|@DB_SOCKET@|$db_sock|g" -e "s|@DB_NAME@|$OPTIMIST_DB_NAME|g" \
+        -e "s|@DB_USER@|$db_user|g" \
+        -e "s|^pid = .*|pid = $php_pid|" -e "s|^error_log = .*|error_log = $var/log/php-fpm.log|" \
+        examples/shop/php-fpm.conf.in >"$var/php/php-fpm.conf"
+    rm -f "$php_pid"
+    setsid "$php_fpm" -F -y "$var/php/php-fpm.conf" -p "$var/php" \
+        </dev/null >>"$var/log/php-fpm.log" 2>&1 &
+    php_ready() { [ -S "$php_sock" ] && running "$php_pid" "$php_comm"; }
+    wait_for 20 "php-fpm to listen on $php_sock" php_ready
+    say "php-fpm: started (pid $(cat "$php_pid"), the example shop at /shop/)"
+elif [ -z "$php_fpm" ]; then
+    say "php-fpm is not installed: no example shop at /shop/ (scripts/deps.sh installs it)"
+fi
+
 # 4. nginx, from the template.
 if [ $nginx_up = 0 ]; then
     sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
@@ -149,6 +209,13 @@ if [ $nginx_up = 0 ]; then
     # The pages of web/ at / (nginx/optimist-web.conf).
     printf 'root "%s";\ninclude "%s";\n' "$repo/web" "$repo/nginx/optimist-web.conf" \
         >"$var/nginx/web.conf"
+    # The example shop's location (nginx.conf.in includes web*.conf).
+    rm -f "$var/nginx/web-shop.conf"
+    if [ -n "$php_fpm" ]; then
+        sed -e "s|@SHOP_ROOT@|$(sed_escape "$var/shop")|g" \
+            -e "s|@PHP_SOCKET@|$(sed_escape "$php_sock")|g" \
+            examples/shop/nginx-shop.conf.in >"$var/nginx/web-shop.conf"
+    fi
     cp /etc/nginx/fastcgi_params "$var/nginx/fastcgi_params" ||
         die "no /etc/nginx/fastcgi_params: is nginx installed? (scripts/deps.sh)"
     nginx -t -q -p "$var/nginx" -c "$var/nginx/nginx.conf" ||
@@ -213,4 +280,28 @@ Try it:
   curl -s -X POST $url/v1/sessions/\$ID/messages -H "Authorization: Bearer \$TOKEN" \\
        -H 'Content-Type: application/json' \\
        -d '{"version": 1, "message": {"role": "user", "content": "hello"}}'
+
+Your own table: the example shop's products (examples/shop), declared in
+var/tables.d/products.conf, while its PHP page keeps writing it with plain SQL:
+
+  # 4. a product, through optimist: 201, version 1
+  curl -s -X POST $url/v1/tables/products -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"name": "tea", "qty": 10, "price": "4.50"}'
+
+  PID=1   # the "id" it printed
+
+  # 5. the shop's own PHP page adds one, the plain way
+  #    (UPDATE products SET qty = qty + 1 WHERE id = ?)
+  curl -s -X POST $url/shop/products/\$PID/increment
+
+  # 6. a client that last saw version 1 sets qty: 409 version_conflict with
+  #    the current row (version 2, qty 11): the increment is never lost
+  curl -s -X PATCH $url/v1/tables/products/\$PID -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"version": 1, "qty": 0}'
+
+  # 7. the changes to the table, live (Ctrl-C to stop)
+  curl -sN $url/v1/tables/products/events -H "Authorization: Bearer \$TOKEN" \\
+       -H 'Accept: text/event-stream'
+
+After editing var/tables.d/: make reload
 EOF

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stop.sh -- `make stop`: stops what `make run` (scripts/run.sh) started,
-# by the pid files under var/: nginx, then the FastCGI pool, then MariaDB.
+# by the pid files under var/: nginx, then the example shop's php-fpm, then
+# the FastCGI pool, then MariaDB.
 # Each gets SIGTERM (for the pool a graceful stop: requests in flight
 # finish), a bounded wait, then SIGKILL for it and its children. Harmless
 # when nothing runs.
@@ -57,6 +58,12 @@ stop() {
 }
 
 stop nginx "$var/nginx/nginx.pid" nginx 10
+# php-fpm's processes are named after its binary (php-fpm8.2, say).
+php_comm=php-fpm
+[ -s "$var/run/php-fpm.pid" ] &&
+    php_comm=$(cat "/proc/$(tr -dc 0-9 <"$var/run/php-fpm.pid")/comm" 2>/dev/null || echo php-fpm)
+case $php_comm in php-fpm*) ;; *) php_comm=php-fpm ;; esac
+stop php-fpm "$var/run/php-fpm.pid" "$php_comm" 10
 # The pool's own SIGTERM escalation takes OPTIMIST_SHUTDOWN_TIMEOUT
 # (default 10 s); give it that and a little more.
 stop optimist-fcgi "$var/run/optimist.pid" optimist-fcgi \

@@ -129,6 +129,9 @@ static const struct opt opts[] = {
      "group of the unix socket (mode 0660; default: the pool's group)"},
     {"OPTIMIST_METRICS_TOKEN", STR(metrics_token), "", 0, 0, 1,
      "when set, GET /metrics needs Authorization: Bearer <it>"},
+    {"OPTIMIST_TABLES_DIR", STR(tables_dir), "", 0, 0, 1,
+     "folder of the declared tables (<name>.conf), read at start and on "
+     "SIGHUP (empty: none served)"},
 };
 
 #define NOPTS (sizeof opts / sizeof opts[0])

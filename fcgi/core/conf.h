@@ -57,6 +57,8 @@ typedef struct conf {
     int page_max_bytes;         /* OPTIMIST_PAGE_MAX_BYTES: a list page */
     char listen_group[64];      /* OPTIMIST_LISTEN_GROUP: "" = the pool's */
     char metrics_token[128];    /* OPTIMIST_METRICS_TOKEN: "" = none */
+    char tables_dir[256];       /* OPTIMIST_TABLES_DIR: "" = no declared
+                                   tables */
     int trust_proxy_request_id; /* always 1: REQUEST_ID param is used */
 } conf;
 

@@ -30,6 +30,13 @@ What tests use most:
     stack.pool_log(since=0), log_mark(), wait_log(text, since=0)
     stack.add_frontend(workers=2, env=None) -> Frontend (same methods)
     stack.sql(query) -> rows; stack.db_stop(), db_start(); stack.ctl(*args)
+    Declared tables (Stack.start(tables=True), or STACK_OPTIONS): stack.sql()
+    creates the table with plain SQL (the mariadb client on the stack's
+    socket), stack.declare(name, text) writes tables.d/<name>.conf,
+    stack.prepare_table(name) runs optimistctl table prepare, and
+    stack.reload_tables() sends SIGHUP and waits for the pool's "tables:" line
+    The example shop (examples/shop, Stack.start(php=True)): php-fpm on a temp
+    socket behind the same nginx at /shop/ (stack.php: PhpFpm)
     wait_until(cond, timeout, what), parallel(fn, args_list), skip(reason)
 
 Environment: BIN (default build/test/bin: the test build, which has the
@@ -485,6 +492,109 @@ def _os_user():
     return pwd.getpwuid(os.getuid()).pw_name
 
 
+def php_fpm_binary():
+    """php-fpm's path (Debian: /usr/sbin/php-fpm8.2), or HarnessError."""
+    for d in ("/usr/sbin", "/usr/bin", "/usr/local/sbin"):
+        try:
+            names = sorted(os.listdir(d), reverse=True)
+        except OSError:
+            continue
+        for n in names:
+            if n == "php-fpm" or (n.startswith("php-fpm") and
+                                  n[7:].replace(".", "").isdigit()):
+                return os.path.join(d, n)
+    raise HarnessError("php-fpm is not installed (scripts/deps.sh installs "
+                       "php-fpm and php-mysql)")
+
+
+SHOP_DIR = os.path.join(REPO, "examples", "shop")
+
+
+class PhpFpm:
+    """The example shop (examples/shop/index.php) on php-fpm, a process of
+    the stack's own (no systemd): php-fpm -F -y DIR/php-fpm.conf -p DIR on
+    the socket DIR/php.sock, writing the stack's database through its unix
+    socket as the OS user. Stopped by its pid (SIGQUIT: graceful)."""
+
+    def __init__(self, stack, children=4):
+        self.stack = stack
+        self.dir = os.path.join(stack.dir, "php")
+        self.socket = os.path.join(self.dir, "php.sock")
+        self.pidfile = os.path.join(self.dir, "php-fpm.pid")
+        self.log_path = os.path.join(self.dir, "php-fpm.log")
+        self.children = children
+        self.proc = None
+
+    def start(self, timeout=30):
+        os.makedirs(self.dir, exist_ok=True)
+        root = os.getuid() == 0
+        with open(os.path.join(SHOP_DIR, "php-fpm.conf.in")) as f:
+            text = f.read()
+        subst = {
+            "@DIR@": self.dir,
+            "@SOCKET@": self.socket,
+            "@USER_LINES@": "user = root\ngroup = root" if root else "",
+            "@CHILDREN@": str(self.children),
+            "@DB_SOCKET@": self.stack.db.socket,
+            "@DB_NAME@": self.stack.db.name,
+            "@DB_USER@": _os_user(),
+        }
+        for key, value in subst.items():
+            text = text.replace(key, value)
+        conf = os.path.join(self.dir, "php-fpm.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        cmd = [php_fpm_binary(), "-F", "-y", conf, "-p", self.dir]
+        if root:
+            cmd.append("-R")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=log, start_new_session=True)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise HarnessError("php-fpm exited with status %s:\n%s" % (
+                    self.proc.returncode, _tail(self.log_path)))
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(self.socket)
+                    return True
+                except OSError:
+                    return False
+        wait_until(ready, timeout, "php-fpm on " + self.socket)
+        return self
+
+    def write_nginx_snippet(self, path):
+        with open(os.path.join(SHOP_DIR, "nginx-shop.conf.in")) as f:
+            text = f.read()
+        text = text.replace("@SHOP_ROOT@", SHOP_DIR).replace(
+            "@PHP_SOCKET@", self.socket)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def pid(self):
+        return self.proc.pid if self.proc and self.proc.poll() is None \
+            else None
+
+    def stop(self, timeout=10):
+        """SIGQUIT (graceful) to the master, SIGKILL after `timeout`; any
+        child left in its session is killed by pid."""
+        if self.proc is None:
+            return
+        session = self.proc.pid
+        if self.proc.poll() is None:
+            _kill(self.proc.pid, signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        for pid in _scan(SESSION, session):
+            _kill(pid, signal.SIGKILL)
+        self.proc = None
+
+
 class Frontend(_Client):
     """A FastCGI pool and the nginx in front of it, in their own folder
     (dir: optimist.sock, optimist.pid, optimist.log, nginx/), on the
@@ -522,6 +632,8 @@ class Frontend(_Client):
             "OPTIMIST_DB_NAME": self.stack.db.name,
             "OPTIMIST_WORKERS": str(self.workers),
         })
+        if self.stack.tables_dir:
+            env["OPTIMIST_TABLES_DIR"] = self.stack.tables_dir
         if SAN:
             env.update(SAN_ENV)
         env.update(self.env)
@@ -701,6 +813,12 @@ class Frontend(_Client):
                     os.path.join(REPO, "nginx", "optimist-web.conf")))
         elif os.path.exists(web_conf):
             os.unlink(web_conf)
+        # The example shop's location (nginx.conf.in includes web*.conf).
+        shop_conf = os.path.join(self.nginx_dir, "web-shop.conf")
+        if self.stack.php is not None:
+            self.stack.php.write_nginx_snippet(shop_conf)
+        elif os.path.exists(shop_conf):
+            os.unlink(shop_conf)
 
     def nginx_test(self):
         """`nginx -t` on the generated configuration (CompletedProcess)."""
@@ -829,16 +947,20 @@ class Stack(_Client):
         self.frontends = []
         self.tenants = 0
         self.san_findings = []   # reports found by stop(), not yet taken
+        self.tables_dir = None   # OPTIMIST_TABLES_DIR when tables=True
+        self.php = None          # PhpFpm when php=True
 
     def start(self, workers=4, env=None, pool=None, web=False,
-              db_opts=FAST_DB_OPTS):
+              db_opts=FAST_DB_OPTS, tables=False, php=False):
         """Starts MariaDB, migrates, starts a pool with `workers` workers
         and `env` added to its environment, and nginx; waits for /healthz.
         pool=False starts no pool (nginx then answers 503); the default is
         to start it if bin/optimist-fcgi is built. web=True: nginx also
         serves web/ at / (the browser tests). db_opts: mariadbd's extra
         options (tests that SIGKILL the server want commits that survive
-        it). Returns self."""
+        it). tables=True: the pools get OPTIMIST_TABLES_DIR=DIR/tables.d
+        (empty at first: see declare()). php=True: the example shop on
+        php-fpm behind the same nginx, at /shop/. Returns self."""
         self.dir = tempfile.mkdtemp(prefix="optimist-e2e-")
         try:
             self.db = Database(os.path.join(self.dir, "db"), db_opts)
@@ -848,6 +970,11 @@ class Stack(_Client):
                 if r.returncode != 0:
                     raise HarnessError("optimistctl migrate failed:\n"
                                        + r.stdout + r.stderr)
+            if tables:
+                self.tables_dir = os.path.join(self.dir, "tables.d")
+                os.makedirs(self.tables_dir, exist_ok=True)
+            if php:
+                self.php = PhpFpm(self).start()
             if pool is None:
                 pool = os.access(os.path.join(BIN, "optimist-fcgi"),
                                  os.X_OK)
@@ -882,6 +1009,12 @@ class Stack(_Client):
             if SAN:
                 self.san_findings += fe.new_sanitizer_reports()
         self.frontends = []
+        if self.php is not None:
+            try:
+                self.php.stop()
+            except Exception as e:
+                sys.stderr.write("harness: stopping php-fpm: %s\n" % e)
+            self.php = None
         if self.db is not None:
             self.db.stop()
             self.db = None
@@ -907,6 +1040,8 @@ class Stack(_Client):
                if not k.startswith("OPTIMIST_")}
         env.update(OPTIMIST_DB_SOCKET=self.db.socket,
                    OPTIMIST_DB_NAME=self.db.name)
+        if self.tables_dir:
+            env["OPTIMIST_TABLES_DIR"] = self.tables_dir
         if SAN:
             env.update(SAN_ENV)
         return subprocess.run(
@@ -928,6 +1063,47 @@ class Stack(_Client):
     def sql(self, query):
         """See Database.sql()."""
         return self.db.sql(query)
+
+    # -- declared tables (start(tables=True)) --------------------------------
+
+    def declare(self, name, text):
+        """Writes tables.d/<name>.conf. text: the file, or a dict of its
+        KEY = value lines. Nothing is read until reload_tables()."""
+        if not self.tables_dir:
+            raise HarnessError("the stack has no tables dir (tables=True)")
+        if isinstance(text, dict):
+            text = "".join("%s = %s\n" % kv for kv in text.items())
+        path = os.path.join(self.tables_dir, name + ".conf")
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+        return path
+
+    def undeclare(self, name):
+        try:
+            os.unlink(os.path.join(self.tables_dir, name + ".conf"))
+        except FileNotFoundError:
+            pass
+
+    def prepare_table(self, name, *args):
+        """optimistctl table prepare NAME [args]; HarnessError on failure,
+        else its CompletedProcess."""
+        r = self.ctl("table", "prepare", name, *args)
+        if r.returncode != 0:
+            raise HarnessError("optimistctl table prepare %s failed:\n%s%s"
+                               % (name, r.stdout, r.stderr))
+        return r
+
+    def reload_tables(self, timeout=30):
+        """SIGHUP to every pool of the stack; waits until each has logged
+        its "tables:" line for this reload and returns the log lines."""
+        found = []
+        for fe in self.frontends:
+            mark = fe.log_mark()
+            fe.signal_pool(signal.SIGHUP)
+            log = fe.wait_log("tables:", since=mark, timeout=timeout)
+            found += [ln for ln in log.splitlines() if "tables:" in ln]
+        return found
 
     def db_stop(self):
         """Stops MariaDB (the pools keep running: /healthz turns 503)."""

@@ -27,8 +27,15 @@ def pool_options():
 
 
 def readme_options():
-    with open(os.path.join(harness.REPO, "README.md"), encoding="utf-8") as f:
-        text = f.read()
+    # The README's table, and the tables of docs/*.md (an option that
+    # belongs to one topic, OPTIMIST_TABLES_DIR say, is documented there).
+    docs = os.path.join(harness.REPO, "docs")
+    paths = [os.path.join(harness.REPO, "README.md")] + sorted(
+        os.path.join(docs, f) for f in os.listdir(docs) if f.endswith(".md"))
+    text = ""
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            text += f.read() + "\n"
     opts = {}
     for line in text.splitlines():
         m = re.match(r"\|\s*`(OPTIMIST_[A-Z_]+)`\s*\|\s*([^|]*?)\s*\|", line)
