@@ -5,6 +5,7 @@ acknowledged write must be there exactly once.
 
     python3 tests/stress/stress.py [--seconds S] [--clients N]
                                    [--fault-interval S] [--workers N]
+                                   [--mode all|builtin|tables]
 
 (`make stress` runs it for STRESS_SECONDS, default 300; `make test` runs a
 short one through tests/e2e/test_stress.py.) Python 3 stdlib only; the
@@ -24,6 +25,14 @@ the database says which writes were applied:
               to approve and to reject it, each with its own key; the
               winner sends its request once more and must get the stored
               answer back (Idempotent-Replayed: true), not a second effect.
+  tables      (--mode tables or all) a declared table, `ledger`, made with
+              plain SQL and prepared (its triggers): HTTP clients PATCH
+              {"version", "log": <the log seen> + [<id>]} on its rows, and
+              a plain-SQL writer beside them runs the application's own
+              UPDATE ledger SET log = JSON_ARRAY_APPEND(log, '$', '<id>')
+              WHERE id = ? (the mariadb client, autocommit, no version):
+              the trigger raises the version, so no HTTP write overwrites
+              it. Acknowledged: a 200, or the client's exit status 0.
 A versioned write that gets 409 version_conflict reads the current version
 and tries again with the same id. Odd clients keep their connection alive
 (as browsers do), even ones open one a request.
@@ -88,8 +97,9 @@ class Checker:
     """The clients, the faults and the final check on one Stack."""
 
     def __init__(self, stack, clients=8, seconds=30, fault_interval=1.5,
-                 seed=None, log=print):
+                 seed=None, log=print, mode="builtin"):
         self.stack = stack
+        self.mode = mode   # builtin, tables (declared tables only) or all
         self.nclients = clients
         self.seconds = seconds
         self.fault_interval = fault_interval
@@ -213,6 +223,9 @@ class Checker:
     def setup(self):
         s = self.stack
         self.tenants = [s.tenant("stress-a"), s.tenant("stress-b")]
+        self.ledgers = []
+        if self.mode in ("tables", "all"):
+            self.setup_tables()
         self.bids, self.sessions, self.reports = [], [], []
         for tid, tok in self.tenants:
             for _ in range(2):
@@ -228,6 +241,28 @@ class Checker:
             r = s.put("/v1/storefront/draft",
                       {"version": 1, "config": {"log": []}}, token=tok)
             assert r.status == 200, r
+
+    def setup_tables(self):
+        """The declared table `ledger`: made with plain SQL, declared,
+        prepared, served after a reload; two rows a tenant."""
+        s = self.stack
+        s.sql("CREATE TABLE ledger (id INT UNSIGNED NOT NULL AUTO_INCREMENT "
+              "PRIMARY KEY, tenant_id BIGINT UNSIGNED NOT NULL, version INT "
+              "UNSIGNED NOT NULL DEFAULT 1, log JSON NOT NULL DEFAULT '[]', "
+              "note VARCHAR(40) NULL) ENGINE=InnoDB")
+        s.declare("ledger", {"table": "ledger",
+                             "tenant_column": "tenant_id"})
+        s.prepare_table("ledger")
+        s.reload_tables()
+        for tid, tok in self.tenants:
+            harness.wait_until(lambda: s.get("/v1/tables/ledger",
+                                             token=tok).status == 200, 20,
+                               "the declared table ledger")
+            for _ in range(2):
+                r = s.post("/v1/tables/ledger", {"note": "stress"},
+                           token=tok)
+                assert r.status == 201, r
+                self.ledgers.append((tok, r.json()["id"]))
 
     # -- the clients ------------------------------------------------------------
 
@@ -413,10 +448,47 @@ class Checker:
                               r2.headers.get("Idempotent-Replayed"),
                               r2.body[:200]))
 
+    def table_write(self, wid):
+        tok, lid = self.rand.choice(self.ledgers)
+        path = "/v1/tables/ledger/%d" % lid
+        self.versioned(("ledger", lid), wid, tok, path, lambda cur: self.call(
+            "PATCH", path, {"version": cur["version"],
+                            "log": list(cur["log"]) + [wid]}, tok),
+            lambda got: wid in got.get("log", []))
+
+    def sql_writer(self):
+        """The application's own writes, beside the HTTP clients: one
+        UPDATE a time through the mariadb client (autocommit). Exit status
+        0: acknowledged; a failure (the server killed meanwhile): unknown,
+        like a lost HTTP answer."""
+        seq = 0
+        while not self.stop.is_set():
+            seq += 1
+            wid = "s%d" % seq
+            _, lid = self.rand.choice(self.ledgers)
+            key = ("ledger", lid)
+            with self.lock:
+                self.sent[key].add(wid)
+                self.counts["sql_writes"] += 1
+            try:
+                self.stack.sql("UPDATE ledger SET log = JSON_ARRAY_APPEND("
+                               "log, '$', '%s') WHERE id = %d" % (wid, lid))
+                self.record(key, wid, "ok")
+                with self.lock:
+                    self.counts["sql_acked"] += 1
+            except (harness.HarnessError, OSError, Exception):
+                self.record(key, wid, "unknown")
+                time.sleep(0.1)
+            time.sleep(self.rand.uniform(0, 0.02))
+
     def client(self, n):
-        ops = ([self.bid_write] * 3 + [self.session_write] * 3 +
-               [self.storefront_write] * 2 + [self.chat_write] * 2 +
-               [self.approval_flow])
+        ops = []
+        if self.mode in ("builtin", "all"):
+            ops += ([self.bid_write] * 3 + [self.session_write] * 3 +
+                    [self.storefront_write] * 2 + [self.chat_write] * 2 +
+                    [self.approval_flow])
+        if self.mode in ("tables", "all"):
+            ops += [self.table_write] * (3 if self.mode == "all" else 1)
         self.local.keepalive = n % 2 == 1
         seq = 0
         while not self.stop.is_set():
@@ -493,6 +565,8 @@ class Checker:
         self.setup()
         threads = [threading.Thread(target=self.client, args=(n,))
                    for n in range(self.nclients)]
+        if self.ledgers:
+            threads.append(threading.Thread(target=self.sql_writer))
         faults = threading.Thread(target=self.fault_loop)
         for t in threads:
             t.start()
@@ -545,6 +619,11 @@ class Checker:
         return self.stack.sql(query)
 
     def check(self):
+        for tok, lid in self.ledgers:
+            (v, log), = self.rows(
+                "SELECT version, log FROM ledger WHERE id = %d" % lid)
+            # Every applied write, HTTP or SQL, raised the version by one.
+            self.compare(("ledger", lid), json.loads(log), int(v), 1)
         for tok, bid in self.bids:
             (v, data), = self.rows(
                 "SELECT version, data FROM bids WHERE id = %d" % bid)
@@ -646,11 +725,13 @@ class Checker:
         faults = ",".join("%s:%d" % (k, self.faults[k]) for k in FAULT_KINDS)
         return ("stress: %.0fs clients=%d requests=%d acked=%d unknown=%d "
                 "unknown_applied=%d conflicts=%d replays=%d decisions=%d "
+                "sql_writes=%d sql_acked=%d "
                 "conn_errors=%d http_5xx=%d faults=%s cut_answers=%d "
                 "(no Content-Length: %d) violations=%d"
                 % (self.seconds, self.nclients, c["requests"], c["acked"],
                    c["unknown"], c["unknown_applied"], c["conflicts"],
-                   c["replays"], c["decisions"], c["conn_errors"],
+                   c["replays"], c["decisions"], c["sql_writes"],
+                   c["sql_acked"], c["conn_errors"],
                    sum(n for s, n in self.statuses.items()
                        if isinstance(s, int) and s >= 500),
                    faults, c["cut_answers"], c["cut_without_length"],
@@ -665,9 +746,10 @@ class Checker:
                 or "none")
 
 
-def start_stack(workers):
+def start_stack(workers, tables=False):
     return harness.Stack("stress").start(workers=workers,
-                                         db_opts=DURABLE_DB_OPTS)
+                                         db_opts=DURABLE_DB_OPTS,
+                                         tables=tables)
 
 
 def main():
@@ -681,16 +763,21 @@ def main():
                     default=float(os.environ.get("STRESS_FAULT_INTERVAL",
                                                  "1.0")))
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--mode", choices=("all", "builtin", "tables"),
+                    default=os.environ.get("STRESS_MODE", "all"),
+                    help="the built-in resources, a declared table with a "
+                    "plain-SQL writer beside the HTTP clients, or both")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    stack = start_stack(args.workers)
+    stack = start_stack(args.workers, tables=args.mode != "builtin")
     try:
         print("stress: stack on %s, %d clients, %.0fs, a fault every %.1fs"
               % (stack.url, args.clients, args.seconds, args.fault_interval),
               flush=True)
         c = Checker(stack, clients=args.clients, seconds=args.seconds,
                     fault_interval=args.fault_interval, seed=args.seed,
-                    log=lambda s: print(s, flush=True)).run()
+                    log=lambda s: print(s, flush=True),
+                    mode=args.mode).run()
     finally:
         stack.stop()
     print(c.statuses_line())
