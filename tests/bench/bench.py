@@ -18,6 +18,11 @@ a machine that gets busier or quieter affects every target alike:
             100,000 messages each (seeded by SQL, ids included)
     chatread  GET /v1/reports/{id}/chat, the last 100 messages of a
             1,000,000-message history (seeded by SQL)
+    tget    GET /v1/tables/bench_items/{id}: a declared table (an
+            application's own, made by SQL, prepared), random ids
+    tspread PATCH /v1/tables/bench_items/{id} {"version", "qty"}, random
+            ids, versions tracked (optimist only; beside get and spread:
+            the goal is 0.9 x the bid rows, same run)
 
 and the raw database ceiling (tests/bench/rawdb.c: the same statements from
 N threads, no HTTP) for get, spread and hot. It prints one table (and
@@ -76,7 +81,8 @@ import harness  # noqa: E402
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS",
-                           "get,spread,hot,chat,chat100k,chatread").split(",")
+                           "get,spread,hot,chat,chat100k,chatread,tget,"
+                           "tspread").split(",")
 CHAT_REPORTS = int(os.environ.get("BENCH_CHAT_REPORTS", "8"))
 CHAT_SCENARIOS = ("chat", "chat100k", "chatread")
 TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
@@ -94,7 +100,8 @@ RAWDB = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "rawdb")
 
 # Which scenarios each target implements.
 SUPPORTS = {
-    "optimist": {"get", "spread", "hot", "chat", "chat100k", "chatread"},
+    "optimist": {"get", "spread", "hot", "chat", "chat100k", "chatread",
+                 "tget", "tspread"},
     "php": {"get", "spread", "hot"},
     "node": {"get", "spread", "hot"},
     "raw": {"get", "spread", "hot"},
@@ -102,7 +109,8 @@ SUPPORTS = {
 BID_SCENARIOS = [s for s in SCENARIOS if s in ("get", "spread", "hot")]
 SCRIPTS = {"get": "get.lua", "spread": "patch_spread.lua",
            "hot": "patch_hot.lua", "chat": "chat.lua", "chat100k": "chat.lua",
-           "chatread": "chat_read.lua"}
+           "chatread": "chat_read.lua", "tget": "table_get.lua",
+           "tspread": "table_patch.lua"}
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -253,6 +261,7 @@ class Bench:
             self.read_report = self.seed_chat(1000000, False)
 
         pool_env = {"OPTIMIST_LOG_LEVEL": "warn"}
+        table_bench_setup(self, pool_env)
         for kv in os.environ.get("BENCH_POOL_ENV", "").split():
             k, _, v = kv.partition("=")
             pool_env[k] = v
@@ -526,6 +535,8 @@ class Bench:
                      ",".join(str(r) for r in self.long_reports)]
         elif scenario == "chatread":
             args += [str(self.read_report), "1000000"]
+        elif scenario in TABLE_SCENARIOS:
+            args += table_bench_args(self, scenario)
         return ["wrk", "-t", str(threads), "-c", str(conns),
                 "-d", "%ds" % seconds, "--timeout", "10s",
                 "-s", os.path.join(HERE, SCRIPTS[scenario]),
@@ -583,6 +594,8 @@ class Bench:
             return False
         if scenario in CHAT_SCENARIOS and not self.chat_ok:
             return False
+        if scenario in TABLE_SCENARIOS and not self.table_lo:
+            return False
         return True
 
     def warm_up(self):
@@ -590,7 +603,8 @@ class Bench:
             return
         log("warming up every target (%d s a scenario)" % WARMUP)
         for t in TARGETS:
-            for sc in ("get", "spread", "hot") + CHAT_SCENARIOS:
+            for sc in ("get", "spread", "hot") + CHAT_SCENARIOS + \
+                    TABLE_SCENARIOS:
                 if self.runnable(t, sc) and sc in SCENARIOS and t != "raw":
                     self.run(t, sc, 16, WARMUP, record=False)
 
@@ -603,6 +617,73 @@ class Bench:
                         if self.runnable(t, sc):
                             self.run(t, sc, c)
                             time.sleep(0.3)
+
+
+# --------------------------------------------------------------------------
+# Declared tables (tget, tspread): an application's own table, made by SQL
+# like bids are seeded, declared in the stack's tables dir and prepared,
+# served by the same pool in the same run as the bid rows.
+
+TABLE_SCENARIOS = ("tget", "tspread")
+TABLE_NAME = "bench_items"
+
+
+def table_bench_setup(bench, pool_env):
+    """Before the pool starts: the table, NBIDS rows of the tenant, its
+    declaration (OPTIMIST_TABLES_DIR in pool_env) and `table prepare`."""
+    bench.table_lo = bench.table_hi = None
+    if not set(TABLE_SCENARIOS) & set(SCENARIOS) or \
+            "optimist" not in TARGETS:
+        return
+    st = bench.stack
+    st.tables_dir = os.path.join(st.dir, "tables.d")
+    os.makedirs(st.tables_dir, exist_ok=True)
+    pool_env["OPTIMIST_TABLES_DIR"] = st.tables_dir
+    st.sql("CREATE TABLE %s (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT "
+           "PRIMARY KEY, tenant_id BIGINT UNSIGNED NOT NULL, version INT "
+           "UNSIGNED NOT NULL DEFAULT 1, title VARCHAR(100) NOT NULL, "
+           "customer VARCHAR(100) NOT NULL, price DECIMAL(10,2) NOT NULL, "
+           "qty INT NOT NULL DEFAULT 0, updated_at DATETIME(3) NOT NULL "
+           "DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3), "
+           "KEY (tenant_id)) ENGINE=InnoDB" % TABLE_NAME)
+    st.sql("INSERT INTO %s (tenant_id, title, customer, price, qty) "
+           "SELECT %d, CONCAT('Item ', seq), CONCAT('Customer ', seq %% 97), "
+           "seq * 10 + 0.5, seq %% 50 FROM seq_1_to_%d ORDER BY seq"
+           % (TABLE_NAME, bench.tenant_id, NBIDS))
+    st.declare(TABLE_NAME, {"table": TABLE_NAME,
+                            "tenant_column": "tenant_id",
+                            "read_only": "updated_at"})
+    r = st.ctl("table", "prepare", TABLE_NAME)
+    if r.returncode != 0:
+        raise harness.HarnessError("table prepare failed:\n" + r.stdout +
+                                   r.stderr)
+    lo, hi = st.sql("SELECT MIN(id), MAX(id) FROM %s" % TABLE_NAME)[0]
+    bench.table_lo, bench.table_hi = int(lo), int(hi)
+    log("seeded %s %d..%d (declared, prepared)" % (TABLE_NAME, bench.table_lo,
+                                                   bench.table_hi))
+
+
+def table_bench_args(bench, scenario):
+    if scenario == "tget":
+        return [TABLE_NAME, str(bench.table_lo), str(bench.table_hi)]
+    rows = bench.stack.sql("SELECT id, version FROM %s" % TABLE_NAME)
+    path = os.path.join(bench.stack.dir, "table-versions.txt")
+    with open(path, "w") as f:
+        for row in rows:
+            f.write("%s %s\n" % (row[0], row[1]))
+    return [TABLE_NAME, path]
+
+
+def table_bench_bars(get, check):
+    """The declared-table rows against the bid rows of the same run."""
+    out = []
+    for t, b in (("tget", "get"), ("tspread", "spread")):
+        a, base = get(t, "optimist"), get(b, "optimist")
+        if a and base and base["rps"]:
+            check("%s >= 0.9 x %s (declared table / bids)" % (t, b),
+                  a["rps"] >= 0.9 * base["rps"],
+                  "%.2f" % (a["rps"] / base["rps"]))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -772,6 +853,7 @@ def bars(agg, bench):
     if o and p:
         check("hot p99 optimist < p50 PHP", o["p99"] < p["p50"],
               "%.2f ms vs %.2f ms" % (o["p99"], p["p50"]))
+    out += table_bench_bars(get, check)
     rss = bench.worker_rss
     if rss:
         check("pool worker RSS <= 8 MiB", max(rss) <= 8192,
