@@ -173,7 +173,7 @@ if [ -n "$php_fpm" ] && [ $php_up = 0 ]; then
     mkdir -p "$var/php"
     user_lines= db_user=$(id -un)
     if [ -n "$run_user" ]; then
-        user_lines="user = $run_user\ngroup = $run_user"
+        user_lines="user = $run_user\ngroup = $run_user\nlisten.owner = $run_user\nlisten.group = $run_user"
         db_user=$run_user
         chown "$run_user:$run_user" "$var/php"
     fi
