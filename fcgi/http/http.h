@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct json_object;
+struct resource;
 
 #define HTTP_MAX_BODY (1024 * 1024) /* 1 MiB exactly is allowed */
 #define HTTP_MAX_IDS  4
@@ -38,6 +39,7 @@ typedef struct http_req {
 
     /* ---- set by the router and the auth step ---- */
     int route;                  /* index in the route table, -1 if none */
+    const struct resource *res; /* the resource its row names, or NULL */
     uint64_t ids[HTTP_MAX_IDS]; /* the {id} segments of the path */
     int nids;
     uint64_t tenant_id; /* 0 before authentication */

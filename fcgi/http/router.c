@@ -5,7 +5,6 @@
  */
 #include "router.h"
 
-#include "feeds.h"
 #include "routes.h"
 
 #include "parse.h"
@@ -17,56 +16,91 @@
 #define STREAM (ROUTE_AUTH | ROUTE_STREAM)
 
 static const struct route table[] = {
-    {"GET", "/healthz", route_healthz, 0},
-    {"GET", "/metrics", route_metrics, 0},
-    {"POST", "/v1/sessions", route_session_create, ROUTE_AUTH},
-    {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH},
-    {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH},
-    {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH},
-    {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH},
-    {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH},
+    {"GET", "/healthz", route_healthz, 0, NULL},
+    {"GET", "/metrics", route_metrics, 0, NULL},
+    {"POST", "/v1/sessions", route_session_create, ROUTE_AUTH, &res_sessions},
+    {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH, &res_sessions},
+    {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH,
+     &res_sessions},
+    {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH,
+     &res_sessions},
+    {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH,
+     &res_approvals},
+    {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH, &res_approvals},
     {"GET", "/v1/approvals/events", route_approval_events,
-     ROUTE_AUTH | ROUTE_STREAM},
-    {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH},
-    {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH},
-    {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH},
-    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH},
-    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH},
-    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH},
-    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH},
-    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH},
-    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH},
+     ROUTE_AUTH | ROUTE_STREAM, &res_outbox},
+    {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH,
+     &res_approvals},
+    {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH,
+     &res_approvals},
+    {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH,
+     &res_approvals},
+    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH,
+     &res_draft},
+    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH,
+     &res_draft},
+    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH,
+     &res_draft},
     {"GET", "/v1/storefront/draft/versions", route_storefront_versions,
-     ROUTE_AUTH},
+     ROUTE_AUTH, &res_draft},
     {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
-     ROUTE_AUTH},
-    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH},
-    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH},
-    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH},
-    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH},
-    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH},
-    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH},
-    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH},
-    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH},
-    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH},
-    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH},
-    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH},
-    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH},
-    /* Event streams (routes_streams.c; held by the hub, hub.c). */
-    {"GET", "/v1/sessions/{id}/events", route_feed_session, STREAM},
-    {"GET", "/v1/storefront/draft/events", route_feed_draft, STREAM},
-    {"GET", "/v1/bids/{id}/events", route_feed_bid, STREAM},
-    {"GET", "/v1/reports/{id}/events", route_feed_report, STREAM},
-    {"GET", "/v1/reports/{id}/chat/events", route_feed_chat, STREAM},
-    {"GET", "/v1/approvals/{id}/events", route_feed_approval, STREAM},
-    {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH},
-    {"GET", "/v1/evaluations/{id}/events", route_evaluation_events, STREAM},
-    {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH},
+     ROUTE_AUTH, &res_draft},
+    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH, &res_reports},
+    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH, &res_reports},
+    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH, &res_reports},
+    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH,
+     &res_chat},
+    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH,
+     &res_chat},
+    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH, &res_bids},
+    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH, &res_bids},
+    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH, &res_bids},
+    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH, &res_bids},
+    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH, &res_bids},
+    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH,
+     &res_bids},
+    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH,
+     &res_bids},
+    /* Event streams (routes_streams.c; held by the hub, hub/). */
+    {"GET", "/v1/sessions/{id}/events", route_feed_record, STREAM,
+     &res_sessions},
+    {"GET", "/v1/storefront/draft/events", route_feed_record, STREAM,
+     &res_draft},
+    {"GET", "/v1/bids/{id}/events", route_feed_record, STREAM, &res_bids},
+    {"GET", "/v1/reports/{id}/events", route_feed_record, STREAM, &res_reports},
+    {"GET", "/v1/reports/{id}/chat/events", route_feed_chat, STREAM, &res_chat},
+    {"GET", "/v1/approvals/{id}/events", route_feed_record, STREAM,
+     &res_approvals},
+    {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH,
+     &res_evaluations},
+    {"GET", "/v1/evaluations/{id}/events", route_evaluation_events, STREAM,
+     &res_evaluations},
+    {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH,
+     NULL},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))
 
 static char names[NROUTES][96];
+
+int router_register_resources(void)
+{
+    for (int i = 0; i < NROUTES; i++)
+        if (table[i].res != NULL && resource_register(table[i].res) < 0)
+            return -1;
+    /* A write's `also` names must be known. */
+    for (int i = 0; i < NROUTES; i++)
+        for (const char *const *a = table[i].res ? table[i].res->also : NULL;
+             a && *a; a++)
+            if (resource_find(*a) == NULL)
+                return -1;
+    return 0;
+}
 
 int router_count(void)
 {

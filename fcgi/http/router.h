@@ -8,6 +8,7 @@
 #define OPTIMIST_ROUTER_H
 
 #include "http.h"
+#include "resource.h"
 
 typedef void (*route_fn)(http_req *r);
 
@@ -22,6 +23,10 @@ struct route {
     const char *pattern;
     route_fn fn;
     unsigned flags;
+    /* The resource the route reads or writes (NULL: none): a write
+     * through it tells the hub (hublink_notify), generic routes
+     * (route_feed_record) serve it from r->res. */
+    const struct resource *res;
 };
 
 #define ROUTER_NO_PATH   -1 /* no pattern matches the path: 404 */
@@ -35,6 +40,9 @@ int router_match(const char *method, const char *path,
                  size_t allowlen);
 
 const struct route *router_get(int index);
+/* Registers every resource a row names (resource_register), once at
+ * start, before the processes fork. 0, or -1 (a descriptor refused). */
+int router_register_resources(void);
 int router_count(void);
 /* "GET /v1/sessions/{id}", for metrics labels; "unmatched" for -1. */
 const char *router_name(int index);

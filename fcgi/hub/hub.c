@@ -41,14 +41,13 @@
  */
 #include "hub.h"
 
-#include "bids.h"
 #include "evaluator.h"
 #include "fcgirec.h"
-#include "feeds.h"
 #include "hublink.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
+#include "resource.h"
 #include "sandbox.h"
 #include "sse.h"
 #include "streams.h"
@@ -104,8 +103,9 @@ struct conn {
 
 /* One resource that one or more connections follow. */
 struct watch {
-    int feed;            /* enum hub_feed */
-    uint64_t tenant, id; /* for DRAFT and OUTBOX, id is the tenant */
+    int rid;             /* the resource's id (resource.h): looked up again
+                            at each use, so a reload may swap or drop it */
+    uint64_t tenant, id; /* per_tenant resources: id is the tenant */
     uint64_t version;    /* the newest known: version, length, seq */
     int gone;            /* a deleted session */
     int final;           /* an evaluation's final event is stored */
@@ -143,6 +143,7 @@ static struct {
     int hi_fd; /* no connection above this fd */
     struct watch *watches;
     struct run *runs;
+    int rid_bids, rid_evals; /* what the runs change */
     long long next_poll, next_sweep, next_ping;
     long long poll_asap; /* a notify asked for a poll at this time */
     volatile sig_atomic_t stop;
@@ -198,17 +199,14 @@ static void reload(void)
     LOG(LOG_INFO, "hub: configuration reloaded");
 }
 
-/* A request as the routes' loaders want it: only db and tenant_id. */
-static void fake_req(http_req *r, uint64_t tenant)
+/* An answer the hub writes itself (a 503, a run's result to a client
+ * that waits) is built with reply.h into `r`, which holds the response
+ * only: no route runs on it. */
+static void answer_begin(http_req *r)
 {
     memset(r, 0, sizeof *r);
     jb_init(&r->out);
-    r->db = H.db;
-    r->conf = H.c;
-    r->tenant_id = tenant;
     r->route = -1;
-    r->method = "GET";
-    r->query = "";
     snprintf(r->request_id, sizeof r->request_id, "hub");
 }
 
@@ -354,23 +352,23 @@ static void conn_answer(struct conn *c, http_req *r)
 /* ---- watches ---------------------------------------------------------------
  */
 
-static struct watch *watch_find(int feed, uint64_t tenant, uint64_t id)
+static struct watch *watch_find(int rid, uint64_t tenant, uint64_t id)
 {
     for (struct watch *w = H.watches; w; w = w->next)
-        if (w->feed == feed && w->id == id && w->tenant == tenant)
+        if (w->rid == rid && w->id == id && w->tenant == tenant)
             return w;
     return NULL;
 }
 
-static struct watch *watch_get(int feed, uint64_t tenant, uint64_t id)
+static struct watch *watch_get(int rid, uint64_t tenant, uint64_t id)
 {
-    struct watch *w = watch_find(feed, tenant, id);
+    struct watch *w = watch_find(rid, tenant, id);
     if (w != NULL)
         return w;
     w = calloc(1, sizeof *w);
     if (w == NULL)
         abort();
-    w->feed = feed;
+    w->rid = rid;
     w->tenant = tenant;
     w->id = id;
     jb_init(&w->doc);
@@ -397,41 +395,28 @@ static void watches_gc(void)
     }
 }
 
-static int is_record(int feed)
+/* The feed kind of w's resource; RES_FEED_NONE when a reload dropped it. */
+static enum resource_feed feed_of(const struct watch *w)
 {
-    return feed == FEED_SESSION || feed == FEED_DRAFT || feed == FEED_BID ||
-           feed == FEED_REPORT || feed == FEED_APPROVAL;
+    const struct resource *res = resource_by_id(w->rid);
+    return res ? res->feed : RES_FEED_NONE;
+}
+
+static int is_record(const struct watch *w)
+{
+    return feed_of(w) == RES_FEED_RECORD;
 }
 
 /* Record feeds: reads the resource as GET returns it into w->doc. */
 static void watch_load(struct watch *w)
 {
-    http_req r;
-    fake_req(&r, w->tenant);
+    const struct resource *res = resource_by_id(w->rid);
     uint32_t v = 0;
     rec_err err = {0};
     rec_status st = REC_ERROR;
     jb_reset(&w->doc);
-    switch (w->feed) {
-    case FEED_SESSION:
-        st = session_load(&r, w->id, &w->doc, &v, &err);
-        break;
-    case FEED_DRAFT:
-        st = draft_load(&r, w->id, &w->doc, &v, &err);
-        break;
-    case FEED_BID:
-        st = bids_load(&r, w->id, &w->doc, &v, &err);
-        break;
-    case FEED_REPORT:
-        st = report_load(&r, w->id, &w->doc, &v, &err);
-        break;
-    case FEED_APPROVAL:
-        st = approval_load(&r, w->id, &w->doc, &v, &err);
-        break;
-    default:
-        break;
-    }
-    jb_free(&r.out);
+    if (res != NULL)
+        st = resource_load(H.db, res, w->tenant, w->id, &w->doc, &v, &err);
     if (st == REC_NOT_FOUND) {
         w->gone = 1;
     } else if (st == REC_OK) {
@@ -441,18 +426,26 @@ static void watch_load(struct watch *w)
     }
 }
 
-/* This pool changed (feed, key) of `tenant`: its watches are polled at
- * the next notify poll. */
-static void mark_dirty(int feed, uint64_t tenant, uint64_t key)
+static void mark_one(int rid, uint64_t tenant, uint64_t key)
 {
-    for (struct watch *w = H.watches; w; w = w->next) {
-        if (w->tenant != tenant)
-            continue;
-        if ((w->feed == feed && w->id == key) ||
-            (feed == FEED_APPROVAL && w->feed == FEED_OUTBOX) ||
-            (feed == FEED_REPORT && w->feed == FEED_CHAT && w->id == key) ||
-            (feed == FEED_CHAT && w->feed == FEED_REPORT && w->id == key))
+    for (struct watch *w = H.watches; w; w = w->next)
+        if (w->rid == rid && w->tenant == tenant && w->id == key)
             w->dirty = 1;
+}
+
+/* This pool changed row `key` of resource `rid` of `tenant`: its watches,
+ * and those of the resources its descriptor says change with it, are
+ * polled at the next notify poll. */
+static void mark_dirty(int rid, uint64_t tenant, uint64_t key)
+{
+    const struct resource *res = resource_by_id(rid);
+    if (res == NULL)
+        return;
+    mark_one(rid, tenant, key);
+    for (const char *const *a = res->also; a && *a; a++) {
+        const struct resource *other = resource_find(*a);
+        if (other != NULL)
+            mark_one(resource_id(*a), tenant, other->per_tenant ? tenant : key);
     }
 }
 
@@ -579,7 +572,10 @@ static void conn_catch_up(struct conn *c)
         return;
     }
     c->behind = 0;
-    if (is_record(w->feed)) {
+    enum resource_feed feed = feed_of(w);
+    if (feed == RES_FEED_NONE) {
+        conn_end(c); /* a reload dropped the resource */
+    } else if (feed == RES_FEED_RECORD) {
         if (w->gone) {
             char data[64];
             int n = snprintf(data, sizeof data, "{\"id\":%llu}",
@@ -590,11 +586,11 @@ static void conn_catch_up(struct conn *c)
             /* Only the newest state: versions in between are folded. */
             conn_event(c, "version", w->version, w->doc.p, w->doc.len);
         }
-    } else if (w->feed == FEED_CHAT) {
+    } else if (feed == RES_FEED_CHAT) {
         catch_up_chat(c);
-    } else if (w->feed == FEED_OUTBOX) {
+    } else if (feed == RES_FEED_OUTBOX) {
         catch_up_outbox(c);
-    } else if (w->feed == FEED_EVAL) {
+    } else if (feed == RES_FEED_EVAL) {
         catch_up_eval(c);
     }
     if (pending(c) >= OUT_BOUND && !c->ending)
@@ -604,7 +600,7 @@ static void conn_catch_up(struct conn *c)
 
 static void watch_changed(struct watch *w)
 {
-    if (is_record(w->feed))
+    if (is_record(w))
         watch_load(w);
     struct conn *c = w->conns;
     while (c) {
@@ -617,23 +613,8 @@ static void watch_changed(struct watch *w)
 /* ---- polling
  * ------------------------------------------------------------------ */
 
-#define IN32 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-static const char *const POLL_SQL[] = {
-    [FEED_SESSION] = "SELECT id, version FROM sessions WHERE id IN " IN32,
-    [FEED_DRAFT] = "SELECT tenant_id, version FROM storefront_drafts "
-                   "WHERE tenant_id IN " IN32,
-    [FEED_BID] = "SELECT id, version FROM bids WHERE id IN " IN32,
-    [FEED_REPORT] = "SELECT id, version FROM reports WHERE id IN " IN32,
-    [FEED_APPROVAL] = "SELECT id, version FROM approvals WHERE id IN " IN32,
-    [FEED_CHAT] = "SELECT id, chat_length FROM reports WHERE id IN " IN32,
-    [FEED_OUTBOX] = "SELECT tenant_id, MAX(seq) FROM approval_events "
-                    "WHERE tenant_id IN " IN32 " GROUP BY tenant_id",
-    [FEED_EVAL] = "SELECT evaluation_id, MAX(seq), MAX(final) FROM "
-                  "evaluation_events WHERE evaluation_id IN " IN32
-                  " GROUP BY evaluation_id",
-};
-
-static void poll_batch(int feed, struct watch **ws, int n)
+static void poll_batch(const struct resource *res, int rid, struct watch **ws,
+                       int n)
 {
     rec_param p[BATCH];
     for (int i = 0; i < BATCH; i++)
@@ -641,8 +622,8 @@ static void poll_batch(int feed, struct watch **ws, int n)
     rec_rows *rows = NULL;
     rec_err err = {0};
     static int failing; /* log a database outage once, not every poll */
-    if (rec_exec(H.db, POLL_SQL[feed], p, BATCH, &rows, NULL, NULL, &err) !=
-        REC_OK) {
+    if (rec_exec(H.db, resource_poll_sql(rid), p, BATCH, &rows, NULL, NULL,
+                 &err) != REC_OK) {
         if (!failing++)
             LOG(LOG_WARN, "hub: poll: %s (streams wait for the database)",
                 err.msg);
@@ -660,17 +641,17 @@ static void poll_batch(int feed, struct watch **ws, int n)
             if (w->id != key)
                 continue;
             seen[i] = 1;
-            if (feed == FEED_EVAL && rec_rows_get(rows, r, 2) != NULL)
+            if (res->feed == RES_FEED_EVAL && rec_rows_get(rows, r, 2) != NULL)
                 w->final = 1;
             if (v > w->version) {
-                if (!is_record(feed))
+                if (res->feed != RES_FEED_RECORD)
                     w->version = v;
                 watch_changed(w);
             }
         }
     }
     rec_rows_free(rows);
-    if (feed == FEED_SESSION)
+    if (res->deletable)
         for (int i = 0; i < n; i++)
             if (!seen[i] && !ws[i]->gone) {
                 ws[i]->gone = 1;
@@ -683,22 +664,28 @@ static void poll_batch(int feed, struct watch **ws, int n)
 static void poll_all(int only_dirty)
 {
     struct watch *batch[BATCH];
-    for (int feed = FEED_SESSION; feed <= FEED_EVAL; feed++) {
+    for (int rid = 1; rid < resource_id_end(); rid++) {
+        const struct resource *res = resource_by_id(rid);
         int n = 0;
         for (struct watch *w = H.watches; w; w = w->next) {
-            if (w->feed != feed || w->gone || w->conns == NULL ||
-                (feed == FEED_EVAL && w->final && w->run == NULL) ||
+            if (w->rid != rid || w->gone || w->conns == NULL ||
                 (only_dirty && !w->dirty))
+                continue;
+            if (res == NULL || res->feed == RES_FEED_NONE) {
+                watch_changed(w); /* a reload dropped it: its streams end */
+                continue;
+            }
+            if (res->feed == RES_FEED_EVAL && w->final && w->run == NULL)
                 continue;
             w->dirty = 0;
             batch[n++] = w;
             if (n == BATCH) {
-                poll_batch(feed, batch, n);
+                poll_batch(res, rid, batch, n);
                 n = 0;
             }
         }
         if (n > 0)
-            poll_batch(feed, batch, n);
+            poll_batch(res, rid, batch, n);
     }
     watches_gc();
 }
@@ -922,7 +909,11 @@ static void wait_answer(http_req *r, const bid_claim *claim,
     uint32_t v = 0;
     rec_err err = {0};
     jb_init(&cur);
-    rec_status st = bids_load(r, claim->bid_id, &cur, &v, &err);
+    rec_status st = REC_ERROR;
+    const struct resource *bids = resource_by_id(H.rid_bids);
+    if (bids != NULL)
+        st = resource_load(H.db, bids, claim->tenant_id, claim->bid_id, &cur,
+                           &v, &err);
     if (st != REC_OK) {
         reply_rec(r, st, &err);
         jb_free(&cur);
@@ -1008,7 +999,7 @@ static void run_finish(struct run *rn)
         metrics_conflict("bids");
     struct watch *w = rn->w;
     /* The bid changed here: its followers hear of it at once. */
-    mark_dirty(FEED_BID, rn->claim.tenant_id, rn->claim.bid_id);
+    mark_dirty(H.rid_bids, rn->claim.tenant_id, rn->claim.bid_id);
     H.poll_asap = now_ms();
     if (st == REC_OK) {
         uint32_t seq = final_seq(rn->claim.eval_id);
@@ -1036,7 +1027,7 @@ static void run_finish(struct run *rn)
         struct conn *next = c->next;
         if (!c->sse && !c->ending) {
             http_req r;
-            fake_req(&r, rn->claim.tenant_id);
+            answer_begin(&r);
             wait_answer(&r, &rn->claim, outcome, why, st == REC_OK);
             conn_answer(c, &r);
             jb_free(&r.out);
@@ -1074,7 +1065,7 @@ static void run_start(const hub_msg *m, struct conn *c)
     rn->seq = 1; /* `claimed`, stored by the worker with the claim */
     rn->renewed = now_ms();
     streams_adopt(rn->slot);
-    struct watch *w = watch_get(FEED_EVAL, m->tenant_id, m->claim.eval_id);
+    struct watch *w = watch_get(H.rid_evals, m->tenant_id, m->claim.eval_id);
     rn->w = w;
     w->run = rn;
     c->w = w;
@@ -1092,15 +1083,18 @@ static void run_start(const hub_msg *m, struct conn *c)
     watch_event(w, 1, "claimed", claimed, (size_t)n, 0);
 
     /* The bid as the claim left it, for the evaluator's stdin. */
-    http_req r;
-    fake_req(&r, m->tenant_id);
     jbuf input;
     jb_init(&input);
     uint32_t v = 0;
     rec_err err = {0};
     char why[256] = "";
-    rec_status st = bids_load(&r, m->claim.bid_id, &input, &v, &err);
-    jb_free(&r.out);
+    rec_status st = REC_ERROR;
+    const struct resource *bids = resource_by_id(H.rid_bids);
+    if (bids != NULL)
+        st = resource_load(H.db, bids, m->tenant_id, m->claim.bid_id, &input,
+                           &v, &err);
+    else
+        snprintf(err.msg, sizeof err.msg, "no bids resource");
     ev_spec spec = {.program = H.c->evaluator,
                     .timeout_ms = H.c->evaluator_timeout * 1000,
                     .demo_steps = H.c->demo_eval_steps,
@@ -1157,8 +1151,8 @@ static void expire_run(uint64_t eval_id, uint64_t bid_id, uint64_t tenant)
     rec_status st = finish_with_event(&claim, NULL, 0,
                                       "the runner stopped; the lease passed",
                                       &outcome, &version, &data, &event, &err);
-    mark_dirty(FEED_BID, tenant, bid_id);
-    mark_dirty(FEED_EVAL, tenant, eval_id);
+    mark_dirty(H.rid_bids, tenant, bid_id);
+    mark_dirty(H.rid_evals, tenant, eval_id);
     H.poll_asap = now_ms();
     if (st == REC_OK)
         LOG(LOG_INFO,
@@ -1188,7 +1182,7 @@ static void sweep(void)
     /* A followed run taken over by another claim was marked expired
      * without a final event: store one, so its streams can end. */
     for (struct watch *w = H.watches; w; w = w->next) {
-        if (w->feed != FEED_EVAL || w->final || w->run != NULL ||
+        if (w->rid != H.rid_evals || w->final || w->run != NULL ||
             w->conns == NULL)
             continue;
         rec_param p[1] = {REC_U(w->id)};
@@ -1274,7 +1268,7 @@ static void on_handoff(const hub_msg *m, int fd)
     if (m->type == HUB_FEED && over_share(m->tenant_id)) {
         /* One tenant cannot take every descriptor of the hub. */
         http_req r;
-        fake_req(&r, m->tenant_id);
+        answer_begin(&r);
         http_header(&r, "Retry-After", "5");
         reply_errorf(&r, 503, "unavailable",
                      "this tenant holds %d event streams, its share; close "
@@ -1289,19 +1283,26 @@ static void on_handoff(const hub_msg *m, int fd)
         run_start(m, c);
         return;
     }
-    uint64_t id =
-        m->feed == FEED_DRAFT || m->feed == FEED_OUTBOX ? m->tenant_id : m->id;
-    struct watch *w = watch_find(m->feed, m->tenant_id, id);
+    int rid = resource_id(m->resource);
+    const struct resource *res = resource_by_id(rid);
+    if (res == NULL || res->feed == RES_FEED_NONE) {
+        LOG(LOG_ERROR, "hub: a stream of an unknown resource '%.47s'",
+            m->resource);
+        conn_close(c);
+        return;
+    }
+    uint64_t id = resource_key(res, m->tenant_id, m->id);
+    struct watch *w = watch_find(rid, m->tenant_id, id);
     int fresh = w == NULL;
     if (fresh)
-        w = watch_get(m->feed, m->tenant_id, id);
+        w = watch_get(rid, m->tenant_id, id);
     c->w = w;
     c->next = w->conns;
     w->conns = c;
     sse_headers(c);
-    if (fresh && is_record(w->feed))
+    if (fresh && is_record(w))
         watch_load(w);
-    if (fresh && !is_record(w->feed)) {
+    if (fresh && !is_record(w)) {
         w->dirty = 1; /* learn where the feed is now */
         H.poll_asap = now_ms();
     }
@@ -1374,7 +1375,7 @@ static void drain_link(void)
         if (got <= 0)
             return;
         if (m.type == HUB_NOTIFY) {
-            mark_dirty(m.feed, m.tenant_id, m.id);
+            mark_dirty(resource_id(m.resource), m.tenant_id, m.id);
             long long at = now_ms() + NOTIFY_MIN_MS;
             if (H.poll_asap == 0 || H.poll_asap > at)
                 H.poll_asap = at;
@@ -1390,6 +1391,8 @@ int hub_run(const conf *c)
 {
     memset(&H, 0, sizeof H);
     H.c = c;
+    H.rid_bids = resource_id("bids");
+    H.rid_evals = resource_id("evaluations");
     (void)prctl(PR_SET_NAME, "optimist-hub");
     log_threshold = (enum log_level)c->log_level;
 

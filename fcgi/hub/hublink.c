@@ -95,30 +95,25 @@ int hublink_handoff(http_req *r, hub_msg *m)
     return 0;
 }
 
-static int starts(const char *s, const char *prefix)
+void hub_msg_resource(hub_msg *m, const struct resource *res)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    snprintf(m->resource, sizeof m->resource, "%s", res ? res->name : "");
 }
 
-int hublink_changed(const char *path, uint64_t id, uint64_t tenant,
-                    uint64_t *key)
+int hublink_changed(const struct resource *res, const uint64_t *ids, int nids,
+                    uint64_t tenant, uint64_t *key)
 {
-    *key = id;
-    if (starts(path, "/v1/storefront")) {
+    *key = 0;
+    if (res == NULL || res->feed == RES_FEED_NONE)
+        return 0;
+    if (res->per_tenant) {
         *key = tenant;
-        return FEED_DRAFT;
+        return 1;
     }
-    if (id == 0)
+    if (nids == 0 || ids[0] == 0)
         return 0; /* a create: nobody follows it yet */
-    if (starts(path, "/v1/sessions/"))
-        return FEED_SESSION;
-    if (starts(path, "/v1/bids/"))
-        return FEED_BID;
-    if (starts(path, "/v1/reports/"))
-        return strstr(path, "/chat") ? FEED_CHAT : FEED_REPORT;
-    if (starts(path, "/v1/approvals/"))
-        return FEED_APPROVAL; /* the hub also looks at the outbox */
-    return 0;
+    *key = ids[0];
+    return 1;
 }
 
 void hublink_notify(const http_req *r)
@@ -128,10 +123,9 @@ void hublink_notify(const http_req *r)
     m.magic = HUB_MAGIC;
     m.type = HUB_NOTIFY;
     m.tenant_id = r->tenant_id;
-    m.feed = (uint8_t)hublink_changed(r->path, r->nids > 0 ? r->ids[0] : 0,
-                                      r->tenant_id, &m.id);
-    if (m.feed == 0)
+    if (!hublink_changed(r->res, r->ids, r->nids, r->tenant_id, &m.id))
         return; /* nothing anybody follows */
+    hub_msg_resource(&m, r->res);
     if (ends[0] >= 0)
         (void)send_msg(&m, -1, MSG_DONTWAIT);
 }

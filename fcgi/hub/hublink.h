@@ -18,34 +18,25 @@
 
 #include "bidstate.h"
 #include "http.h"
+#include "resource.h"
 
 #include <stdint.h>
 
 enum hub_msg_type { HUB_NOTIFY = 1, HUB_FEED, HUB_EVAL_RUN };
 
-/* What a stream follows. */
-enum hub_feed {
-    FEED_SESSION = 1, /* id: session */
-    FEED_DRAFT,       /* the tenant's storefront draft (id unused) */
-    FEED_BID,         /* id: bid */
-    FEED_REPORT,      /* id: report */
-    FEED_APPROVAL,    /* id: approval */
-    FEED_CHAT,        /* id: report, cursor: messages already seen */
-    FEED_OUTBOX,      /* the tenant's approval events, cursor: seq */
-    FEED_EVAL         /* id: evaluation, cursor: event id */
-};
-
 typedef struct hub_msg {
     uint32_t magic;
     uint8_t type;     /* enum hub_msg_type */
-    uint8_t feed;     /* enum hub_feed */
     uint8_t sse;      /* HUB_EVAL_RUN: 1 event stream, 0 wait */
     uint8_t quick;    /* HUB_EVAL_RUN: kind quick_scan */
     uint16_t fcgi_id; /* the FastCGI request id on the connection */
     int32_t slot;     /* HUB_EVAL_RUN: the evaluation slot it holds */
     uint64_t tenant_id;
-    uint64_t id;
+    uint64_t id;     /* the row (a per_tenant resource's: unused) */
     uint64_t cursor; /* the last event id the client has (0: none) */
+    /* What a stream follows or a notify names: a resource's name (the
+     * key both processes share, resource.h); "" for none. */
+    char resource[RESOURCE_NAME_MAX];
     bid_claim claim; /* HUB_EVAL_RUN */
     char request_id[64];
 } hub_msg;
@@ -66,17 +57,22 @@ int hublink_hub_fd(void);
  * handed over and r may still be answered. */
 int hublink_handoff(http_req *r, hub_msg *m);
 
+/* Names `res` in m (its name: the key the hub resolves). */
+void hub_msg_resource(hub_msg *m, const struct resource *res);
+
 /* A worker, after a successful write of request r: "this changed" -- the
- * resource named by r's path (feed and id), or anything (feed 0) when the
- * path names none. Never blocks; lost if the queue is full: the hub's
- * next poll finds the change anyway. */
+ * resource its router row names (r->res) and its key. Nothing when the
+ * row names none that is followed, or for a create (no id yet: nobody
+ * follows it). Never blocks; lost if the queue is full: the hub's next
+ * poll finds the change anyway. */
 void hublink_notify(const http_req *r);
 
-/* What a write to `path` (with ids[0] = `id`) changes, as a feed and the
- * id the hub keys it by (a tenant's draft and outbox: the tenant). Feed 0
- * when the path names nothing followed. Pure: for the unit tests. */
-int hublink_changed(const char *path, uint64_t id, uint64_t tenant,
-                    uint64_t *key);
+/* What a write to resource `res` (the route's ids: nids of them, ids[0]
+ * first) changes, as the key the hub's watches use (a per_tenant
+ * resource's: the tenant). 0 when nothing followed changed. Pure: for
+ * the unit tests. */
+int hublink_changed(const struct resource *res, const uint64_t *ids, int nids,
+                    uint64_t tenant, uint64_t *key);
 
 /* The hub: receives one message without waiting. Returns 1 (with *fd the
  * handed connection, or -1 for a notify), 0 when none is waiting, -1 on

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "log.h"
 #include "master.h"
+#include "router.h"
 #include "metrics.h"
 #include "signals.h"
 #include "hublink.h"
@@ -315,6 +316,11 @@ int main(int argc, char **argv)
     if (conf_load(&c, err, sizeof err) != 0 ||
         check_listen(c.listen, err, sizeof err) != 0) {
         fprintf(stderr, "optimist-fcgi: %s\n", err);
+        return 2;
+    }
+    /* The resources the routes name, known to every process it forks. */
+    if (router_register_resources() != 0) {
+        fprintf(stderr, "optimist-fcgi: a resource descriptor was refused\n");
         return 2;
     }
     if (check) {

@@ -24,7 +24,7 @@
 #include "worker.h"
 
 #include "auth.h"
-#include "feeds.h"
+#include "tickets.h"
 #include "http.h"
 #include "hublink.h"
 #include "idempotency.h"
@@ -151,6 +151,7 @@ static void dispatch(http_req *r, FCGX_Request *fr)
         return;
     }
     const struct route *rt = router_get(idx);
+    r->res = rt->res;
     /* A stream opened by a browser's EventSource carries a ticket
      * instead of the token (routes_streams.c). */
     int ticket = (rt->flags & ROUTE_STREAM) && r->authorization == NULL

@@ -1,10 +1,22 @@
 /*
- * routes.h -- every route handler, one file of routes per resource.
+ * routes.h -- every route handler, one file of routes per resource, and
+ * the built-in resources' descriptors (resource.h) the router rows name.
  */
 #ifndef OPTIMIST_ROUTES_H
 #define OPTIMIST_ROUTES_H
 
 #include "http.h"
+#include "resource.h"
+
+/* The built-in resources, each defined in its route file. */
+extern const struct resource res_sessions;    /* routes_sessions.c */
+extern const struct resource res_approvals;   /* routes_approvals.c */
+extern const struct resource res_outbox;      /* routes_approvals.c */
+extern const struct resource res_draft;       /* routes_storefront.c */
+extern const struct resource res_reports;     /* routes_reports.c */
+extern const struct resource res_chat;        /* routes_reports.c */
+extern const struct resource res_bids;        /* routes_bids.c */
+extern const struct resource res_evaluations; /* routes_streams.c */
 
 /* routes_health.c */
 void route_healthz(http_req *r);
@@ -51,5 +63,17 @@ void route_bid_evaluations(http_req *r);
 
 /* routes_evaluate.c */
 void route_bid_evaluate(http_req *r);
+
+/* routes_streams.c: the stream routes. Each authorises and checks in the
+ * time of a GET, then hands the connection to the hub. */
+void route_feed_record(http_req *r); /* r->res's record feed */
+void route_feed_chat(http_req *r);
+void route_feed_outbox(http_req *r); /* GET /v1/approvals/events, SSE */
+void route_evaluation_get(http_req *r);
+void route_evaluation_events(http_req *r);
+void route_stream_ticket_create(http_req *r);
+
+/* 1 when Accept names text/event-stream. */
+int routes_wants_sse(const http_req *r);
 
 #endif

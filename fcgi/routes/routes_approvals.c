@@ -17,7 +17,6 @@
  * it until COMMIT, so within a tenant the seqs commit in order.
  */
 #include "body.h"
-#include "feeds.h"
 #include "paging.h"
 #include "reply.h"
 #include "routes.h"
@@ -106,19 +105,34 @@ static void render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static const vw_resource approvals = {.name = "approvals",
-                                      .version_sql = SQL_VERSION,
-                                      .load_sql = SQL_LOAD,
-                                      .render = render,
-                                      .state_sql = SQL_STATE,
-                                      .collection = "/v1/approvals"};
+/* A decision also adds to the tenant's outbox. */
+static const char *const approval_and_outbox[] = {"approval_events", NULL};
 
-/* For the hub's record feed (feeds.h). */
-rec_status approval_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
-                         rec_err *err)
-{
-    return vw_load(r, &approvals, id, out, version, err);
-}
+const struct resource res_approvals = {.name = "approvals",
+                                       .table = "approvals",
+                                       .id_col = "id",
+                                       .tenant_col = "tenant_id",
+                                       .load_sql = SQL_LOAD,
+                                       .render = render,
+                                       .version_sql = SQL_VERSION,
+                                       .state_sql = SQL_STATE,
+                                       .collection = "/v1/approvals",
+                                       .feed = RES_FEED_RECORD,
+                                       .also = approval_and_outbox};
+
+/* The tenant's outbox of decisions (GET /v1/approvals/events): one feed
+ * per tenant, its cursor the newest seq. */
+const struct resource res_outbox = {
+    .name = "approval_events",
+    .table = "approval_events",
+    .tenant_col = "tenant_id",
+    .per_tenant = 1,
+    .feed = RES_FEED_OUTBOX,
+    .poll_sql =
+        "SELECT tenant_id, MAX(seq) FROM approval_events "
+        "WHERE tenant_id IN "
+        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " GROUP BY tenant_id"};
 
 /* ---- POST /v1/approvals ------------------------------------------------ */
 
@@ -156,14 +170,14 @@ void route_approval_create(http_req *r)
             &n);
         p[1] = REC_S(text, n);
     }
-    vw_create(r, &approvals, SQL_INSERT, p, 2);
+    vw_create(r, &res_approvals, SQL_INSERT, p, 2);
 }
 
 /* ---- GET /v1/approvals/{id} ---------------------------------------------- */
 
 void route_approval_get(http_req *r)
 {
-    vw_get(r, &approvals, r->ids[0]);
+    vw_get(r, &res_approvals, r->ids[0]);
 }
 
 /* ---- GET /v1/approvals?status=&after=&limit= ------------------------------
@@ -178,7 +192,7 @@ void route_approval_list(http_req *r)
         .by_status = SQL_LIST_STATUS,
         .statuses = STATUSES,
         .bad_status = "?status= must be pending, executed or rejected"};
-    vw_list(r, &approvals, &list);
+    vw_list(r, &res_approvals, &list);
 }
 
 /* ---- POST /v1/approvals/{id}/approve and /reject ---------------------------
@@ -239,7 +253,7 @@ static void decide(http_req *r, const char *status, const char *event)
                   .from = FROM_PENDING,
                   .after = write_event,
                   .ctx = (void *)event};
-    vw_run(r, &approvals, r->ids[0], body, &w);
+    vw_run(r, &res_approvals, r->ids[0], body, &w);
 }
 
 void route_approval_approve(http_req *r)
@@ -272,7 +286,7 @@ static void render_event(jbuf *b, const rec_rows *rows, size_t i)
 
 void route_approval_events(http_req *r)
 {
-    if (feeds_wants_sse(r)) { /* the live outbox feed (routes_streams.c) */
+    if (routes_wants_sse(r)) { /* the live outbox feed (routes_streams.c) */
         route_feed_outbox(r);
         return;
     }

@@ -7,10 +7,10 @@
  * An edit is allowed while an evaluation runs: it is exactly what makes
  * that run's result "superseded" instead of applied over the edit.
  */
-#include "bids.h"
 
 #include "body.h"
 #include "jpath.h"
+#include "bidstate.h"
 #include "reply.h"
 #include "routes.h"
 #include "vwrite.h"
@@ -151,7 +151,7 @@ static void render_row(jbuf *b, const rec_rows *rows, size_t i)
     render_edited(b, rows, i, NULL);
 }
 
-/* vw_view_fn: a refused write is answered with the bid's lease while it
+/* resource_view_fn: a refused write is answered with the bid's lease while it
  * is evaluating (until when, and whether a new evaluation could already
  * take it over). */
 static void bid_view(const rec_rows *rows, jbuf *out, uint32_t *version,
@@ -166,31 +166,17 @@ static void bid_view(const rec_rows *rows, jbuf *out, uint32_t *version,
     }
 }
 
-static const vw_resource bids = {.name = "bids",
-                                 .version_sql = SQL_VERSION,
-                                 .load_sql = SQL_LOAD,
-                                 .render = render_row,
-                                 .state_sql = BID_STATE_SQL,
-                                 .collection = "/v1/bids",
-                                 .view = bid_view};
-
-rec_status bids_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
-                     rec_err *err)
-{
-    return vw_load(r, &bids, id, out, version, err);
-}
-
-int bids_expect_or_reply(http_req *r, json_object *body, uint64_t id,
-                         rec_expect *expect, int *use_412)
-{
-    return vw_expect_or_reply(r, &bids, id, body, expect, use_412);
-}
-
-void bids_refused_reply(http_req *r, uint64_t id, rec_status st,
-                        const rec_err *err, int use_412)
-{
-    vw_refused_reply(r, &bids, id, st, err, use_412, "");
-}
+const struct resource res_bids = {.name = "bids",
+                                  .table = "bids",
+                                  .id_col = "id",
+                                  .tenant_col = "tenant_id",
+                                  .load_sql = SQL_LOAD,
+                                  .render = render_row,
+                                  .version_sql = SQL_VERSION,
+                                  .state_sql = BID_STATE_SQL,
+                                  .collection = "/v1/bids",
+                                  .view = bid_view,
+                                  .feed = RES_FEED_RECORD};
 
 /* The "data" member: a JSON object, as compact text in *text (the
  * request's json-c owns it). Answers 400 and returns -1 otherwise. */
@@ -227,12 +213,12 @@ void route_bid_create(http_req *r)
     if (body == NULL || data_or_reply(r, body, &data, &len) != 0)
         return;
     rec_param p[1] = {REC_S(data, len)};
-    vw_create(r, &bids, SQL_INSERT, p, 1);
+    vw_create(r, &res_bids, SQL_INSERT, p, 1);
 }
 
 void route_bid_get(http_req *r)
 {
-    vw_get(r, &bids, r->ids[0]);
+    vw_get(r, &res_bids, r->ids[0]);
 }
 
 static const char *const STATUSES[] = {"open", "evaluating", "decided",
@@ -246,7 +232,7 @@ void route_bid_list(http_req *r)
         .statuses = STATUSES,
         .bad_status = "status must be open, evaluating, decided or archived",
         .byte_cut = 1};
-    vw_list(r, &bids, &list);
+    vw_list(r, &res_bids, &list);
 }
 
 /* ---- patch, archive ------------------------------------------------------ */
@@ -400,7 +386,7 @@ void route_bid_patch(http_req *r)
                   .checked = &PATCH_CHECKED,
                   .compute = merge_read,
                   .written = patch_written};
-    vw_run(r, &bids, r->ids[0], body, &w);
+    vw_run(r, &res_bids, r->ids[0], body, &w);
     jb_free(&c.merged);
 }
 
@@ -410,7 +396,7 @@ void route_bid_archive(http_req *r)
     if (body == NULL)
         return;
     vw_write w = {.sql = SQL_ARCHIVE, .from = ARCHIVE_FROM};
-    vw_run(r, &bids, r->ids[0], body, &w);
+    vw_run(r, &res_bids, r->ids[0], body, &w);
 }
 
 /* ---- the runs

@@ -14,13 +14,12 @@
  *      finishes the run and answers -- an event stream, or the JSON answer
  *      of a client that waits. No worker is held by a run.
  */
-#include "bids.h"
 
 #include "body.h"
-#include "feeds.h"
 #include "hublink.h"
 #include "log.h"
 #include "reply.h"
+#include "vwrite.h"
 #include "routes.h"
 #include "streams.h"
 
@@ -82,7 +81,7 @@ void route_bid_evaluate(http_req *r)
     uint64_t id = r->ids[0];
     rec_expect expect;
     int use_412 = 0;
-    if (bids_expect_or_reply(r, body, id, &expect, &use_412) != 0)
+    if (vw_expect_or_reply(r, &res_bids, id, body, &expect, &use_412) != 0)
         return;
 
     /* Before the claim: a refused run leaves the bid untouched. */
@@ -111,15 +110,15 @@ void route_bid_evaluate(http_req *r)
     rec_err err = {0};
     rec_status st = rec_txn(r->db, claim_body, &cc, &err);
     if (st != REC_OK) {
-        bids_refused_reply(r, id, st, &err, use_412);
+        vw_refused_reply(r, &res_bids, id, st, &err, use_412, "");
         streams_release(slot);
         return;
     }
     hub_msg m;
     memset(&m, 0, sizeof m);
     m.type = HUB_EVAL_RUN;
-    m.feed = FEED_EVAL;
-    m.sse = (uint8_t)feeds_wants_sse(r);
+    hub_msg_resource(&m, &res_evaluations);
+    m.sse = (uint8_t)routes_wants_sse(r);
     m.quick = strcmp(kind, "quick_scan") == 0;
     m.slot = slot;
     m.tenant_id = r->tenant_id;

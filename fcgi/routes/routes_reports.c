@@ -6,7 +6,6 @@
  */
 #include "chat.h"
 #include "body.h"
-#include "feeds.h"
 #include "metrics.h"
 #include "reply.h"
 #include "routes.h"
@@ -49,29 +48,40 @@ static void report_render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static const vw_resource reports = {.name = "reports",
-                                    .version_sql = SQL_VERSION,
-                                    .load_sql = SQL_LOAD,
-                                    .render = report_render,
-                                    .collection = "/v1/reports"};
+/* A chat append changes the report (its chat_length) and the chat. */
+static const char *const report_and_chat[] = {"chat", NULL};
+static const char *const chat_and_report[] = {"reports", NULL};
 
-/* For the hub's record feed (feeds.h). */
-rec_status report_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
-                       rec_err *err)
-{
-    return vw_load(r, &reports, id, out, version, err);
-}
+const struct resource res_reports = {.name = "reports",
+                                     .table = "reports",
+                                     .id_col = "id",
+                                     .tenant_col = "tenant_id",
+                                     .load_sql = SQL_LOAD,
+                                     .render = report_render,
+                                     .version_sql = SQL_VERSION,
+                                     .collection = "/v1/reports",
+                                     .feed = RES_FEED_RECORD,
+                                     .also = report_and_chat};
+
+/* A report's chat, as its feed follows it: the cursor is its length. */
+const struct resource res_chat = {.name = "chat",
+                                  .table = "reports",
+                                  .id_col = "id",
+                                  .tenant_col = "tenant_id",
+                                  .feed = RES_FEED_CHAT,
+                                  .poll_col = "chat_length",
+                                  .also = chat_and_report};
 
 /* ---- the report -------------------------------------------------------- */
 
 void route_report_create(http_req *r)
 {
-    title_create(r, &reports, SQL_INSERT);
+    title_create(r, &res_reports, SQL_INSERT);
 }
 
 void route_report_get(http_req *r)
 {
-    vw_get(r, &reports, r->ids[0]);
+    vw_get(r, &res_reports, r->ids[0]);
 }
 
 void route_report_patch(http_req *r)
@@ -91,7 +101,7 @@ void route_report_patch(http_req *r)
     if (title_param_or_reply(r, body, &title) != 0)
         return;
     vw_write w = {.sql = SQL_SET_TITLE, .params = &title, .nparams = 1};
-    vw_run(r, &reports, r->ids[0], body, &w);
+    vw_run(r, &res_reports, r->ids[0], body, &w);
 }
 
 /* ---- the chat ---------------------------------------------------------- */

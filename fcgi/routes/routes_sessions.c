@@ -4,7 +4,6 @@
  * that both read version 5 cannot both append.
  */
 #include "body.h"
-#include "feeds.h"
 #include "doclimits.h"
 #include "reply.h"
 #include "routes.h"
@@ -58,27 +57,25 @@ static void session_render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static const vw_resource sessions = {.name = "sessions",
-                                     .version_sql = SQL_VERSION,
-                                     .load_sql = SQL_LOAD,
-                                     .render = session_render,
-                                     .collection = "/v1/sessions"};
-
-/* For the hub's record feed (feeds.h). */
-rec_status session_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
-                        rec_err *err)
-{
-    return vw_load(r, &sessions, id, out, version, err);
-}
+const struct resource res_sessions = {.name = "sessions",
+                                      .table = "sessions",
+                                      .id_col = "id",
+                                      .tenant_col = "tenant_id",
+                                      .load_sql = SQL_LOAD,
+                                      .render = session_render,
+                                      .version_sql = SQL_VERSION,
+                                      .collection = "/v1/sessions",
+                                      .feed = RES_FEED_RECORD,
+                                      .deletable = 1};
 
 void route_session_create(http_req *r)
 {
-    title_create(r, &sessions, SQL_INSERT);
+    title_create(r, &res_sessions, SQL_INSERT);
 }
 
 void route_session_get(http_req *r)
 {
-    vw_get(r, &sessions, r->ids[0]);
+    vw_get(r, &res_sessions, r->ids[0]);
 }
 
 static int is_role(const char *s)
@@ -164,7 +161,7 @@ void route_session_append(http_req *r)
                       REC_S(json_object_get_string(content),
                             (size_t)json_object_get_string_len(content))};
     vw_write w = {.sql = SQL_APPEND, .params = p, .nparams = 2};
-    vw_run(r, &sessions, r->ids[0], body, &w);
+    vw_run(r, &res_sessions, r->ids[0], body, &w);
 }
 
 void route_session_delete(http_req *r)
@@ -173,5 +170,5 @@ void route_session_delete(http_req *r)
     if (body == NULL)
         return;
     vw_write w = {.sql = SQL_DELETE, .is_delete = 1};
-    vw_run(r, &sessions, r->ids[0], body, &w);
+    vw_run(r, &res_sessions, r->ids[0], body, &w);
 }

@@ -12,7 +12,6 @@
  * read under the row's lock; the versioned UPDATE then writes the result.
  */
 #include "body.h"
-#include "feeds.h"
 #include "jpath.h"
 #include "paging.h"
 #include "reply.h"
@@ -137,30 +136,23 @@ static void storefront_render(jbuf *out, const rec_rows *rows, size_t i)
     jb_lit(out, "}");
 }
 
-static const vw_resource draft = {.name = "storefront",
-                                  .version_sql = SQL_VERSION,
-                                  .load_sql = SQL_DRAFT,
-                                  .render = draft_render,
-                                  .per_tenant = 1};
-
-/* For the hub's record feed (feeds.h). */
-rec_status draft_load(http_req *r, uint64_t id, jbuf *out, uint32_t *version,
-                      rec_err *err)
-{
-    return vw_load(r, &draft, id, out, version, err);
-}
+/* The tenant's draft: one row per tenant. */
+const struct resource res_draft = {.name = "storefront",
+                                   .table = "storefront_drafts",
+                                   .tenant_col = "tenant_id",
+                                   .per_tenant = 1,
+                                   .load_sql = SQL_DRAFT,
+                                   .render = draft_render,
+                                   .version_sql = SQL_VERSION,
+                                   .feed = RES_FEED_RECORD};
 /* The whole storefront, loaded as one resource (its version is the
  * draft's): GET /v1/storefront and the answer of a publish. */
-static const vw_resource whole = {.name = "storefront",
-                                  .load_sql = SQL_STOREFRONT,
-                                  .render = storefront_render,
-                                  .per_tenant = 1};
-
-static rec_status storefront_load(http_req *r, uint64_t id, jbuf *out,
-                                  uint32_t *version, rec_err *err)
-{
-    return vw_load(r, &whole, id, out, version, err);
-}
+static const struct resource whole = {.name = "storefront",
+                                      .table = "storefront_drafts",
+                                      .tenant_col = "tenant_id",
+                                      .per_tenant = 1,
+                                      .load_sql = SQL_STOREFRONT,
+                                      .render = storefront_render};
 
 /* vw_write.after of every write that changes the draft. */
 static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
@@ -181,7 +173,8 @@ void route_storefront_get(http_req *r)
      * version, so "<draft version>" would be a validator that lies. */
     uint32_t v = 0;
     rec_err err = {0};
-    rec_status st = storefront_load(r, 0, reply_body(r), &v, &err);
+    rec_status st =
+        resource_load(r->db, &whole, r->tenant_id, 0, reply_body(r), &v, &err);
     if (st != REC_OK) {
         reply_rec(r, st, &err);
         return;
@@ -191,7 +184,7 @@ void route_storefront_get(http_req *r)
 
 void route_storefront_draft_get(http_req *r)
 {
-    vw_get(r, &draft, 0);
+    vw_get(r, &res_draft, 0);
 }
 
 void route_storefront_draft_put(http_req *r)
@@ -221,7 +214,7 @@ void route_storefront_draft_put(http_req *r)
     rec_param p[1] = {REC_S(text, len)};
     vw_write w = {
         .sql = SQL_SET_CONFIG, .params = p, .nparams = 1, .after = record_step};
-    vw_run(r, &draft, 0, body, &w);
+    vw_run(r, &res_draft, 0, body, &w);
 }
 
 struct patch_ctx {
@@ -304,7 +297,7 @@ void route_storefront_draft_patch(http_req *r)
                   .before = patch_step,
                   .after = record_step,
                   .ctx = &c};
-    vw_run(r, &draft, 0, body, &w);
+    vw_run(r, &res_draft, 0, body, &w);
     json_object_put(c.doc);
     rec_rows_free(c.rows);
     jp_ops_free(&ops);
@@ -317,8 +310,8 @@ void route_storefront_publish(http_req *r)
         return;
     /* Versioned on the draft: its 409/412 carry the draft; success
      * answers the whole storefront, with the draft's version as ETag. */
-    vw_write w = {.sql = SQL_PUBLISH, .answer = storefront_load};
-    vw_run(r, &draft, 0, body, &w);
+    vw_write w = {.sql = SQL_PUBLISH, .answer = &whole};
+    vw_run(r, &res_draft, 0, body, &w);
 }
 
 void route_storefront_discard(http_req *r)
@@ -329,7 +322,7 @@ void route_storefront_discard(http_req *r)
     rec_param p[1] = {REC_U(r->tenant_id)};
     vw_write w = {
         .sql = SQL_DISCARD, .params = p, .nparams = 1, .after = record_step};
-    vw_run(r, &draft, 0, body, &w);
+    vw_run(r, &res_draft, 0, body, &w);
 }
 
 /* Reads ?name= as an integer in [lo, hi]; absent gives *out = dflt.

@@ -6,9 +6,9 @@
  * tickets of browsers (POST /v1/stream-tickets).
  */
 #include "parse.h"
-#include "bids.h"
 #include "body.h"
-#include "feeds.h"
+#include "routes.h"
+#include "tickets.h"
 #include "hublink.h"
 #include "log.h"
 #include "reply.h"
@@ -24,7 +24,7 @@
 
 #define TICKET_SECONDS 3600
 
-int feeds_wants_sse(const http_req *r)
+int routes_wants_sse(const http_req *r)
 {
     if (r->accept == NULL)
         return 0;
@@ -74,11 +74,12 @@ static void handoff_or_reply(http_req *r, hub_msg *m)
     }
 }
 
-/* Hands the connection to the hub for `feed` on `id` from `cursor`, unless
- * the cursor is ahead of `last` (what the stream has to offer now: the
- * version, the chat's length, the run's last event): 400, naming `what`. */
-static void feed_from(http_req *r, int feed, uint64_t id, uint64_t cursor,
-                      uint64_t last, const char *what)
+/* Hands the connection to the hub for resource `res` on `id` from
+ * `cursor`, unless the cursor is ahead of `last` (what the stream has to
+ * offer now: the version, the chat's length, the run's last event): 400,
+ * naming `what`. */
+static void feed_from(http_req *r, const struct resource *res, uint64_t id,
+                      uint64_t cursor, uint64_t last, const char *what)
 {
     if (cursor > last) {
         reply_errorf(
@@ -88,18 +89,18 @@ static void feed_from(http_req *r, int feed, uint64_t id, uint64_t cursor,
     }
     hub_msg m;
     memset(&m, 0, sizeof m);
-    m.feed = (uint8_t)feed;
+    hub_msg_resource(&m, res);
     m.id = id;
     m.cursor = cursor;
     handoff_or_reply(r, &m);
 }
 
-typedef rec_status (*load_fn)(http_req *r, uint64_t id, jbuf *out,
-                              uint32_t *version, rec_err *err);
-
-/* A record feed: the resource exists, the cursor is not ahead of it. */
-static void record_feed(http_req *r, int feed, load_fn load, uint64_t id)
+/* A record feed of the resource the route names (r->res): the row
+ * exists, the cursor is not ahead of it. */
+void route_feed_record(http_req *r)
 {
+    const struct resource *res = r->res;
+    uint64_t id = res->per_tenant ? 0 : r->ids[0];
     uint64_t cursor;
     if (cursor_or_reply(r, &cursor) != 0)
         return;
@@ -107,38 +108,13 @@ static void record_feed(http_req *r, int feed, load_fn load, uint64_t id)
     jb_init(&doc);
     uint32_t v = 0;
     rec_err err = {0};
-    rec_status st = load(r, id, &doc, &v, &err);
+    rec_status st = resource_load(r->db, res, r->tenant_id, id, &doc, &v, &err);
     jb_free(&doc);
     if (st != REC_OK) {
         reply_rec(r, st, &err);
         return;
     }
-    feed_from(r, feed, id, cursor, v, "the current version");
-}
-
-void route_feed_session(http_req *r)
-{
-    record_feed(r, FEED_SESSION, session_load, r->ids[0]);
-}
-
-void route_feed_draft(http_req *r)
-{
-    record_feed(r, FEED_DRAFT, draft_load, 0);
-}
-
-void route_feed_bid(http_req *r)
-{
-    record_feed(r, FEED_BID, bids_load, r->ids[0]);
-}
-
-void route_feed_report(http_req *r)
-{
-    record_feed(r, FEED_REPORT, report_load, r->ids[0]);
-}
-
-void route_feed_approval(http_req *r)
-{
-    record_feed(r, FEED_APPROVAL, approval_load, r->ids[0]);
+    feed_from(r, res, id, cursor, v, "the current version");
 }
 
 static const char SQL_REPORT_LENGTH[] =
@@ -162,7 +138,7 @@ void route_feed_chat(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    feed_from(r, FEED_CHAT, r->ids[0], cursor, length, "the chat's length");
+    feed_from(r, &res_chat, r->ids[0], cursor, length, "the chat's length");
 }
 
 void route_feed_outbox(http_req *r)
@@ -171,11 +147,25 @@ void route_feed_outbox(http_req *r)
     if (cursor_or_reply(r, &cursor) != 0)
         return;
     /* Any seq: the outbox only grows, and a cursor ahead of it waits. */
-    feed_from(r, FEED_OUTBOX, 0, cursor, UINT64_MAX, "the outbox");
+    feed_from(r, &res_outbox, 0, cursor, UINT64_MAX, "the outbox");
 }
 
 /* ---- evaluations ----------------------------------------------------------
  */
+
+/* An evaluation's stream: its cursor is the seq of evaluation_events,
+ * and the final event ends it. */
+const struct resource res_evaluations = {
+    .name = "evaluations",
+    .table = "evaluations",
+    .id_col = "id",
+    .tenant_col = "tenant_id",
+    .feed = RES_FEED_EVAL,
+    .poll_sql =
+        "SELECT evaluation_id, MAX(seq), MAX(final) FROM evaluation_events "
+        "WHERE evaluation_id IN "
+        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " GROUP BY evaluation_id"};
 
 /* A running run whose lease passed is over (as GET /v1/bids/{id}/
  * evaluations answers it). */
@@ -252,7 +242,8 @@ void route_evaluation_events(http_req *r)
         reply_rec(r, st, &err);
         return;
     }
-    feed_from(r, FEED_EVAL, r->ids[0], cursor, last, "the run's last event");
+    feed_from(r, &res_evaluations, r->ids[0], cursor, last,
+              "the run's last event");
 }
 
 /* ---- tickets

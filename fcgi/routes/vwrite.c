@@ -19,6 +19,13 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Resource `id` of r's tenant as GET returns it (resource_load). */
+static rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id,
+                          jbuf *out, uint32_t *version, rec_err *err)
+{
+    return resource_load(r->db, res, r->tenant_id, id, out, version, err);
+}
+
 struct txn_ctx {
     http_req *r;
     const vw_resource *res;
@@ -77,29 +84,8 @@ static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
     /* Read back inside the transaction: our write holds the row's lock,
      * so this is exactly the version we made, not a later one. */
     jb_reset(c->out);
-    return w->answer ? w->answer(c->r, c->id, c->out, &c->version, err)
-                     : vw_load(c->r, c->res, c->id, c->out, &c->version, err);
-}
-
-rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id, jbuf *out,
-                   uint32_t *version, rec_err *err)
-{
-    if (res->load != NULL)
-        return res->load(r, id, out, version, err);
-    rec_param key[2] = {REC_U(id), REC_U(r->tenant_id)};
-    rec_rows *rows = NULL;
-    rec_status st =
-        res->per_tenant
-            ? rec_exec(r->db, res->load_sql, key + 1, 1, &rows, NULL, NULL, err)
-            : rec_exec(r->db, res->load_sql, key, 2, &rows, NULL, NULL, err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
-    if (st == REC_OK) {
-        *version = (uint32_t)rec_rows_u64(rows, 0, 1);
-        res->render(out, rows, 0);
-    }
-    rec_rows_free(rows);
-    return st;
+    return vw_load(c->r, w->answer ? w->answer : c->res, c->id, c->out,
+                   &c->version, err);
 }
 
 /* rec_checked.compute: the route's, with our why. */

@@ -14,51 +14,14 @@
 #define OPTIMIST_VWRITE_H
 
 #include "http.h"
+#include "resource.h"
 
 #include <json.h>
 
-/* Writes a resource as GET returns it to `out` and its version to
- * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
-typedef rec_status (*vw_load_fn)(http_req *r, uint64_t id, jbuf *out,
-                                 uint32_t *version, rec_err *err);
-
-/* Renders row i of a load_sql result as GET returns it (the shape of
- * paging_render_fn: lists use the same function). */
-typedef void (*vw_render_fn)(jbuf *out, const rec_rows *rows, size_t i);
-
-/* Renders row 0 of `rows` (a vw_resource.load_sql result, or a checked
- * write's read, which starts with the same columns) for a refused write:
- * the resource as GET returns it to `out`, its version, its status
- * (REC_STATUS_MAX bytes) and the members an invalid_state answer carries
- * besides the standard ones to `extra` (nothing, or e.g. a bid's
- * "\"lease\":{...}"). */
-typedef void (*vw_view_fn)(const rec_rows *rows, jbuf *out, uint32_t *version,
-                           char *status, jbuf *extra);
-
-typedef struct vw_resource {
-    const char *name;        /* metrics label and messages: "sessions" */
-    const char *version_sql; /* SELECT version FROM t WHERE id=? AND
-                                tenant_id=? (per_tenant: WHERE tenant_id=?) */
-    /* The resource as GET returns it: row 0 of load_sql (SELECT id,
-     * version, ... WHERE id = ? AND tenant_id = ?: the first two columns
-     * are always those) rendered by render; or, for one rendered
-     * otherwise, load (wins). */
-    const char *load_sql;
-    vw_render_fn render;
-    vw_load_fn load;
-    int per_tenant; /* one row per tenant, keyed by tenant_id alone
-                       (rec_versioned_write_by_tenant); the id
-                       argument of the functions below is unused */
-    /* For guarded writes (vw_write.from): SELECT version, status FROM t
-     * WHERE id=? AND tenant_id=?. NULL for resources without a status. */
-    const char *state_sql;
-    const char *collection; /* vw_create's Location prefix: "/v1/bids" */
-    /* Optional: refusals (409, 412) are answered from one read of
-     * load_sql rendered by view, with the status that read found and
-     * view's extra members. NULL: from the load, with the status the
-     * write found. */
-    vw_view_fn view;
-} vw_resource;
+/* A resource is its descriptor (resource.h): vwrite uses its name,
+ * load_sql/render/load, version_sql, state_sql, collection, view and
+ * per_tenant. */
+typedef struct resource vw_resource;
 
 #define VW_WHY_MAX 256
 
@@ -93,10 +56,10 @@ typedef struct vw_write {
      * outbox row, a history row). A failing step rolls the write back. */
     vw_step_fn before, after;
     void *ctx; /* passed to before and after */
-    /* Optional: the success body when it is not the resource itself (the
-     * ETag stays the resource's version). Conflicts still carry the
-     * resource. */
-    vw_load_fn answer;
+    /* Optional: the success body when it is not the resource itself: this
+     * other resource, loaded by the same key (the ETag stays the written
+     * resource's version). Conflicts still carry the written resource. */
+    const struct resource *answer;
     /* Optional: when the request names a version, the write is a checked
      * write instead (rec_checked_write: read, compute, an UPDATE that
      * checks the version read) with no transaction (rec_autocommit): two
@@ -112,11 +75,6 @@ typedef struct vw_write {
 /* Runs a versioned write of resource `id` and answers the request. */
 void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
             const vw_write *w);
-
-/* Writes resource `id` as GET returns it to `out`, its version to
- * *version; REC_NOT_FOUND when there is none for r->tenant_id. */
-rec_status vw_load(http_req *r, const vw_resource *res, uint64_t id, jbuf *out,
-                   uint32_t *version, rec_err *err);
 
 /* Answers GET of resource `id`: 200 with ETag, 304 on If-None-Match. */
 void vw_get(http_req *r, const vw_resource *res, uint64_t id);

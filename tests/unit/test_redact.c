@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "feeds.h"
+#include "tickets.h"
 
 static void test_ticket_is_cut(void **state)
 {
