@@ -95,6 +95,12 @@ typedef struct tbl_err {
                                    integer from 0 to 255" */
 } tbl_err;
 
+/* A failed write's error (err->db) read as the contract's refusal:
+ * REC_CONSTRAINT with err->constraint, REC_INVALID with err->column, or
+ * st unchanged when the data is not to blame. For writes of a plan run
+ * outside the operations below (the HTTP layer's write loop). */
+rec_status tbl_refusal(rec_status st, tbl_err *err);
+
 /* ---- plans: validated statements with their parameters ------------------- */
 
 #define TBL_MAX_PARAMS 64

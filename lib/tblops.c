@@ -40,7 +40,7 @@ static int between(const char *msg, const char *open, char close, char *out,
 }
 
 /* A failed write's error as the contract's refusal, or st unchanged. */
-static rec_status refusal(rec_status st, tbl_err *err)
+rec_status tbl_refusal(rec_status st, tbl_err *err)
 {
     const char *m = err->db.msg;
     char name[DECL_NAME_MAX + 1] = "";
@@ -177,7 +177,7 @@ static rec_status insert_body(rec_db *db, void *ctx, rec_err *e)
     rec_status st = rec_exec(db, o->plan->sql, o->plan->params,
                              o->plan->nparams, NULL, NULL, &id, &o->err->db);
     if (st != REC_OK)
-        return refusal(st, o->err);
+        return tbl_refusal(st, o->err);
     o->key = id;
     if ((st = read_row(db, o)) != REC_OK)
         return st == REC_NOT_FOUND ? REC_ERROR : st;
@@ -233,7 +233,7 @@ static rec_status write_row(rec_db *db, struct op *o, const char *sql,
     p[nset + 2] = o->expect.any ? REC_NULLP : REC_U(o->expect.version);
     rec_status st =
         rec_exec(db, sql, p, nset + 3, NULL, affected, NULL, &o->err->db);
-    return st == REC_OK ? st : refusal(st, o->err);
+    return st == REC_OK ? st : tbl_refusal(st, o->err);
 }
 
 static rec_status update_body(rec_db *db, void *ctx, rec_err *e)

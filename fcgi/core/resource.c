@@ -42,7 +42,7 @@ static const char *check(const struct resource *res)
 {
     if (res->name == NULL || res->name[0] == '\0' ||
         strlen(res->name) >= RESOURCE_NAME_MAX)
-        return "a name of 1 to 47 bytes";
+        return "a name of 1 to 79 bytes";
     if (res->feed == RES_FEED_NONE || res->poll_sql != NULL)
         return NULL;
     const char *key = res->per_tenant ? res->tenant_col : res->id_col;

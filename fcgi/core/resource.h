@@ -52,9 +52,11 @@
 
 struct resource;
 
-#define RESOURCE_NAME_MAX 48 /* with the NUL; the size in hub messages */
-#define RESOURCE_MAX_IDS  255
-#define RESOURCE_POLL_IN  32 /* keys per poll statement (its "?" count) */
+#define RESOURCE_NAME_MAX                                                      \
+    80 /* with the NUL; the size in hub messages                               \
+          ("tables/<64 bytes>/events" fits) */
+#define RESOURCE_MAX_IDS 255
+#define RESOURCE_POLL_IN 32 /* keys per poll statement (its "?" count) */
 
 /* How the hub follows a resource. */
 enum resource_feed {
@@ -63,8 +65,19 @@ enum resource_feed {
                           (cursor: the version) */
     RES_FEED_CHAT,     /* a report's chat: its messages (cursor: length) */
     RES_FEED_OUTBOX,   /* the tenant's approval events (cursor: seq) */
-    RES_FEED_EVAL      /* an evaluation's events (cursor: event seq) */
+    RES_FEED_EVAL,     /* an evaluation's events (cursor: event seq) */
+    RES_FEED_CHANGES   /* a declared table's changes for a tenant, from
+                          the change log (cursor: seq; hub/changes.c) */
 };
+
+/* What a write the database refused for its data means (a declared
+ * table's refusal, lib/table.h): REC_INVALID naming the column, or
+ * REC_CONSTRAINT naming the constraint. */
+typedef struct resource_refusal {
+    char column[72];
+    char constraint[72];
+    char why[320];
+} resource_refusal;
 
 /* The loader: writes resource `id` of `tenant` as GET returns it to `out`
  * and its version to *version; REC_NOT_FOUND when there is none. For a
@@ -86,6 +99,13 @@ typedef void (*resource_render_fn)(jbuf *out, const rec_rows *rows, size_t i);
 typedef void (*resource_view_fn)(const rec_rows *rows, jbuf *out,
                                  uint32_t *version, char *status, jbuf *extra);
 
+/* Reads a failed write's error: REC_INVALID or REC_CONSTRAINT with *out
+ * filled when the database refused the data, else REC_OK (not the
+ * data's fault: answered as any database error). */
+typedef rec_status (*resource_refusal_fn)(const struct resource *res,
+                                          const rec_err *err,
+                                          resource_refusal *out);
+
 struct resource {
     const char *name;       /* the key (above); metrics label, messages */
     const char *table;      /* where its rows live */
@@ -104,12 +124,15 @@ struct resource {
     resource_load_fn load;
 
     /* ---- its writes (vwrite.h) ---- */
-    const char *version_sql; /* SELECT version ... WHERE id=? AND
-                                tenant_id=? (per_tenant: tenant_id=?) */
-    const char *state_sql;   /* SELECT version, status ... (guarded
-                                writes); NULL without a status */
-    const char *collection;  /* a create's Location prefix: "/v1/bids" */
-    resource_view_fn view;   /* optional: refusals answered from one read */
+    const char *version_sql;     /* SELECT version ... WHERE id=? AND
+                                    tenant_id=? (per_tenant: tenant_id=?) */
+    const char *state_sql;       /* SELECT version, status ... (guarded
+                                    writes); NULL without a status */
+    const char *collection;      /* a create's Location prefix: "/v1/bids" */
+    resource_view_fn view;       /* optional: refusals answered from one read */
+    resource_refusal_fn refusal; /* optional: a write the database refused
+                                    for its data: 400 with "column" or 409
+                                    constraint_violation (vwrite.c) */
 
     /* ---- its feed (the hub) ---- */
     enum resource_feed feed;

@@ -82,6 +82,16 @@ static const struct route table[] = {
      &res_evaluations},
     {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH,
      NULL},
+    /* Declared tables (routes_tables.c): {name} is a declared name; each
+     * route finds its table's descriptor and sets r->res itself. */
+    {"POST", "/v1/tables/{name}", route_table_create, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}", route_table_list, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}/events", route_table_feed_changes, STREAM, NULL},
+    {"GET", "/v1/tables/{name}/{id}", route_table_get, ROUTE_AUTH, NULL},
+    {"PATCH", "/v1/tables/{name}/{id}", route_table_patch, ROUTE_AUTH, NULL},
+    {"DELETE", "/v1/tables/{name}/{id}", route_table_delete, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}/{id}/events", route_table_feed_record, STREAM,
+     NULL},
 };
 
 #define NROUTES ((int)(sizeof table / sizeof table[0]))
@@ -128,6 +138,21 @@ static int match_path(const char *pat, const char *path,
 {
     int n = 0;
     while (*pat && *path) {
+        if (strncmp(pat, "{name}", 6) == 0) {
+            /* A declared table's name: a letter, then up to 63 of a-z,
+             * 0-9, _ (whether it is declared is the route's to say). */
+            size_t len = 0;
+            if (!(*path >= 'a' && *path <= 'z'))
+                return 0;
+            while ((path[len] >= 'a' && path[len] <= 'z') ||
+                   (path[len] >= '0' && path[len] <= '9') || path[len] == '_')
+                len++;
+            if (len > 64)
+                return 0;
+            path += len;
+            pat += 6;
+            continue;
+        }
         if (strncmp(pat, "{id}", 4) == 0) {
             uint64_t v = 0;
             size_t digits = parse_u64(path, UINT64_MAX, &v);

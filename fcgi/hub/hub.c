@@ -51,6 +51,7 @@
 #include "sandbox.h"
 #include "sse.h"
 #include "streams.h"
+#include "tableset.h"
 
 #include "chat.h"
 
@@ -197,6 +198,9 @@ static void reload(void)
     H.c = &fresh;
     log_threshold = (enum log_level)fresh.log_level;
     LOG(LOG_INFO, "hub: configuration reloaded");
+    /* The declared tables, as the new workers read them (a refused
+     * folder keeps the set served before; its watches stay). */
+    (void)tset_load(H.c, H.db, 0);
 }
 
 /* An answer the hub writes itself (a 503, a run's result to a client
@@ -561,6 +565,119 @@ static void catch_up_outbox(struct conn *c)
     }
 }
 
+/* ---- a declared table's change feed ----------------------------------
+ *
+ * The change log's seq is taken at insert and becomes visible at commit,
+ * so a reader that sent seq 12 may later see 11 commit. The horizon is
+ * the seq up to which every change is visible or given up on: it moves
+ * over each seq that follows it by the server's auto-increment step, and
+ * over a gap once the change after the gap is CHANGES_GAP_MS old (an
+ * insert rolled back, a Galera node's own increments, or a transaction
+ * that held its change that long: a feed skips it then, documented in
+ * docs/tables-http.md). A feed sends changes up to the horizon at once,
+ * and younger ones past a gap once the horizon reaches them. */
+#define CHANGES_GAP_MS 3000
+
+static const char SQL_CHANGES_AFTER[] =
+    "SELECT seq, TIMESTAMPDIFF(MICROSECOND, committed_at, UTC_TIMESTAMP(3))"
+    " DIV 1000 FROM optimist_changes WHERE seq > ? ORDER BY seq LIMIT 1000";
+static const char SQL_CHANGES_START[] =
+    "SELECT COALESCE(MAX(seq), 0), @@auto_increment_increment FROM "
+    "optimist_changes WHERE committed_at < UTC_TIMESTAMP(3) - INTERVAL 3 "
+    "SECOND";
+
+static struct {
+    int known;
+    uint64_t horizon, step;
+} CH;
+
+static void changes_horizon(void)
+{
+    rec_rows *rows = NULL;
+    rec_err err = {0};
+    if (!CH.known) {
+        if (rec_exec(H.db, SQL_CHANGES_START, NULL, 0, &rows, NULL, NULL,
+                     &err) != REC_OK ||
+            rec_rows_count(rows) == 0) {
+            rec_rows_free(rows);
+            return;
+        }
+        CH.horizon = rec_rows_u64(rows, 0, 0);
+        CH.step = rec_rows_u64(rows, 0, 1);
+        if (CH.step == 0)
+            CH.step = 1;
+        CH.known = 1;
+        rec_rows_free(rows);
+        rows = NULL;
+    }
+    rec_param p[1] = {REC_U(CH.horizon)};
+    if (rec_exec(H.db, SQL_CHANGES_AFTER, p, 1, &rows, NULL, NULL, &err) !=
+        REC_OK)
+        return;
+    for (size_t i = 0; i < rec_rows_count(rows); i++) {
+        uint64_t seq = rec_rows_u64(rows, i, 0);
+        const char *age = rec_rows_get(rows, i, 1);
+        if (seq != CH.horizon + CH.step &&
+            (age == NULL || atoll(age) < CHANGES_GAP_MS))
+            break;
+        CH.horizon = seq;
+    }
+    rec_rows_free(rows);
+}
+
+static void catch_up_changes(struct conn *c)
+{
+    struct watch *w = c->w;
+    const struct resource *res = resource_by_id(w->rid);
+    tbl_table *t = res ? tset_table_of(res) : NULL;
+    if (t == NULL)
+        return;
+    int held = 0;
+    while (!held && pending(c) < OUT_BOUND && c->cursor < w->version) {
+        tbl_change ch[EVENTS_PER_FETCH];
+        size_t n = 0;
+        rec_err err = {0};
+        if (tbl_changes(H.db, t->name, w->tenant, 0, c->cursor, ch,
+                        EVENTS_PER_FETCH, &n, &err) != REC_OK) {
+            LOG(LOG_WARN, "hub: reading the change log of %s: %s", t->name,
+                err.msg);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (ch[i].seq > CH.horizon && ch[i].age_ms < CHANGES_GAP_MS) {
+                held = 1; /* an earlier change may still commit */
+                break;
+            }
+            jbuf b;
+            jb_init(&b);
+            jb_lit(&b, "{\"id\":");
+            jb_u64(&b, ch[i].key);
+            jb_lit(&b, ",\"version\":");
+            jb_u64(&b, ch[i].version);
+            jb_lit(&b, ",\"row\":");
+            size_t at = b.len;
+            uint32_t v = 0;
+            tbl_err terr;
+            rec_status st = ch[i].deleted ? REC_NOT_FOUND
+                                          : tbl_get(H.db, t, w->tenant,
+                                                    ch[i].key, &b, &v, &terr);
+            if (st != REC_OK) {
+                b.len = at;
+                b.p[at] = '\0';
+                jb_lit(&b, "null"); /* deleted since */
+            }
+            jb_lit(&b, "}");
+            conn_event(c, "change", ch[i].seq, b.p, b.len);
+            jb_free(&b);
+        }
+        if (n == 0)
+            break;
+    }
+    /* Held back: the next poll finds the feed behind again and retries. */
+    if (held && c->cursor < w->version)
+        w->version = c->cursor;
+}
+
 /* Queues whatever c has not seen yet, up to OUT_BOUND, then writes. */
 static void conn_catch_up(struct conn *c)
 {
@@ -592,6 +709,8 @@ static void conn_catch_up(struct conn *c)
         catch_up_outbox(c);
     } else if (feed == RES_FEED_EVAL) {
         catch_up_eval(c);
+    } else if (feed == RES_FEED_CHANGES) {
+        catch_up_changes(c);
     }
     if (pending(c) >= OUT_BOUND && !c->ending)
         c->behind = 1;
@@ -664,6 +783,7 @@ static void poll_batch(const struct resource *res, int rid, struct watch **ws,
 static void poll_all(int only_dirty)
 {
     struct watch *batch[BATCH];
+    changes_horizon();
     for (int rid = 1; rid < resource_id_end(); rid++) {
         const struct resource *res = resource_by_id(rid);
         int n = 0;
@@ -1300,6 +1420,8 @@ static void on_handoff(const hub_msg *m, int fd)
     c->next = w->conns;
     w->conns = c;
     sse_headers(c);
+    if (m->reset) /* what followed its Last-Event-ID is no longer kept */
+        conn_event(c, "reset", m->cursor, "{}", 2);
     if (fresh && is_record(w))
         watch_load(w);
     if (fresh && !is_record(w)) {

@@ -29,6 +29,8 @@ typedef struct hub_msg {
     uint8_t type;     /* enum hub_msg_type */
     uint8_t sse;      /* HUB_EVAL_RUN: 1 event stream, 0 wait */
     uint8_t quick;    /* HUB_EVAL_RUN: kind quick_scan */
+    uint8_t reset;    /* HUB_FEED of a change feed: send `event: reset`
+                         first (its Last-Event-ID is no longer kept) */
     uint16_t fcgi_id; /* the FastCGI request id on the connection */
     int32_t slot;     /* HUB_EVAL_RUN: the evaluation slot it holds */
     uint64_t tenant_id;

@@ -11,14 +11,17 @@
  */
 #include "janitor.h"
 
+#include "table.h"
+
 #include "log.h"
 
 #include <time.h>
 
-#define JANITOR_BATCH     1000 /* rows per DELETE ... LIMIT */
-#define JANITOR_BUDGET_MS 250  /* longest turn */
-#define JANITOR_AGAIN_MS  1000 /* next turn when a backlog is left */
-#define JANITOR_CONNECT_S 1    /* connect timeout of the master's turn */
+#define JANITOR_BATCH          1000  /* rows per DELETE ... LIMIT */
+#define JANITOR_BUDGET_MS      250   /* longest turn */
+#define JANITOR_AGAIN_MS       1000  /* next turn when a backlog is left */
+#define JANITOR_CONNECT_S      1     /* connect timeout of the master's turn */
+#define JANITOR_CHANGES_KEEP_S 86400 /* the change log keeps a day */
 
 static long long next_due = -1;
 
@@ -57,8 +60,17 @@ void janitor_tick(const conf *c, long long now_ms)
         }
         total += n;
     }
+    /* The change log of declared tables: a day is kept (the contract's
+     * "at least 24 hours"), one batch a turn. */
+    uint64_t changes = 0;
+    if (!failed && tbl_changes_purge(db, JANITOR_CHANGES_KEEP_S, JANITOR_BATCH,
+                                     &changes, &err) != REC_OK)
+        LOG(LOG_WARN, "janitor: purge of the change log failed: %s", err.msg);
+    else if (changes > 0)
+        LOG(LOG_INFO, "janitor: purged %llu changes older than a day",
+            (unsigned long long)changes);
     rec_db_close(db);
-    int more = !failed && n == JANITOR_BATCH;
+    int more = !failed && (n == JANITOR_BATCH || changes == JANITOR_BATCH);
     if (total > 0 || more)
         LOG(LOG_INFO, "janitor: purged %llu expired idempotency keys%s",
             (unsigned long long)total, more ? "; more left" : "");

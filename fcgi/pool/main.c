@@ -12,6 +12,7 @@
 #include "log.h"
 #include "master.h"
 #include "router.h"
+#include "tableset.h"
 #include "metrics.h"
 #include "signals.h"
 #include "hublink.h"
@@ -324,6 +325,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        /* The declared tables against the database, as a start would
+         * read them: each refusal names its file and the reason. */
+        if (tset_check(&c) != 0)
+            return 1;
         printf("configuration ok\n");
         return 0;
     }

@@ -17,6 +17,7 @@
 
 #include "hub.h"
 #include "janitor.h"
+#include "tableset.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -579,6 +580,10 @@ static void begin_reload(long long now)
         *m.c = nc;
         log_threshold = (enum log_level)m.c->log_level;
     }
+    /* The declared tables again, before the new workers are forked: they
+     * inherit the new set, or the old one if the folder has a refused
+     * declaration (logged). */
+    (void)tset_load(m.c, NULL, 0);
     /* The hub reads the options again itself (its streams stay open). */
     if (m.hub_pid > 0 && kill(m.hub_pid, SIGHUP) != 0 && errno != ESRCH)
         LOG(LOG_ERROR, "kill(hub %d, SIGHUP): %s", (int)m.hub_pid,
@@ -710,6 +715,10 @@ int master_run(conf *c, int listen_fd)
         LOG(LOG_ERROR, "signals: %s", strerror(errno));
         return 1;
     }
+
+    /* The declared tables, before the first fork: the workers and the hub
+     * inherit the set (tableset.h). The master keeps no connection. */
+    (void)tset_load(c, NULL, 1);
 
     long long now = now_ms();
     pid_t adopted[MAX_SLOTS];

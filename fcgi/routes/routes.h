@@ -73,6 +73,26 @@ void route_evaluation_get(http_req *r);
 void route_evaluation_events(http_req *r);
 void route_stream_ticket_create(http_req *r);
 
+/* Last-Event-ID (or ?last_event_id=) of a stream: 1 given (in *cursor),
+ * 0 not given, -1 answered 400. */
+int route_stream_cursor(http_req *r, uint64_t *cursor);
+/* Hands the stream to the hub: resource `res`, row (or tenant) `id`, from
+ * `cursor`; reset: the stream starts with `event: reset`. */
+void route_stream_handoff(http_req *r, const struct resource *res, uint64_t id,
+                          uint64_t cursor, int reset);
+
+/* routes_tables.c: the declared tables, /v1/tables/{name}... */
+void route_table_create(http_req *r);
+void route_table_list(http_req *r);
+void route_table_get(http_req *r);
+void route_table_patch(http_req *r);
+void route_table_delete(http_req *r);
+void route_table_feed_record(http_req *r);
+void route_table_feed_changes(http_req *r);
+/* For POST /v1/stream-tickets: a declared table's stream path the tenant
+ * can see (0), or -1 answered (404). */
+int route_tables_ticket_check(http_req *r, const char *path);
+
 /* 1 when Accept names text/event-stream. */
 int routes_wants_sse(const http_req *r);
 

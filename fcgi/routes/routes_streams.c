@@ -35,8 +35,24 @@ int routes_wants_sse(const http_req *r)
 }
 
 /* Last-Event-ID (header, or ?last_event_id= for EventSource's first
- * connection): 0 when absent; -1 answered 400. */
+ * connection): 0 when absent; -1 answered 400. *given (may be NULL): 1
+ * when one was sent. */
+static int cursor_given_or_reply(http_req *r, uint64_t *cursor, int *given);
+
 static int cursor_or_reply(http_req *r, uint64_t *cursor)
+{
+    return cursor_given_or_reply(r, cursor, NULL);
+}
+
+int route_stream_cursor(http_req *r, uint64_t *cursor)
+{
+    int given = 0;
+    if (cursor_given_or_reply(r, cursor, &given) != 0)
+        return -1;
+    return given;
+}
+
+static int cursor_given_or_reply(http_req *r, uint64_t *cursor, int *given)
 {
     char q[32];
     const char *v = NULL;
@@ -53,6 +69,8 @@ static int cursor_or_reply(http_req *r, uint64_t *cursor)
     *cursor = 0;
     if (v == NULL || v[0] == '\0')
         return 0;
+    if (given != NULL)
+        *given = 1;
     /* All digits, and below the top value (which stands for "too big"). */
     size_t n = parse_u64(v, UINT64_MAX, cursor);
     if (n == 0 || v[n] != '\0' || *cursor == UINT64_MAX) {
@@ -92,6 +110,18 @@ static void feed_from(http_req *r, const struct resource *res, uint64_t id,
     hub_msg_resource(&m, res);
     m.id = id;
     m.cursor = cursor;
+    handoff_or_reply(r, &m);
+}
+
+void route_stream_handoff(http_req *r, const struct resource *res, uint64_t id,
+                          uint64_t cursor, int reset)
+{
+    hub_msg m;
+    memset(&m, 0, sizeof m);
+    hub_msg_resource(&m, res);
+    m.id = id;
+    m.cursor = cursor;
+    m.reset = (uint8_t)(reset != 0);
     handoff_or_reply(r, &m);
 }
 
@@ -287,6 +317,10 @@ void route_stream_ticket_create(http_req *r)
                     NULL);
         return;
     }
+    /* A declared table's stream the tenant cannot see: 404. */
+    if (strncmp(path, "/v1/tables/", 11) == 0 &&
+        route_tables_ticket_check(r, path) != 0)
+        return;
     unsigned char raw[24];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
         reply_error(r, 500, "internal", "internal error; see the log", NULL);

@@ -12,6 +12,7 @@
  */
 #include "vwrite.h"
 
+#include "log.h"
 #include "paging.h"
 #include "precond.h"
 #include "reply.h"
@@ -40,6 +41,38 @@ struct txn_ctx {
     rec_checked chk;             /* a checked write: w->checked, our compute */
     rec_rows *read;              /* OUT: a checked write's last read */
 };
+
+/* A failed write: the resource's refusal reader first (a declared table:
+ * 400 naming the column, 409 constraint_violation naming the
+ * constraint), then as any database failure. */
+static void answer_rec(http_req *r, const vw_resource *res, rec_status st,
+                       const rec_err *err)
+{
+    resource_refusal why;
+    memset(&why, 0, sizeof why);
+    rec_status t = res->refusal != NULL && err != NULL
+                       ? res->refusal(res, err, &why)
+                       : REC_OK;
+    if (t == REC_INVALID || t == REC_CONSTRAINT) {
+        jbuf extra;
+        jb_init(&extra);
+        if (t == REC_INVALID) {
+            jb_lit(&extra, "\"column\":");
+            jb_cstr(&extra, why.column);
+        } else {
+            jb_lit(&extra, "\"constraint\":");
+            jb_cstr(&extra, why.constraint);
+        }
+        LOG(LOG_INFO, "%s: the database refused the data: %u %s", res->name,
+            err->code, err->msg);
+        reply_error(r, t == REC_INVALID ? 400 : 409,
+                    t == REC_INVALID ? "bad_request" : "constraint_violation",
+                    why.why, extra.p);
+        jb_free(&extra);
+        return;
+    }
+    reply_rec(r, st, err);
+}
 
 static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
 {
@@ -137,7 +170,7 @@ void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
                       const char *status)
 {
     if (st != REC_CONFLICT && st != REC_INVALID_STATE) {
-        reply_rec(r, st, err);
+        answer_rec(r, res, st, err);
         return;
     }
     rec_err lerr = {0};
@@ -249,10 +282,10 @@ void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
         if (c.why[0] != '\0')
             reply_error(r, 400, "bad_request", c.why, NULL);
         else
-            reply_rec(r, st, &err);
+            answer_rec(r, res, st, &err);
         break;
     default:
-        reply_rec(r, st, &err);
+        answer_rec(r, res, st, &err);
         break;
     }
     rec_rows_free(c.read);
@@ -310,7 +343,7 @@ void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l)
                   res->render);
 }
 
-#define VW_MAX_INSERT 31 /* rec_exec takes 32; the tenant comes first */
+#define VW_MAX_INSERT 63 /* rec_exec takes 64; the tenant comes first */
 
 struct create_ctx {
     http_req *r;
@@ -318,6 +351,8 @@ struct create_ctx {
     const char *sql;
     rec_param p[VW_MAX_INSERT + 1];
     size_t np;
+    vw_step_fn after; /* optional, in the INSERT's transaction */
+    void *ctx;
     uint64_t id;      /* OUT */
     uint32_t version; /* OUT */
 };
@@ -328,7 +363,26 @@ static rec_status create_body(rec_db *db, void *vctx, rec_err *err)
     rec_status st = rec_exec(db, c->sql, c->p, c->np, NULL, NULL, &c->id, err);
     if (st != REC_OK)
         return st;
-    return vw_load(c->r, c->res, c->id, reply_body(c->r), &c->version, err);
+    jb_reset(reply_body(c->r)); /* a retry starts over */
+    st = vw_load(c->r, c->res, c->id, reply_body(c->r), &c->version, err);
+    if (st == REC_OK && c->after != NULL) {
+        char why[VW_WHY_MAX] = "";
+        rec_expect e = {.version = c->version};
+        st = c->after(c->r, c->id, e, c->ctx, why, err);
+    }
+    return st;
+}
+
+/* The INSERT takes params[0..np) as they are. */
+static void create(http_req *r, const vw_resource *res, struct create_ctx *c)
+{
+    rec_err err = {0};
+    rec_status st = rec_txn(r->db, create_body, c, &err);
+    if (st != REC_OK) {
+        answer_rec(r, res, st, &err);
+        return;
+    }
+    reply_created(r, res->collection, c->id, c->version);
 }
 
 void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,
@@ -336,19 +390,35 @@ void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,
 {
     struct create_ctx c = {
         .r = r, .res = res, .sql = insert_sql, .np = nparams + 1};
-    rec_err err = {0};
-    rec_status st = REC_ERROR;
     if (nparams > VW_MAX_INSERT) {
+        rec_err err = {0};
         snprintf(err.msg, sizeof err.msg, "too many parameters");
-    } else {
-        c.p[0] = REC_U(r->tenant_id);
-        if (nparams > 0)
-            memcpy(c.p + 1, params, nparams * sizeof *params);
-        st = rec_txn(r->db, create_body, &c, &err);
-    }
-    if (st != REC_OK) {
-        reply_rec(r, st, &err);
+        reply_rec(r, REC_ERROR, &err);
         return;
     }
-    reply_created(r, res->collection, c.id, c.version);
+    c.p[0] = REC_U(r->tenant_id);
+    if (nparams > 0)
+        memcpy(c.p + 1, params, nparams * sizeof *params);
+    create(r, res, &c);
+}
+
+void vw_create_with(http_req *r, const vw_resource *res, const char *insert_sql,
+                    const rec_param *params, size_t nparams, vw_step_fn after,
+                    void *ctx)
+{
+    struct create_ctx c = {.r = r,
+                           .res = res,
+                           .sql = insert_sql,
+                           .np = nparams,
+                           .after = after,
+                           .ctx = ctx};
+    if (nparams > VW_MAX_INSERT + 1) {
+        rec_err err = {0};
+        snprintf(err.msg, sizeof err.msg, "too many parameters");
+        reply_rec(r, REC_ERROR, &err);
+        return;
+    }
+    if (nparams > 0)
+        memcpy(c.p, params, nparams * sizeof *params);
+    create(r, res, &c);
 }

@@ -105,6 +105,14 @@ void vw_list(http_req *r, const vw_resource *res, const vw_list_sql *l);
 void vw_create(http_req *r, const vw_resource *res, const char *insert_sql,
                const rec_param *params, size_t nparams);
 
+/* vw_create for an INSERT that takes `params` as they are (the tenant
+ * among them where the statement wants it: a declared table's), with an
+ * optional step after it in its transaction (its id as `id`, version 1
+ * as expect.version: a declared table's change log). */
+void vw_create_with(http_req *r, const vw_resource *res, const char *insert_sql,
+                    const rec_param *params, size_t nparams, vw_step_fn after,
+                    void *ctx);
+
 /* The version a versioned write of `id` expects, from the body's "version"
  * or If-Match. Answers 400 (malformed), 404 or 428 (none given) and 412 (a
  * weak tag) itself and returns -1; else 0, with *expect and *use_412 (a

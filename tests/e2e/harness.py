@@ -1096,11 +1096,14 @@ class Stack(_Client):
 
     def reload_tables(self, timeout=30):
         """SIGHUP to every pool of the stack; waits until each has logged
-        its "tables:" line for this reload and returns the log lines."""
+        its "tables:" line for this reload and rolled its workers over
+        ("reload done": every worker now serves what was read), and
+        returns the "tables:" lines."""
         found = []
         for fe in self.frontends:
             mark = fe.log_mark()
             fe.signal_pool(signal.SIGHUP)
+            fe.wait_log("reload done", since=mark, timeout=timeout)
             log = fe.wait_log("tables:", since=mark, timeout=timeout)
             found += [ln for ln in log.splitlines() if "tables:" in ln]
         return found
