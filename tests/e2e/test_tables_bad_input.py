@@ -83,10 +83,14 @@ def cases(a_item, b_item):
         for v in values:
             body = {"name": "ok-name"}
             body[col] = v
+            # A number beyond 64 bits is refused by the body's parser, as
+            # on every route, before any column reads it: no "column".
+            named = None if isinstance(v, int) and not isinstance(v, bool) \
+                and not -2 ** 63 <= v < 2 ** 64 else col
             add("POST %s=%r" % (col, v), "POST", post, json.dumps(body), 400,
-                "bad_request", col)
+                "bad_request", named)
             add("PATCH %s=%r" % (col, v), "PATCH", patch,
-                json.dumps({"version": 1, col: v}), 400, "bad_request", col)
+                json.dumps({"version": 1, col: v}), 400, "bad_request", named)
     for col in NOT_WRITABLE:
         add("POST member %r" % col, "POST", post,
             json.dumps({"name": "ok-name", col: 1}), 400, "bad_request", col)
