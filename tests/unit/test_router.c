@@ -146,6 +146,34 @@ static void test_session_routes_need_auth(void **state)
 
 /* Each route of the table, whatever it holds, is found by its own method
  * and a path made from its pattern, with {id} segments 11, 12, ... */
+/* {name}: a letter, then up to 63 of a-z 0-9 _; anything else is no
+ * such path (404), never another route. */
+static void test_table_names(void **state)
+{
+    (void)state;
+    uint64_t ids[HTTP_MAX_IDS];
+    int nids;
+    char allow[128];
+    char longest[128] = "/v1/tables/a", toolong[128];
+    for (int i = 1; i < 64; i++)
+        strcat(longest, "b");
+    snprintf(toolong, sizeof toolong, "%sb", longest);
+    assert_true(match("GET", longest, ids, &nids, allow, sizeof allow) >= 0);
+    assert_int_equal(match("GET", toolong, ids, &nids, allow, sizeof allow),
+                     ROUTER_NO_PATH);
+    const char *bad[] = {
+        "/v1/tables/",   "/v1/tables/9a",  "/v1/tables/Items", "/v1/tables/a-b",
+        "/v1/tables/_a", "/v1/tables/a/b", "/v1/tables/a/1/x", NULL};
+    for (int i = 0; bad[i]; i++)
+        if (match("GET", bad[i], ids, &nids, allow, sizeof allow) !=
+            ROUTER_NO_PATH)
+            fail_msg("%s matched a route", bad[i]);
+    assert_true(match("PATCH", "/v1/tables/items/7", ids, &nids, allow,
+                      sizeof allow) >= 0);
+    assert_int_equal(nids, 1);
+    assert_int_equal(ids[0], 7);
+}
+
 static void test_every_route_matches_itself(void **state)
 {
     (void)state;
@@ -164,6 +192,10 @@ static void test_every_route_matches_itself(void **state)
                                       (unsigned long long)want[nwant]);
                 nwant++;
                 p += 4;
+            } else if (strncmp(p, "{name}", 6) == 0) {
+                /* A declared table's name. */
+                n += (size_t)snprintf(path + n, sizeof path - n, "items_2");
+                p += 6;
             } else {
                 path[n++] = *p++;
             }
@@ -335,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_report_routes),
         cmocka_unit_test(test_session_routes_need_auth),
         cmocka_unit_test(test_every_route_matches_itself),
+        cmocka_unit_test(test_table_names),
         cmocka_unit_test(test_id_bounds),
         cmocka_unit_test(test_bad_ids_are_no_path),
         cmocka_unit_test(test_unknown_paths),
