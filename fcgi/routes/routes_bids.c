@@ -286,6 +286,7 @@ struct patch_ctx {
     jbuf merged;
     rec_param set[2];
     const char *now;
+    char why[VW_WHY_MAX]; /* the checked write's 400 message */
 };
 
 /* PATCH with If-Match: * (no version to check): reads and locks the
@@ -329,21 +330,14 @@ static const char SQL_PATCH_CHECKED[] =
     "updated_at = ? "
     "WHERE id = ? AND tenant_id = ? AND version = ? "
     "AND status IN ('open', 'evaluating', 'decided')";
-static const rec_checked PATCH_CHECKED = {.read_sql = SQL_PATCH_READ,
-                                          .version_col = C_VERSION,
-                                          .status_col = C_STATUS,
-                                          .update_sql = SQL_PATCH_CHECKED,
-                                          .nparams = 2,
-                                          .from = PATCH_FROM};
 
 static rec_status merge_read(const rec_rows *read, void *vctx,
-                             rec_param *params, size_t *n, char *why,
-                             rec_err *err)
+                             rec_param *params, size_t *n, rec_err *err)
 {
     struct patch_ctx *c = vctx;
     rec_status st =
         merge_data(rec_rows_get(read, 0, C_DATA), rec_rows_len(read, 0, C_DATA),
-                   c->patch, &c->merged, why, err);
+                   c->patch, &c->merged, c->why, err);
     if (st != REC_OK)
         return st;
     c->now = rec_rows_get(read, 0, C_NOW);
@@ -353,11 +347,11 @@ static rec_status merge_read(const rec_rows *read, void *vctx,
     return REC_OK;
 }
 
-static void patch_written(const rec_rows *read, void *vctx, jbuf *out)
+static void patch_written(const rec_rows *read, uint32_t version, void *vctx,
+                          jbuf *out)
 {
     struct patch_ctx *c = vctx;
-    struct bid_edit e = {.version =
-                             (uint32_t)rec_rows_u64(read, 0, C_VERSION) + 1,
+    struct bid_edit e = {.version = version,
                          .data = c->merged.p,
                          .data_len = c->merged.len,
                          .updated_at = c->now};
@@ -376,17 +370,32 @@ void route_bid_patch(http_req *r)
                     "\"data\" must be a JSON object (a merge patch)", NULL);
         return;
     }
+    vw_expect e;
+    if (vw_expect_or_reply(r, &res_bids, r->ids[0], body, &e) != 0)
+        return;
     jb_init(&c.merged);
-    vw_write w = {.sql = SQL_PATCH,
-                  .params = c.set,
-                  .nparams = 1,
-                  .from = PATCH_FROM,
-                  .before = merge_locked,
-                  .ctx = &c,
-                  .checked = &PATCH_CHECKED,
-                  .compute = merge_read,
-                  .written = patch_written};
-    vw_run(r, &res_bids, r->ids[0], body, &w);
+    if (e.expect.any) {
+        /* If-Match: * alone: no version to check, the row is locked. */
+        vw_write w = {.sql = SQL_PATCH,
+                      .params = c.set,
+                      .nparams = 1,
+                      .from = PATCH_FROM,
+                      .before = merge_locked,
+                      .ctx = &c};
+        vw_write_txn(r, &res_bids, r->ids[0], &e, &w);
+    } else {
+        vw_checked w = {.check = {.read_sql = SQL_PATCH_READ,
+                                  .version_col = C_VERSION,
+                                  .status_col = C_STATUS,
+                                  .update_sql = SQL_PATCH_CHECKED,
+                                  .nparams = 2,
+                                  .from = PATCH_FROM,
+                                  .compute = merge_read,
+                                  .ctx = &c},
+                        .written = patch_written,
+                        .why = c.why};
+        vw_write_checked(r, &res_bids, r->ids[0], &e, &w);
+    }
     jb_free(&c.merged);
 }
 

@@ -79,9 +79,8 @@ void route_bid_evaluate(http_req *r)
         kind = strcmp(s, "full") == 0 ? "full" : "quick_scan";
     }
     uint64_t id = r->ids[0];
-    rec_expect expect;
-    int use_412 = 0;
-    if (vw_expect_or_reply(r, &res_bids, id, body, &expect, &use_412) != 0)
+    vw_expect e;
+    if (vw_expect_or_reply(r, &res_bids, id, body, &e) != 0)
         return;
 
     /* Before the claim: a refused run leaves the bid untouched. */
@@ -106,11 +105,11 @@ void route_bid_evaluate(http_req *r)
     bid_claim claim;
     memset(&claim, 0, sizeof claim);
     struct claim_ctx cc = {
-        .r = r, .id = id, .expect = expect, .kind = kind, .claim = &claim};
+        .r = r, .id = id, .expect = e.expect, .kind = kind, .claim = &claim};
     rec_err err = {0};
     rec_status st = rec_txn(r->db, claim_body, &cc, &err);
     if (st != REC_OK) {
-        vw_refused_reply(r, &res_bids, id, st, &err, use_412, "");
+        vw_refused_reply(r, &res_bids, id, st, &err, e.use_412, "");
         streams_release(slot);
         return;
     }

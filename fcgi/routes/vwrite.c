@@ -38,8 +38,6 @@ struct txn_ctx {
     char status[REC_STATUS_MAX]; /* OUT: the status that refused a guarded
                                     write */
     char why[VW_WHY_MAX];        /* OUT: a step's message for a 400 */
-    rec_checked chk;             /* a checked write: w->checked, our compute */
-    rec_rows *read;              /* OUT: a checked write's last read */
 };
 
 /* A failed write: the resource's refusal reader first (a declared table:
@@ -121,31 +119,6 @@ static rec_status txn_body(rec_db *db, void *vctx, rec_err *err)
                    &c->version, err);
 }
 
-/* rec_checked.compute: the route's, with our why. */
-static rec_status checked_compute(const rec_rows *read, void *vctx,
-                                  rec_param *params, size_t *n, rec_err *err)
-{
-    struct txn_ctx *c = vctx;
-    return c->w->compute(read, c->w->ctx, params, n, c->why, err);
-}
-
-/* A checked write, under rec_autocommit (it may run more than once). */
-static rec_status checked_body(rec_db *db, void *vctx, rec_err *err)
-{
-    struct txn_ctx *c = vctx;
-    c->why[0] = '\0';
-    rec_rows_free(c->read);
-    c->read = NULL;
-    rec_status st = rec_checked_write(db, &c->chk, c->id, c->r->tenant_id,
-                                      c->expect.version, &c->read, err);
-    if (st == REC_OK) {
-        jb_reset(c->out);
-        c->w->written(c->read, c->w->ctx, c->out);
-        c->version = c->expect.version + 1;
-    }
-    return st;
-}
-
 /* Answers a refusal from row 0 of `rows`, a load_sql (or checked) read. */
 static void answer_view(http_req *r, const vw_resource *res,
                         const rec_rows *rows, rec_status st, int use_412)
@@ -202,13 +175,13 @@ void vw_refused_reply(http_req *r, const vw_resource *res, uint64_t id,
 }
 
 int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
-                       json_object *body, rec_expect *expect, int *use_412)
+                       json_object *body, vw_expect *e)
 {
     precond pc;
     if (precond_parse_or_reply(r, body, &pc) != 0)
         return -1;
-    memset(expect, 0, sizeof *expect);
-    *use_412 = pc.im == IM_TAG;
+    memset(e, 0, sizeof *e);
+    e->use_412 = pc.im == IM_TAG;
     if (pc.im == IM_WEAK) {
         /* A weak tag never matches a strong comparison (RFC 9110). */
         vw_refused_reply(r, res, id, REC_CONFLICT, NULL, 1, "");
@@ -234,61 +207,107 @@ int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
         return -1;
     }
     if (pc.has_body)
-        expect->version = pc.body_version; /* with If-Match: *, it decides */
+        e->expect.version = pc.body_version; /* with If-Match: *, it decides */
     else if (pc.im == IM_TAG)
-        expect->version = pc.im_version;
+        e->expect.version = pc.im_version;
     else
-        expect->any = 1; /* If-Match: * alone: a deliberate overwrite */
+        e->expect.any = 1; /* If-Match: * alone: a deliberate overwrite */
     return 0;
 }
 
-void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
-            const vw_write *w)
+/* Answers a write that ended with `st`. `refused`: the row a checked
+ * write read when it was refused (no second read), or NULL. */
+static void answer_write(http_req *r, const vw_resource *res, uint64_t id,
+                         rec_status st, const rec_err *err, int use_412,
+                         const rec_rows *refused, const char *status,
+                         const char *why, uint32_t version, int is_delete)
 {
-    struct txn_ctx c = {.r = r, .res = res, .w = w, .id = id};
-    int use_412 = 0;
-    if (vw_expect_or_reply(r, res, id, body, &c.expect, &use_412) != 0)
-        return;
-    c.out = reply_body(r);
-
-    rec_err err = {0};
-    rec_status st;
-    if (w->checked != NULL && !c.expect.any) {
-        c.chk = *w->checked;
-        c.chk.compute = checked_compute;
-        c.chk.ctx = &c;
-        st = rec_autocommit(r->db, checked_body, &c, &err);
-    } else {
-        st = rec_txn(r->db, txn_body, &c, &err);
-    }
     switch (st) {
     case REC_OK:
-        if (w->is_delete) {
+        if (is_delete) {
             jb_reset(&r->out);
             reply_json(r, 204);
         } else {
-            reply_etag(r, c.version);
+            reply_etag(r, version);
             reply_json(r, 200);
         }
         break;
     case REC_CONFLICT:
     case REC_INVALID_STATE:
-        if (c.read != NULL)
-            answer_view(r, res, c.read, st, use_412); /* no second read */
+        if (refused != NULL)
+            answer_view(r, res, refused, st, use_412);
         else
-            vw_refused_reply(r, res, id, st, &err, use_412, c.status);
+            vw_refused_reply(r, res, id, st, err, use_412, status);
         break;
     case REC_INVALID:
-        if (c.why[0] != '\0')
-            reply_error(r, 400, "bad_request", c.why, NULL);
+        if (why != NULL && why[0] != '\0')
+            reply_error(r, 400, "bad_request", why, NULL);
         else
-            answer_rec(r, res, st, &err);
+            answer_rec(r, res, st, err);
         break;
     default:
-        answer_rec(r, res, st, &err);
+        answer_rec(r, res, st, err);
         break;
     }
+}
+
+void vw_write_txn(http_req *r, const vw_resource *res, uint64_t id,
+                  const vw_expect *e, const vw_write *w)
+{
+    struct txn_ctx c = {
+        .r = r, .res = res, .w = w, .id = id, .expect = e->expect};
+    c.out = reply_body(r);
+    rec_err err = {0};
+    rec_status st = rec_txn(r->db, txn_body, &c, &err);
+    answer_write(r, res, id, st, &err, e->use_412, NULL, c.status, c.why,
+                 c.version, w->is_delete);
+}
+
+/* A checked write's run, under rec_autocommit (it may run more than once:
+ * each run frees the read of the one before). */
+struct checked_run {
+    const vw_checked *w;
+    uint64_t id, tenant;
+    uint32_t expect;
+    jbuf *out;
+    rec_rows *read; /* OUT: the last read */
+};
+
+static rec_status checked_body(rec_db *db, void *vctx, rec_err *err)
+{
+    struct checked_run *c = vctx;
+    rec_rows_free(c->read);
+    c->read = NULL;
+    rec_status st = rec_checked_write(db, &c->w->check, c->id, c->tenant,
+                                      c->expect, &c->read, err);
+    if (st == REC_OK) {
+        jb_reset(c->out);
+        c->w->written(c->read, c->expect + 1, c->w->check.ctx, c->out);
+    }
+    return st;
+}
+
+void vw_write_checked(http_req *r, const vw_resource *res, uint64_t id,
+                      const vw_expect *e, const vw_checked *w)
+{
+    struct checked_run c = {.w = w,
+                            .id = id,
+                            .tenant = r->tenant_id,
+                            .expect = e->expect.version,
+                            .out = reply_body(r)};
+    rec_err err = {0};
+    rec_status st = rec_autocommit(r->db, checked_body, &c, &err);
+    answer_write(r, res, id, st, &err, e->use_412, c.read, "", w->why,
+                 e->expect.version + 1, 0);
     rec_rows_free(c.read);
+}
+
+void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
+            const vw_write *w)
+{
+    vw_expect e;
+    if (vw_expect_or_reply(r, res, id, body, &e) == 0)
+        vw_write_txn(r, res, id, &e, w);
 }
 
 void vw_get(http_req *r, const vw_resource *res, uint64_t id)

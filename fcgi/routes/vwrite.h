@@ -5,10 +5,17 @@
  * same transaction, and the 409/412 answer with the current resource.
  * A resource describes itself once (vw_resource: how it is loaded and
  * rendered); a route passes its UPDATE or DELETE (vw_write), its INSERT
- * (vw_create) or its list queries (vw_list), and GET is vw_get. A write
- * computed from the row it changes (a bid's merge) is a checked write
- * (vw_write.checked): no lock, no transaction, the UPDATE checks the
- * version of the row read.
+ * (vw_create) or its list queries (vw_list), and GET is vw_get.
+ *
+ * Two strategies write, each its own function after the precondition
+ * (vw_expect_or_reply):
+ * - vw_write_txn: the statement in a transaction (rec_txn) with the
+ *   route's steps before and after it; what vw_run does for most routes;
+ * - vw_write_checked: a write computed from the row it changes (a bid's
+ *   merge) when the request names a version: no lock, no transaction,
+ *   the UPDATE checks the version of the row read (rec_checked_write).
+ * A route with both (a bid's PATCH: If-Match: * has no version to check,
+ * so its merge reads the row under a lock instead) picks one itself.
  */
 #ifndef OPTIMIST_VWRITE_H
 #define OPTIMIST_VWRITE_H
@@ -32,16 +39,6 @@ typedef struct resource vw_resource;
 typedef rec_status (*vw_step_fn)(http_req *r, uint64_t id, rec_expect expect,
                                  void *ctx, char *why, rec_err *err);
 
-/* A checked write's parameters from the row it read (see vw_write.checked):
- * as rec_checked.compute, with why[VW_WHY_MAX] for a 400 (REC_INVALID). */
-typedef rec_status (*vw_compute_fn)(const rec_rows *read, void *ctx,
-                                    rec_param *params, size_t *n, char *why,
-                                    rec_err *err);
-
-/* A checked write's success body, from the row it read and what compute
- * made of it (the version is the one read + 1). */
-typedef void (*vw_written_fn)(const rec_rows *read, void *ctx, jbuf *out);
-
 typedef struct vw_write {
     const char *sql;         /* see rec_versioned_write() */
     const rec_param *params; /* the SET parameters, before id/tenant/version */
@@ -60,19 +57,39 @@ typedef struct vw_write {
      * other resource, loaded by the same key (the ETag stays the written
      * resource's version). Conflicts still carry the written resource. */
     const struct resource *answer;
-    /* Optional: when the request names a version, the write is a checked
-     * write instead (rec_checked_write: read, compute, an UPDATE that
-     * checks the version read) with no transaction (rec_autocommit): two
-     * round trips, one for a refusal, answered from that read (the
-     * resource needs `view`). checked->compute and ->ctx are not used:
-     * compute and written below get `ctx`. With If-Match: * alone there
-     * is no version to check, and the fields above make the write. */
-    const rec_checked *checked;
-    vw_compute_fn compute;
-    vw_written_fn written;
 } vw_write;
 
-/* Runs a versioned write of resource `id` and answers the request. */
+/* The precondition of a write, as vw_expect_or_reply found it. */
+typedef struct vw_expect {
+    rec_expect expect; /* the version named, or any (If-Match: * alone) */
+    int use_412;       /* a stale If-Match answers 412, a body version 409 */
+} vw_expect;
+
+/* Runs write `w` of resource `id` in one transaction and answers. */
+void vw_write_txn(http_req *r, const vw_resource *res, uint64_t id,
+                  const vw_expect *e, const vw_write *w);
+
+/* A checked write's success body, from the row it read, at `version` (the
+ * new one: the version read + 1); ctx is the write's check.ctx. */
+typedef void (*vw_written_fn)(const rec_rows *read, uint32_t version, void *ctx,
+                              jbuf *out);
+
+typedef struct vw_checked {
+    /* read_sql, update_sql, columns and from; compute and ctx are the
+     * route's (compute's REC_INVALID answers 400 with `why`). */
+    rec_checked check;
+    vw_written_fn written;
+    const char *why; /* the route's message for a 400, VW_WHY_MAX bytes */
+} vw_checked;
+
+/* Runs checked write `w` of resource `id`, which must expect a version
+ * (not e->expect.any), with no transaction (rec_autocommit): two round
+ * trips, one for a refusal, answered from that read (the resource needs
+ * `view`). Answers the request. */
+void vw_write_checked(http_req *r, const vw_resource *res, uint64_t id,
+                      const vw_expect *e, const vw_checked *w);
+
+/* The usual versioned write: vw_expect_or_reply, then vw_write_txn. */
 void vw_run(http_req *r, const vw_resource *res, uint64_t id, json_object *body,
             const vw_write *w);
 
@@ -115,11 +132,9 @@ void vw_create_with(http_req *r, const vw_resource *res, const char *insert_sql,
 
 /* The version a versioned write of `id` expects, from the body's "version"
  * or If-Match. Answers 400 (malformed), 404 or 428 (none given) and 412 (a
- * weak tag) itself and returns -1; else 0, with *expect and *use_412 (a
- * stale If-Match answers 412, a stale body version 409). For routes that
- * write otherwise than through vw_run (a bid's evaluation claim). */
+ * weak tag) itself and returns -1; else 0, with *e. */
 int vw_expect_or_reply(http_req *r, const vw_resource *res, uint64_t id,
-                       json_object *body, rec_expect *expect, int *use_412);
+                       json_object *body, vw_expect *e);
 
 /* Answers a refused write of `id`: 409 version_conflict / 412
  * (REC_CONFLICT) or 409 invalid_state (REC_INVALID_STATE, `status`: what
