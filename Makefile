@@ -349,8 +349,11 @@ faults-nodeps: all $(FAULT_BIN) $(FAULT_INTEG)
 	  tests/faults/sweep.sh
 
 # The lost-update checker, long: its own stack, STRESS_CLIENTS clients,
-# a fault every STRESS_FAULT_INTERVAL seconds (make test runs 30 s of it
-# as tests/e2e/test_stress.py).
+# a fault every STRESS_FAULT_INTERVAL seconds, the built-in resources and a
+# declared table with a plain-SQL writer beside the HTTP clients
+# (STRESS_MODE=builtin or tables for one of them; make test runs 30 s of
+# the first as tests/e2e/test_stress.py and 15 s of the second as
+# tests/e2e/test_tables_stress.py).
 STRESS_SECONDS ?= 300
 stress: check-deps all
 	@BUILD=$(BUILD) BIN=$(BIN) STRESS_SECONDS=$(STRESS_SECONDS) \

@@ -23,7 +23,8 @@ import tables_schema as ts
 
 STACK_OPTIONS = {"workers": 2, "tables": True,
                  "env": {"OPTIMIST_STREAM_POLL_MS": "100",
-                         "OPTIMIST_SSE_PING_SECONDS": "1"}}
+                         "OPTIMIST_SSE_PING_SECONDS": "1",
+                         "OPTIMIST_IDEMPOTENCY_PURGE": "1"}}
 SSE = {"Accept": "text/event-stream"}
 CTX = {}
 
@@ -723,3 +724,19 @@ def test_tickets_open_both_feeds_and_nothing_else(stack):
         assert r.status == 404, (p, r)
     r = stack.post("/v1/stream-tickets", {"path": rec}, token=CTX["b"])
     assert r.status == 404, r
+
+
+def test_the_janitor_purges_changes_older_than_a_day(stack):
+    stack.sql("INSERT INTO optimist_changes (table_name, row_key, tenant_id, "
+              "version, deleted, committed_at) VALUES "
+              "('items', 1, 1, 1, 0, UTC_TIMESTAMP(3) - INTERVAL 25 HOUR), "
+              "('items', 1, 1, 2, 0, UTC_TIMESTAMP(3) - INTERVAL 23 HOUR)")
+    old = "committed_at < UTC_TIMESTAMP(3) - INTERVAL 24 HOUR"
+    harness.wait_until(
+        lambda: stack.sql("SELECT COUNT(*) FROM optimist_changes WHERE "
+                          + old) == [["0"]], 20,
+        "the janitor to purge the change log")
+    # What is younger than a day is kept.
+    assert stack.sql("SELECT COUNT(*) FROM optimist_changes WHERE "
+                     "committed_at < UTC_TIMESTAMP(3) - INTERVAL 22 HOUR") \
+        == [["1"]]
