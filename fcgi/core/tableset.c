@@ -26,6 +26,7 @@ struct entry {
     char changes_name[RESOURCE_NAME_MAX];
     char collection[96];
     char *rows_poll, *changes_poll;
+    const char *also[2]; /* a row's write changes the change feed too */
 };
 
 struct set {
@@ -126,6 +127,8 @@ static void entry_make(struct entry *e, tbl_table *t)
     e->changes_poll = dup_buf(&b);
     jb_free(&b);
 
+    e->also[0] = e->changes_name;
+    e->also[1] = NULL;
     e->rows = (struct resource){.name = e->rows_name,
                                 .table = t->table,
                                 .id_col = "id",
@@ -137,6 +140,7 @@ static void entry_make(struct entry *e, tbl_table *t)
                                 .feed = RES_FEED_RECORD,
                                 .poll_sql = e->rows_poll,
                                 .deletable = 1,
+                                .also = e->also,
                                 .ctx = e};
     e->changes = (struct resource){.name = e->changes_name,
                                    .table = "optimist_changes",
