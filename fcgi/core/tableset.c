@@ -222,6 +222,8 @@ int tset_load(const conf *c, rec_db *db, int initial)
             "tables: cannot read the declared tables in '%s': %s; %s",
             c->tables_dir, terr.db.msg[0] ? terr.db.msg : rec_status_name(st),
             initial ? "none served" : "keeping the tables served before");
+        if (st == REC_UNAVAILABLE || st == REC_RETRY)
+            rc = TSET_NO_DB; /* the database, not the folder: try again */
         goto out;
     }
     size_t bad = tbl_registry_nrefused(reg);

@@ -25,7 +25,10 @@
 /* Loads c->tables_dir. db: a connection to use, or NULL to open one for
  * the call (the master keeps none). initial: nothing is served yet, so
  * the valid declarations are served even if others are refused. 0 when
- * the new set is served; -1 when the old one is kept (logged). */
+ * the new set is served; -1 when the old one is kept (logged);
+ * TSET_NO_DB when the database could not be reached (the old set is
+ * kept, logged). */
+#define TSET_NO_DB (-2)
 int tset_load(const conf *c, rec_db *db, int initial);
 
 /* --check: every declaration of c->tables_dir against the database; each

@@ -126,6 +126,10 @@ static struct {
 
 static void begin_reload(long long now);
 
+/* A first read of the declared tables that found no database is tried
+ * again this often. */
+#define TABLES_RETRY_MS 5000
+
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -717,8 +721,11 @@ int master_run(conf *c, int listen_fd)
     }
 
     /* The declared tables, before the first fork: the workers and the hub
-     * inherit the set (tableset.h). The master keeps no connection. */
-    (void)tset_load(c, NULL, 1);
+     * inherit the set (tableset.h). The master keeps no connection. A
+     * database that cannot be asked yet: tried again every few seconds,
+     * and a reload hands the set to the workers once it could. */
+    int tables_due = tset_load(c, NULL, 1) == TSET_NO_DB;
+    long long tables_retry = now_ms() + TABLES_RETRY_MS;
 
     long long now = now_ms();
     pid_t adopted[MAX_SLOTS];
@@ -756,6 +763,13 @@ int master_run(conf *c, int listen_fd)
         roll_step(now);
         if (m.state == MS_NORMAL)
             janitor_tick(m.c, now); /* expired Idempotency-Keys */
+        if (tables_due && m.state == MS_NORMAL && now >= tables_retry) {
+            tables_retry = now + TABLES_RETRY_MS;
+            if (tset_load(m.c, NULL, 1) != TSET_NO_DB) {
+                tables_due = 0;
+                begin_reload(now); /* the workers and the hub read it */
+            }
+        }
         if (m.state >= MS_FINISHING) {
             if (live_workers() == 0 && m.hub_pid == 0)
                 break;

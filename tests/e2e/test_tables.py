@@ -740,3 +740,19 @@ def test_the_janitor_purges_changes_older_than_a_day(stack):
     assert stack.sql("SELECT COUNT(*) FROM optimist_changes WHERE "
                      "committed_at < UTC_TIMESTAMP(3) - INTERVAL 22 HOUR") \
         == [["1"]]
+
+
+def test_a_pool_started_before_its_database_serves_the_tables_once_it_is_up(
+        stack):
+    """Last: it restarts the module's pool and database."""
+    tok = CTX["a"]
+    stack.stop_pool()
+    stack.db_stop()
+    mark = stack.log_mark()
+    stack.start_pool()
+    stack.wait_log("tables: cannot read", since=mark, timeout=30)
+    stack.db_start()
+    harness.wait_until(
+        lambda: stack.get("/v1/tables/items", token=tok).status == 200, 60,
+        "the tables to be served once the database is up")
+    assert stack.get("/v1/tables/notes", token=tok).status == 200
