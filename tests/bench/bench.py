@@ -38,7 +38,9 @@ interrupted (Ctrl-C, SIGTERM).
 Environment:
     BENCH_SECONDS      seconds per run (default 10)
     BENCH_CONNS        connection counts (default 1,16,64)
-    BENCH_SCENARIOS    default get,spread,hot,chat,chat100k,chatread
+    BENCH_SCENARIOS    default get,tget,spread,tspread,hot,chat,chat100k,
+                       chatread (a declared table's rows right after the
+                       bid rows they are compared with)
     BENCH_CHAT_REPORTS reports the chat scenarios spread over (default 8)
     BENCH_TARGETS      default optimist,php,node,raw
     BENCH_ROUNDS       A B C D repetitions (default 2)
@@ -81,8 +83,8 @@ import harness  # noqa: E402
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1,16,64").split(",")]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS",
-                           "get,spread,hot,chat,chat100k,chatread,tget,"
-                           "tspread").split(",")
+                           "get,tget,spread,tspread,hot,chat,chat100k,"
+                           "chatread").split(",")
 CHAT_REPORTS = int(os.environ.get("BENCH_CHAT_REPORTS", "8"))
 CHAT_SCENARIOS = ("chat", "chat100k", "chatread")
 TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
