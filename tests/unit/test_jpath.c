@@ -1,5 +1,5 @@
 /*
- * test_jpath.c -- fcgi/routes/jpath.c: the path grammar, the checks made on the
+ * test_jpath.c -- fcgi/http/jpath.c: the path grammar, the checks made on the
  * ops before any document is read, and the ops on a document (set,
  * remove, append, RFC 7396 merge), with the messages that name the op.
  *

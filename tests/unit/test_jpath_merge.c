@@ -1,5 +1,5 @@
 /*
- * test_jpath_merge.c -- fcgi/routes/jpath.c's merge op (RFC 7396) as PATCH
+ * test_jpath_merge.c -- fcgi/http/jpath.c's merge op (RFC 7396) as PATCH
  * /v1/bids/{id} uses it: on an object, with an object patch. The examples
  * of RFC 7396 appendix A that have that shape, and the patches MariaDB
  * 10.11's JSON_MERGE_PATCH answers wrongly (the reason the merge is done
