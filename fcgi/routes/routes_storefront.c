@@ -15,6 +15,7 @@
 #include "jpath.h"
 #include "paging.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "vwrite.h"
 
@@ -137,14 +138,14 @@ static void storefront_render(jbuf *out, const rec_rows *rows, size_t i)
 }
 
 /* The tenant's draft: one row per tenant. */
-const struct resource res_draft = {.name = "storefront",
-                                   .table = "storefront_drafts",
-                                   .tenant_col = "tenant_id",
-                                   .per_tenant = 1,
-                                   .load_sql = SQL_DRAFT,
-                                   .render = draft_render,
-                                   .version_sql = SQL_VERSION,
-                                   .feed = RES_FEED_RECORD};
+static const struct resource res_draft = {.name = "storefront",
+                                          .table = "storefront_drafts",
+                                          .tenant_col = "tenant_id",
+                                          .per_tenant = 1,
+                                          .load_sql = SQL_DRAFT,
+                                          .render = draft_render,
+                                          .version_sql = SQL_VERSION,
+                                          .feed = RES_FEED_RECORD};
 /* The whole storefront, loaded as one resource (its version is the
  * draft's): GET /v1/storefront and the answer of a publish. */
 static const struct resource whole = {.name = "storefront",
@@ -167,7 +168,7 @@ static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
 
 /* ---- routes -------------------------------------------------------------- */
 
-void route_storefront_get(http_req *r)
+static void route_storefront_get(http_req *r)
 {
     /* No ETag: a publish changes this answer without changing the draft's
      * version, so "<draft version>" would be a validator that lies. */
@@ -182,12 +183,12 @@ void route_storefront_get(http_req *r)
     reply_json(r, 200);
 }
 
-void route_storefront_draft_get(http_req *r)
+static void route_storefront_draft_get(http_req *r)
 {
     vw_get(r, &res_draft, 0);
 }
 
-void route_storefront_draft_put(http_req *r)
+static void route_storefront_draft_put(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *config = NULL;
     if (body == NULL)
@@ -276,7 +277,7 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
     return REC_OK;
 }
 
-void route_storefront_draft_patch(http_req *r)
+static void route_storefront_draft_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *ops_json = NULL;
     char why[VW_WHY_MAX];
@@ -303,7 +304,7 @@ void route_storefront_draft_patch(http_req *r)
     jp_ops_free(&ops);
 }
 
-void route_storefront_publish(http_req *r)
+static void route_storefront_publish(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -314,7 +315,7 @@ void route_storefront_publish(http_req *r)
     vw_run(r, &res_draft, 0, body, &w);
 }
 
-void route_storefront_discard(http_req *r)
+static void route_storefront_discard(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -357,7 +358,7 @@ static void render_version(jbuf *b, const rec_rows *rows, size_t i)
     jb_lit(b, "}");
 }
 
-void route_storefront_versions(http_req *r)
+static void route_storefront_versions(http_req *r)
 {
     uint64_t limit, after;
     if (query_uint_or_reply(r, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) ||
@@ -377,7 +378,7 @@ void route_storefront_versions(http_req *r)
     paging_reply(r, rows, (unsigned)limit, 0, render_version);
 }
 
-void route_storefront_version_get(http_req *r)
+static void route_storefront_version_get(http_req *r)
 {
     uint64_t v = r->ids[0];
     if (v == 0 || v > UINT32_MAX) {
@@ -406,3 +407,26 @@ void route_storefront_version_get(http_req *r)
     rec_rows_free(rows);
     reply_json(r, 200);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH,
+     &res_draft},
+    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH,
+     &res_draft},
+    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH,
+     &res_draft},
+    {"GET", "/v1/storefront/draft/versions", route_storefront_versions,
+     ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
+     ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_draft},
+};
+
+const struct route_set storefront_routes = ROUTE_SET(rows);
