@@ -1,7 +1,7 @@
 /*
  * chat.c -- appends to a report's chat history and reads of a slice.
  *
- * Why it is built this way (the figures are in README.md and BENCH.md):
+ * Why it is built this way (the figures are in docs/design.md and BENCH.md):
  *
  * - The history is a sequence of segments, rows of report_chat_segments
  *   (sql/0008_chat_segments.sql) of at most CHAT_SEG_MAX messages and about

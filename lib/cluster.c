@@ -17,7 +17,7 @@
  *     other (read-your-writes, conditional GETs, conflict bodies). Set for
  *     the whole session rather than for chosen reads: every read of the
  *     service decides an answer, and on loopback the wait cost nothing
- *     measurable (README, "Running on a Galera cluster").
+ *     measurable (docs/operations.md, "Running on a Galera cluster").
  *   With it, a read on a node outside the Primary component fails with
  *   1205 (lock wait timeout) rather than 1047: db.c asks the node's state
  *   after a 1205 to tell the two apart.

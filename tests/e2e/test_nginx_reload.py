@@ -16,7 +16,7 @@ allows for a request made safe to repeat. What must hold:
   nginx (the fix: nginx/optimist.conf's buffers);
 - the connection-level errors are counted and printed (they are nginx's:
   an idle kept-alive connection closed by an old worker while the client
-  sends on it, before the request was read; see the README, "nginx
+  sends on it, before the request was read; see docs/operations.md, "nginx
   reloads").
 """
 
