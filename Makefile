@@ -86,6 +86,12 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 
+# Every target that names no file.
+.PHONY: all check-deps test unit integration e2e asan test-nodeps run stop \
+        cluster cluster-stop test-cluster bench bench-cluster bench-streams \
+        lint format format-check install deb test-package clean stress \
+        faults faults-nodeps proof-bins fuzz fuzz-bins
+
 all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a \
      $(BUILD)/man/optimist.conf.5
 
@@ -272,10 +278,9 @@ clean:
 	rm -rf build bin
 
 # ---------------------------------------------------------------------------
-# The proof (issue #11): the lost-update checker under faults, fault
-# injection inside the record library, fuzzing. See README, "Stress, fault
+# The proof: the lost-update checker under faults, fault injection inside
+# the record library, fuzzing. See tests/README.md, "Stress, fault
 # injection and fuzzing".
-.PHONY: stress faults faults-nodeps proof-bins fuzz fuzz-bins
 
 # Fault injection inside the record library (tests/faults/): the test
 # binaries reach libmysqlclient through tests/faults/faultsim.c, by the

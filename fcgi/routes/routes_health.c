@@ -3,6 +3,7 @@
  * worker) and /metrics (the pool's shared counters).
  */
 #include "log.h"
+#include "xalloc.h"
 #include "metrics.h"
 #include "metrics_access.h"
 #include "reply.h"
@@ -66,9 +67,8 @@ void route_metrics(http_req *r)
 {
     if (metrics_access_or_reply(r) != 0)
         return;
-    char *text = metrics_render(router_name, router_count());
-    if (text == NULL)
-        abort();
+    char *text =
+        xnonnull(metrics_render(router_name, router_count()), "metrics");
     jbuf *b = reply_body(r);
     jb_lit(b, text);
     free(text);

@@ -63,3 +63,17 @@ def test_readme_names_no_option_the_pool_lacks():
     # documented in other tables; this table is the pool's.
     extra = sorted(set(readme) - set(pool))
     assert not extra, "%s documents options the pool does not have: %s" % (DOC, extra)
+
+
+def test_every_makefile_target_that_names_no_file_is_phony():
+    with open(os.path.join(harness.REPO, "Makefile"), encoding="utf-8") as f:
+        text = f.read().replace("\\\n", " ")
+    phony = set()
+    for m in re.finditer(r"^\.PHONY:(.*)$", text, re.M):
+        phony.update(m.group(1).split())
+    targets = set()
+    for m in re.finditer(r"^([a-z][a-z0-9 -]*):(?!=)", text, re.M):
+        targets.update(m.group(1).split())
+    missing = sorted(targets - phony)
+    assert not missing, "targets missing from .PHONY: %s" % missing
+    assert len(targets) >= 25, sorted(targets)

@@ -1,4 +1,4 @@
-"""test_nginx_reload.py -- issue 11, defect 3: `nginx -s reload` while
+"""test_nginx_reload.py -- `nginx -s reload` while
 keep-alive clients write loses no answer.
 
 8 clients, each on one kept-alive connection, append to a session of
