@@ -4,6 +4,7 @@
  * on input) is copied as it is.
  */
 #include "jbuf.h"
+
 #include "xalloc.h"
 
 #include <stdio.h>

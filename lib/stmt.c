@@ -7,8 +7,8 @@
  * rendering of each value) into one buffer per result.
  */
 #include "db_internal.h"
-#include "xalloc.h"
 #include "parse.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <errmsg.h>

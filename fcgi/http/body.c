@@ -11,11 +11,11 @@
  * own check (JSON_TOKENER_VALIDATE_UTF8) would accept what it escapes.
  */
 #include "body.h"
-#include "xalloc.h"
 
 #include "utf8.h"
 #include "json_check.h"
 #include "reply.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <string.h>

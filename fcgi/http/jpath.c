@@ -8,9 +8,9 @@
  * an index out of range, a step through the wrong type).
  */
 #include "jpath.h"
-#include "xalloc.h"
 
 #include "utf8.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

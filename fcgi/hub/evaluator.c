@@ -9,11 +9,11 @@
  * may use ordinary libc calls.
  */
 #include "evaluator.h"
-#include "xalloc.h"
 
 #include "body.h"
 #include "jpath.h"
 #include "sandbox.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

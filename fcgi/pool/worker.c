@@ -22,7 +22,6 @@
  * the worker held until nginx gets round to it.
  */
 #include "worker.h"
-#include "xalloc.h"
 
 #include "auth.h"
 #include "tickets.h"
@@ -35,6 +34,7 @@
 #include "reply.h"
 #include "router.h"
 #include "testhook.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcgiapp.h>

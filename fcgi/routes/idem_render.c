@@ -8,11 +8,11 @@
  * resource.
  */
 #include "idem_render.h"
-#include "xalloc.h"
 
 #include "log.h"
 #include "reply.h"
 #include "router.h"
+#include "xalloc.h"
 
 #include <json.h>
 #include <stdio.h>

@@ -3,13 +3,13 @@
  * worker) and /metrics (the pool's shared counters).
  */
 #include "log.h"
-#include "xalloc.h"
 #include "metrics.h"
 #include "metrics_access.h"
 #include "reply.h"
 #include "router.h"
 #include "routes.h"
 #include "streams.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

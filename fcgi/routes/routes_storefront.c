@@ -12,12 +12,12 @@
  * read under the row's lock; the versioned UPDATE then writes the result.
  */
 #include "body.h"
-#include "xalloc.h"
 #include "jpath.h"
 #include "paging.h"
 #include "reply.h"
 #include "routes.h"
 #include "vwrite.h"
+#include "xalloc.h"
 
 #include "parse.h"
 #include "storefront.h"
