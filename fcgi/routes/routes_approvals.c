@@ -212,13 +212,10 @@ static rec_status write_event(http_req *r, uint64_t id, rec_expect expect,
         return st;
     rec_param key[2] = {REC_U(id), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
-    st = rec_exec(r->db, SQL_ACTION, key, 2, &rows, NULL, NULL, err);
+    /* REC_NOT_FOUND cannot be: we hold the row's lock. */
+    st = rec_exec_row(r->db, SQL_ACTION, key, 2, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND; /* cannot be: we hold the row's lock */
-    }
     jbuf action;
     jb_init(&action);
     render_action(&action, rec_rows_get(rows, 0, 0), rec_rows_get(rows, 0, 1),

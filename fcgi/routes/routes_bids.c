@@ -302,13 +302,9 @@ static rec_status merge_locked(http_req *r, uint64_t id, rec_expect expect,
     rec_rows *rows = NULL;
     (void)expect;
     rec_status st =
-        rec_exec(r->db, SQL_DATA_FOR_UPDATE, key, 2, &rows, NULL, NULL, err);
+        rec_exec_row(r->db, SQL_DATA_FOR_UPDATE, key, 2, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
     st = merge_data(rec_rows_get(rows, 0, 0), rec_rows_len(rows, 0, 0),
                     c->patch, &c->merged, why, err);
     rec_rows_free(rows);
@@ -417,12 +413,9 @@ static void route_bid_evaluations(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_VERSION, p, 2, &rows, NULL, NULL, &err);
-    size_t found = rec_rows_count(rows);
+    rec_status st = rec_exec_row(r->db, SQL_VERSION, p, 2, &rows, &err);
     rec_rows_free(rows);
     rows = NULL;
-    if (st == REC_OK && found == 0)
-        st = REC_NOT_FOUND;
     if (st == REC_OK)
         st = rec_exec(r->db, SQL_RUNS, p, 2, &rows, NULL, NULL, &err);
     if (st != REC_OK) {

@@ -9,6 +9,7 @@
 #include "router.h"
 #include "routes.h"
 #include "streams.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +67,8 @@ static void route_metrics(http_req *r)
 {
     if (metrics_access_or_reply(r) != 0)
         return;
-    char *text = metrics_render(router_name, router_count());
-    if (text == NULL)
-        abort();
+    char *text =
+        xnonnull(metrics_render(router_name, router_count()), "metrics");
     jbuf *b = reply_body(r);
     jb_lit(b, text);
     free(text);

@@ -34,19 +34,10 @@ static const char SQL_SET_TITLE[] =
 
 static void report_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
-    jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, i, 2));
+    title_render_head(out, rows, i);
     jb_lit(out, ",\"chat_length\":");
     jb_u64(out, rec_rows_u64(rows, i, 3));
-    jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, i, 4));
-    jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, i, 5));
-    jb_lit(out, "}");
+    title_render_tail(out, rows, i, 4);
 }
 
 /* A chat append changes the report (its chat_length) and the chat. */

@@ -41,21 +41,12 @@ static const char SQL_DELETE[] =
 
 static void session_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
-    jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, i, 2));
+    title_render_head(out, rows, i);
     /* The database keeps messages as checked JSON text: embed it as is,
      * without parsing and printing it again. */
     jb_lit(out, ",\"messages\":");
     jb_raw(out, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
-    jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, i, 4));
-    jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, i, 5));
-    jb_lit(out, "}");
+    title_render_tail(out, rows, i, 4);
 }
 
 static const struct resource res_sessions = {.name = "sessions",

@@ -18,6 +18,7 @@
 #include "router.h"
 #include "routes.h"
 #include "vwrite.h"
+#include "xalloc.h"
 
 #include "parse.h"
 #include "storefront.h"
@@ -95,20 +96,22 @@ static void write_version(jbuf *out, const rec_rows *rows, size_t i, size_t c)
     jb_lit(out, "}");
 }
 
+/* A config as stored (its text belongs to the object); json-c fails only
+ * when out of memory. */
+static const char *config_text(json_object *config, size_t *len)
+{
+    const char *text =
+        json_object_to_json_string_length(config, CONFIG_TEXT_FLAGS, len);
+    xok(text == NULL, "json_object_to_json_string");
+    return text;
+}
+
 /* One row of `sql` (which takes the tenant id), or REC_NOT_FOUND. */
 static rec_status load_row(http_req *r, const char *sql, rec_rows **rows,
                            rec_err *err)
 {
     rec_param p[1] = {REC_U(r->tenant_id)};
-    rec_status st = rec_exec(r->db, sql, p, 1, rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(*rows) == 0) {
-        rec_rows_free(*rows);
-        *rows = NULL;
-        return REC_NOT_FOUND;
-    }
-    return REC_OK;
+    return rec_exec_row(r->db, sql, p, 1, rows, err);
 }
 
 /* The draft: {"version", "config", "updated_at"}. */
@@ -208,10 +211,7 @@ static void route_storefront_draft_put(http_req *r)
     }
     /* The text belongs to `config`, which lives as long as the request. */
     size_t len = 0;
-    const char *text =
-        json_object_to_json_string_length(config, CONFIG_TEXT_FLAGS, &len);
-    if (text == NULL)
-        abort(); /* only fails when out of memory */
+    const char *text = config_text(config, &len);
     rec_param p[1] = {REC_S(text, len)};
     vw_write w = {
         .sql = SQL_SET_CONFIG, .params = p, .nparams = 1, .after = record_step};
@@ -252,9 +252,8 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
         return REC_OK;
     }
     /* json-c counts a scalar as a level of its own: one more than ours. */
-    json_tokener *tok = json_tokener_new_ex(JP_MAX_DEPTH + 2);
-    if (tok == NULL)
-        abort();
+    json_tokener *tok =
+        xnonnull(json_tokener_new_ex(JP_MAX_DEPTH + 2), "json_tokener_new_ex");
     c->doc = json_tokener_parse_ex(tok, stored, (int)stored_len);
     json_tokener_free(tok);
     if (c->doc == NULL) {
@@ -264,10 +263,7 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
     if (jp_ops_apply(c->ops, &c->doc, why, VW_WHY_MAX) != 0)
         return REC_INVALID; /* rolled back: the draft is unchanged */
     size_t len = 0;
-    const char *text =
-        json_object_to_json_string_length(c->doc, CONFIG_TEXT_FLAGS, &len);
-    if (text == NULL)
-        abort();
+    const char *text = config_text(c->doc, &len);
     if (len > CONFIG_MAX_BYTES) {
         snprintf(why, VW_WHY_MAX, "the config would be larger than %d bytes",
                  CONFIG_MAX_BYTES);
