@@ -88,7 +88,14 @@ INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 
-all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a
+# Every target that names no file.
+.PHONY: all check-deps test unit integration e2e asan test-nodeps run stop \
+        cluster cluster-stop test-cluster bench bench-cluster bench-streams \
+        lint format format-check install deb test-package clean stress \
+        faults faults-nodeps proof-bins fuzz fuzz-bins
+
+all: $(BIN)/optimist-fcgi $(BIN)/optimistctl $(BUILD)/liboptimist.a \
+     $(BUILD)/man/optimist.conf.5
 
 # Header dependencies: -MMD -MP writes a .d file beside every object.
 $(BUILD)/%.o: %.c
@@ -124,6 +131,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist
 $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libfcgiapp.a $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(CMOCKA_LIBS) $(LIBS) -lpthread
+
+# optimist.conf(5) is generated from the option table (fcgi/core/conf.c)
+# through `optimist-fcgi --help`: `man -l build/man/optimist.conf.5`.
+$(BUILD)/man/optimist.conf.5: $(BIN)/optimist-fcgi scripts/conf-man.sh
+	@mkdir -p $(dir $@)
+	scripts/conf-man.sh $(BIN)/optimist-fcgi >$@.tmp && mv $@.tmp $@
 
 check-deps:
 	@scripts/deps.sh
@@ -224,7 +237,8 @@ INSTALL    ?= install
 install: all
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/nginx $(DESTDIR)$(DATADIR)/web \
-	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(SYSCONFDIR)/optimist \
+	  $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(SYSCONFDIR)/optimist \
 	  $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
 	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimist-fcgi $(DESTDIR)$(PREFIX)/sbin/optimist-fcgi
 	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
@@ -235,6 +249,9 @@ install: all
 	  $(DESTDIR)$(DATADIR)/nginx/
 	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8/
+	scripts/conf-man.sh $(BIN)/optimist-fcgi \
+	  >$(DESTDIR)$(PREFIX)/share/man/man5/optimist.conf.5
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man5/optimist.conf.5
 	sed -e 's|/usr/sbin/optimist-fcgi|$(PREFIX)/sbin/optimist-fcgi|g' \
 	    -e 's|/etc/optimist/|$(SYSCONFDIR)/optimist/|g' \
 	  packaging/systemd/optimist-fcgi.service >$(DESTDIR)$(UNITDIR)/optimist-fcgi.service
@@ -266,10 +283,9 @@ clean:
 	rm -rf build bin
 
 # ---------------------------------------------------------------------------
-# The proof (issue #11): the lost-update checker under faults, fault
-# injection inside the record library, fuzzing. See README, "Stress, fault
+# The proof: the lost-update checker under faults, fault injection inside
+# the record library, fuzzing. See tests/README.md, "Stress, fault
 # injection and fuzzing".
-.PHONY: stress faults faults-nodeps proof-bins fuzz fuzz-bins
 
 # Fault injection inside the record library (tests/faults/): the test
 # binaries reach libmysqlclient through tests/faults/faultsim.c, by the

@@ -1,7 +1,7 @@
 /*
  * chat.c -- appends to a report's chat history and reads of a slice.
  *
- * Why it is built this way (the figures are in README.md and BENCH.md):
+ * Why it is built this way (the figures are in docs/design.md and BENCH.md):
  *
  * - The history is a sequence of segments, rows of report_chat_segments
  *   (sql/0008_chat_segments.sql) of at most CHAT_SEG_MAX messages and about
@@ -346,13 +346,9 @@ static rec_status append_txn(rec_db *db, void *vctx, rec_err *err)
     c->nfresh = 0;
 
     rec_param key[2] = {REC_U(c->report_id), REC_U(c->tenant_id)};
-    st = rec_exec(db, SQL_LOCK, key, 2, &rows, NULL, NULL, err);
+    st = rec_exec_row(db, SQL_LOCK, key, 2, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
     h.length = rec_rows_u64(rows, 0, 0);
     h.bytes = rec_rows_u64(rows, 0, 1);
     h.tail = rec_rows_u64(rows, 0, 2);
@@ -442,14 +438,10 @@ rec_status chat_read(rec_db *db, uint64_t report_id, uint64_t tenant_id,
                        REC_U(end),       REC_U(end),   REC_U(after),
                        REC_U(report_id), REC_U(after), REC_U(report_id),
                        REC_U(tenant_id)};
-    rec_status st = rec_exec(db, SQL_READ, p, 10, &rows, NULL, NULL, err);
+    rec_status st = rec_exec_row(db, SQL_READ, p, 10, &rows, err);
     if (st != REC_OK)
         return st;
     size_t nrows = rec_rows_count(rows);
-    if (nrows == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
     *length = (uint32_t)rec_rows_u64(rows, 0, 0);
     /* The rows in order of first: at most limit + 1 of them (a segment
      * holds at least one message), most often 2. */

@@ -17,7 +17,7 @@
  *     other (read-your-writes, conditional GETs, conflict bodies). Set for
  *     the whole session rather than for chosen reads: every read of the
  *     service decides an answer, and on loopback the wait cost nothing
- *     measurable (README, "Running on a Galera cluster").
+ *     measurable (docs/operations.md, "Running on a Galera cluster").
  *   With it, a read on a node outside the Primary component fails with
  *   1205 (lock wait timeout) rather than 1047: db.c asks the node's state
  *   after a 1205 to tell the two apart.
@@ -27,7 +27,7 @@
  *     UPDATE, an idempotency claim), so running it again is as correct as
  *     running it later; set explicitly, not left to the server's default.
  */
-#include "db_internal.h"
+#include "cluster.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,32 +166,6 @@ rec_status cluster_session(MYSQL *m, rec_err *err)
     err->code = mysql_errno(m);
     snprintf(err->sqlstate, sizeof err->sqlstate, "%s", mysql_sqlstate(m));
     snprintf(err->msg, sizeof err->msg, "wsrep session: %s", mysql_error(m));
-    return REC_UNAVAILABLE;
-}
-
-rec_status rec_cluster_state_get(rec_db *db, rec_cluster_state *out,
-                                 rec_err *err)
-{
-    for (unsigned attempt = 0; attempt < 2; attempt++) {
-        rec_status st = db_ensure(db, err);
-        if (st != REC_OK)
-            return st;
-        st = cluster_node_state(db->conn, 1, db->wsrep, out, err);
-        if (st != REC_OK) {
-            db_drop(db);
-            continue; /* gone meanwhile: once more, on whichever serves */
-        }
-        snprintf(out->node, sizeof out->node, "%s",
-                 db->hosts[db->host_idx].name);
-        out->node_index = db->host_idx;
-        if (out->usable)
-            return REC_OK;
-        /* This node stopped serving since we connected: move to one
-         * that does (rec_db_connect tries the list in order). */
-        db_drop(db);
-    }
-    snprintf(err->msg, sizeof err->msg, "no database node can serve");
-    err->code = 0;
     return REC_UNAVAILABLE;
 }
 

@@ -10,6 +10,7 @@
  * unknown is never sent again: the caller answers 503.
  */
 #include "db_internal.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <mysqld_error.h>
@@ -59,9 +60,7 @@ static void set_hosts(rec_db *db)
 
 rec_db *rec_db_new(const rec_config *cfg)
 {
-    rec_db *db = calloc(1, sizeof *db);
-    if (db == NULL)
-        abort(); /* out of memory in a worker: the master replaces it */
+    rec_db *db = xcalloc(1, sizeof *db);
     db->cfg = *cfg;
     if (db->cfg.user == NULL) {
         struct passwd *pw = getpwuid(geteuid());
@@ -182,9 +181,7 @@ rec_status db_fail_stmt(rec_db *db, MYSQL_STMT *stmt, rec_err *err)
 static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
                               rec_err *err)
 {
-    MYSQL *m = mysql_init(NULL);
-    if (m == NULL)
-        abort();
+    MYSQL *m = xnonnull(mysql_init(NULL), "mysql_init");
     my_bool off = 0;
     unsigned timeout = db->cfg.connect_timeout;
     unsigned io_timeout = 60; /* a hung server must not hang a worker */
@@ -271,6 +268,34 @@ rec_status rec_db_connect(rec_db *db, rec_err *err)
             return st;
     }
     return st;
+}
+
+/* Here rather than in cluster.c: it reconnects (db_ensure, db_drop), and
+ * cluster.c stays below db.c, on one MYSQL handle. */
+rec_status rec_cluster_state_get(rec_db *db, rec_cluster_state *out,
+                                 rec_err *err)
+{
+    for (unsigned attempt = 0; attempt < 2; attempt++) {
+        rec_status st = db_ensure(db, err);
+        if (st != REC_OK)
+            return st;
+        st = cluster_node_state(db->conn, 1, db->wsrep, out, err);
+        if (st != REC_OK) {
+            db_drop(db);
+            continue; /* gone meanwhile: once more, on whichever serves */
+        }
+        snprintf(out->node, sizeof out->node, "%s",
+                 db->hosts[db->host_idx].name);
+        out->node_index = db->host_idx;
+        if (out->usable)
+            return REC_OK;
+        /* This node stopped serving since we connected: move to one
+         * that does (rec_db_connect tries the list in order). */
+        db_drop(db);
+    }
+    snprintf(err->msg, sizeof err->msg, "no database node can serve");
+    err->code = 0;
+    return REC_UNAVAILABLE;
 }
 
 rec_status db_ensure(rec_db *db, rec_err *err)

@@ -5,6 +5,8 @@
  */
 #include "jbuf.h"
 
+#include "xalloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +37,7 @@ static void grow(jbuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        abort();
+    char *p = xrealloc(b->p, cap);
     b->p = p;
     b->cap = cap;
 }

@@ -18,6 +18,7 @@
  * been refreshed (after every file) for LOCK_STALE_S seconds.
  */
 #include "rec.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -119,9 +120,7 @@ static char *read_file(const char *path, size_t *len)
     do {
         if (n + 4096 + 1 > cap) {
             cap = (n + 4096 + 1) * 2;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL)
-                abort();
+            char *nb = xrealloc(buf, cap);
             buf = nb;
         }
         r = fread(buf + n, 1, cap - n - 1, f);
@@ -187,14 +186,10 @@ static rec_status list_dir(const char *dir, char ***names, size_t *count,
             continue;
         if (*count == cap) {
             cap = cap ? cap * 2 : 16;
-            char **nn = realloc(*names, cap * sizeof **names);
-            if (nn == NULL)
-                abort();
+            char **nn = xrealloc(*names, cap * sizeof **names);
             *names = nn;
         }
-        (*names)[*count] = strdup(e->d_name);
-        if ((*names)[*count] == NULL)
-            abort();
+        (*names)[*count] = xstrdup(e->d_name);
         (*count)++;
     }
     closedir(d);

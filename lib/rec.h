@@ -183,6 +183,14 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
                     size_t nparams, rec_rows **rows, uint64_t *affected,
                     uint64_t *insert_id, rec_err *err) REC_MUST_CHECK;
 
+/* rec_exec for a SELECT that finds a row or none (a record by its key and
+ * tenant): REC_OK with the row(s) in *rows (caller frees), or
+ * REC_NOT_FOUND with *rows NULL when there is none; err is left as it was
+ * then, the caller says what was not found. */
+rec_status rec_exec_row(rec_db *db, const char *sql, const rec_param *params,
+                        size_t nparams, rec_rows **rows,
+                        rec_err *err) REC_MUST_CHECK;
+
 /* One row of a SELECT run by rec_each: `row` holds exactly that row (index
  * 0), valid during the call. Return 0 for the next row, 1 to stop (the
  * rest of the result is discarded). The callback must not use the

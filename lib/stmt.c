@@ -8,6 +8,7 @@
  */
 #include "db_internal.h"
 #include "parse.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <errmsg.h>
@@ -31,14 +32,6 @@ struct rec_rows {
     char *data;
     size_t len, cap;
 };
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (p == NULL)
-        abort(); /* out of memory in a worker: the master replaces it */
-    return p;
-}
 
 rec_param REC_CSTR(const char *s)
 {
@@ -110,9 +103,7 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
             break;
         }
     }
-    MYSQL_STMT *stmt = mysql_stmt_init(db->conn);
-    if (stmt == NULL)
-        abort();
+    MYSQL_STMT *stmt = xnonnull(mysql_stmt_init(db->conn), "mysql_stmt_init");
     my_bool on = 1;
     (void)mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
     if (mysql_stmt_prepare(stmt, sql, strlen(sql)) != 0) {
@@ -167,17 +158,60 @@ static int is_read(const char *sql)
     return strncasecmp(sql, "SELECT", 6) == 0;
 }
 
-/* Binds one result column as text into buf (cap bytes): every column
- * comes back as the server prints it. */
-static void bind_text_out(MYSQL_BIND *b, char *buf, size_t cap,
-                          unsigned long *len, my_bool *null, my_bool *error)
+/* Binds a result's buffers; a failure is the statement's. */
+static rec_status bind_result(rec_db *db, MYSQL_STMT *stmt, MYSQL_BIND *bind,
+                              rec_err *err)
+{
+    if (mysql_stmt_bind_result(stmt, bind) != 0)
+        return db_fail_stmt(db, stmt, err);
+    return REC_OK;
+}
+
+/* Fetches the next row: 1 with *truncated set when a column did not fit
+ * its buffer, 0 after the last row or a failure (then *st says which). */
+static int fetch_row(rec_db *db, MYSQL_STMT *stmt, int *truncated,
+                     rec_status *st, rec_err *err)
+{
+    int rc = mysql_stmt_fetch(stmt);
+    if (rc == 1)
+        *st = db_fail_stmt(db, stmt, err);
+    *truncated = rc == MYSQL_DATA_TRUNCATED;
+    return rc == 0 || rc == MYSQL_DATA_TRUNCATED;
+}
+
+/* Copies the fetched row (bufs, lens, nulls) into r: its cells at
+ * `cells`, its text NUL-terminated at the end of r->data. */
+static void copy_row(rec_rows *r, struct cell *cells, unsigned ncols,
+                     char *const *bufs, const unsigned long *lens,
+                     const my_bool *nulls)
+{
+    for (unsigned c = 0; c < ncols; c++) {
+        size_t n = nulls[c] ? 0 : lens[c];
+        if (r->len + n + 1 > r->cap) {
+            r->cap = (r->len + n + 1) * 2;
+            r->data = xrealloc(r->data, r->cap);
+        }
+        cells[c].null = nulls[c] ? 1 : 0;
+        cells[c].len = n;
+        cells[c].off = r->len;
+        memcpy(r->data + r->len, bufs[c], n);
+        r->data[r->len + n] = '\0';
+        r->len += n + 1;
+    }
+}
+
+/* Binds one result column as text into a new buffer of cap bytes (the
+ * caller frees it): every column comes back as the server prints it. */
+static char *bind_text_out(MYSQL_BIND *b, size_t cap, unsigned long *len,
+                           my_bool *null, my_bool *error)
 {
     b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = buf;
+    b->buffer = xrealloc(NULL, cap);
     b->buffer_length = cap;
     b->length = len;
     b->is_null = null;
     b->error = error;
+    return b->buffer;
 }
 
 static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
@@ -209,9 +243,7 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
         snprintf(err->msg, sizeof err->msg, "too many columns: %u", ncols);
         return REC_ERROR;
     }
-    rec_rows *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        abort();
+    rec_rows *r = xcalloc(1, sizeof *r);
     r->ncols = ncols;
     memset(bind, 0, sizeof bind);
     for (unsigned c = 0; c < ncols; c++) {
@@ -219,24 +251,14 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
         size_t cap = fields[c].max_length + 1;
         if (cap < 32)
             cap = 32; /* numbers and dates rendered as text */
-        bufs[c] = xrealloc(NULL, cap);
-        bind_text_out(&bind[c], bufs[c], cap, &lens[c], &nulls[c], &errs[c]);
+        bufs[c] = bind_text_out(&bind[c], cap, &lens[c], &nulls[c], &errs[c]);
     }
-    if (mysql_stmt_bind_result(stmt, bind) != 0) {
-        st = db_fail_stmt(db, stmt, err);
-        goto done;
-    }
-    for (;;) {
-        int rc = mysql_stmt_fetch(stmt);
-        if (rc == MYSQL_NO_DATA)
-            break;
-        if (rc == 1) {
-            st = db_fail_stmt(db, stmt, err);
-            goto done;
-        }
-        /* rc == 0 or MYSQL_DATA_TRUNCATED: with max_length buffers a
-         * truncation cannot happen; treat it as an error if it does. */
-        if (rc == MYSQL_DATA_TRUNCATED) {
+    st = bind_result(db, stmt, bind, err);
+    int truncated;
+    while (st == REC_OK && fetch_row(db, stmt, &truncated, &st, err)) {
+        /* With max_length buffers a truncation cannot happen; treat it as
+         * an error if it does. */
+        if (truncated) {
             snprintf(err->msg, sizeof err->msg, "truncated column");
             st = REC_ERROR;
             goto done;
@@ -247,19 +269,7 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
                 r->cap_cells *= 2;
             r->cells = xrealloc(r->cells, r->cap_cells * sizeof *r->cells);
         }
-        for (unsigned c = 0; c < ncols; c++) {
-            struct cell *cl = &r->cells[r->nrows * ncols + c];
-            cl->null = nulls[c] ? 1 : 0;
-            cl->len = nulls[c] ? 0 : lens[c];
-            if (r->len + cl->len + 1 > r->cap) {
-                r->cap = (r->len + cl->len + 1) * 2;
-                r->data = xrealloc(r->data, r->cap);
-            }
-            cl->off = r->len;
-            memcpy(r->data + r->len, bufs[c], cl->len);
-            r->data[r->len + cl->len] = '\0';
-            r->len += cl->len + 1;
-        }
+        copy_row(r, &r->cells[r->nrows * ncols], ncols, bufs, lens, nulls);
         r->nrows++;
     }
 done:
@@ -440,6 +450,18 @@ rec_status rec_exec(rec_db *db, const char *sql, const rec_param *params,
     }
 }
 
+rec_status rec_exec_row(rec_db *db, const char *sql, const rec_param *params,
+                        size_t nparams, rec_rows **rows, rec_err *err)
+{
+    rec_status st = rec_exec(db, sql, params, nparams, rows, NULL, NULL, err);
+    if (st == REC_OK && rec_rows_count(*rows) == 0) {
+        rec_rows_free(*rows);
+        *rows = NULL;
+        st = REC_NOT_FOUND;
+    }
+    return st;
+}
+
 /* ---- rows one at a time ------------------------------------------------ */
 
 #define EACH_INITIAL_CAP 4096
@@ -474,23 +496,13 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
     memset(bind, 0, sizeof bind);
     for (unsigned c = 0; c < ncols; c++) {
         caps[c] = EACH_INITIAL_CAP;
-        bufs[c] = xrealloc(NULL, caps[c]);
-        bind_text_out(&bind[c], bufs[c], caps[c], &lens[c], &nulls[c],
-                      &errs[c]);
+        bufs[c] =
+            bind_text_out(&bind[c], caps[c], &lens[c], &nulls[c], &errs[c]);
     }
-    if (mysql_stmt_bind_result(stmt, bind) != 0) {
-        st = db_fail_stmt(db, stmt, err);
-        goto done;
-    }
-    for (;;) {
-        int rc = mysql_stmt_fetch(stmt);
-        if (rc == MYSQL_NO_DATA)
-            break;
-        if (rc == 1) {
-            st = db_fail_stmt(db, stmt, err);
-            goto done;
-        }
-        if (rc == MYSQL_DATA_TRUNCATED) {
+    st = bind_result(db, stmt, bind, err);
+    int truncated;
+    while (st == REC_OK && fetch_row(db, stmt, &truncated, &st, err)) {
+        if (truncated) {
             int grown = 0;
             for (unsigned c = 0; c < ncols; c++) {
                 if (nulls[c] || lens[c] < caps[c])
@@ -506,25 +518,11 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
                 grown = 1;
             }
             /* The next rows go into the grown buffers. */
-            if (grown && mysql_stmt_bind_result(stmt, bind) != 0) {
-                st = db_fail_stmt(db, stmt, err);
+            if (grown && (st = bind_result(db, stmt, bind, err)) != REC_OK)
                 goto done;
-            }
         }
         one.len = 0;
-        for (unsigned c = 0; c < ncols; c++) {
-            size_t n = nulls[c] ? 0 : lens[c];
-            if (one.len + n + 1 > one.cap) {
-                one.cap = (one.len + n + 1) * 2;
-                one.data = xrealloc(one.data, one.cap);
-            }
-            cells[c].null = nulls[c] ? 1 : 0;
-            cells[c].len = n;
-            cells[c].off = one.len;
-            memcpy(one.data + one.len, bufs[c], n);
-            one.data[one.len + n] = '\0';
-            one.len += n + 1;
-        }
+        copy_row(&one, cells, ncols, bufs, lens, nulls);
         (*delivered)++;
         if (fn(ctx, &one) != 0)
             break; /* the rest is discarded below */

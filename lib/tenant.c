@@ -147,17 +147,13 @@ static rec_status token_body(rec_db *db, void *vctx, rec_err *err)
     struct token_ctx *c = vctx;
     rec_param p[1] = {REC_U(c->tenant_id)};
     rec_rows *rows = NULL;
-    rec_status st =
-        rec_exec(db, SQL_TENANT_EXISTS, p, 1, &rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    size_t n = rec_rows_count(rows);
+    rec_status st = rec_exec_row(db, SQL_TENANT_EXISTS, p, 1, &rows, err);
     rec_rows_free(rows);
-    if (n == 0) {
+    if (st == REC_NOT_FOUND)
         snprintf(err->msg, sizeof err->msg, "no tenant %llu",
                  (unsigned long long)c->tenant_id);
-        return REC_NOT_FOUND;
-    }
+    if (st != REC_OK)
+        return st;
     return insert_token(db, c->tenant_id, c->token, c->key, err);
 }
 

@@ -81,14 +81,10 @@ static rec_status cas_init(struct cas *c, const rec_param *params,
 static rec_status cas_read(rec_db *db, struct cas *c, rec_err *err)
 {
     rec_rows *rows = NULL;
-    rec_status st = rec_exec(db, c->read_sql, c->p + c->nset, c->nkey, &rows,
-                             NULL, NULL, err);
+    rec_status st =
+        rec_exec_row(db, c->read_sql, c->p + c->nset, c->nkey, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
     c->version = (uint32_t)rec_rows_u64(rows, 0, c->vcol);
     if (c->from != NULL) {
         const char *s = rec_rows_get(rows, 0, c->scol);

@@ -27,7 +27,7 @@ install -m 0644 "$pkg/README.Debian" "$doc/README.Debian"
 sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" "$pkg/changelog.in" |
     gzip -9n >"$doc/changelog.gz"
 chmod 0644 "$doc/changelog.gz"
-for m in "$stage"/usr/share/man/man8/*.8; do
+for m in "$stage"/usr/share/man/man8/*.8 "$stage"/usr/share/man/man5/*.5; do
     [ -e "$m" ] && gzip -9nf "$m"
 done
 

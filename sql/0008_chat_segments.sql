@@ -1,4 +1,4 @@
--- 0008: a report's chat as segments (issue #15).
+-- 0008: a report's chat as segments.
 --
 -- Until 0007 the whole history was one JSON array in reports.chat, and
 -- JSON_ARRAY_APPEND rewrote all of it on every append: an append to a

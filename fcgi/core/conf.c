@@ -1,7 +1,8 @@
 /*
  * conf.c -- the option table and its loader. Every option is listed once,
  * here, with its type, default and whether a reload (SIGHUP) applies it;
- * the README's table mirrors this one (tests/e2e checks they agree).
+ * the table in docs/operations.md mirrors this one (tests/e2e/test_docs.py
+ * checks they agree) and optimist.conf(5) is generated from it.
  */
 #include "conf.h"
 

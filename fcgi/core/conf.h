@@ -79,7 +79,8 @@ void conf_rec_config(const conf *c, rec_config *out);
 /* Prints every option with its value (password hidden), one a line. */
 void conf_dump(const conf *c, void (*line)(const char *));
 
-/* Name, default and description of each option, for --help and README. */
+/* Name, default and description of each option, for --help and the man
+ * page. */
 void conf_help(void (*line)(const char *));
 
 #endif

@@ -9,9 +9,10 @@
  * couple of seconds instead of one per request (a query is a round trip
  * to the database: on a busy machine the dearest part of a read). Only
  * successes are remembered: an unknown token is looked up every time, so
- * a token made a moment ago works at once. The price is stated in the
- * README: a token revoked in the database (revoked_at set) goes on working
- * for at most AUTH_CACHE_TTL_MS in the workers that had just verified it.
+ * a token made a moment ago works at once. The price is stated in
+ * docs/operations.md, "Tenants": a token revoked in the database
+ * (revoked_at set) goes on working for at most AUTH_CACHE_TTL_MS in the
+ * workers that had just verified it.
  */
 #include "auth.h"
 

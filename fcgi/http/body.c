@@ -15,6 +15,7 @@
 #include "utf8.h"
 #include "json_check.h"
 #include "reply.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -74,9 +75,8 @@ json_object *body_parse(const char *buf, size_t len, char *msg, size_t msglen)
     /* The text is valid and within the limit: json-c builds the value.
      * json-c also counts a scalar leaf as a level ("[[1]]" is 3 to it, 2
      * containers to the contract), so it gets one level more than ours. */
-    json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH + 1);
-    if (tok == NULL)
-        abort();
+    json_tokener *tok = xnonnull(json_tokener_new_ex(BODY_MAX_DEPTH + 1),
+                                 "json_tokener_new_ex");
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     json_object *obj = json_tokener_parse_ex(tok, buf, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);

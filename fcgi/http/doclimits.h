@@ -2,7 +2,7 @@
  * doclimits.h -- how big a document may grow, and answers smaller than the
  * whole document.
  *
- * Document limits (the README's "Document limits" states the rule): a
+ * Document limits (docs/api.md, "Document limits", states the rule): a
  * write that would leave a document over its limit answers 409
  * `document_full` with "what" ("messages" or "bytes"), "limit" and
  * "current_version", and changes nothing.

@@ -10,6 +10,7 @@
 #include "jpath.h"
 
 #include "utf8.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,9 +197,7 @@ int jp_path_parse(const char *text, size_t len, jp_path *out, char *why,
     /* Decoded names never take more bytes than the path's text, plus one
      * NUL each: one block holds the steps and then the names. */
     size_t names_cap = len + JP_MAX_STEPS;
-    char *names = malloc(names_cap);
-    if (names == NULL)
-        abort(); /* out of memory in a worker: the master replaces it */
+    char *names = xmalloc(names_cap);
     char *o = names;
 
     while (i < len && err == NULL) {
@@ -266,9 +265,7 @@ int jp_path_parse(const char *text, size_t len, jp_path *out, char *why,
     /* One block: the steps, then the names they point into. */
     size_t names_len = (size_t)(o - names);
     size_t steps_size = n * sizeof(jp_step);
-    char *block = malloc(steps_size + names_len + 1);
-    if (block == NULL)
-        abort();
+    char *block = xmalloc(steps_size + names_len + 1);
     memcpy(block + steps_size, names, names_len);
     for (size_t k = 0; k < n; k++)
         if (steps[k].name != NULL)
@@ -334,9 +331,7 @@ int jp_ops_parse(json_object *ops, jp_ops *out, char *why, size_t whylen)
         say(why, whylen, "\"ops\" must hold 1 to %d ops", JP_MAX_OPS);
         return -1;
     }
-    out->ops = calloc(n, sizeof *out->ops);
-    if (out->ops == NULL)
-        abort();
+    out->ops = xcalloc(n, sizeof *out->ops);
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_array_get_idx(ops, i), *f = NULL;
         jp_op *op = &out->ops[i];
@@ -558,16 +553,15 @@ static json_object *copy_of(json_object *v)
     json_object *c = NULL;
     if (v == NULL)
         return NULL;
-    if (json_object_deep_copy(v, &c, NULL) != 0 || c == NULL)
-        abort(); /* only fails when out of memory */
+    xok(json_object_deep_copy(v, &c, NULL), "json_object_deep_copy");
+    xnonnull(c, "json_object_deep_copy");
     return c;
 }
 
 static void add_member(json_object *obj, const char *key, json_object *val)
 {
     /* Replaces (and frees) a member of the same name. */
-    if (json_object_object_add(obj, key, val) != 0)
-        abort(); /* only fails when out of memory */
+    xok(json_object_object_add(obj, key, val), "json_object_object_add");
 }
 
 /* RFC 7396 in place: target (an object) merged with patch (an object).
@@ -584,9 +578,7 @@ static void merge_into(json_object *target, json_object *patch)
             json_object *tv = NULL;
             if (!json_object_object_get_ex(target, key, &tv) ||
                 !json_object_is_type(tv, json_type_object)) {
-                tv = json_object_new_object();
-                if (tv == NULL)
-                    abort();
+                tv = xnonnull(json_object_new_object(), "json_object");
                 add_member(target, key, tv);
             }
             merge_into(tv, pv);
@@ -616,8 +608,8 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
                 quote_len(p->text, prefix_end(p, p->n)), p->text);
             return -1;
         }
-        if (json_object_array_add(target, copy_of(op->value)) != 0)
-            abort();
+        xok(json_object_array_add(target, copy_of(op->value)),
+            "json_object_array_add");
         return 0;
     case JP_SET:
     case JP_REMOVE:
@@ -668,13 +660,13 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
     }
     if (op->kind == JP_SET) {
         /* Replaces (and frees) the element there. */
-        if (json_object_array_put_idx(parent, last->index,
-                                      copy_of(op->value)) != 0)
-            abort();
+        xok(json_object_array_put_idx(parent, last->index, copy_of(op->value)),
+            "json_object_array_put_idx");
         return 0;
     }
-    if (json_object_array_del_idx(parent, last->index, 1) != 0)
-        abort(); /* the index was checked: cannot fail */
+    /* The index was checked: only memory can make it fail. */
+    xok(json_object_array_del_idx(parent, last->index, 1),
+        "json_object_array_del_idx");
     return 0;
 }
 

@@ -153,12 +153,30 @@ static int literal(struct scan *c, const char *word)
     return 1;
 }
 
+/* A member's name and its ':', the cursor at the name's opening quote
+ * (after '{' or ','): JCHECK_OK with the cursor at the value, else what
+ * is wrong there. */
+static jcheck_result member_name(struct scan *c)
+{
+    if (c->i >= c->n || c->s[c->i] != '"')
+        return JCHECK_SYNTAX;
+    int sr = string(c);
+    if (sr <= 0)
+        return sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
+    ws(c);
+    if (c->i >= c->n || c->s[c->i] != ':')
+        return JCHECK_SYNTAX;
+    c->i++;
+    ws(c);
+    return JCHECK_OK;
+}
+
 jcheck_result jcheck(const char *buf, size_t len, int max_depth, size_t *where)
 {
     struct scan c = {buf, len, 0};
     char stack[MAX_STACK]; /* '{' or '[' per open container */
     int depth = 0, sr;
-    jcheck_result res = JCHECK_SYNTAX;
+    jcheck_result res = JCHECK_SYNTAX, mr;
 
     if (max_depth > MAX_STACK)
         max_depth = MAX_STACK;
@@ -181,18 +199,9 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth, size_t *where)
                 depth--;
                 goto after_value;
             }
-            if (ch == '{') {
-                if (c.i >= c.n || c.s[c.i] != '"')
-                    goto out;
-                if ((sr = string(&c)) <= 0) {
-                    res = sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
-                    goto out;
-                }
-                ws(&c);
-                if (c.i >= c.n || c.s[c.i] != ':')
-                    goto out;
-                c.i++;
-                ws(&c);
+            if (ch == '{' && (mr = member_name(&c)) != JCHECK_OK) {
+                res = mr;
+                goto out;
             }
             continue;
         }
@@ -225,18 +234,9 @@ jcheck_result jcheck(const char *buf, size_t len, int max_depth, size_t *where)
         if (c.s[c.i] == ',') {
             c.i++;
             ws(&c);
-            if (open == '{') {
-                if (c.i >= c.n || c.s[c.i] != '"')
-                    goto out;
-                if ((sr = string(&c)) <= 0) {
-                    res = sr < 0 ? JCHECK_NUL : JCHECK_SYNTAX;
-                    goto out;
-                }
-                ws(&c);
-                if (c.i >= c.n || c.s[c.i] != ':')
-                    goto out;
-                c.i++;
-                ws(&c);
+            if (open == '{' && (mr = member_name(&c)) != JCHECK_OK) {
+                res = mr;
+                goto out;
             }
             continue;
         }

@@ -1,111 +1,62 @@
 /*
- * router.c -- the route table and its matcher. The table is small, so a
- * linear scan over pre-split patterns is as fast as anything cleverer and
- * keeps the table readable in one place.
+ * router.c -- the route table and its matcher. Each file of routes keeps
+ * its own rows (a resource's routes beside its handlers); this file lists
+ * the files, one row each. The table is small, so a linear scan is as
+ * fast as anything cleverer.
  */
 #include "router.h"
-
-#include "routes.h"
 
 #include "parse.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* A stream route: a token, or a ticket for it (routes_streams.c). */
-#define STREAM (ROUTE_AUTH | ROUTE_STREAM)
+/* Every file of routes, in the order their rows are matched: one row here
+ * per file; its rows are in the file (ROUTE_SET). Within a path, the
+ * order of a file's rows is the order of Allow's methods. */
+#define ROUTE_SETS(X)                                                          \
+    X(health_routes)                                                           \
+    X(session_routes)                                                          \
+    X(approval_routes)                                                         \
+    X(storefront_routes)                                                       \
+    X(report_routes)                                                           \
+    X(bid_routes)                                                              \
+    X(evaluate_routes)                                                         \
+    X(stream_routes)                                                           \
+    X(table_routes)
 
-static const struct route table[] = {
-    {"GET", "/healthz", route_healthz, 0, NULL},
-    {"GET", "/metrics", route_metrics, 0, NULL},
-    {"POST", "/v1/sessions", route_session_create, ROUTE_AUTH, &res_sessions},
-    {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH, &res_sessions},
-    {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH,
-     &res_sessions},
-    {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH,
-     &res_sessions},
-    {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH,
-     &res_approvals},
-    {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH, &res_approvals},
-    {"GET", "/v1/approvals/events", route_approval_events,
-     ROUTE_AUTH | ROUTE_STREAM, &res_outbox},
-    {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH,
-     &res_approvals},
-    {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH,
-     &res_approvals},
-    {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH,
-     &res_approvals},
-    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH, &res_draft},
-    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH,
-     &res_draft},
-    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH,
-     &res_draft},
-    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH,
-     &res_draft},
-    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH,
-     &res_draft},
-    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH,
-     &res_draft},
-    {"GET", "/v1/storefront/draft/versions", route_storefront_versions,
-     ROUTE_AUTH, &res_draft},
-    {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
-     ROUTE_AUTH, &res_draft},
-    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH, &res_reports},
-    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH, &res_reports},
-    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH, &res_reports},
-    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH,
-     &res_chat},
-    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH,
-     &res_chat},
-    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH, &res_bids},
-    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH, &res_bids},
-    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH, &res_bids},
-    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH, &res_bids},
-    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH, &res_bids},
-    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH,
-     &res_bids},
-    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH,
-     &res_bids},
-    /* Event streams (routes_streams.c; held by the hub, hub/). */
-    {"GET", "/v1/sessions/{id}/events", route_feed_record, STREAM,
-     &res_sessions},
-    {"GET", "/v1/storefront/draft/events", route_feed_record, STREAM,
-     &res_draft},
-    {"GET", "/v1/bids/{id}/events", route_feed_record, STREAM, &res_bids},
-    {"GET", "/v1/reports/{id}/events", route_feed_record, STREAM, &res_reports},
-    {"GET", "/v1/reports/{id}/chat/events", route_feed_chat, STREAM, &res_chat},
-    {"GET", "/v1/approvals/{id}/events", route_feed_record, STREAM,
-     &res_approvals},
-    {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH,
-     &res_evaluations},
-    {"GET", "/v1/evaluations/{id}/events", route_evaluation_events, STREAM,
-     &res_evaluations},
-    {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH,
-     NULL},
-    /* Declared tables (routes_tables.c): {name} is a declared name; each
-     * route finds its table's descriptor and sets r->res itself. */
-    {"POST", "/v1/tables/{name}", route_table_create, ROUTE_AUTH, NULL},
-    {"GET", "/v1/tables/{name}", route_table_list, ROUTE_AUTH, NULL},
-    {"GET", "/v1/tables/{name}/events", route_table_feed_changes, STREAM, NULL},
-    {"GET", "/v1/tables/{name}/{id}", route_table_get, ROUTE_AUTH, NULL},
-    {"PATCH", "/v1/tables/{name}/{id}", route_table_patch, ROUTE_AUTH, NULL},
-    {"DELETE", "/v1/tables/{name}/{id}", route_table_delete, ROUTE_AUTH, NULL},
-    {"GET", "/v1/tables/{name}/{id}/events", route_table_feed_record, STREAM,
-     NULL},
-};
+#define DECLARE(set) extern const struct route_set set;
+ROUTE_SETS(DECLARE)
+#define ADDRESS(set) &set,
+static const struct route_set *const sets[] = {ROUTE_SETS(ADDRESS)};
 
-#define NROUTES ((int)(sizeof table / sizeof table[0]))
+#define MAX_ROUTES 256
 
-static char names[NROUTES][96];
+static const struct route *table[MAX_ROUTES];
+static int nroutes = -1; /* -1: not gathered yet */
+static char names[MAX_ROUTES][96];
+
+/* The sets' rows, gathered once into one table. */
+static int gather(void)
+{
+    if (nroutes >= 0)
+        return nroutes;
+    nroutes = 0;
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++)
+        for (size_t i = 0; i < sets[s]->n && nroutes < MAX_ROUTES; i++)
+            table[nroutes++] = &sets[s]->rows[i];
+    return nroutes;
+}
 
 int router_register_resources(void)
 {
-    for (int i = 0; i < NROUTES; i++)
-        if (table[i].res != NULL && resource_register(table[i].res) < 0)
+    int n = gather();
+    for (int i = 0; i < n; i++)
+        if (table[i]->res != NULL && resource_register(table[i]->res) < 0)
             return -1;
     /* A write's `also` names must be known. */
-    for (int i = 0; i < NROUTES; i++)
-        for (const char *const *a = table[i].res ? table[i].res->also : NULL;
+    for (int i = 0; i < n; i++)
+        for (const char *const *a = table[i]->res ? table[i]->res->also : NULL;
              a && *a; a++)
             if (resource_find(*a) == NULL)
                 return -1;
@@ -114,21 +65,21 @@ int router_register_resources(void)
 
 int router_count(void)
 {
-    return NROUTES;
+    return gather();
 }
 
 const struct route *router_get(int index)
 {
-    return index >= 0 && index < NROUTES ? &table[index] : NULL;
+    return index >= 0 && index < gather() ? table[index] : NULL;
 }
 
 const char *router_name(int index)
 {
-    if (index < 0 || index >= NROUTES)
+    if (index < 0 || index >= gather())
         return "unmatched";
     if (names[index][0] == '\0')
         snprintf(names[index], sizeof names[index], "%s %s",
-                 table[index].method, table[index].pattern);
+                 table[index]->method, table[index]->pattern);
     return names[index];
 }
 
@@ -185,23 +136,23 @@ int router_match(const char *method, const char *path,
     if (allowlen > 0)
         allow[0] = '\0';
     *nids = 0;
-    for (int i = 0; i < NROUTES; i++) {
+    for (int i = 0; i < gather(); i++) {
         uint64_t tmp[HTTP_MAX_IDS];
         int tn = 0;
-        if (!match_path(table[i].pattern, path, tmp, &tn))
+        if (!match_path(table[i]->pattern, path, tmp, &tn))
             continue;
         /* HEAD is GET without the body (RFC 9110 9.3.2): it runs the GET
          * route, and the worker sends the headers only. */
-        if (strcmp(table[i].method, method) == 0 ||
+        if (strcmp(table[i]->method, method) == 0 ||
             (strcmp(method, "HEAD") == 0 &&
-             strcmp(table[i].method, "GET") == 0)) {
+             strcmp(table[i]->method, "GET") == 0)) {
             memcpy(ids, tmp, sizeof tmp);
             *nids = tn;
             return i;
         }
         path_found = 1;
         int w = snprintf(allow + alen, allowlen - alen, "%s%s",
-                         alen ? ", " : "", table[i].method);
+                         alen ? ", " : "", table[i]->method);
         if (w > 0 && (size_t)w < allowlen - alen)
             alen += (size_t)w;
     }

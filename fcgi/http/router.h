@@ -29,6 +29,18 @@ struct route {
     const struct resource *res;
 };
 
+/* One file's rows: `const struct route_set x_routes = ROUTE_SET(rows);`
+ * with a static array `rows`, named in router.c's ROUTE_SETS. */
+struct route_set {
+    const struct route *rows;
+    size_t n;
+};
+
+#define ROUTE_SET(rows)                                                        \
+    {                                                                          \
+        (rows), sizeof(rows) / sizeof((rows)[0])                               \
+    }
+
 #define ROUTER_NO_PATH   -1 /* no pattern matches the path: 404 */
 #define ROUTER_NO_METHOD -2 /* the path exists, the method not: 405 */
 

@@ -7,6 +7,7 @@
 #include "hubctx.h"
 #include "log.h"
 #include "sse.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,9 +61,7 @@ struct conn *conn_open(int fd, uint16_t rid, int sse, uint64_t cursor,
         close(fd);
         return NULL;
     }
-    struct conn *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        abort();
+    struct conn *c = xcalloc(1, sizeof *c);
     c->fd = fd;
     c->rid = rid;
     c->sse = sse;

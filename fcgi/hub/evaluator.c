@@ -13,6 +13,7 @@
 #include "body.h"
 #include "jpath.h"
 #include "sandbox.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -356,9 +357,7 @@ static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
 ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len, char *why,
                   size_t whylen)
 {
-    ev_proc *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        abort();
+    ev_proc *p = xcalloc(1, sizeof *p);
     why[0] = '\0';
     p->infd = p->outfd = p->exitfd = -1;
     ev_spec sp = *spec;
@@ -393,9 +392,7 @@ ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len, char *why,
         p->bad = 1;
     }
     if (len > 0) {
-        p->input = malloc(len);
-        if (p->input == NULL)
-            abort();
+        p->input = xmalloc(len);
         memcpy(p->input, input, len);
         p->len = len;
     } else {

@@ -20,6 +20,7 @@
 #include "sandbox.h"
 #include "streams.h"
 #include "watch.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,9 +436,7 @@ static const ev_hooks *run_hooks(struct run *rn)
 /* A worker claimed a bid and handed the run over (with its client). */
 void run_start(const hub_msg *m, struct conn *c)
 {
-    struct run *rn = calloc(1, sizeof *rn);
-    if (rn == NULL)
-        abort();
+    struct run *rn = xcalloc(1, sizeof *rn);
     rn->fds[0] = rn->fds[1] = rn->fds[2] = -1;
     rn->claim = m->claim;
     rn->slot = m->slot;

@@ -4,6 +4,8 @@
  */
 #include "watch.h"
 
+#include "xalloc.h"
+
 #include <stdlib.h>
 
 static struct watch *watches;
@@ -26,9 +28,7 @@ struct watch *watch_get(int rid, uint64_t tenant, uint64_t id)
     struct watch *w = watch_find(rid, tenant, id);
     if (w != NULL)
         return w;
-    w = calloc(1, sizeof *w);
-    if (w == NULL)
-        abort();
+    w = xcalloc(1, sizeof *w);
     w->rid = rid;
     w->tenant = tenant;
     w->id = id;

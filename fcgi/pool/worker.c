@@ -34,6 +34,7 @@
 #include "reply.h"
 #include "router.h"
 #include "testhook.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -116,9 +117,7 @@ static int read_body(http_req *r, FCGX_Request *fr)
     }
     if (n == 0)
         return 0;
-    r->body = malloc((size_t)n + 1);
-    if (r->body == NULL)
-        abort();
+    r->body = xmalloc((size_t)n + 1);
     int got = FCGX_GetStr(r->body, (int)n, fr->in);
     if (got != (int)n) {
         reply_error(r, 400, "bad_request", "the body ended early", NULL);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "reply.h"
 #include "router.h"
+#include "xalloc.h"
 
 #include <json.h>
 #include <stdio.h>
@@ -228,9 +229,7 @@ void idem_render_replay(http_req *r, int status, const char *headers,
         jb_raw(b, body + at + 4, body_len - at - 4);
     } else {
         /* A refusal (its "current" at `at`) whose resource moved on. */
-        char *shell = malloc(body_len + 1);
-        if (shell == NULL)
-            abort();
+        char *shell = xmalloc(body_len + 1);
         memcpy(shell, body, body_len);
         shell[body_len] = '\0';
         int rc = refusal_now(b, shell, &sub.out, now);

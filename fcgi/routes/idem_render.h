@@ -1,6 +1,6 @@
 /*
  * idem_render.h -- stored idempotent answers that do not grow with their
- * resource (issue 11, defect 4; sql/0006_idempotency_render.sql).
+ * resource (sql/0006_idempotency_render.sql).
  *
  * The rule: an answer is stored whole (status, headers, body) unless its
  * body is over IDEM_BODY_INLINE bytes and holds the resource as its GET

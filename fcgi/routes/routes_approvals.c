@@ -19,6 +19,7 @@
 #include "body.h"
 #include "paging.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "vwrite.h"
 
@@ -108,17 +109,17 @@ static void render(jbuf *out, const rec_rows *rows, size_t i)
 /* A decision also adds to the tenant's outbox. */
 static const char *const approval_and_outbox[] = {"approval_events", NULL};
 
-const struct resource res_approvals = {.name = "approvals",
-                                       .table = "approvals",
-                                       .id_col = "id",
-                                       .tenant_col = "tenant_id",
-                                       .load_sql = SQL_LOAD,
-                                       .render = render,
-                                       .version_sql = SQL_VERSION,
-                                       .state_sql = SQL_STATE,
-                                       .collection = "/v1/approvals",
-                                       .feed = RES_FEED_RECORD,
-                                       .also = approval_and_outbox};
+static const struct resource res_approvals = {.name = "approvals",
+                                              .table = "approvals",
+                                              .id_col = "id",
+                                              .tenant_col = "tenant_id",
+                                              .load_sql = SQL_LOAD,
+                                              .render = render,
+                                              .version_sql = SQL_VERSION,
+                                              .state_sql = SQL_STATE,
+                                              .collection = "/v1/approvals",
+                                              .feed = RES_FEED_RECORD,
+                                              .also = approval_and_outbox};
 
 /* The tenant's outbox of decisions (GET /v1/approvals/events): one feed
  * per tenant, its cursor the newest seq. */
@@ -136,7 +137,7 @@ const struct resource res_outbox = {
 
 /* ---- POST /v1/approvals ------------------------------------------------ */
 
-void route_approval_create(http_req *r)
+static void route_approval_create(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *action, *payload = NULL;
     const char *type;
@@ -175,7 +176,7 @@ void route_approval_create(http_req *r)
 
 /* ---- GET /v1/approvals/{id} ---------------------------------------------- */
 
-void route_approval_get(http_req *r)
+static void route_approval_get(http_req *r)
 {
     vw_get(r, &res_approvals, r->ids[0]);
 }
@@ -185,7 +186,7 @@ void route_approval_get(http_req *r)
 
 static const char *const STATUSES[] = {"pending", "executed", "rejected", NULL};
 
-void route_approval_list(http_req *r)
+static void route_approval_list(http_req *r)
 {
     static const vw_list_sql list = {
         .all = SQL_LIST_ALL,
@@ -211,13 +212,10 @@ static rec_status write_event(http_req *r, uint64_t id, rec_expect expect,
         return st;
     rec_param key[2] = {REC_U(id), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
-    st = rec_exec(r->db, SQL_ACTION, key, 2, &rows, NULL, NULL, err);
+    /* REC_NOT_FOUND cannot be: we hold the row's lock. */
+    st = rec_exec_row(r->db, SQL_ACTION, key, 2, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND; /* cannot be: we hold the row's lock */
-    }
     jbuf action;
     jb_init(&action);
     render_action(&action, rec_rows_get(rows, 0, 0), rec_rows_get(rows, 0, 1),
@@ -256,12 +254,12 @@ static void decide(http_req *r, const char *status, const char *event)
     vw_run(r, &res_approvals, r->ids[0], body, &w);
 }
 
-void route_approval_approve(http_req *r)
+static void route_approval_approve(http_req *r)
 {
     decide(r, "executed", "approval.executed");
 }
 
-void route_approval_reject(http_req *r)
+static void route_approval_reject(http_req *r)
 {
     decide(r, "rejected", "approval.rejected");
 }
@@ -284,7 +282,7 @@ static void render_event(jbuf *b, const rec_rows *rows, size_t i)
     jb_lit(b, "}");
 }
 
-void route_approval_events(http_req *r)
+static void route_approval_events(http_req *r)
 {
     if (routes_wants_sse(r)) { /* the live outbox feed (routes_streams.c) */
         route_feed_outbox(r);
@@ -297,3 +295,22 @@ void route_approval_events(http_req *r)
     rec_param p[3] = {REC_U(r->tenant_id), REC_U(after), REC_U(limit)};
     paging_stream(r, SQL_EVENTS, p, 3, limit, 0, render_event);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"POST", "/v1/approvals", route_approval_create, ROUTE_AUTH,
+     &res_approvals},
+    {"GET", "/v1/approvals", route_approval_list, ROUTE_AUTH, &res_approvals},
+    {"GET", "/v1/approvals/events", route_approval_events,
+     ROUTE_AUTH | ROUTE_STREAM, &res_outbox},
+    {"GET", "/v1/approvals/{id}", route_approval_get, ROUTE_AUTH,
+     &res_approvals},
+    {"POST", "/v1/approvals/{id}/approve", route_approval_approve, ROUTE_AUTH,
+     &res_approvals},
+    {"POST", "/v1/approvals/{id}/reject", route_approval_reject, ROUTE_AUTH,
+     &res_approvals},
+    {"GET", "/v1/approvals/{id}/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_approvals},
+};
+
+const struct route_set approval_routes = ROUTE_SET(rows);

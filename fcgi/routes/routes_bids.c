@@ -12,6 +12,7 @@
 #include "jpath.h"
 #include "bidstate.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "vwrite.h"
 
@@ -205,7 +206,7 @@ static int data_or_reply(http_req *r, json_object *body, const char **text,
 
 /* ---- create, get, list ------------------------------------------------ */
 
-void route_bid_create(http_req *r)
+static void route_bid_create(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     const char *data;
@@ -216,7 +217,7 @@ void route_bid_create(http_req *r)
     vw_create(r, &res_bids, SQL_INSERT, p, 1);
 }
 
-void route_bid_get(http_req *r)
+static void route_bid_get(http_req *r)
 {
     vw_get(r, &res_bids, r->ids[0]);
 }
@@ -224,7 +225,7 @@ void route_bid_get(http_req *r)
 static const char *const STATUSES[] = {"open", "evaluating", "decided",
                                        "archived", NULL};
 
-void route_bid_list(http_req *r)
+static void route_bid_list(http_req *r)
 {
     static const vw_list_sql list = {
         .all = SQL_LIST,
@@ -301,13 +302,9 @@ static rec_status merge_locked(http_req *r, uint64_t id, rec_expect expect,
     rec_rows *rows = NULL;
     (void)expect;
     rec_status st =
-        rec_exec(r->db, SQL_DATA_FOR_UPDATE, key, 2, &rows, NULL, NULL, err);
+        rec_exec_row(r->db, SQL_DATA_FOR_UPDATE, key, 2, &rows, err);
     if (st != REC_OK)
         return st;
-    if (rec_rows_count(rows) == 0) {
-        rec_rows_free(rows);
-        return REC_NOT_FOUND;
-    }
     st = merge_data(rec_rows_get(rows, 0, 0), rec_rows_len(rows, 0, 0),
                     c->patch, &c->merged, why, err);
     rec_rows_free(rows);
@@ -358,7 +355,7 @@ static void patch_written(const rec_rows *read, uint32_t version, void *vctx,
     render_edited(out, read, 0, &e);
 }
 
-void route_bid_patch(http_req *r)
+static void route_bid_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     struct patch_ctx c = {0};
@@ -399,7 +396,7 @@ void route_bid_patch(http_req *r)
     jb_free(&c.merged);
 }
 
-void route_bid_archive(http_req *r)
+static void route_bid_archive(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -411,17 +408,14 @@ void route_bid_archive(http_req *r)
 /* ---- the runs
  * ---------------------------------------------------------------- */
 
-void route_bid_evaluations(http_req *r)
+static void route_bid_evaluations(http_req *r)
 {
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_VERSION, p, 2, &rows, NULL, NULL, &err);
-    size_t found = rec_rows_count(rows);
+    rec_status st = rec_exec_row(r->db, SQL_VERSION, p, 2, &rows, &err);
     rec_rows_free(rows);
     rows = NULL;
-    if (st == REC_OK && found == 0)
-        st = REC_NOT_FOUND;
     if (st == REC_OK)
         st = rec_exec(r->db, SQL_RUNS, p, 2, &rows, NULL, NULL, &err);
     if (st != REC_OK) {
@@ -466,3 +460,18 @@ void route_bid_evaluations(http_req *r)
     rec_rows_free(rows);
     reply_json(r, 200);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"POST", "/v1/bids", route_bid_create, ROUTE_AUTH, &res_bids},
+    {"GET", "/v1/bids", route_bid_list, ROUTE_AUTH, &res_bids},
+    {"GET", "/v1/bids/{id}", route_bid_get, ROUTE_AUTH, &res_bids},
+    {"PATCH", "/v1/bids/{id}", route_bid_patch, ROUTE_AUTH, &res_bids},
+    {"POST", "/v1/bids/{id}/archive", route_bid_archive, ROUTE_AUTH, &res_bids},
+    {"GET", "/v1/bids/{id}/evaluations", route_bid_evaluations, ROUTE_AUTH,
+     &res_bids},
+    {"GET", "/v1/bids/{id}/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_bids},
+};
+
+const struct route_set bid_routes = ROUTE_SET(rows);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "reply.h"
 #include "vwrite.h"
+#include "router.h"
 #include "routes.h"
 #include "streams.h"
 
@@ -61,7 +62,7 @@ static rec_status claim_body(rec_db *db, void *vctx, rec_err *err)
     return rec_exec(db, SQL_CLAIMED_EVENT, p, 2, NULL, NULL, NULL, err);
 }
 
-void route_bid_evaluate(http_req *r)
+static void route_bid_evaluate(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *k = NULL;
     if (body == NULL)
@@ -139,3 +140,11 @@ void route_bid_evaluate(http_req *r)
     reply_error(r, 503, "unavailable",
                 "the evaluation could not be started; retry shortly", NULL);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"POST", "/v1/bids/{id}/evaluate", route_bid_evaluate, ROUTE_AUTH,
+     &res_bids},
+};
+
+const struct route_set evaluate_routes = ROUTE_SET(rows);

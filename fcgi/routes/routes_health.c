@@ -9,6 +9,7 @@
 #include "router.h"
 #include "routes.h"
 #include "streams.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void cluster_json(jbuf *b, const rec_cluster_state *cs)
     jb_lit(b, "}");
 }
 
-void route_healthz(http_req *r)
+static void route_healthz(http_req *r)
 {
     rec_err err = {0};
     rec_rows *rows = NULL;
@@ -62,13 +63,12 @@ void route_healthz(http_req *r)
     reply_json(r, 503);
 }
 
-void route_metrics(http_req *r)
+static void route_metrics(http_req *r)
 {
     if (metrics_access_or_reply(r) != 0)
         return;
-    char *text = metrics_render(router_name, router_count());
-    if (text == NULL)
-        abort();
+    char *text =
+        xnonnull(metrics_render(router_name, router_count()), "metrics");
     jbuf *b = reply_body(r);
     jb_lit(b, text);
     free(text);
@@ -88,3 +88,11 @@ void route_metrics(http_req *r)
     r->content_type_out = "text/plain; version=0.0.4";
     reply_json(r, 200);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"GET", "/healthz", route_healthz, 0, NULL},
+    {"GET", "/metrics", route_metrics, 0, NULL},
+};
+
+const struct route_set health_routes = ROUTE_SET(rows);

@@ -8,6 +8,7 @@
 #include "body.h"
 #include "metrics.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "title.h"
 #include "vwrite.h"
@@ -33,35 +34,26 @@ static const char SQL_SET_TITLE[] =
 
 static void report_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
-    jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, i, 2));
+    title_render_head(out, rows, i);
     jb_lit(out, ",\"chat_length\":");
     jb_u64(out, rec_rows_u64(rows, i, 3));
-    jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, i, 4));
-    jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, i, 5));
-    jb_lit(out, "}");
+    title_render_tail(out, rows, i, 4);
 }
 
 /* A chat append changes the report (its chat_length) and the chat. */
 static const char *const report_and_chat[] = {"chat", NULL};
 static const char *const chat_and_report[] = {"reports", NULL};
 
-const struct resource res_reports = {.name = "reports",
-                                     .table = "reports",
-                                     .id_col = "id",
-                                     .tenant_col = "tenant_id",
-                                     .load_sql = SQL_LOAD,
-                                     .render = report_render,
-                                     .version_sql = SQL_VERSION,
-                                     .collection = "/v1/reports",
-                                     .feed = RES_FEED_RECORD,
-                                     .also = report_and_chat};
+static const struct resource res_reports = {.name = "reports",
+                                            .table = "reports",
+                                            .id_col = "id",
+                                            .tenant_col = "tenant_id",
+                                            .load_sql = SQL_LOAD,
+                                            .render = report_render,
+                                            .version_sql = SQL_VERSION,
+                                            .collection = "/v1/reports",
+                                            .feed = RES_FEED_RECORD,
+                                            .also = report_and_chat};
 
 /* A report's chat, as its feed follows it: the cursor is its length. */
 const struct resource res_chat = {.name = "chat",
@@ -74,17 +66,17 @@ const struct resource res_chat = {.name = "chat",
 
 /* ---- the report -------------------------------------------------------- */
 
-void route_report_create(http_req *r)
+static void route_report_create(http_req *r)
 {
     title_create(r, &res_reports, SQL_INSERT);
 }
 
-void route_report_get(http_req *r)
+static void route_report_get(http_req *r)
 {
     vw_get(r, &res_reports, r->ids[0]);
 }
 
-void route_report_patch(http_req *r)
+static void route_report_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     rec_param title;
@@ -160,7 +152,7 @@ static int parse_messages_or_reply(http_req *r, json_object *body,
     return (int)n;
 }
 
-void route_report_chat_append(http_req *r)
+static void route_report_chat_append(http_req *r)
 {
     chat_msg msgs[CHAT_MAX_BATCH];
     json_object *body = body_object_or_reply(r);
@@ -221,7 +213,7 @@ static int query_count_or_reply(http_req *r, const char *name, uint64_t dflt,
     return 0;
 }
 
-void route_report_chat_read(http_req *r)
+static void route_report_chat_read(http_req *r)
 {
     uint64_t after, limit;
     if (query_count_or_reply(r, "after", 0, INT32_MAX, &after) != 0 ||
@@ -248,3 +240,18 @@ void route_report_chat_read(http_req *r)
     jb_lit(b, "}");
     reply_json(r, 200);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"POST", "/v1/reports", route_report_create, ROUTE_AUTH, &res_reports},
+    {"GET", "/v1/reports/{id}", route_report_get, ROUTE_AUTH, &res_reports},
+    {"PATCH", "/v1/reports/{id}", route_report_patch, ROUTE_AUTH, &res_reports},
+    {"POST", "/v1/reports/{id}/chat", route_report_chat_append, ROUTE_AUTH,
+     &res_chat},
+    {"GET", "/v1/reports/{id}/chat", route_report_chat_read, ROUTE_AUTH,
+     &res_chat},
+    {"GET", "/v1/reports/{id}/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_reports},
+};
+
+const struct route_set report_routes = ROUTE_SET(rows);

@@ -6,6 +6,7 @@
 #include "body.h"
 #include "doclimits.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "title.h"
 #include "vwrite.h"
@@ -40,40 +41,31 @@ static const char SQL_DELETE[] =
 
 static void session_render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
-    jb_lit(out, ",\"title\":");
-    jb_cstr(out, rec_rows_get(rows, i, 2));
+    title_render_head(out, rows, i);
     /* The database keeps messages as checked JSON text: embed it as is,
      * without parsing and printing it again. */
     jb_lit(out, ",\"messages\":");
     jb_raw(out, rec_rows_get(rows, i, 3), rec_rows_len(rows, i, 3));
-    jb_lit(out, ",\"created_at\":");
-    jb_time(out, rec_rows_get(rows, i, 4));
-    jb_lit(out, ",\"updated_at\":");
-    jb_time(out, rec_rows_get(rows, i, 5));
-    jb_lit(out, "}");
+    title_render_tail(out, rows, i, 4);
 }
 
-const struct resource res_sessions = {.name = "sessions",
-                                      .table = "sessions",
-                                      .id_col = "id",
-                                      .tenant_col = "tenant_id",
-                                      .load_sql = SQL_LOAD,
-                                      .render = session_render,
-                                      .version_sql = SQL_VERSION,
-                                      .collection = "/v1/sessions",
-                                      .feed = RES_FEED_RECORD,
-                                      .deletable = 1};
+static const struct resource res_sessions = {.name = "sessions",
+                                             .table = "sessions",
+                                             .id_col = "id",
+                                             .tenant_col = "tenant_id",
+                                             .load_sql = SQL_LOAD,
+                                             .render = session_render,
+                                             .version_sql = SQL_VERSION,
+                                             .collection = "/v1/sessions",
+                                             .feed = RES_FEED_RECORD,
+                                             .deletable = 1};
 
-void route_session_create(http_req *r)
+static void route_session_create(http_req *r)
 {
     title_create(r, &res_sessions, SQL_INSERT);
 }
 
-void route_session_get(http_req *r)
+static void route_session_get(http_req *r)
 {
     vw_get(r, &res_sessions, r->ids[0]);
 }
@@ -121,7 +113,7 @@ static int session_room_or_reply(http_req *r, uint64_t id, size_t add)
     return 0;
 }
 
-void route_session_append(http_req *r)
+static void route_session_append(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *msg, *role, *content;
     if (body == NULL)
@@ -164,7 +156,7 @@ void route_session_append(http_req *r)
     vw_run(r, &res_sessions, r->ids[0], body, &w);
 }
 
-void route_session_delete(http_req *r)
+static void route_session_delete(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -172,3 +164,17 @@ void route_session_delete(http_req *r)
     vw_write w = {.sql = SQL_DELETE, .is_delete = 1};
     vw_run(r, &res_sessions, r->ids[0], body, &w);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"POST", "/v1/sessions", route_session_create, ROUTE_AUTH, &res_sessions},
+    {"GET", "/v1/sessions/{id}", route_session_get, ROUTE_AUTH, &res_sessions},
+    {"DELETE", "/v1/sessions/{id}", route_session_delete, ROUTE_AUTH,
+     &res_sessions},
+    {"POST", "/v1/sessions/{id}/messages", route_session_append, ROUTE_AUTH,
+     &res_sessions},
+    {"GET", "/v1/sessions/{id}/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_sessions},
+};
+
+const struct route_set session_routes = ROUTE_SET(rows);

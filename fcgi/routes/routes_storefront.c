@@ -15,8 +15,10 @@
 #include "jpath.h"
 #include "paging.h"
 #include "reply.h"
+#include "router.h"
 #include "routes.h"
 #include "vwrite.h"
+#include "xalloc.h"
 
 #include "parse.h"
 #include "storefront.h"
@@ -94,20 +96,22 @@ static void write_version(jbuf *out, const rec_rows *rows, size_t i, size_t c)
     jb_lit(out, "}");
 }
 
+/* A config as stored (its text belongs to the object); json-c fails only
+ * when out of memory. */
+static const char *config_text(json_object *config, size_t *len)
+{
+    const char *text =
+        json_object_to_json_string_length(config, CONFIG_TEXT_FLAGS, len);
+    xok(text == NULL, "json_object_to_json_string");
+    return text;
+}
+
 /* One row of `sql` (which takes the tenant id), or REC_NOT_FOUND. */
 static rec_status load_row(http_req *r, const char *sql, rec_rows **rows,
                            rec_err *err)
 {
     rec_param p[1] = {REC_U(r->tenant_id)};
-    rec_status st = rec_exec(r->db, sql, p, 1, rows, NULL, NULL, err);
-    if (st != REC_OK)
-        return st;
-    if (rec_rows_count(*rows) == 0) {
-        rec_rows_free(*rows);
-        *rows = NULL;
-        return REC_NOT_FOUND;
-    }
-    return REC_OK;
+    return rec_exec_row(r->db, sql, p, 1, rows, err);
 }
 
 /* The draft: {"version", "config", "updated_at"}. */
@@ -137,14 +141,14 @@ static void storefront_render(jbuf *out, const rec_rows *rows, size_t i)
 }
 
 /* The tenant's draft: one row per tenant. */
-const struct resource res_draft = {.name = "storefront",
-                                   .table = "storefront_drafts",
-                                   .tenant_col = "tenant_id",
-                                   .per_tenant = 1,
-                                   .load_sql = SQL_DRAFT,
-                                   .render = draft_render,
-                                   .version_sql = SQL_VERSION,
-                                   .feed = RES_FEED_RECORD};
+static const struct resource res_draft = {.name = "storefront",
+                                          .table = "storefront_drafts",
+                                          .tenant_col = "tenant_id",
+                                          .per_tenant = 1,
+                                          .load_sql = SQL_DRAFT,
+                                          .render = draft_render,
+                                          .version_sql = SQL_VERSION,
+                                          .feed = RES_FEED_RECORD};
 /* The whole storefront, loaded as one resource (its version is the
  * draft's): GET /v1/storefront and the answer of a publish. */
 static const struct resource whole = {.name = "storefront",
@@ -167,7 +171,7 @@ static rec_status record_step(http_req *r, uint64_t id, rec_expect expect,
 
 /* ---- routes -------------------------------------------------------------- */
 
-void route_storefront_get(http_req *r)
+static void route_storefront_get(http_req *r)
 {
     /* No ETag: a publish changes this answer without changing the draft's
      * version, so "<draft version>" would be a validator that lies. */
@@ -182,12 +186,12 @@ void route_storefront_get(http_req *r)
     reply_json(r, 200);
 }
 
-void route_storefront_draft_get(http_req *r)
+static void route_storefront_draft_get(http_req *r)
 {
     vw_get(r, &res_draft, 0);
 }
 
-void route_storefront_draft_put(http_req *r)
+static void route_storefront_draft_put(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *config = NULL;
     if (body == NULL)
@@ -207,10 +211,7 @@ void route_storefront_draft_put(http_req *r)
     }
     /* The text belongs to `config`, which lives as long as the request. */
     size_t len = 0;
-    const char *text =
-        json_object_to_json_string_length(config, CONFIG_TEXT_FLAGS, &len);
-    if (text == NULL)
-        abort(); /* only fails when out of memory */
+    const char *text = config_text(config, &len);
     rec_param p[1] = {REC_S(text, len)};
     vw_write w = {
         .sql = SQL_SET_CONFIG, .params = p, .nparams = 1, .after = record_step};
@@ -251,9 +252,8 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
         return REC_OK;
     }
     /* json-c counts a scalar as a level of its own: one more than ours. */
-    json_tokener *tok = json_tokener_new_ex(JP_MAX_DEPTH + 2);
-    if (tok == NULL)
-        abort();
+    json_tokener *tok =
+        xnonnull(json_tokener_new_ex(JP_MAX_DEPTH + 2), "json_tokener_new_ex");
     c->doc = json_tokener_parse_ex(tok, stored, (int)stored_len);
     json_tokener_free(tok);
     if (c->doc == NULL) {
@@ -263,10 +263,7 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
     if (jp_ops_apply(c->ops, &c->doc, why, VW_WHY_MAX) != 0)
         return REC_INVALID; /* rolled back: the draft is unchanged */
     size_t len = 0;
-    const char *text =
-        json_object_to_json_string_length(c->doc, CONFIG_TEXT_FLAGS, &len);
-    if (text == NULL)
-        abort();
+    const char *text = config_text(c->doc, &len);
     if (len > CONFIG_MAX_BYTES) {
         snprintf(why, VW_WHY_MAX, "the config would be larger than %d bytes",
                  CONFIG_MAX_BYTES);
@@ -276,7 +273,7 @@ static rec_status patch_step(http_req *r, uint64_t id, rec_expect expect,
     return REC_OK;
 }
 
-void route_storefront_draft_patch(http_req *r)
+static void route_storefront_draft_patch(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *ops_json = NULL;
     char why[VW_WHY_MAX];
@@ -303,7 +300,7 @@ void route_storefront_draft_patch(http_req *r)
     jp_ops_free(&ops);
 }
 
-void route_storefront_publish(http_req *r)
+static void route_storefront_publish(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -314,7 +311,7 @@ void route_storefront_publish(http_req *r)
     vw_run(r, &res_draft, 0, body, &w);
 }
 
-void route_storefront_discard(http_req *r)
+static void route_storefront_discard(http_req *r)
 {
     json_object *body = body_object_or_reply(r);
     if (body == NULL)
@@ -357,7 +354,7 @@ static void render_version(jbuf *b, const rec_rows *rows, size_t i)
     jb_lit(b, "}");
 }
 
-void route_storefront_versions(http_req *r)
+static void route_storefront_versions(http_req *r)
 {
     uint64_t limit, after;
     if (query_uint_or_reply(r, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) ||
@@ -377,7 +374,7 @@ void route_storefront_versions(http_req *r)
     paging_reply(r, rows, (unsigned)limit, 0, render_version);
 }
 
-void route_storefront_version_get(http_req *r)
+static void route_storefront_version_get(http_req *r)
 {
     uint64_t v = r->ids[0];
     if (v == 0 || v > UINT32_MAX) {
@@ -406,3 +403,26 @@ void route_storefront_version_get(http_req *r)
     rec_rows_free(rows);
     reply_json(r, 200);
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"GET", "/v1/storefront", route_storefront_get, ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft", route_storefront_draft_get, ROUTE_AUTH,
+     &res_draft},
+    {"PUT", "/v1/storefront/draft", route_storefront_draft_put, ROUTE_AUTH,
+     &res_draft},
+    {"PATCH", "/v1/storefront/draft", route_storefront_draft_patch, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/publish", route_storefront_publish, ROUTE_AUTH,
+     &res_draft},
+    {"POST", "/v1/storefront/discard", route_storefront_discard, ROUTE_AUTH,
+     &res_draft},
+    {"GET", "/v1/storefront/draft/versions", route_storefront_versions,
+     ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft/versions/{id}", route_storefront_version_get,
+     ROUTE_AUTH, &res_draft},
+    {"GET", "/v1/storefront/draft/events", route_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, &res_draft},
+};
+
+const struct route_set storefront_routes = ROUTE_SET(rows);

@@ -150,7 +150,7 @@ void route_feed_record(http_req *r)
 static const char SQL_REPORT_LENGTH[] =
     "SELECT chat_length FROM reports WHERE id = ? AND tenant_id = ?";
 
-void route_feed_chat(http_req *r)
+static void route_feed_chat(http_req *r)
 {
     uint64_t cursor;
     if (cursor_or_reply(r, &cursor) != 0)
@@ -210,7 +210,7 @@ static const char SQL_LAST_SEQ[] =
     "SELECT COALESCE(MAX(seq), 0) FROM evaluation_events "
     "WHERE evaluation_id = ?";
 
-void route_evaluation_get(http_req *r)
+static void route_evaluation_get(http_req *r)
 {
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
@@ -249,7 +249,7 @@ void route_evaluation_get(http_req *r)
     reply_json(r, 200);
 }
 
-void route_evaluation_events(http_req *r)
+static void route_evaluation_events(http_req *r)
 {
     uint64_t cursor;
     if (cursor_or_reply(r, &cursor) != 0)
@@ -301,7 +301,7 @@ static int is_stream_path(const char *path)
     return rt != NULL && (rt->flags & ROUTE_STREAM);
 }
 
-void route_stream_ticket_create(http_req *r)
+static void route_stream_ticket_create(http_req *r)
 {
     json_object *body = body_object_or_reply(r), *p = NULL;
     if (body == NULL)
@@ -416,3 +416,17 @@ void feeds_redact_query(const char *query, char *out, size_t outlen)
     }
     out[o < outlen ? o : outlen - 1] = '\0';
 }
+
+/* This file's rows of the route table (router.c). */
+static const struct route rows[] = {
+    {"GET", "/v1/reports/{id}/chat/events", route_feed_chat,
+     ROUTE_AUTH | ROUTE_STREAM, &res_chat},
+    {"GET", "/v1/evaluations/{id}", route_evaluation_get, ROUTE_AUTH,
+     &res_evaluations},
+    {"GET", "/v1/evaluations/{id}/events", route_evaluation_events,
+     ROUTE_AUTH | ROUTE_STREAM, &res_evaluations},
+    {"POST", "/v1/stream-tickets", route_stream_ticket_create, ROUTE_AUTH,
+     NULL},
+};
+
+const struct route_set stream_routes = ROUTE_SET(rows);

@@ -24,6 +24,7 @@
 #include "hublink.h"
 #include "paging.h"
 #include "reply.h"
+#include "router.h"
 #include "tableset.h"
 #include "vwrite.h"
 
@@ -151,7 +152,7 @@ static rec_status log_deleted(http_req *r, uint64_t id, rec_expect e,
 
 /* ---- the routes -------------------------------------------------------- */
 
-void route_table_create(http_req *r)
+static void route_table_create(http_req *r)
 {
     tbl_table *t = table_or_reply(r);
     json_object *body = t ? body_object_or_reply(r) : NULL;
@@ -171,13 +172,13 @@ void route_table_create(http_req *r)
     plan_done(r, plan);
 }
 
-void route_table_get(http_req *r)
+static void route_table_get(http_req *r)
 {
     if (table_or_reply(r) != NULL)
         vw_get(r, r->res, r->ids[0]);
 }
 
-void route_table_patch(http_req *r)
+static void route_table_patch(http_req *r)
 {
     tbl_table *t = table_or_reply(r);
     json_object *body = t ? body_object_or_reply(r) : NULL;
@@ -201,7 +202,7 @@ void route_table_patch(http_req *r)
     plan_done(r, plan);
 }
 
-void route_table_delete(http_req *r)
+static void route_table_delete(http_req *r)
 {
     tbl_table *t = table_or_reply(r);
     json_object *body = t ? body_object_or_reply(r) : NULL;
@@ -251,7 +252,7 @@ static int decode(const char *src, size_t n, char *out, size_t cap, size_t *len)
     return 0;
 }
 
-void route_table_list(http_req *r)
+static void route_table_list(http_req *r)
 {
     tbl_table *t = table_or_reply(r);
     if (t == NULL)
@@ -308,13 +309,13 @@ void route_table_list(http_req *r)
 
 /* ---- feeds -------------------------------------------------------------- */
 
-void route_table_feed_record(http_req *r)
+static void route_table_feed_record(http_req *r)
 {
     if (table_or_reply(r) != NULL)
         route_feed_record(r);
 }
 
-void route_table_feed_changes(http_req *r)
+static void route_table_feed_changes(http_req *r)
 {
     if (table_or_reply(r) == NULL)
         return;
@@ -345,6 +346,22 @@ void route_table_feed_changes(http_req *r)
     }
     route_stream_handoff(r, res, r->tenant_id, cursor, reset);
 }
+
+/* This file's rows of the route table (router.c): {name} is a declared
+ * name; each route finds its table's descriptor and sets r->res itself. */
+static const struct route rows[] = {
+    {"POST", "/v1/tables/{name}", route_table_create, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}", route_table_list, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}/events", route_table_feed_changes,
+     ROUTE_AUTH | ROUTE_STREAM, NULL},
+    {"GET", "/v1/tables/{name}/{id}", route_table_get, ROUTE_AUTH, NULL},
+    {"PATCH", "/v1/tables/{name}/{id}", route_table_patch, ROUTE_AUTH, NULL},
+    {"DELETE", "/v1/tables/{name}/{id}", route_table_delete, ROUTE_AUTH, NULL},
+    {"GET", "/v1/tables/{name}/{id}/events", route_table_feed_record,
+     ROUTE_AUTH | ROUTE_STREAM, NULL},
+};
+
+const struct route_set table_routes = ROUTE_SET(rows);
 
 int route_tables_ticket_check(http_req *r, const char *path)
 {

@@ -29,8 +29,8 @@ N threads, no HTTP) for get, spread and hot. It prints one table (and
 writes it to build/bench/last.md) with req/s, p50/p99, the counts of
 200/409/other, the ratios optimist/PHP, optimist/Node, optimist/raw, the
 CPU time per request of each process group (from /proc), the resident
-memory of the pool's workers after the run, and whether each bar of issue 6
-is met.
+memory of the pool's workers after the run, and whether each bar of the
+benchmark's goals is met.
 
 Everything it starts is stopped by pid when it ends, fails, or is
 interrupted (Ctrl-C, SIGTERM).
@@ -835,7 +835,7 @@ def bars(agg, bench):
         else:
             check("%s optimist/%s >= %g" % (sc, t, need), r >= need,
                   "%.2f" % r)
-    # Issue 15: chat appends whose cost does not grow with the history.
+    # Chat appends whose cost does not grow with the history.
     chat, long_ = get("chat", "optimist"), get("chat100k", "optimist")
     if chat:
         check("chat >= 3000 appends/s", chat["rps"] >= 3000,

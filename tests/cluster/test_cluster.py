@@ -615,7 +615,7 @@ def replicated_bytes(c, node):
 
 
 def test_chat_append_write_set(c):
-    """Issue 16, point 7: the write set of one chat append once the chat
+    """The write set of one chat append once the chat
     holds 1,000 messages of 300 bytes. Measured on node 1 (pool A's), with
     nothing else writing; printed for the report. It must stay far below
     the size of the history once the chat no longer lives in one document

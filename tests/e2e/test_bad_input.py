@@ -1,4 +1,4 @@
-"""test_bad_input.py -- issue 11: a table of bad requests over every route.
+"""test_bad_input.py -- a table of bad requests over every route.
 
 Each row is one request that must be refused: malformed JSON, wrong
 types, versions out of range, nesting past 32 levels, invalid UTF-8,
@@ -301,7 +301,7 @@ def test_32_levels_pass_where_33_fail(stack):
 
 
 def test_nul_never_cuts_a_key_or_a_string(stack):
-    """Regression (issue 11, defect 1): PATCH {"price\\u0000_note": ...}
+    """Regression: PATCH {"price\\u0000_note": ...}
     answered 200 and overwrote "price"; titles, action types and notes
     were cut at the NUL."""
     _, tok = stack.tenant()

@@ -1,4 +1,4 @@
-"""test_idempotency_storage.py -- issue 11, defect 4: stored idempotent
+"""test_idempotency_storage.py -- stored idempotent
 answers do not grow with their resource, and expired keys are purged by
 the service itself, without any request.
 

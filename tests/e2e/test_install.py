@@ -56,6 +56,7 @@ def test_make_install_puts_every_file_in_place(stack):
                     "usr/share/optimist/nginx/optimist-upstream.conf",
                     "usr/share/man/man8/optimist-fcgi.8",
                     "usr/share/man/man8/optimistctl.8",
+                    "usr/share/man/man5/optimist.conf.5",
                     "lib/systemd/system/optimist-fcgi.service",
                     "etc/logrotate.d/optimist",
                     "etc/optimist/optimist.conf"):
@@ -83,6 +84,27 @@ def test_make_install_puts_every_file_in_place(stack):
         r = subprocess.run([fcgi, "--check"], capture_output=True, text=True,
                            env=env)
         assert r.returncode == 0, r.stdout + r.stderr
+        # optimist.conf(5), generated from the same table: every option
+        # with its default, and `man 5 optimist.conf` finds it and
+        # renders it without a warning.
+        man5 = os.path.join(dest, "usr/share/man/man5/optimist.conf.5")
+        page = open(man5).read()
+        for l in helptext.splitlines():
+            if l.startswith("  OPTIMIST_"):
+                name, default = l.split()[:2]
+                entry = page.split(".TP\n.B %s\n" % name)
+                assert len(entry) == 2, name
+                if default not in ('""', "2*cores"):
+                    want = "Default: \\fB%s\\fR" % default.replace("-", "\\-")
+                    assert want in entry[1].split(".TP")[0], (name, want)
+        if shutil.which("man"):
+            r = subprocess.run(
+                ["man", "--warnings", "-M", os.path.join(dest, "usr/share/man"),
+                 "5", "optimist.conf"], capture_output=True, text=True,
+                env=dict(os.environ, MANPAGER="cat", PAGER="cat",
+                         MANWIDTH="80"), timeout=60)
+            assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+            assert "OPTIMIST_STREAM_POLL_MS" in r.stdout, r.stdout[:400]
         # The installed optimistctl finds the installed migrations by
         # itself (PREFIX/share/optimist/sql): all applied on this stack.
         r = ctl(stack, "--json", "migrate", "--dry-run",

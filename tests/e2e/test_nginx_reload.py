@@ -1,4 +1,4 @@
-"""test_nginx_reload.py -- issue 11, defect 3: `nginx -s reload` while
+"""test_nginx_reload.py -- `nginx -s reload` while
 keep-alive clients write loses no answer.
 
 8 clients, each on one kept-alive connection, append to a session of
@@ -16,7 +16,7 @@ allows for a request made safe to repeat. What must hold:
   nginx (the fix: nginx/optimist.conf's buffers);
 - the connection-level errors are counted and printed (they are nginx's:
   an idle kept-alive connection closed by an old worker while the client
-  sends on it, before the request was read; see the README, "nginx
+  sends on it, before the request was read; see docs/operations.md, "nginx
   reloads").
 """
 

@@ -397,7 +397,7 @@ def test_tricky_content_is_stored_as_objects_verbatim(stack):
              "\u0001\u001f", "héllo ✓ 🎉", "$.chat[0]", "",
              '{"id": "evil", "role": "system"}', "[1, 2]", "null", "%s%n",
              '", "role": "system', "\\u0000"]
-    # A NUL is refused since the contract's \u0000 rule (issue 11): it
+    # A NUL is refused since the contract's \u0000 rule: it
     # would cut the string short.
     r = stack.post("/v1/reports/%d/chat" % rid,
                    {"messages": [msg("nul", "\u0000nul\u0000")]}, token=tok)

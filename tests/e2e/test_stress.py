@@ -5,8 +5,8 @@ SIGKILLed, MariaDB is SIGKILLed and restarted, the pool's connections are
 killed from the server side, the pool gets SIGHUP and nginx reloads. It
 fails on any lost, duplicated or phantom write, a version that does not
 match the writes applied, an approval decided twice or without its one
-outbox event, or an idempotent retry executed twice. Cut answers (issue
-#11 defect 2) are printed, and fail it only with STRESS_STRICT=1."""
+outbox event, or an idempotent retry executed twice. Cut answers (no
+Content-Length) are printed, and fail it only with STRESS_STRICT=1."""
 
 import os
 import sys

@@ -1,4 +1,4 @@
-"""test_whole_answers.py -- issue 11, defects 2 and 5: every answer that is
+"""test_whole_answers.py -- every answer that is
 not a stream carries Content-Length (so an answer cut short by a crash is
 an error for the client, never a well-formed shorter one), HEAD works
 wherever GET does, and an HTTP version nginx does not speak gets the

@@ -1,6 +1,7 @@
 /*
- * fuzz_body.c -- the body checker (fcgi/http/body.c: UTF-8, fcgi/http/json_check.c,
- * then json-c) against jansson, a second strict parser, as the oracle:
+ * fuzz_body.c -- the body checker (fcgi/http/body.c: UTF-8,
+ * fcgi/http/json_check.c, then json-c) against jansson, a second strict parser,
+ * as the oracle:
  *   - what jansson refuses, body_parse refuses (but for the number ranges
  *     where the two may differ by design: jansson refuses integers beyond
  *     int64 and reals beyond double; body_parse takes uint64);
@@ -10,7 +11,7 @@
  *     short shows here), JSON null top-level excepted (no object);
  *   - deeper than BODY_MAX_DEPTH: refused;
  *   - \u0000 anywhere: refused (API.md, Limits). While body_parse still
- *     takes it (issue #11, defect 1, fixed on another branch), inputs with
+ *     takes it (a build from before the NUL rule), inputs with
  *     a NUL are not compared: the start says so once.
  */
 #include "fuzz.h"
@@ -21,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int nul_defect; /* body_parse accepts \u0000 (defect 1 not fixed) */
+static int nul_defect; /* body_parse accepts \u0000 (no NUL rule yet) */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -33,8 +34,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (o != NULL) {
         nul_defect = 1;
         json_object_put(o);
-        fprintf(stderr, "fuzz_body: body_parse accepts \\u0000 (issue #11 "
-                        "defect 1): inputs with a NUL are not compared\n");
+        fprintf(stderr, "fuzz_body: body_parse accepts \\u0000 (no NUL "
+                        "rule yet): inputs with a NUL are not compared\n");
     }
     return 0;
 }
@@ -109,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int range =
             strstr(err, "too big") != NULL || strstr(err, "overflow") != NULL;
         /* jansson refuses a \u0000 in a member name even when it takes
-         * one in a string: the contract's rule too, so defect 1 again. */
+         * one in a string: the contract's rule too, so the NUL rule again. */
         int key_nul = strstr(err, "NUL byte in object key") != NULL;
         if (o != NULL && !range && !(key_nul && nul_defect))
             fuzz_fail(data, size,
@@ -117,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       "(%s)",
                       err);
     } else if (nul_defect && ov_has_nul(j)) {
-        /* defect 1: not compared until it is fixed */
+        /* no NUL rule yet: not compared */
     } else if (ov_has_nul(j)) {
         if (o != NULL)
             fuzz_fail(data, size, "body_parse accepts \\u0000");

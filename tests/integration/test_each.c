@@ -3,7 +3,8 @@
  * they arrive, never held whole. Rows of very different sizes (the buffer
  * grows on MYSQL_DATA_TRUNCATED and is bound again), NULLs, a stop after
  * some rows (the rest is discarded and the connection stays usable), and
- * a statement that returns no rows.
+ * a statement that returns no rows. rec_exec_row: a row by its key, or
+ * REC_NOT_FOUND.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,8 @@ static const char SQL_ALL[] =
 static const char SQL_NONE[] =
     "SELECT id, blob_text FROM itest_each WHERE id = 0";
 static const char SQL_COUNT[] = "SELECT COUNT(*) FROM itest_each";
+static const char SQL_ONE[] =
+    "SELECT id, blob_text, LENGTH(blob_text) FROM itest_each WHERE id = ?";
 
 static void must(rec_status st, const rec_err *err, const char *what)
 {
@@ -132,6 +135,33 @@ static void test_no_rows(void **state)
     assert_int_equal(s.n, 0);
 }
 
+static void test_exec_row_finds_a_row_or_says_not_found(void **state)
+{
+    rec_err err = {0};
+    for (size_t i = 0; i < NROWS; i++) {
+        rec_param p[1] = {REC_U(i + 1)};
+        rec_rows *rows = NULL;
+        must(rec_exec_row(*state, SQL_ONE, p, 1, &rows, &err), &err, "row");
+        assert_non_null(rows);
+        assert_int_equal(rec_rows_count(rows), 1);
+        assert_int_equal(rec_rows_u64(rows, 0, 0), i + 1);
+        const char *v = rec_rows_get(rows, 0, 1);
+        if (SIZES[i] == 0) {
+            assert_null(v);
+        } else {
+            assert_non_null(v);
+            assert_int_equal(rec_rows_len(rows, 0, 1), SIZES[i]);
+            assert_int_equal(v[SIZES[i] - 1], 'a' + (int)(i % 26));
+        }
+        rec_rows_free(rows);
+    }
+    rec_param none[1] = {REC_U(NROWS + 1)};
+    rec_rows *rows = (rec_rows *)&err; /* must come back NULL */
+    assert_int_equal(rec_exec_row(*state, SQL_ONE, none, 1, &rows, &err),
+                     REC_NOT_FOUND);
+    assert_null(rows);
+}
+
 int main(void)
 {
     if (itest_config(&cfg) != 0)
@@ -141,6 +171,7 @@ int main(void)
         cmocka_unit_test(
             test_stop_discards_the_rest_and_the_connection_goes_on),
         cmocka_unit_test(test_no_rows),
+        cmocka_unit_test(test_exec_row_finds_a_row_or_says_not_found),
     };
     return cmocka_run_group_tests_name("integration_each", tests, setup,
                                        teardown);

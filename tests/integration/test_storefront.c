@@ -21,7 +21,8 @@
 
 static rec_config cfg;
 
-/* The statements of fcgi/routes/routes_storefront.c that these tests exercise. */
+/* The statements of fcgi/routes/routes_storefront.c that these tests exercise.
+ */
 static const char SQL_VERSION[] =
     "SELECT version FROM storefront_drafts WHERE tenant_id = ?";
 static const char SQL_SET_CONFIG[] =

@@ -398,7 +398,7 @@ static void test_key_claim_store_replay(void **state)
     rec_idem_answer_free(&ans);
 }
 
-/* Issue 11, defect 4: an answer kept without its resource comes back with
+/* An answer kept without its resource comes back with
  * its path and place; a takeover of the expired key clears both. */
 static void test_key_store_render(void **state)
 {

@@ -57,9 +57,15 @@ id -nG www-data | tr ' ' '\n' | grep -qx optimist || die "www-data is not in gro
     die "/etc/optimist/optimist.conf is $(stat -c '%a %U:%G' /etc/optimist/optimist.conf)"
 for f in /usr/sbin/optimist-fcgi /usr/bin/optimistctl /lib/systemd/system/optimist-fcgi.service \
          /usr/share/optimist/nginx/optimist.conf /usr/share/man/man8/optimistctl.8.gz \
+         /usr/share/man/man5/optimist.conf.5.gz \
          /etc/logrotate.d/optimist /usr/share/optimist/sql/0001_platform.sql; do
     [ -e "$f" ] || die "$f is missing"
 done
+# man 5 optimist.conf finds the page generated from the option table.
+if command -v man >/dev/null; then
+    [ "$(man -w 5 optimist.conf)" = /usr/share/man/man5/optimist.conf.5.gz ] ||
+        die "man 5 optimist.conf: $(man -w 5 optimist.conf 2>&1)"
+fi
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify /lib/systemd/system/optimist-fcgi.service ||
         die "systemd-analyze verify"

@@ -59,8 +59,8 @@ The checks, from the database once the clients have stopped:
               winner whose decision is not the stored one, a replay that
               executed again or answered something else
 Cut answers (a 200 or 409 whose body is not whole JSON although nothing
-said it was cut: no Content-Length) are counted apart: they are issue
-#11's defect 2, not a lost write. STRESS_STRICT=1 counts them as
+said it was cut: no Content-Length) are counted apart: they are an
+answer cut short (no Content-Length), not a lost write. STRESS_STRICT=1 counts them as
 violations too.
 
 The last line: "stress: requests=... acked=... unknown=... conflicts=...
@@ -130,8 +130,8 @@ class Checker:
 
     def send(self, method, path, body, token, headers):
         """One request: on the client thread's keep-alive connection for
-        the odd clients (what a browser does: issue #11's reload defect
-        showed on those), else on a new connection."""
+        the odd clients (what a browser does: answers cut by an nginx
+        reload showed on those), else on a new connection."""
         conn = getattr(self.local, "conn", None)
         if not getattr(self.local, "keepalive", False):
             return self.stack.http(method, path, body, token=token,
@@ -189,8 +189,8 @@ class Checker:
 
     def blame(self, what):
         """Counts a lost answer against the fault just before it (within
-        2 s), under self.lock: a reload that cuts answers (issue #11,
-        defect 3) shows as errors after nginx_reload."""
+        2 s), under self.lock: a reload that cuts answers (nginx's
+        buffers) shows as errors after nginx_reload."""
         if self.fault_times:
             t, kind = self.fault_times[-1]
             if time.monotonic() - self.t0 - t < 2:

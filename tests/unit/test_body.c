@@ -313,7 +313,7 @@ static void test_depth_objects(void **state)
     assert_non_null(strstr(msg, "deeper"));
 }
 
-/* Regression (issue 11, defect 1): "price\u0000_note" was kept by json-c
+/* Regression: "price\u0000_note" was kept by json-c
  * but cut at the NUL by every C string after it, so it overwrote "price";
  * {"x\u0000y":1,"x":2} stored {"x":2}. A \u0000 anywhere, key or value,
  * is refused; other escapes of control characters still pass. */

@@ -4,7 +4,7 @@
  * The contract's "whole answers": every answer that is not a stream carries
  * Content-Length equal to its body, so a cut answer is visible; 204 and 304
  * carry neither a body nor a length; HEAD gets the GET answer's length and
- * no body (issue 11, defects 2 and 5).
+ * no body.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
- * test_reply.c -- fcgi/http/reply.c: the one mapping from a library status to an
- * HTTP answer, the contract's error body and the conflict body.
+ * test_reply.c -- fcgi/http/reply.c: the one mapping from a library status to
+ * an HTTP answer, the contract's error body and the conflict body.
  *
  * Database error text must reach the log and never the client: the tests
  * capture stderr (the log) around each call to check both sides.

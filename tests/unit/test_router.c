@@ -91,7 +91,7 @@ static void test_healthz_and_metrics(void **state)
     (void)state;
     assert_route("GET", "/healthz", route_index("GET", "/healthz"), 0, 0);
     assert_route("GET", "/metrics", route_index("GET", "/metrics"), 0, 0);
-    /* HEAD works wherever GET does (issue 11, defect 5) */
+    /* HEAD works wherever GET does */
     assert_route("HEAD", "/metrics", route_index("GET", "/metrics"), 0, 0);
     assert_route("HEAD", "/healthz", route_index("GET", "/healthz"), 0, 0);
 }
@@ -287,7 +287,7 @@ static void test_no_method_allow_text(void **state)
     assert_no_method("DELETE", "/v1/sessions", "POST");
     assert_no_method("GET", "/v1/sessions/5/messages", "POST");
     assert_no_method("POST", "/healthz", "GET");
-    /* HEAD runs the GET route (issue 11): only other methods are 405 */
+    /* HEAD runs the GET route: only other methods are 405 */
     assert_no_method("HEAD", "/v1/sessions", "POST");
     /* methods are case-sensitive (RFC 9110) */
     assert_no_method("get", "/healthz", "GET");

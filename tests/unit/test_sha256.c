@@ -23,8 +23,9 @@
 #include <openssl/sha.h>
 
 /* The token hashes and idempotency fingerprints are libcrypto's SHA256()
- * and CRYPTO_memcmp() (lib/tenant.c, fcgi/http/auth.c, fcgi/routes/idempotency.c):
- * these known answers pin what the stored hashes depend on. */
+ * and CRYPTO_memcmp() (lib/tenant.c, fcgi/http/auth.c,
+ * fcgi/routes/idempotency.c): these known answers pin what the stored hashes
+ * depend on. */
 #define SHA256_LEN SHA256_DIGEST_LENGTH
 static void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {

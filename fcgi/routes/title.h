@@ -22,4 +22,11 @@ int title_param_or_reply(http_req *r, json_object *body, rec_param *out);
  * the tenant and the title (vw_create). */
 void title_create(http_req *r, const vw_resource *res, const char *insert_sql);
 
+/* What the answers of sessions and reports open and close with, from a row
+ * of id, version, title, (the resource's own columns), created_at,
+ * updated_at: `{"id":..,"version":..,"title":..` from columns 0 to 2, and
+ * `,"created_at":..,"updated_at":..}` from columns `at` and `at + 1`. */
+void title_render_head(jbuf *out, const rec_rows *rows, size_t i);
+void title_render_tail(jbuf *out, const rec_rows *rows, size_t i, unsigned at);
+
 #endif

@@ -23,3 +23,22 @@ void title_create(http_req *r, const vw_resource *res, const char *insert_sql)
     if (body != NULL && title_param_or_reply(r, body, &title) == 0)
         vw_create(r, res, insert_sql, &title, 1);
 }
+
+void title_render_head(jbuf *out, const rec_rows *rows, size_t i)
+{
+    jb_lit(out, "{\"id\":");
+    jb_u64(out, rec_rows_u64(rows, i, 0));
+    jb_lit(out, ",\"version\":");
+    jb_u64(out, rec_rows_u64(rows, i, 1));
+    jb_lit(out, ",\"title\":");
+    jb_cstr(out, rec_rows_get(rows, i, 2));
+}
+
+void title_render_tail(jbuf *out, const rec_rows *rows, size_t i, unsigned at)
+{
+    jb_lit(out, ",\"created_at\":");
+    jb_time(out, rec_rows_get(rows, i, at));
+    jb_lit(out, ",\"updated_at\":");
+    jb_time(out, rec_rows_get(rows, i, at + 1));
+    jb_lit(out, "}");
+}
