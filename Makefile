@@ -89,7 +89,7 @@ INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
 
 # Every target that names no file.
-.PHONY: all check-deps test unit integration e2e asan test-nodeps run stop \
+.PHONY: all check-deps test unit integration e2e asan test-nodeps run stop reload \
         cluster cluster-stop test-cluster bench bench-cluster bench-streams \
         lint format format-check install deb test-package clean stress \
         faults faults-nodeps proof-bins fuzz fuzz-bins
