@@ -12,6 +12,7 @@
 #include "tableset.h"
 
 #include "log.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,10 +87,7 @@ static void quote(jbuf *b, const char *id)
 
 static char *dup_buf(const jbuf *b)
 {
-    char *s = strdup(b->p ? b->p : "");
-    if (s == NULL)
-        abort();
-    return s;
+    return xstrdup(b->p ? b->p : "");
 }
 
 static void entry_make(struct entry *e, tbl_table *t)
@@ -170,10 +168,8 @@ static int set_make(tbl_registry *reg, struct set *out, char *why,
                     size_t whylen)
 {
     struct set s = {.reg = reg, .n = tbl_registry_count(reg)};
-    s.e = calloc(s.n ? s.n : 1, sizeof *s.e);
-    const struct resource **list = calloc(2 * s.n + 1, sizeof *list);
-    if (s.e == NULL || list == NULL)
-        abort();
+    s.e = xcalloc(s.n ? s.n : 1, sizeof *s.e);
+    const struct resource **list = xcalloc(2 * s.n + 1, sizeof *list);
     for (size_t i = 0; i < s.n; i++) {
         entry_make(&s.e[i], tbl_registry_at(reg, i));
         list[2 * i] = &s.e[i].rows;

@@ -27,6 +27,7 @@
 #include "router.h"
 #include "tableset.h"
 #include "vwrite.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,10 +72,7 @@ static void plan_refused(http_req *r, rec_status st, const tbl_err *e)
 
 static tbl_plan *plan_new(void)
 {
-    tbl_plan *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        abort();
-    return p;
+    return xcalloc(1, sizeof(tbl_plan));
 }
 
 static void plan_done(http_req *r, tbl_plan *p)
