@@ -13,16 +13,10 @@ var=${OPTIMIST_VAR:-$PWD/var}
 # shellcheck source=common.sh
 . "$PWD/scripts/common.sh"   # (the script has cd-ed to the checkout)
 
-# children PID: the pids whose parent is PID.
+# children PID: the pids whose parent is PID (one ps, not a cat per
+# process of the machine: a loaded machine has many).
 children() {
-    local f stat rest
-    for f in /proc/[0-9]*/stat; do
-        stat=$(cat "$f" 2>/dev/null) || continue
-        rest=${stat##*) }    # "S PPID ..."
-        rest=${rest#* }
-        [ "${rest%% *}" = "$1" ] && { f=${f#/proc/}; echo "${f%/stat}"; }
-    done
-    return 0
+    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true
 }
 
 # stop NAME PIDFILE COMM SECONDS
