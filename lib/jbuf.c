@@ -132,7 +132,8 @@ size_t jb_fmt_u64(char out[21], uint64_t v)
 void jb_u64(jbuf *b, uint64_t v)
 {
     char tmp[21];
-    jb_raw(b, tmp, jb_fmt_u64(tmp, v));
+    size_t n = jb_fmt_u64(tmp, v);
+    jb_raw(b, tmp, n);
 }
 
 void jb_time(jbuf *b, const char *t)

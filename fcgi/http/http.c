@@ -38,7 +38,8 @@ void http_render(const http_req *r, jbuf *out)
         jb_lit(out,
                r->content_type_out ? r->content_type_out : "application/json");
         jb_lit(out, "\r\nContent-Length: ");
-        jb_raw(out, num, jb_fmt_u64(num, r->out.len));
+        size_t n = jb_fmt_u64(num, r->out.len);
+        jb_raw(out, num, n);
         jb_lit(out, "\r\n");
     }
     jb_lit(out, "X-Request-Id: ");
