@@ -16,7 +16,7 @@
 #                   (two pools, one nginx over both; scripts/cluster.sh)
 #   make cluster-stop  stop it
 #   make test-cluster  the cluster tests (tests/cluster/; not in `make test`)
-#   make bench      optimist against PHP-FPM, Node and the raw database
+#   make bench      optimist against PHP-FPM, Node, Go and the ceiling
 #                   (tests/bench/bench.py; not part of `make test`)
 #   make stress     the lost-update checker under faults, STRESS_SECONDS
 #   make faults     fault injection inside lib/, under ASan
@@ -193,9 +193,16 @@ $(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
 
+# The Go reference, from Debian's golang-go and go-sql-driver/mysql in
+# GOPATH mode: nothing downloaded.
+$(BUILD)/bench/gopeer: tests/bench/peers/go/main.go
+	@mkdir -p $(dir $@)
+	GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= \
+	  GOCACHE=$(abspath $(BUILD))/bench/gocache go build -o $@ ./tests/bench/peers/go
+
 bench: check-deps
 	@scripts/bench-deps.sh
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/rawdb
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/rawdb $(BUILD)/bench/gopeer
 	@BUILD=$(BUILD) BIN=$(BIN) python3 tests/bench/bench.py
 	@BIN=$(BIN) python3 tests/bench/streams_bench.py
 

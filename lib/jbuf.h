@@ -25,6 +25,8 @@ void jb_lit(jbuf *b, const char *s);           /* a C string as is */
 void jb_str(jbuf *b, const char *s, size_t n); /* a quoted JSON string */
 void jb_cstr(jbuf *b, const char *s);          /* quoted, or null */
 void jb_u64(jbuf *b, uint64_t v);
+/* v in decimal into out, NUL-terminated; returns its length. */
+size_t jb_fmt_u64(char out[21], uint64_t v);
 /* A database DATETIME(3) text "YYYY-MM-DD HH:MM:SS.mmm" as an RFC 3339
  * string "YYYY-MM-DDTHH:MM:SS.mmmZ"; NULL gives null. */
 void jb_time(jbuf *b, const char *dbtime);

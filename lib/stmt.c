@@ -19,6 +19,9 @@
 #include <strings.h>
 
 #define MAX_PARAMS 64 /* a declared table binds up to 62 */
+/* fetch_rows keeps the column buffers of a result on the stack up to this
+ * size (the row of a bid with a 1 KB data object takes about 1.5 KB). */
+#define FETCH_STACK_BYTES 4096
 
 struct cell {
     size_t off; /* into data */
@@ -200,18 +203,70 @@ static void copy_row(rec_rows *r, struct cell *cells, unsigned ncols,
     }
 }
 
-/* Binds one result column as text into a new buffer of cap bytes (the
- * caller frees it): every column comes back as the server prints it. */
-static char *bind_text_out(MYSQL_BIND *b, size_t cap, unsigned long *len,
-                           my_bool *null, my_bool *error)
+/* Binds one result column as text into buf, cap bytes: every column
+ * comes back as the server prints it. */
+static void bind_text_into(MYSQL_BIND *b, char *buf, size_t cap,
+                           unsigned long *len, my_bool *null, my_bool *error)
 {
     b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = xrealloc(NULL, cap);
+    b->buffer = buf;
     b->buffer_length = cap;
     b->length = len;
     b->is_null = null;
     b->error = error;
-    return b->buffer;
+}
+
+/* The same into a new buffer of cap bytes (the caller frees it). */
+static char *bind_text_out(MYSQL_BIND *b, size_t cap, unsigned long *len,
+                           my_bool *null, my_bool *error)
+{
+    char *buf = xrealloc(NULL, cap);
+    bind_text_into(b, buf, cap, len, null, error);
+    return buf;
+}
+
+/* A DATETIME or TIMESTAMP column with 0 to 6 decimals is fetched as a
+ * MYSQL_TIME and written here, as libmariadb writes it into a text buffer
+ * ("2026-01-02 03:04:05.678" for 3 decimals), without its two sprintf
+ * calls a value: they were a tenth of a bid GET's own instructions
+ * (callgrind, BENCH.md "The pool's CPU per answer"). */
+static int fetched_as_time(const MYSQL_FIELD *f)
+{
+    return (f->type == MYSQL_TYPE_DATETIME ||
+            f->type == MYSQL_TYPE_TIMESTAMP) &&
+           f->decimals <= 6;
+}
+
+static void put_digits(char *p, unsigned long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* out holds at least 27 bytes; returns the length written (no NUL). */
+static unsigned long format_time(char *out, const MYSQL_TIME *t,
+                                 unsigned decimals)
+{
+    put_digits(out, t->year, 4);
+    out[4] = '-';
+    put_digits(out + 5, t->month, 2);
+    out[7] = '-';
+    put_digits(out + 8, t->day, 2);
+    out[10] = ' ';
+    put_digits(out + 11, t->hour, 2);
+    out[13] = ':';
+    put_digits(out + 14, t->minute, 2);
+    out[16] = ':';
+    put_digits(out + 17, t->second, 2);
+    if (decimals == 0)
+        return 19;
+    char frac[6];
+    put_digits(frac, t->second_part, 6);
+    out[19] = '.';
+    memcpy(out + 20, frac, decimals);
+    return 20 + decimals;
 }
 
 static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
@@ -235,6 +290,11 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
     my_bool nulls[MAX_PARAMS];
     my_bool errs[MAX_PARAMS];
     char *bufs[MAX_PARAMS];
+    /* The columns' buffers, one after the other: on the stack when they
+     * fit (a bid's row does), else in one allocation, not one a column. */
+    char small[FETCH_STACK_BYTES];
+    char *block = small;
+    MYSQL_TIME times[MAX_PARAMS];
     rec_status st = REC_OK;
 
     if (ncols > MAX_PARAMS) {
@@ -246,12 +306,29 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
     rec_rows *r = xcalloc(1, sizeof *r);
     r->ncols = ncols;
     memset(bind, 0, sizeof bind);
+    size_t caps[MAX_PARAMS], total = 0;
     for (unsigned c = 0; c < ncols; c++) {
         /* max_length is known after store_result (UPDATE_MAX_LENGTH). */
-        size_t cap = fields[c].max_length + 1;
-        if (cap < 32)
-            cap = 32; /* numbers and dates rendered as text */
-        bufs[c] = bind_text_out(&bind[c], cap, &lens[c], &nulls[c], &errs[c]);
+        caps[c] = fields[c].max_length + 1;
+        if (caps[c] < 32)
+            caps[c] = 32; /* numbers and dates rendered as text */
+        total += caps[c];
+    }
+    if (total > sizeof small)
+        block = xrealloc(NULL, total);
+    size_t off = 0;
+    for (unsigned c = 0; c < ncols; off += caps[c], c++) {
+        bufs[c] = block + off;
+        bind_text_into(&bind[c], bufs[c], caps[c], &lens[c], &nulls[c],
+                       &errs[c]);
+        if (fetched_as_time(&fields[c])) {
+            /* libmariadb sets the error flag of a text column on every
+             * fetch, but not that of a MYSQL_TIME: it must start at 0. */
+            errs[c] = 0;
+            bind[c].buffer_type = MYSQL_TYPE_DATETIME;
+            bind[c].buffer = &times[c];
+            bind[c].buffer_length = sizeof times[c];
+        }
     }
     st = bind_result(db, stmt, bind, err);
     int truncated;
@@ -269,12 +346,15 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
                 r->cap_cells *= 2;
             r->cells = xrealloc(r->cells, r->cap_cells * sizeof *r->cells);
         }
+        for (unsigned c = 0; c < ncols; c++)
+            if (!nulls[c] && fetched_as_time(&fields[c]))
+                lens[c] = format_time(bufs[c], &times[c], fields[c].decimals);
         copy_row(r, &r->cells[r->nrows * ncols], ncols, bufs, lens, nulls);
         r->nrows++;
     }
 done:
-    for (unsigned c = 0; c < ncols; c++)
-        free(bufs[c]);
+    if (block != small)
+        free(block);
     /* A lost connection closed the cached statement with it. */
     if (db->conn != NULL)
         mysql_stmt_free_result(stmt);

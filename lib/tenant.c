@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include "digest.h"
 #include "storefront.h"
 
 #include <stdio.h>
@@ -202,7 +203,7 @@ rec_status rec_token_tenant(rec_db *db, const char *token, size_t len,
     if (st != REC_OK)
         return st;
     uint8_t hash[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, len, hash);
+    dg_sha256(token, len, hash);
     int ok = rec_rows_count(rows) == 1 &&
              rec_rows_len(rows, 0, 1) == sizeof hash &&
              CRYPTO_memcmp(rec_rows_get(rows, 0, 1), hash, sizeof hash) == 0;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench-deps.sh -- what `make bench` needs beyond `make test`'s packages:
-# wrk, php-fpm with PDO MySQL (opcache comes with it), Node.js with npm,
+# wrk, php-fpm with PDO MySQL (opcache comes with it), Go with
+# go-sql-driver/mysql (Debian's packages: the Go reference builds in GOPATH
+# mode from /usr/share/gocode, nothing downloaded), Node.js with npm,
 # and the Node reference's express and mysql2, installed from the npm
 # registry with `npm ci` from the committed package-lock.json into
 # tests/bench/peers/node/node_modules (never committed).
@@ -18,7 +20,7 @@ installed() {
 }
 
 missing=()
-for p in wrk php-fpm php-mysql; do
+for p in wrk php-fpm php-mysql golang-go golang-github-go-sql-driver-mysql-dev; do
     installed "$p" || missing+=("$p")
 done
 # Node may come from Debian (nodejs + npm) or from elsewhere: any node and

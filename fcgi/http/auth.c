@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include "digest.h"
 #include "reply.h"
 
 #include <string.h>
@@ -58,7 +59,7 @@ static rec_status token_tenant(http_req *r, const char *tok, size_t len,
                                uint64_t *tenant, rec_err *err)
 {
     uint8_t hash[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)tok, len, hash);
+    dg_sha256(tok, len, hash);
     struct cached_token *c = slot_of(hash);
     int64_t now = now_ms();
     if (c->tenant_id != 0 && now < c->expires_ms &&

@@ -23,8 +23,11 @@ void reply_json(http_req *r, int status)
 
 void reply_etag(http_req *r, uint32_t version)
 {
-    char tag[16];
-    snprintf(tag, sizeof tag, "\"%u\"", version);
+    char tag[24];
+    size_t n = jb_fmt_u64(tag + 1, version);
+    tag[0] = '"';
+    tag[n + 1] = '"';
+    tag[n + 2] = '\0';
     http_header(r, "ETag", tag);
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""bench.py -- `make bench`: optimist against PHP-FPM, Node and the raw
-database, side by side, in one run.
+"""bench.py -- `make bench`: optimist against PHP-FPM, Node, Go and the
+ceiling (nginx alone, the raw database), side by side, in one run.
 
 It starts its own stack in a temporary folder (tests/e2e/harness.py: a
 private MariaDB, the optimist pool, and one nginx that fronts optimist,
-php-fpm and the Node cluster on three ports), seeds 10,000 bids for one
+php-fpm, the Node cluster and the Go server on four ports, and answers
+the same bytes from memory on a fifth), seeds 10,000 bids for one
 tenant plus one hot bid, and runs wrk (tests/bench/*.lua) for each scenario
 and connection count against each target in turn, A B C D A B C D, so that
 a machine that gets busier or quieter affects every target alike:
@@ -24,13 +25,17 @@ a machine that gets busier or quieter affects every target alike:
             ids, versions tracked (optimist only; beside get and spread:
             the goal is 0.9 x the bid rows, same run)
 
-and the raw database ceiling (tests/bench/rawdb.c: the same statements from
-N threads, no HTTP) for get, spread and hot. It prints one table (and
-writes it to build/bench/last.md) with req/s, p50/p99, the counts of
-200/409/other, the ratios optimist/PHP, optimist/Node, optimist/raw, the
-CPU time per request of each process group (from /proc), the resident
-memory of the pool's workers after the run, and whether each bar of the
-benchmark's goals is met.
+and, for get, spread and hot, the two halves of the ceiling: "nginx"
+(the bench's nginx answering optimist's own answer -- status, headers,
+body -- from memory with `return`, through the same wrk script) and
+"raw" (tests/bench/rawdb.c: the same statements from N threads, no HTTP).
+It prints one table (and writes it to build/bench/last.md) with req/s,
+p50/p99, the counts of 200/409/other, the ratios optimist/PHP,
+optimist/Node, optimist/Go, optimist/raw, the CPU time per request of
+each process group (from /proc), the ceiling (nginx alone + MariaDB
+alone, per answer) and optimist's fraction of it, the resident memory of
+the pool's workers after the run, the load average before, during and
+after, and whether each bar of BENCH.md is met.
 
 Everything it starts is stopped by pid when it ends, fails, or is
 interrupted (Ctrl-C, SIGTERM).
@@ -42,7 +47,8 @@ Environment:
                        chatread (a declared table's rows right after the
                        bid rows they are compared with)
     BENCH_CHAT_REPORTS reports the chat scenarios spread over (default 8)
-    BENCH_TARGETS      default optimist,php,node,raw
+    BENCH_TARGETS      default optimist,php,node,go,nginx,raw (nginx: the
+                       ceiling's HTTP half; go needs build/bench/gopeer)
     BENCH_ROUNDS       A B C D repetitions (default 2)
     BENCH_WARMUP       seconds of warm-up per target and scenario before
                        the measured runs (default 8: Node's JIT needs a
@@ -52,6 +58,7 @@ Environment:
     BENCH_PHP_CHILDREN php-fpm static children (default 16)
     BENCH_NODE_WORKERS Node cluster workers (default 2)
     BENCH_NODE_POOL    mysql2 connections per Node worker (default 16)
+    BENCH_GO_POOL      database/sql connections of the Go server (default 32)
     BENCH_DURABLE      1: innodb_flush_log_at_trx_commit=1 (fsync at
                        every commit); default 2 (write at commit, fsync
                        once a second)
@@ -87,18 +94,23 @@ SCENARIOS = os.environ.get("BENCH_SCENARIOS",
                            "chatread").split(",")
 CHAT_REPORTS = int(os.environ.get("BENCH_CHAT_REPORTS", "8"))
 CHAT_SCENARIOS = ("chat", "chat100k", "chatread")
-TARGETS = os.environ.get("BENCH_TARGETS", "optimist,php,node,raw").split(",")
+TARGETS = os.environ.get("BENCH_TARGETS",
+                         "optimist,php,node,go,nginx,raw").split(",")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
 PHP_CHILDREN = int(os.environ.get("BENCH_PHP_CHILDREN", "16"))
 NODE_WORKERS = int(os.environ.get("BENCH_NODE_WORKERS", "2"))
 NODE_POOL = int(os.environ.get("BENCH_NODE_POOL", "16"))
+GO_POOL = int(os.environ.get("BENCH_GO_POOL", "32"))
 DURABLE = os.environ.get("BENCH_DURABLE") == "1"
 NBIDS = int(os.environ.get("BENCH_BIDS", "10000"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "build", "bench",
                                                "last.md"))
 RAWDB = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench", "rawdb")
+GOPEER = os.path.join(REPO, os.environ.get("BUILD", "build"), "bench",
+                      "gopeer")
+CORES = os.cpu_count() or 1
 
 # Which scenarios each target implements.
 SUPPORTS = {
@@ -106,6 +118,8 @@ SUPPORTS = {
                  "tget", "tspread"},
     "php": {"get", "spread", "hot"},
     "node": {"get", "spread", "hot"},
+    "go": {"get", "spread", "hot"},
+    "nginx": {"get", "spread", "hot"},
     "raw": {"get", "spread", "hot"},
 }
 BID_SCENARIOS = [s for s in SCENARIOS if s in ("get", "spread", "hot")]
@@ -174,8 +188,8 @@ def vm(pid, field):
 class BenchFrontend(harness.Frontend):
     """The optimist pool plus one nginx for all three HTTP targets."""
 
-    php_port = node_port = None
-    php_socket = node_socket = None
+    php_port = node_port = go_port = ceil_port = None
+    php_socket = node_socket = go_socket = None
 
     def render_nginx_conf(self, port):
         with open(os.path.join(HERE, "nginx-bench.conf.in")) as f:
@@ -188,6 +202,9 @@ class BenchFrontend(harness.Frontend):
             "@PORT@": str(port),
             "@PHP_PORT@": str(self.php_port),
             "@NODE_PORT@": str(self.node_port),
+            "@GO_PORT@": str(self.go_port),
+            "@GO_SOCKET@": self.go_socket,
+            "@CEIL_PORT@": str(self.ceil_port),
             "@FCGI_SOCKET@": self.fcgi_socket,
             "@PHP_SOCKET@": self.php_socket,
             "@NODE_SOCKET@": self.node_socket,
@@ -198,6 +215,12 @@ class BenchFrontend(harness.Frontend):
             text = text.replace(key, value)
         with open(self.nginx_conf, "w") as f:
             f.write(text)
+        # The ceiling's answers are known once optimist answers: until
+        # then (Bench.setup_ceiling rewrites it and reloads nginx), 503.
+        ceiling = os.path.join(self.nginx_dir, "ceiling.conf")
+        if not os.path.exists(ceiling):
+            with open(ceiling, "w") as f:
+                f.write("location / { return 503; }\n")
         import shutil
         shutil.copy("/etc/nginx/fastcgi_params",
                     os.path.join(self.nginx_dir, "fastcgi_params"))
@@ -223,6 +246,9 @@ class Bench:
         self.fe = None
         self.php = None
         self.node = None
+        self.go = None
+        self.ceiling_ok = False
+        self.load = {"before": os.getloadavg(), "after": None}
         self.client = None
         self.token = None
         self.tenant_id = None
@@ -275,6 +301,9 @@ class Bench:
         fe.node_socket = os.path.join(st.dir, "node", "node.sock")
         fe.php_port = harness.free_port()
         fe.node_port = harness.free_port()
+        fe.go_socket = os.path.join(st.dir, "go", "go.sock")
+        fe.go_port = harness.free_port()
+        fe.ceil_port = harness.free_port()
         fe.start_pool()
         # Only the targets measured (BENCH_TARGETS=optimist needs neither
         # php-fpm nor Node installed).
@@ -282,17 +311,21 @@ class Bench:
             self.start_php()
         if "node" in TARGETS:
             self.start_node()
+        if "go" in TARGETS:
+            self.start_go()
         fe.start_nginx()
         fe.wait_healthy()
         self.check_targets()
+        if "nginx" in TARGETS and BID_SCENARIOS and "optimist" in TARGETS:
+            self.setup_ceiling()
 
     def stop(self):
         if self.client is not None and self.client.poll() is None:
             harness._end_group(self.client)
-        for proc in (self.node, self.php):
+        for proc in (self.go, self.node, self.php):
             if proc is not None:
                 harness._end_group(proc)
-        self.node = self.php = None
+        self.go = self.node = self.php = None
         self.stack.stop()
 
     def seed(self):
@@ -403,6 +436,86 @@ class Bench:
         harness.wait_until(lambda: len(harness.children(self.node.pid))
                            >= NODE_WORKERS, 20, "node's workers")
 
+    def start_go(self):
+        if not os.access(GOPEER, os.X_OK):
+            # As for rawdb: the Go column is left out, the rest runs.
+            log("%s is missing, Go is skipped: `make bench` builds it "
+                "(golang-go and golang-github-go-sql-driver-mysql-dev, "
+                "from scripts/bench-deps.sh)" % GOPEER)
+            return
+        d = os.path.join(self.stack.dir, "go")
+        os.makedirs(d, exist_ok=True)
+        env = dict(os.environ, BENCH_LISTEN=self.fe.go_socket,
+                   BENCH_DB_SOCKET=self.stack.db.socket,
+                   BENCH_DB_USER=self.db_user,
+                   BENCH_DB_PASSWORD=self.db_password,
+                   BENCH_DB_NAME=self.stack.db.name,
+                   BENCH_GO_POOL=str(GO_POOL))
+        with open(os.path.join(d, "go.log"), "ab") as out:
+            self.go = subprocess.Popen(
+                [GOPEER], cwd=d, env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=out, start_new_session=True)
+        self._wait_socket(self.fe.go_socket, self.go, "the Go server")
+
+    def setup_ceiling(self):
+        """The ceiling's HTTP half: nginx answering, from memory, what
+        optimist answers -- status, headers and body -- for each scenario:
+        the GET of a bid, a successful PATCH, the hot bid's 409. Written
+        into the ceiling server's include and loaded with a SIGHUP to our
+        nginx."""
+        path = "/v1/bids/%d" % self.lo
+        get = self.request("optimist", "GET", path)
+        v = get.json()["version"]
+        patch = self.request("optimist", "PATCH", path,
+                             {"version": v, "data": {"price": 10}})
+        hot = self.request("optimist", "PATCH", "/v1/bids/%d" % self.hot,
+                           {"version": 4294967295, "data": {"price": 1}})
+        if (get.status, patch.status, hot.status) != (200, 200, 409):
+            raise harness.HarnessError("ceiling: optimist answered %r %r %r"
+                                       % (get, patch, hot))
+
+        def quoted(text):
+            # nginx strings: \ and ' escaped; $ would start a variable,
+            # so it comes from one ($ceil_dollar, nginx-bench.conf.in).
+            text = text.replace("\\", "\\\\").replace("'", "\\'")
+            return "'%s'" % text.replace("$", "${ceil_dollar}")
+
+        def answer(r):
+            out = []
+            for name, value in r.headers.items():
+                low = name.lower()
+                if low in ("server", "date", "content-type", "content-length",
+                           "connection", "transfer-encoding", "keep-alive"):
+                    continue
+                if low == "x-request-id":
+                    out.append("add_header %s $request_id always;" % name)
+                else:
+                    out.append("add_header %s %s always;" % (name,
+                                                              quoted(value)))
+            out.append("return %d %s;" % (r.status, quoted(r.text)))
+            return " ".join(out)
+
+        self.ceiling_bytes = {"get": len(get.body), "spread": len(patch.body),
+                              "hot": len(hot.body)}
+        conf = ("location = /v1/bids/%d { %s }\n"
+                "location /v1/bids/ {\n"
+                "    if ($request_method = PATCH) { %s }\n"
+                "    %s\n}\n" % (self.hot, answer(hot), answer(patch),
+                                  answer(get)))
+        with open(os.path.join(self.fe.nginx_dir, "ceiling.conf"), "w") as f:
+            f.write(conf)
+        t = self.fe.nginx_test()
+        if t.returncode != 0:
+            raise harness.HarnessError("ceiling: nginx -t:\n" + t.stderr)
+        os.kill(self.fe.nginx_pid(), signal.SIGHUP)
+
+        def loaded():
+            r = harness.request("127.0.0.1", self.fe.ceil_port, "GET", path,
+                                token=self.token)
+            return r.status == 200 and r.body == get.body
+        harness.wait_until(loaded, 20, "nginx to load the ceiling")
+        self.ceiling_ok = True
+
     def _wait_socket(self, path, proc, what):
         import socket
 
@@ -420,7 +533,8 @@ class Bench:
 
     def port_of(self, target):
         return {"optimist": self.fe.port, "php": self.fe.php_port,
-                "node": self.fe.node_port}[target]
+                "node": self.fe.node_port, "go": self.fe.go_port,
+                "nginx": self.fe.ceil_port}[target]
 
     def request(self, target, method, path, body=None, headers=None):
         return harness.request("127.0.0.1", self.port_of(target), method,
@@ -431,7 +545,7 @@ class Bench:
         """Every HTTP target answers the same bid the same way, and a
         conflict the same way: the bench compares like with like."""
         seen = {}
-        for t in ("optimist", "php", "node"):
+        for t in ("optimist", "php", "node", "go"):
             if t not in TARGETS or not BID_SCENARIOS:
                 continue
             path = "/v1/bids/%d" % self.lo
@@ -494,7 +608,8 @@ class Bench:
         app = {"optimist": self.fe.pool_pid(),
                "php": self.php.pid if self.php else None,
                "node": self.node.pid if self.node else None,
-               "raw": None}[target]
+               "go": self.go.pid if self.go else None,
+               "nginx": None, "raw": None}[target]
         return {"nginx": None if target == "raw" else self.fe.nginx_pid(),
                 "app": app, "db": self.stack.db.pid()}
 
@@ -547,6 +662,7 @@ class Bench:
     def run(self, target, scenario, conns, seconds=SECONDS, record=True):
         cmd = self.client_cmd(target, scenario, conns, seconds)
         groups = self.groups(target)
+        load = os.getloadavg()[0]
         before = {g: group_cpu(p) for g, p in groups.items()}
         env = dict(os.environ, BENCH_LUA_DIR=HERE)
         # In a session of its own, like every server here: stop() ends it
@@ -574,7 +690,7 @@ class Bench:
         cpu = {g: (after[g] - before[g]) / n * 1e6 for g in groups}
         cpu["client"] = (ru.ru_utime + ru.ru_stime) / n * 1e6
         res = dict(line, target=target, scenario=scenario, conns=conns,
-                   cpu_us=cpu)
+                   cpu_us=cpu, load=load)
         res["rps"] = line["requests"] / (line["duration_us"] / 1e6)
         if record:
             self.results.append(res)
@@ -594,6 +710,10 @@ class Bench:
             return False
         if target == "raw" and not os.access(RAWDB, os.X_OK):
             return False
+        if target == "go" and self.go is None:
+            return False
+        if target == "nginx" and not self.ceiling_ok:
+            return False
         if scenario in CHAT_SCENARIOS and not self.chat_ok:
             return False
         if scenario in TABLE_SCENARIOS and not self.table_lo:
@@ -607,7 +727,8 @@ class Bench:
         for t in TARGETS:
             for sc in ("get", "spread", "hot") + CHAT_SCENARIOS + \
                     TABLE_SCENARIOS:
-                if self.runnable(t, sc) and sc in SCENARIOS and t != "raw":
+                if self.runnable(t, sc) and sc in SCENARIOS and \
+                        t not in ("raw", "nginx"):
                     self.run(t, sc, 16, WARMUP, record=False)
 
     def run_all(self):
@@ -748,21 +869,93 @@ def fmt_ratio(a, b):
     return "%.2f" % (a["rps"] / b["rps"])
 
 
+BUSY = 0.5  # load average per core, before the run, that makes it "busy"
+
+
+def load_line(bench):
+    """The load average before, during (sampled as each run starts) and
+    after the run, and whether the machine was busy: more than BUSY x the
+    cores runnable before we started anything, or, during the runs, more
+    than the bench itself keeps busy (its server, client and database:
+    about cores + 2)."""
+    before = bench.load["before"]
+    after = bench.load["after"] or os.getloadavg()
+    during = [r["load"] for r in bench.results if "load" in r]
+    busy_before = before[0] > BUSY * CORES
+    busy_during = bool(during) and min(during) > CORES + 2
+    text = ("load average (1, 5, 15 min): before %.2f %.2f %.2f, after "
+            "%.2f %.2f %.2f; 1-min during the runs %s, on %d cores" % (
+                before + after + (
+                    "%.1f to %.1f" % (min(during), max(during))
+                    if during else "-", CORES)))
+    if busy_before or busy_during:
+        text += ("\n\n**busy machine**: other work was running (load %s); "
+                 "req/s are what was left of the machine and the bars on "
+                 "req/s are not a fair test. CPU per answer (the columns "
+                 "on the right) is what to read." % (
+                     "%.2f before the start" % before[0] if busy_before
+                     else "never under %.1f during the runs" % min(during)))
+    return text, busy_before or busy_during
+
+
+def ceiling(agg, sc, c):
+    """The ceiling of one row: nginx answering from memory (its CPU per
+    answer) plus the database alone (rawdb's MariaDB CPU per answer). The
+    rate it allows is cores / that CPU; None when either half is missing."""
+    n, r = agg.get((sc, c, "nginx")), agg.get((sc, c, "raw"))
+    if not n or not r or not n["cpu"].get("nginx") or not r["cpu"].get("db"):
+        return None
+    us = n["cpu"]["nginx"] + r["cpu"]["db"]
+    return {"nginx_us": n["cpu"]["nginx"], "db_us": r["cpu"]["db"],
+            "us": us, "rps": CORES * 1e6 / us}
+
+
+def ceiling_lines(agg):
+    out = ["The ceiling: nginx answering optimist's answer from memory "
+           "(`return`, same client) and the database alone (rawdb, the same "
+           "statements) cost, together, the least CPU an answer of an "
+           "nginx-fronted service on this box can cost; %d cores over that "
+           "is the most answers a second it can give. optimist's fraction: "
+           "its req/s over that rate (the client's CPU, which the ceiling "
+           "leaves out, is in optimist's), and by CPU: the ceiling's CPU "
+           "per answer over optimist's server total (nginx + pool + "
+           "MariaDB; load does not move it)." % CORES, "",
+           "| scenario | conns | nginx alone µs | MariaDB alone µs | ceiling "
+           "µs | ceiling req/s | optimist req/s | ÷ceiling | optimist server "
+           "µs | ÷ceiling by CPU |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for sc in SCENARIOS:
+        for c in CONNS:
+            ce, o = ceiling(agg, sc, c), agg.get((sc, c, "optimist"))
+            if ce is None or o is None:
+                continue
+            out.append("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f "
+                       "| %.0f | %.2f |" % (
+                           sc, c, ce["nginx_us"], ce["db_us"], ce["us"],
+                           ce["rps"], o["rps"], o["rps"] / ce["rps"],
+                           server_cpu(o), ce["us"] / server_cpu(o)))
+    return out if len(out) > 4 else []
+
+
 def table(bench, agg, rss):
     lines = []
     lines.append("machine: %s" % machine())
     lines.append("settings: %ds a run after %ds of warm-up, %d rounds A B C D, optimist workers "
                  "%d, php-fpm children %d, node workers %d x pool %d, "
-                 "innodb_flush_log_at_trx_commit=%d" % (
+                 "go pool %d, innodb_flush_log_at_trx_commit=%d" % (
                      SECONDS, WARMUP, ROUNDS, WORKERS, PHP_CHILDREN, NODE_WORKERS,
-                     NODE_POOL, 1 if DURABLE else 2))
+                     NODE_POOL, GO_POOL, 1 if DURABLE else 2))
+    load_text, _ = load_line(bench)
+    lines.append("")
+    lines.append(load_text)
     lines.append("")
     lines.append("| scenario | conns | target | req/s | p50 ms | p99 ms | 200 "
-                 "| 409 | other | ÷PHP | ÷Node | ÷raw | CPU µs/req: nginx "
-                 "| app | MariaDB | client | server total | PHP÷ | Node÷ |")
+                 "| 409 | other | ÷PHP | ÷Node | ÷Go | ÷raw | CPU µs/req: "
+                 "nginx | app | MariaDB | client | server total | PHP÷ | "
+                 "Node÷ | Go÷ |")
     lines.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-                 "---:|---:|---:|---:|---:|---:|---:|---:|")
-    order = ["optimist", "php", "node", "raw"]
+                 "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    order = ["optimist", "php", "node", "go", "nginx", "raw"]
     for sc in SCENARIOS:
         for c in CONNS:
             o = agg.get((sc, c, "optimist"))
@@ -770,50 +963,65 @@ def table(bench, agg, rss):
                 a = agg.get((sc, c, t))
                 if a is None:
                     continue
-                ratios = ["", "", ""]
+                ratios = ["", "", "", ""]
                 if t == "optimist":
-                    ratios = [fmt_ratio(o, agg.get((sc, c, "php"))),
-                              fmt_ratio(o, agg.get((sc, c, "node"))),
-                              fmt_ratio(o, agg.get((sc, c, "raw")))]
+                    ratios = [fmt_ratio(o, agg.get((sc, c, peer)))
+                              for peer in ("php", "node", "go", "raw")]
                 cpu = a["cpu"]
 
                 def us(g):
                     return "%.0f" % cpu[g] if cpu.get(g) else "-"
                 total = server_cpu(a)
-                cpu_ratios = ["", ""]
+                cpu_ratios = ["", "", ""]
                 if t == "optimist" and total:
-                    for i, peer in enumerate(("php", "node")):
+                    for i, peer in enumerate(("php", "node", "go")):
                         b = agg.get((sc, c, peer))
                         if b and server_cpu(b):
                             cpu_ratios[i] = "%.2f" % (server_cpu(b) / total)
                 lines.append(
                     "| %s | %d | %s | %.0f | %.2f | %.2f | %d | %d | %d%s "
-                    "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s |" % (
+                    "| %s | %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s "
+                    "| %s |" % (
                         sc, c, t, a["rps"], a["p50"], a["p99"], a["c200"],
                         a["c409"], a["cother"] + a["errors"],
                         "" if not a["first_other"] else " (%s)"
                         % a["first_other"][:40].replace("|", "/"),
-                        ratios[0], ratios[1], ratios[2], us("nginx"),
-                        us("app"), us("db"), us("client"), total,
-                        cpu_ratios[0], cpu_ratios[1]))
+                        ratios[0], ratios[1], ratios[2], ratios[3],
+                        us("nginx"), us("app"), us("db"), us("client"), total,
+                        cpu_ratios[0], cpu_ratios[1], cpu_ratios[2]))
     lines.append("")
-    lines.append("÷PHP, ÷Node, ÷raw: optimist's req/s over theirs. app = the "
-                 "optimist pool, php-fpm or the Node cluster; raw has no HTTP, "
-                 "its client is rawdb. CPU from /proc/<pid>/stat (utime+stime,"
-                 " reaped children included) over the run, divided by the "
-                 "answers; server total = nginx + app + MariaDB, and PHP÷, "
-                 "Node÷ = their server total over optimist's: how many times "
-                 "the CPU optimist spends on one answer.")
+    lines.append("÷PHP, ÷Node, ÷Go, ÷raw: optimist's req/s over theirs. app = "
+                 "the optimist pool, php-fpm, the Node cluster or the Go "
+                 "server; nginx = nginx alone, answering from memory; raw has "
+                 "no HTTP, its client is rawdb. CPU from /proc/<pid>/stat "
+                 "(utime+stime, reaped children included) over the run, "
+                 "divided by the answers; server total = nginx + app + "
+                 "MariaDB, and PHP÷, Node÷, Go÷ = their server total over "
+                 "optimist's: how many times the CPU optimist spends on one "
+                 "answer.")
     lines.append("")
+    ce = ceiling_lines(agg)
+    if ce:
+        lines.extend(ce)
+        lines.append("")
     lines.append("memory after the run: " + rss)
     lines.append("")
     lines.extend(bars(agg, bench))
     return "\n".join(lines) + "\n"
 
 
+# The pool's CPU per answer, µs, at 64 connections (issue 25).
+POOL_CPU_TARGETS = (("get", 35), ("spread", 75), ("chat", 120))
+
+
 def bars(agg, bench):
-    out = ["The bar (64 connections, same run):"]
-    c = 64
+    _, busy = load_line(bench)
+    out = ["The bars (64 connections, same run%s):" % (
+        "; a busy machine: the bars on req/s are not a fair test"
+        if busy else "")]
+    c = 64 if 64 in CONNS else max(CONNS)
+    if c != 64:
+        out[0] = out[0].replace("64 connections", "%d connections" % c)
 
     def get(sc, t):
         return agg.get((sc, c, t))
@@ -827,7 +1035,9 @@ def bars(agg, bench):
         return a["rps"] / b["rps"] if a and b and b["rps"] else None
 
     for sc, t, need in (("get", "php", 4), ("get", "node", 3),
+                        ("get", "go", 1.5),
                         ("spread", "php", 3), ("spread", "node", 2.5),
+                        ("spread", "go", 1.3),
                         ("spread", "raw", 0.5), ("hot", "php", 3)):
         r = ratio(sc, t)
         if r is None:
@@ -856,6 +1066,16 @@ def bars(agg, bench):
         check("hot p99 optimist < p50 PHP", o["p99"] < p["p50"],
               "%.2f ms vs %.2f ms" % (o["p99"], p["p50"]))
     out += table_bench_bars(get, check)
+    for sc, need in POOL_CPU_TARGETS:
+        a = get(sc, "optimist")
+        if a and a["cpu"].get("app"):
+            check("%s: pool CPU per answer <= %d µs" % (sc, need),
+                  a["cpu"]["app"] <= need, "%.0f µs" % a["cpu"]["app"])
+    ce, o = ceiling(agg, "get", c), get("get", "optimist")
+    if ce and o:
+        check("get optimist >= 0.6 x the ceiling", o["rps"] >= 0.6 * ce["rps"],
+              "%.2f by req/s; %.2f by CPU" % (o["rps"] / ce["rps"],
+                                              ce["us"] / server_cpu(o)))
     rss = bench.worker_rss
     if rss:
         check("pool worker RSS <= 8 MiB", max(rss) <= 8192,
@@ -878,6 +1098,7 @@ def main():
     try:
         bench.start()
         bench.run_all()
+        bench.load["after"] = os.getloadavg()
         workers = bench.fe.worker_pids()
         bench.worker_rss = [vm(p, "VmRSS") or 0 for p in workers]
         hwm = [vm(p, "VmHWM") or 0 for p in workers]
@@ -885,11 +1106,13 @@ def main():
                    (harness.children(bench.php.pid) if bench.php else [])]
         node_rss = [vm(p, "VmRSS") or 0 for p in
                     (harness.children(bench.node.pid) if bench.node else [])]
+        go_rss = vm(bench.go.pid, "VmRSS") if bench.go else 0
         rss = ("optimist pool workers VmRSS %s KiB (peak VmHWM %s KiB); "
                "php-fpm children VmRSS max %d KiB; node workers VmRSS max "
-               "%d KiB" % ("/".join(map(str, bench.worker_rss)),
-                           "/".join(map(str, hwm)), max(php_rss or [0]),
-                           max(node_rss or [0])))
+               "%d KiB; Go server VmRSS %d KiB" % (
+                   "/".join(map(str, bench.worker_rss)),
+                   "/".join(map(str, hwm)), max(php_rss or [0]),
+                   max(node_rss or [0]), go_rss or 0))
         text = table(bench, aggregate(bench.results), rss)
         os.makedirs(os.path.dirname(OUT), exist_ok=True)
         with open(OUT, "w") as f:
