@@ -591,7 +591,7 @@ const char *rec_status_name(rec_status st)
 {
     static const char *const names[] = {
         "ok",    "not_found",   "conflict", "invalid_state", "duplicate",
-        "retry", "unavailable", "invalid",  "error"};
+        "retry", "unavailable", "invalid",  "constraint",    "error"};
     if ((unsigned)st < sizeof names / sizeof names[0])
         return names[st];
     return "unknown";

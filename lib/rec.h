@@ -51,6 +51,8 @@ typedef enum rec_status {
                           during a write whose fate is unknown) */
     REC_INVALID,       /* the server refused the input (bad JSON path,
                           value out of range): the caller's data */
+    REC_CONSTRAINT,    /* a declared table's unique key, foreign key or
+                          CHECK refused the data (table.h) */
     REC_ERROR          /* anything else: a bug or a schema mismatch */
 } rec_status;
 
@@ -201,6 +203,11 @@ typedef int (*rec_row_fn)(void *ctx, const rec_rows *row);
 rec_status rec_each(rec_db *db, const char *sql, const rec_param *params,
                     size_t nparams, rec_row_fn fn, void *ctx,
                     rec_err *err) REC_MUST_CHECK;
+
+/* Closes the statement prepared for `sql` (by address) on this
+ * connection, if there is one: before freeing a statement text made at
+ * run time, whose address a later text may reuse (table.c). */
+void rec_forget(rec_db *db, const char *sql);
 
 /* Runs a constant statement with no parameters and no result through the
  * text protocol (DDL, migrations). */

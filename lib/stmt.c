@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PARAMS 32
+#define MAX_PARAMS 64 /* a declared table binds up to 62 */
 /* fetch_rows keeps the column buffers of a result on the stack up to this
  * size (the row of a bid with a 1 KB data object takes about 1.5 KB). */
 #define FETCH_STACK_BYTES 4096
@@ -121,6 +121,37 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
         db->cache[free_slot].stmt = stmt;
     }
     return stmt;
+}
+
+void rec_forget(rec_db *db, const char *sql)
+{
+    size_t i = slot_of(sql), mask = STMT_CACHE_SIZE - 1;
+    for (size_t n = 0; n < STMT_CACHE_SIZE; n++, i = (i + 1) & mask) {
+        if (db->cache[i].sql == NULL)
+            return; /* not cached */
+        if (db->cache[i].sql == sql)
+            break;
+    }
+    if (db->cache[i].sql != sql)
+        return;
+    mysql_stmt_close(db->cache[i].stmt);
+    db->cache[i].sql = NULL;
+    db->cache[i].stmt = NULL;
+    /* Linear probing: the entries after the hole up to the next free slot
+     * move back to where a lookup that starts at their home slot finds
+     * them. */
+    for (size_t j = (i + 1) & mask; db->cache[j].sql != NULL;
+         j = (j + 1) & mask) {
+        size_t home = slot_of(db->cache[j].sql);
+        /* j's entry may stay unless its home lies cyclically in (i, j] */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        db->cache[i] = db->cache[j];
+        db->cache[j].sql = NULL;
+        db->cache[j].stmt = NULL;
+        i = j;
+    }
 }
 
 static int is_read(const char *sql)
