@@ -8,7 +8,7 @@
  *   optimistctl [--json] check
  *
  * It reads the same OPTIMIST_DB_* options as the pool (the option table of
- * fcgi/core/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
+ * fcgi/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
  * /etc/optimist/optimist.conf when installed). With no socket or host set
  * it finds the `make run` database: the checkout it was built in (found
  * from its own path) has var/run/mysqld.sock. Installed (PREFIX/bin), it
@@ -19,10 +19,11 @@
  * is one line and status 1; success is status 0. `check` exits 1 when any
  * check fails, so that scripts can use it.
  */
-#include "conf.h"
-#include "rec.h"
-#include "jbuf.h"
-#include "utf8.h"
+#include "../fcgi/conf.h"
+#include "../lib/rec.h"
+#include "../lib/jbuf.h"
+#include "../lib/table.h"
+#include "../lib/utf8.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -97,9 +98,15 @@ static int usage(void)
         "  idempotency purge              delete expired Idempotency-Key "
         "answers\n"
         "  check                          configuration, database, migrations\n"
+        "  table list                     declared tables: served or refused, "
+        "prepared\n"
+        "  table prepare NAME [--dry-run] version column and triggers for a "
+        "table\n"
         "Database: OPTIMIST_DB_SOCKET or OPTIMIST_DB_HOST/PORT, "
         "OPTIMIST_DB_USER, OPTIMIST_DB_PASSWORD, OPTIMIST_DB_NAME;\n"
-        "default: the make-run database under var/run/mysqld.sock.\n");
+        "default: the make-run database under var/run/mysqld.sock.\n"
+        "Declared tables: OPTIMIST_TABLES_DIR (default: var/tables.d of\n"
+        "the checkout, or /etc/optimist/tables.d).\n");
     return 2;
 }
 
@@ -553,6 +560,75 @@ static int cmd_check(rec_db *db, const rec_config *cfg)
     return rc;
 }
 
+/* The declarations' folder: OPTIMIST_TABLES_DIR, else make run's
+ * var/tables.d in a checkout, else the package's. */
+static const char *tables_dir(char *buf, size_t cap)
+{
+    const char *env = getenv("OPTIMIST_TABLES_DIR");
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (checkout[0])
+        snprintf(buf, cap, "%s/var/tables.d", checkout);
+    else
+        snprintf(buf, cap, "/etc/optimist/tables.d");
+    return buf;
+}
+
+static void print_statement(const char *sql, void *ctx)
+{
+    printf("%s%s;\n", (const char *)ctx, sql);
+}
+
+/* table list | table prepare NAME [--dry-run] */
+static int cmd_table(rec_db *db, int argc, char **argv)
+{
+    char buf[PATH_MAX + 32];
+    const char *dir = tables_dir(buf, sizeof buf);
+    tbl_err err;
+    rec_status st;
+    if (argc == 3 && strcmp(argv[2], "list") == 0) {
+        tbl_registry *reg = tbl_registry_load(db, dir, &st, &err);
+        if (reg == NULL)
+            return fail("table list", st, &err.db);
+        for (size_t i = 0; i < tbl_registry_count(reg); i++) {
+            const tbl_table *t = tbl_registry_at(reg, i);
+            printf("%-20s served   %s  `%s`.`%s`, %zu columns\n", t->name,
+                   t->prepared ? "prepared    " : "not prepared", t->schema,
+                   t->table, t->ncols);
+        }
+        for (size_t i = 0; i < tbl_registry_nrefused(reg); i++) {
+            const char *name = NULL;
+            const char *why = tbl_registry_refused(reg, i, &name);
+            printf("%-20s refused  %s\n", name[0] ? name : "-", why);
+        }
+        if (tbl_registry_count(reg) + tbl_registry_nrefused(reg) == 0)
+            printf("no declared tables in %s\n", dir);
+        int rc = tbl_registry_nrefused(reg) > 0;
+        tbl_registry_free(reg, db);
+        return rc;
+    }
+    if ((argc == 4 || argc == 5) && strcmp(argv[2], "prepare") == 0) {
+        int dry = argc == 5 && strcmp(argv[4], "--dry-run") == 0;
+        if (argc == 5 && !dry)
+            return usage();
+        unsigned changes = 0;
+        st = tbl_prepare(db, dir, argv[3], dry, print_statement, (void *)"",
+                         &changes, &err);
+        if (st == REC_INVALID)
+            return refuse("table prepare: %s", err.why);
+        if (st != REC_OK)
+            return fail("table prepare", st, &err.db);
+        if (changes == 0)
+            printf("-- %s is prepared already: nothing to do\n", argv[3]);
+        else
+            printf("-- %s: %u statement%s %s\n", argv[3], changes,
+                   changes == 1 ? "" : "s",
+                   dry ? "to run (--dry-run: none was run)" : "run");
+        return 0;
+    }
+    return usage();
+}
+
 int main(int argc, char **argv)
 {
     static conf opts; /* the pool's option table: cfg points into it */
@@ -597,6 +673,8 @@ int main(int argc, char **argv)
         rc = cmd_token(db, argc, argv);
     else if (strcmp(argv[1], "idempotency") == 0)
         rc = cmd_idempotency(db, argc, argv);
+    else if (strcmp(argv[1], "table") == 0 && argc >= 3)
+        rc = cmd_table(db, argc, argv);
     else if (strcmp(argv[1], "check") == 0 && argc == 2)
         rc = cmd_check(db, &cfg);
     else
