@@ -240,7 +240,23 @@ void col_render(const col_type *t, const char *s, size_t n, jbuf *out)
         else
             jb_raw(out, "true", 4);
         return;
-    case COL_FLOAT:
+    case COL_FLOAT: {
+        /* The shortest text that reads back as the same FLOAT (s is its
+         * exact value as a DOUBLE: table.c selects it so). */
+        char tmp[40];
+        float f = strtof(s, NULL);
+        int w = 0;
+        for (int prec = 1; prec <= 9; prec++) {
+            w = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+            if (strtof(tmp, NULL) == f)
+                break;
+        }
+        if (isfinite(f) && json_number(tmp, (size_t)w))
+            jb_raw(out, tmp, (size_t)w);
+        else
+            jb_raw(out, s, n);
+        return;
+    }
     case COL_DOUBLE:
         if (json_number(s, n)) {
             jb_raw(out, s, n);

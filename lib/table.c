@@ -84,7 +84,14 @@ static void select_cols(jbuf *b, const tbl_table *t)
     tbl_quote(b, t->version);
     for (size_t i = 0; i < t->ncols; i++) {
         jb_lit(b, ", ");
+        /* The client library prints a FLOAT with 6 digits; as a DOUBLE
+         * (exact) it prints all, and col_render finds the shortest text
+         * that reads back as the same FLOAT. */
+        if (t->cols[i].type.kind == COL_FLOAT)
+            jb_lit(b, "CAST(");
         tbl_quote(b, t->cols[i].name);
+        if (t->cols[i].type.kind == COL_FLOAT)
+            jb_lit(b, " AS DOUBLE)");
     }
     jb_lit(b, " FROM ");
     tbl_quote_table(b, t);

@@ -352,6 +352,63 @@ static void test_decimal_digits(void **state)
     }
 }
 
+/* FLOAT and DOUBLE come back as the shortest text that reads back as the
+ * same stored value: a FLOAT keeps about 7 digits (16777217 is stored as
+ * 16777216), a DOUBLE all 17. */
+static void test_float_digits(void **state)
+{
+    (void)state;
+    tbl_table *t = table("types");
+    static const struct {
+        const char *in, *f, *d;
+    } cases[] = {
+        {"0.1", "0.1", "0.1"},
+        {"16777217", "16777216", "16777217"},
+        {"3.4028234e38", "3.4028235e+38", "3.4028234e38"},
+        {"-1.17549435e-38", "-1.1754944e-38", "-1.17549435e-38"},
+        {"123456789", "1.2345679e+08", "123456789"},
+        {"2.5", "2.5", "2.5"},
+        {"0", "0", "0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[160], want[160];
+        tbl_err err;
+        jbuf out;
+        jb_init(&out);
+        uint64_t key = 0;
+        snprintf(text, sizeof text, "{\"nn\":1,\"f\":%s,\"d\":%s}", cases[i].in,
+                 cases[i].in);
+        json_object *b = parse(text);
+        must(tbl_insert(db, t, T1, b, &key, &out, &err), &err.db, text);
+        json_object_put(b);
+        snprintf(want, sizeof want, "\"f\":%s,\"d\":%s,", cases[i].f,
+                 cases[i].d);
+        if (strstr(out.p, want) == NULL)
+            fail_msg("%s: want %s in %s", cases[i].in, want, out.p);
+        jb_free(&out);
+    }
+    /* the extremes of a DOUBLE read back exactly */
+    static const char *const dbl[] = {"1.7976931348623157e308", "5e-324",
+                                      "-2.2250738585072014e-308",
+                                      "0.30000000000000004"};
+    for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++) {
+        char text[160];
+        tbl_err err;
+        jbuf out;
+        jb_init(&out);
+        uint64_t key = 0;
+        snprintf(text, sizeof text, "{\"nn\":1,\"d\":%s}", dbl[i]);
+        json_object *b = parse(text);
+        must(tbl_insert(db, t, T1, b, &key, &out, &err), &err.db, text);
+        json_object_put(b);
+        const char *at = strstr(out.p, "\"d\":");
+        assert_non_null(at);
+        if (strtod(at + 4, NULL) != strtod(dbl[i], NULL))
+            fail_msg("%s came back as %.40s", dbl[i], at + 4);
+        jb_free(&out);
+    }
+}
+
 /* ---- refusals of values ------------------------------------------------- */
 
 static const struct refusal {
@@ -1121,6 +1178,7 @@ int main(void)
         cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_nulls_and_defaults),
         cmocka_unit_test(test_decimal_digits),
+        cmocka_unit_test(test_float_digits),
         cmocka_unit_test(test_values_refused),
         cmocka_unit_test(test_patch_refused_changes_nothing),
         cmocka_unit_test(test_constraints_named),
