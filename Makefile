@@ -325,7 +325,7 @@ faults: check-deps
 # replay_<target> (the target with a plain main, built like the tests);
 # `make fuzz` builds the targets with clang -fsanitize=fuzzer,address,
 # undefined into build/fuzz and runs each for FUZZ_SECONDS.
-FUZZ_TARGETS := body jpath precond router conf
+FUZZ_TARGETS := body jpath precond router conf coltype
 FUZZ_SECONDS ?= 60
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
