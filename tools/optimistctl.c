@@ -8,7 +8,7 @@
  *   optimistctl [--json] check
  *
  * It reads the same OPTIMIST_DB_* options as the pool (the option table of
- * fcgi/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
+ * fcgi/core/conf.c: the environment, then OPTIMIST_CONFIG's file, by default
  * /etc/optimist/optimist.conf when installed). With no socket or host set
  * it finds the `make run` database: the checkout it was built in (found
  * from its own path) has var/run/mysqld.sock. Installed (PREFIX/bin), it
@@ -19,11 +19,11 @@
  * is one line and status 1; success is status 0. `check` exits 1 when any
  * check fails, so that scripts can use it.
  */
-#include "../fcgi/conf.h"
-#include "../lib/rec.h"
-#include "../lib/jbuf.h"
-#include "../lib/table.h"
-#include "../lib/utf8.h"
+#include "conf.h"
+#include "rec.h"
+#include "jbuf.h"
+#include "table.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdio.h>

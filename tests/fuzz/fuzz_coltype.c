@@ -14,9 +14,9 @@
  */
 #include "fuzz.h"
 
-#include "../../fcgi/body.h"
-#include "../../lib/coltype.h"
-#include "../../lib/utf8.h"
+#include "body.h"
+#include "coltype.h"
+#include "utf8.h"
 
 #include "oracle.h"
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/table.h"
+#include "table.h"
 #include "itest.h"
 
 #include <json.h>

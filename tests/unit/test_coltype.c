@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/coltype.h"
+#include "coltype.h"
 
 #include <json.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "../../lib/decl.h"
+#include "decl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
