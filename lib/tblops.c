@@ -104,6 +104,7 @@ struct op {
     tbl_table *t;
     uint64_t tenant, key;
     rec_expect expect;
+    rec_expect want; /* tbl_delete: the caller's expect */
     tbl_plan *plan;
     jbuf *out;
     size_t out_start; /* out's length before the op (a retry starts over) */
@@ -291,8 +292,10 @@ static rec_status delete_body(rec_db *db, void *ctx, rec_err *e)
     (void)e;
     out_restart(o);
     /* If-Match: * deletes whatever version is there, but the change log
-     * needs it: read it, then delete exactly that one. */
-    rec_expect want = o->expect;
+     * needs it: read it, then delete exactly that one. (o->want, not
+     * o->expect, which this changes: rec_txn may run it again.) */
+    rec_expect want = o->want;
+    o->expect = want;
     for (int writes = 0; writes < 3; writes++) {
         if (want.any) {
             if ((st = read_row(db, o)) != REC_OK)
@@ -324,6 +327,7 @@ rec_status tbl_delete(rec_db *db, tbl_table *t, uint64_t tenant, uint64_t key,
                    .tenant = tenant,
                    .key = key,
                    .expect = expect,
+                   .want = expect,
                    .out = out,
                    .out_start = out->len,
                    .err = err};
