@@ -168,6 +168,7 @@ static rec_status prepare(struct prep *p, tbl_table *t, int has_version)
              rec_rows_get(r, 0, 0) ? rec_rows_get(r, 0, 0) : "");
     int have_log = rec_rows_u64(r, 0, 1) == 1;
     rec_rows_free(r);
+    r = NULL; /* the triggers' query below may not run */
     if (!have_log) {
         snprintf(p->err->why, sizeof p->err->why,
                  "no table optimist_changes in database `%s`: run "

@@ -58,7 +58,7 @@ static void write_file(const char *d, const char *name, const char *text)
 
 /* One value of a constant query with text parameters (the SQL must be a
  * literal: rec_exec keeps statements by the text's address). The caller
- * frees. NULL for SQL NULL or no row. */
+ * frees. No row or SQL NULL fails the test. */
 static char *one(const char *sql, const char *a, const char *b)
 {
     rec_err err = {0};
@@ -69,6 +69,8 @@ static char *one(const char *sql, const char *a, const char *b)
     const char *v = rec_rows_count(r) ? rec_rows_get(r, 0, 0) : NULL;
     char *out = v ? strdup(v) : NULL;
     rec_rows_free(r);
+    if (out == NULL)
+        fail_msg("no value: %s", sql);
     return out;
 }
 
