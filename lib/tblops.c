@@ -228,7 +228,8 @@ static rec_status write_row(rec_db *db, struct op *o, const char *sql,
         snprintf(o->err->db.msg, sizeof o->err->db.msg, "too many columns");
         return REC_ERROR;
     }
-    memcpy(p, set, nset * sizeof *p);
+    if (nset > 0)
+        memcpy(p, set, nset * sizeof *p);
     p[nset] = REC_U(o->key);
     p[nset + 1] = REC_U(o->tenant);
     p[nset + 2] = o->expect.any ? REC_NULLP : REC_U(o->expect.version);
