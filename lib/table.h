@@ -28,6 +28,26 @@
  * Ownership: a registry owns its tables; a tbl_table pointer is valid
  * until its registry is freed. A registry is used by one thread at a
  * time (its tables cache statement texts).
+ *
+ * Typical use by a route (errors: REC_INVALID -> 400 with err.column and
+ * err.why; REC_CONSTRAINT -> 409 constraint_violation with
+ * err.constraint; REC_CONFLICT -> 409/412 with `out` as "current";
+ * REC_NOT_FOUND -> 404; the rest as any rec_status):
+ *
+ *     // at start and on SIGHUP (keep the old one if nrefused > 0)
+ *     tbl_registry *reg = tbl_registry_load(db, dir, &st, &err);
+ *     // GET /v1/tables/{name}/{id}
+ *     tbl_table *t = tbl_find(reg, name, name_len);   // NULL: 404
+ *     st = tbl_get(db, t, tenant, id, &out, &version, &err);
+ *     // PATCH: body from body_parse(); the version from the body or
+ *     // If-Match as for the built-in resources (428/400/412 first)
+ *     st = tbl_update(db, t, tenant, id, expect, body, &out, &version,
+ *                     &err);
+ *     // inside the caller's rec_txn (an Idempotency-Key's answer stored
+ *     // in the same transaction): the same calls join it.
+ *
+ * The body's integers must have passed the body checker (fcgi/http/
+ * body.c): json-c clamps integers past 64 bits, which it refuses.
  */
 #ifndef OPTIMIST_TABLE_H
 #define OPTIMIST_TABLE_H
