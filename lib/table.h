@@ -298,7 +298,11 @@ const char *tbl_registry_refused(const tbl_registry *reg, size_t i,
                                  const char **name /* OUT, may be NULL */);
 
 /* Frees the registry and forgets its statements on db (the connection
- * that ran them; NULL if none did). NULL reg: no-op. */
+ * that ran them; NULL if none did). NULL reg: no-op. rec_exec keeps a
+ * statement by its text's address, so give every connection its own
+ * registry (a hub thread with a connection of its own loads its own):
+ * freed on one connection, a registry's texts would stay known to
+ * another, and a later text at the same address would find them. */
 void tbl_registry_free(tbl_registry *reg, rec_db *db);
 
 /* Describes one declaration (decl.h) from information_schema, as the
