@@ -130,6 +130,20 @@ void tbl_build_sql(tbl_table *t)
     tbl_where_row(&b, t);
     and_version(&b, t);
     t->sql_delete = tbl_strdup(&b);
+    jb_reset(&b);
+    jb_lit(&b, "SELECT ");
+    tbl_quote(&b, t->key);
+    jb_lit(&b, ", ");
+    tbl_quote(&b, t->version);
+    jb_lit(&b, " FROM ");
+    tbl_quote_table(&b, t);
+    jb_lit(&b, " WHERE ");
+    tbl_quote(&b, t->key);
+    jb_lit(&b, " IN (?");
+    for (int i = 1; i < TBL_POLL_IN; i++)
+        jb_lit(&b, ", ?");
+    jb_lit(&b, ")");
+    t->sql_poll = tbl_strdup(&b);
     jb_free(&b);
     t->cache = calloc(1, sizeof *t->cache);
     if (t->cache == NULL)
@@ -150,6 +164,7 @@ void tbl_table_free(tbl_table *t, rec_db *db)
     forget_free(db, t->sql_get);
     forget_free(db, t->sql_version);
     forget_free(db, t->sql_delete);
+    forget_free(db, t->sql_poll);
     if (t->cache != NULL)
         for (size_t i = 0; i < t->cache->n; i++)
             forget_free(db, t->cache->e[i].sql);

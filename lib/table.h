@@ -48,6 +48,11 @@
  *
  * The body's integers must have passed the body checker (fcgi/http/
  * body.c): json-c clamps integers past 64 bits, which it refuses.
+ *
+ * As a resource descriptor (fcgi/core/resource.h): version_sql =
+ * t->sql_version, load = tbl_get through ctx = t, poll_sql = t->sql_poll
+ * (the generated poll cannot name `db`.`table`), deletable = 1. A URL
+ * name may be 64 characters, a descriptor's name 47.
  */
 #ifndef OPTIMIST_TABLE_H
 #define OPTIMIST_TABLE_H
@@ -74,6 +79,8 @@ typedef struct tbl_column {
 
 struct tbl_cache; /* statement texts per column set (table.c) */
 
+#define TBL_POLL_IN 32 /* keys of sql_poll (the hub's RESOURCE_POLL_IN) */
+
 typedef struct tbl_table {
     decl_ident name;   /* the URL name: /v1/tables/<name> */
     decl_ident schema; /* the database the table is in */
@@ -91,6 +98,10 @@ typedef struct tbl_table {
     char *sql_get;     /* SELECT key, version, cols... (tbl_render) */
     char *sql_version; /* SELECT version */
     char *sql_delete;  /* DELETE ... AND version = COALESCE(?, version) */
+    char *sql_poll;    /* SELECT key, version ... WHERE key IN (?, ...):
+                          TBL_POLL_IN keys (a hub's poll of the rows its
+                          streams follow; no tenant: the streams were
+                          opened by the rows' tenants) */
     struct tbl_cache *cache;
 } tbl_table;
 

@@ -670,6 +670,31 @@ static void test_conflict_carries_current_row(void **state)
     jb_free(&out);
 }
 
+/* The hub's poll: up to TBL_POLL_IN keys, answering (key, version). */
+static void test_poll_statement(void **state)
+{
+    (void)state;
+    tbl_table *t = table("parent");
+    tbl_err err;
+    jbuf out;
+    jb_init(&out);
+    uint64_t key = 0;
+    json_object *b = parse("{\"sku\":\"P-1\"}");
+    must(tbl_insert(db, t, T1, b, &key, &out, &err), &err.db, "insert");
+    json_object_put(b);
+    rec_param p[TBL_POLL_IN];
+    for (int i = 0; i < TBL_POLL_IN; i++)
+        p[i] = REC_U(i == 7 ? key : 999999000u + (unsigned)i);
+    rec_rows *r = NULL;
+    must(rec_exec(db, t->sql_poll, p, TBL_POLL_IN, &r, NULL, NULL, &err.db),
+         &err.db, "poll");
+    assert_int_equal(rec_rows_count(r), 1);
+    assert_int_equal(rec_rows_u64(r, 0, 0), key);
+    assert_int_equal(rec_rows_u64(r, 0, 1), 1);
+    rec_rows_free(r);
+    jb_free(&out);
+}
+
 /* The plans fit the built-in write loop: rec_versioned_write takes an
  * update plan and the table's version statement as they are. */
 static void test_plan_runs_through_versioned_write(void **state)
@@ -1338,6 +1363,7 @@ int main(void)
         cmocka_unit_test(test_constraints_named),
         cmocka_unit_test(test_conflict_carries_current_row),
         cmocka_unit_test(test_plan_runs_through_versioned_write),
+        cmocka_unit_test(test_poll_statement),
         cmocka_unit_test(test_fixed_tenant),
         cmocka_unit_test(test_list_filters_and_pages),
         cmocka_unit_test(test_many_column_sets),
