@@ -12,6 +12,7 @@
  * that no later text at the same address finds its statement.
  */
 #include "tbl_internal.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +68,7 @@ void tbl_where_row(jbuf *b, const tbl_table *t)
 
 char *tbl_strdup(const jbuf *b)
 {
-    char *s = malloc(b->len + 1);
-    if (s == NULL)
-        abort();
+    char *s = xmalloc(b->len + 1);
     memcpy(s, b->p, b->len);
     s[b->len] = '\0';
     return s;
@@ -145,9 +144,7 @@ void tbl_build_sql(tbl_table *t)
     jb_lit(&b, ")");
     t->sql_poll = tbl_strdup(&b);
     jb_free(&b);
-    t->cache = calloc(1, sizeof *t->cache);
-    if (t->cache == NULL)
-        abort();
+    t->cache = xcalloc(1, sizeof *t->cache);
 }
 
 static void forget_free(rec_db *db, char *sql)
