@@ -8,6 +8,7 @@
  * times in RFC 3339 with milliseconds (the session runs in UTC: db.c).
  */
 #include "coltype.h"
+#include "xalloc.h"
 
 #include "parse.h"
 
@@ -48,15 +49,11 @@ static int parse_members(const char *ct, col_type *t)
     if (p == NULL)
         return -1;
     p++;
-    t->members = calloc(cap, sizeof *t->members);
-    if (t->members == NULL)
-        abort();
+    t->members = xcalloc(cap, sizeof *t->members);
     while (*p == '\'') {
         const char *start = ++p;
         size_t n = 0;
-        char *v = malloc(strlen(start) + 1);
-        if (v == NULL)
-            abort();
+        char *v = xmalloc(strlen(start) + 1);
         for (;;) {
             if (*p == '\0') {
                 free(v);
@@ -75,9 +72,7 @@ static int parse_members(const char *ct, col_type *t)
         v[n] = '\0';
         if (t->nmembers + 1 >= cap) {
             cap *= 2;
-            t->members = realloc(t->members, cap * sizeof *t->members);
-            if (t->members == NULL)
-                abort();
+            t->members = xrealloc(t->members, cap * sizeof *t->members);
         }
         t->members[t->nmembers++] = v;
         if (*p == ',')

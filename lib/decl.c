@@ -6,6 +6,7 @@
  * typo never serves a table other than the one meant.
  */
 #include "decl.h"
+#include "xalloc.h"
 
 #include "parse.h"
 
@@ -244,9 +245,7 @@ int decl_load(const char *dir, const char *name, decl *out, char *why)
         snprintf(why, DECL_WHY_MAX, "%s: cannot be opened", path);
         return -1;
     }
-    char *buf = malloc(DECL_MAX_BYTES + 1);
-    if (buf == NULL)
-        abort();
+    char *buf = xmalloc(DECL_MAX_BYTES + 1);
     size_t n = fread(buf, 1, DECL_MAX_BYTES + 1, f);
     int bad = ferror(f), rc = -1;
     fclose(f);

@@ -9,6 +9,7 @@
  * `optimist-fcgi --check` and a reload can say what to fix.
  */
 #include "tbl_internal.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,9 +177,7 @@ static int served_columns(struct desc *x, long krow, long vrow, long trow)
 {
     const decl *d = x->d;
     tbl_table *t = x->t;
-    t->cols = calloc(DECL_MAX_COLS, sizeof *t->cols);
-    if (t->cols == NULL)
-        abort();
+    t->cols = xcalloc(DECL_MAX_COLS, sizeof *t->cols);
     if (d->all_columns) {
         for (size_t i = 0; i < rec_rows_count(x->cols); i++)
             if ((long)i != krow && (long)i != vrow && (long)i != trow &&
@@ -327,9 +326,7 @@ tbl_table *tbl_describe(rec_db *db, const decl *d, int allow_no_version,
                         int *has_version, rec_status *st, char *why,
                         rec_err *err)
 {
-    tbl_table *t = calloc(1, sizeof *t);
-    if (t == NULL)
-        abort();
+    tbl_table *t = xcalloc(1, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", d->name);
     snprintf(t->table, sizeof t->table, "%s", d->table);
     t->tenant = d->tenant_column[0] ? 0 : d->tenant;

@@ -12,6 +12,7 @@
  * that no later text at the same address finds its statement.
  */
 #include "tbl_internal.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +68,7 @@ void tbl_where_row(jbuf *b, const tbl_table *t)
 
 char *tbl_strdup(const jbuf *b)
 {
-    char *s = malloc(b->len + 1);
-    if (s == NULL)
-        abort();
+    char *s = xmalloc(b->len + 1);
     memcpy(s, b->p, b->len);
     s[b->len] = '\0';
     return s;
@@ -130,10 +129,22 @@ void tbl_build_sql(tbl_table *t)
     tbl_where_row(&b, t);
     and_version(&b, t);
     t->sql_delete = tbl_strdup(&b);
+    jb_reset(&b);
+    jb_lit(&b, "SELECT ");
+    tbl_quote(&b, t->key);
+    jb_lit(&b, ", ");
+    tbl_quote(&b, t->version);
+    jb_lit(&b, " FROM ");
+    tbl_quote_table(&b, t);
+    jb_lit(&b, " WHERE ");
+    tbl_quote(&b, t->key);
+    jb_lit(&b, " IN (?");
+    for (int i = 1; i < TBL_POLL_IN; i++)
+        jb_lit(&b, ", ?");
+    jb_lit(&b, ")");
+    t->sql_poll = tbl_strdup(&b);
     jb_free(&b);
-    t->cache = calloc(1, sizeof *t->cache);
-    if (t->cache == NULL)
-        abort();
+    t->cache = xcalloc(1, sizeof *t->cache);
 }
 
 static void forget_free(rec_db *db, char *sql)
@@ -150,6 +161,7 @@ void tbl_table_free(tbl_table *t, rec_db *db)
     forget_free(db, t->sql_get);
     forget_free(db, t->sql_version);
     forget_free(db, t->sql_delete);
+    forget_free(db, t->sql_poll);
     if (t->cache != NULL)
         for (size_t i = 0; i < t->cache->n; i++)
             forget_free(db, t->cache->e[i].sql);

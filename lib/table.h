@@ -28,6 +28,31 @@
  * Ownership: a registry owns its tables; a tbl_table pointer is valid
  * until its registry is freed. A registry is used by one thread at a
  * time (its tables cache statement texts).
+ *
+ * Typical use by a route (errors: REC_INVALID -> 400 with err.column and
+ * err.why; REC_CONSTRAINT -> 409 constraint_violation with
+ * err.constraint; REC_CONFLICT -> 409/412 with `out` as "current";
+ * REC_NOT_FOUND -> 404; the rest as any rec_status):
+ *
+ *     // at start and on SIGHUP (keep the old one if nrefused > 0)
+ *     tbl_registry *reg = tbl_registry_load(db, dir, &st, &err);
+ *     // GET /v1/tables/{name}/{id}
+ *     tbl_table *t = tbl_find(reg, name, name_len);   // NULL: 404
+ *     st = tbl_get(db, t, tenant, id, &out, &version, &err);
+ *     // PATCH: body from body_parse(); the version from the body or
+ *     // If-Match as for the built-in resources (428/400/412 first)
+ *     st = tbl_update(db, t, tenant, id, expect, body, &out, &version,
+ *                     &err);
+ *     // inside the caller's rec_txn (an Idempotency-Key's answer stored
+ *     // in the same transaction): the same calls join it.
+ *
+ * The body's integers must have passed the body checker (fcgi/http/
+ * body.c): json-c clamps integers past 64 bits, which it refuses.
+ *
+ * As a resource descriptor (fcgi/core/resource.h): version_sql =
+ * t->sql_version, load = tbl_get through ctx = t, poll_sql = t->sql_poll
+ * (the generated poll cannot name `db`.`table`), deletable = 1. A URL
+ * name may be 64 characters, a descriptor's name 47.
  */
 #ifndef OPTIMIST_TABLE_H
 #define OPTIMIST_TABLE_H
@@ -54,6 +79,8 @@ typedef struct tbl_column {
 
 struct tbl_cache; /* statement texts per column set (table.c) */
 
+#define TBL_POLL_IN 32 /* keys of sql_poll (the hub's RESOURCE_POLL_IN) */
+
 typedef struct tbl_table {
     decl_ident name;   /* the URL name: /v1/tables/<name> */
     decl_ident schema; /* the database the table is in */
@@ -71,6 +98,10 @@ typedef struct tbl_table {
     char *sql_get;     /* SELECT key, version, cols... (tbl_render) */
     char *sql_version; /* SELECT version */
     char *sql_delete;  /* DELETE ... AND version = COALESCE(?, version) */
+    char *sql_poll;    /* SELECT key, version ... WHERE key IN (?, ...):
+                          TBL_POLL_IN keys (a hub's poll of the rows its
+                          streams follow; no tenant: the streams were
+                          opened by the rows' tenants) */
     struct tbl_cache *cache;
 } tbl_table;
 
@@ -284,7 +315,11 @@ const char *tbl_registry_refused(const tbl_registry *reg, size_t i,
                                  const char **name /* OUT, may be NULL */);
 
 /* Frees the registry and forgets its statements on db (the connection
- * that ran them; NULL if none did). NULL reg: no-op. */
+ * that ran them; NULL if none did). NULL reg: no-op. rec_exec keeps a
+ * statement by its text's address, so give every connection its own
+ * registry (a hub thread with a connection of its own loads its own):
+ * freed on one connection, a registry's texts would stay known to
+ * another, and a later text at the same address would find them. */
 void tbl_registry_free(tbl_registry *reg, rec_db *db);
 
 /* Describes one declaration (decl.h) from information_schema, as the

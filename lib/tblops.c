@@ -18,6 +18,7 @@
  * as REC_INVALID with the column's name. Never a 500 for the data.
  */
 #include "db_internal.h"
+#include "xalloc.h"
 #include "tbl_internal.h"
 
 #include <stdio.h>
@@ -188,9 +189,7 @@ static rec_status insert_body(rec_db *db, void *ctx, rec_err *e)
 rec_status tbl_insert(rec_db *db, tbl_table *t, uint64_t tenant,
                       json_object *body, uint64_t *key, jbuf *out, tbl_err *err)
 {
-    tbl_plan *plan = malloc(sizeof *plan);
-    if (plan == NULL)
-        abort();
+    tbl_plan *plan = xmalloc(sizeof *plan);
     rec_status st = tbl_plan_insert(t, tenant, body, plan, err);
     struct op o = {.t = t,
                    .tenant = tenant,
@@ -228,7 +227,8 @@ static rec_status write_row(rec_db *db, struct op *o, const char *sql,
         snprintf(o->err->db.msg, sizeof o->err->db.msg, "too many columns");
         return REC_ERROR;
     }
-    memcpy(p, set, nset * sizeof *p);
+    if (nset > 0)
+        memcpy(p, set, nset * sizeof *p);
     p[nset] = REC_U(o->key);
     p[nset + 1] = REC_U(o->tenant);
     p[nset + 2] = o->expect.any ? REC_NULLP : REC_U(o->expect.version);
@@ -265,9 +265,7 @@ rec_status tbl_update(rec_db *db, tbl_table *t, uint64_t tenant, uint64_t key,
                       rec_expect expect, json_object *changes, jbuf *out,
                       uint32_t *version, tbl_err *err)
 {
-    tbl_plan *plan = malloc(sizeof *plan);
-    if (plan == NULL)
-        abort();
+    tbl_plan *plan = xmalloc(sizeof *plan);
     rec_status st = tbl_plan_update(t, changes, plan, err);
     struct op o = {.t = t,
                    .tenant = tenant,
@@ -340,10 +338,8 @@ rec_status tbl_list(rec_db *db, tbl_table *t, uint64_t tenant,
                     const tbl_filter *f, size_t nf, uint64_t after,
                     unsigned limit, jbuf *out, tbl_err *err)
 {
-    tbl_plan *plan = malloc(sizeof *plan);
+    tbl_plan *plan = xmalloc(sizeof *plan);
     rec_rows *r = NULL;
-    if (plan == NULL)
-        abort();
     rec_status st = tbl_plan_list(t, tenant, f, nf, after, limit, plan, err);
     if (st == REC_OK)
         st = rec_exec(db, plan->sql, plan->params, plan->nparams, &r, NULL,

@@ -25,6 +25,7 @@
  * write slips between a DROP and a CREATE.
  */
 #include "tbl_internal.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,7 @@ static rec_status prepare(struct prep *p, tbl_table *t, int has_version)
              rec_rows_get(r, 0, 0) ? rec_rows_get(r, 0, 0) : "");
     int have_log = rec_rows_u64(r, 0, 1) == 1;
     rec_rows_free(r);
+    r = NULL; /* the triggers' query below may not run */
     if (!have_log) {
         snprintf(p->err->why, sizeof p->err->why,
                  "no table optimist_changes in database `%s`: run "
@@ -226,12 +228,10 @@ rec_status tbl_prepare(rec_db *db, const char *dir, const char *name,
                        int dry_run, void (*print)(const char *sql, void *ctx),
                        void *ctx, unsigned *changes, tbl_err *err)
 {
-    decl *d = malloc(sizeof *d);
+    decl *d = xmalloc(sizeof *d);
     char why[DECL_WHY_MAX];
     rec_status st = REC_INVALID;
     int has_version = 0;
-    if (d == NULL)
-        abort();
     memset(err, 0, sizeof *err);
     *changes = 0;
     if (!decl_name_ok(name)) {

@@ -6,6 +6,7 @@
  * something (the contract: a bad reload keeps the tables served before).
  */
 #include "tbl_internal.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -31,9 +32,7 @@ static void *grow(void *p, size_t *cap, size_t want, size_t size)
     *cap = *cap ? *cap * 2 : 8;
     if (*cap < want)
         *cap = want;
-    p = realloc(p, *cap * size);
-    if (p == NULL)
-        abort();
+    p = xrealloc(p, *cap * size);
     return p;
 }
 
@@ -66,27 +65,23 @@ static char **conf_files(const char *dir, size_t *n)
             strcmp(e->d_name + len - 5, ".conf") != 0)
             continue;
         names = grow(names, &cap, *n + 1, sizeof *names);
-        names[*n] = strdup(e->d_name);
-        if (names[(*n)++] == NULL)
-            abort();
+        names[(*n)++] = xstrdup(e->d_name);
     }
     closedir(dh);
     if (*n > 0)
         qsort(names, *n, sizeof *names, by_name);
     else if (names == NULL)
-        names = calloc(1, sizeof *names);
+        names = xcalloc(1, sizeof *names);
     return names;
 }
 
 tbl_registry *tbl_registry_load(rec_db *db, const char *dir, rec_status *st,
                                 tbl_err *err)
 {
-    tbl_registry *reg = calloc(1, sizeof *reg);
-    decl *d = malloc(sizeof *d);
+    tbl_registry *reg = xcalloc(1, sizeof *reg);
+    decl *d = xmalloc(sizeof *d);
     size_t nfiles = 0;
     char **files = NULL;
-    if (reg == NULL || d == NULL)
-        abort();
     memset(err, 0, sizeof *err);
     *st = REC_OK;
     if (dir != NULL && dir[0] != '\0') {

@@ -58,7 +58,7 @@ static void write_file(const char *d, const char *name, const char *text)
 
 /* One value of a constant query with text parameters (the SQL must be a
  * literal: rec_exec keeps statements by the text's address). The caller
- * frees. NULL for SQL NULL or no row. */
+ * frees. No row or SQL NULL fails the test. */
 static char *one(const char *sql, const char *a, const char *b)
 {
     rec_err err = {0};
@@ -69,6 +69,8 @@ static char *one(const char *sql, const char *a, const char *b)
     const char *v = rec_rows_count(r) ? rec_rows_get(r, 0, 0) : NULL;
     char *out = v ? strdup(v) : NULL;
     rec_rows_free(r);
+    if (out == NULL)
+        fail_msg("no value: %s", sql);
     return out;
 }
 
@@ -665,6 +667,31 @@ static void test_conflict_carries_current_row(void **state)
     assert_int_equal(
         tbl_delete(db, t, T1, key, (rec_expect){1, 0}, &out, &v, &err),
         REC_NOT_FOUND);
+    jb_free(&out);
+}
+
+/* The hub's poll: up to TBL_POLL_IN keys, answering (key, version). */
+static void test_poll_statement(void **state)
+{
+    (void)state;
+    tbl_table *t = table("parent");
+    tbl_err err;
+    jbuf out;
+    jb_init(&out);
+    uint64_t key = 0;
+    json_object *b = parse("{\"sku\":\"P-1\"}");
+    must(tbl_insert(db, t, T1, b, &key, &out, &err), &err.db, "insert");
+    json_object_put(b);
+    rec_param p[TBL_POLL_IN];
+    for (int i = 0; i < TBL_POLL_IN; i++)
+        p[i] = REC_U(i == 7 ? key : 999999000u + (unsigned)i);
+    rec_rows *r = NULL;
+    must(rec_exec(db, t->sql_poll, p, TBL_POLL_IN, &r, NULL, NULL, &err.db),
+         &err.db, "poll");
+    assert_int_equal(rec_rows_count(r), 1);
+    assert_int_equal(rec_rows_u64(r, 0, 0), key);
+    assert_int_equal(rec_rows_u64(r, 0, 1), 1);
+    rec_rows_free(r);
     jb_free(&out);
 }
 
@@ -1336,6 +1363,7 @@ int main(void)
         cmocka_unit_test(test_constraints_named),
         cmocka_unit_test(test_conflict_carries_current_row),
         cmocka_unit_test(test_plan_runs_through_versioned_write),
+        cmocka_unit_test(test_poll_statement),
         cmocka_unit_test(test_fixed_tenant),
         cmocka_unit_test(test_list_filters_and_pages),
         cmocka_unit_test(test_many_column_sets),
