@@ -111,9 +111,7 @@ size_t conn_pending(const struct conn *c)
 
 struct conn_shared *conn_shared_new(const char *data, size_t len)
 {
-    struct conn_shared *s = malloc(sizeof *s + len);
-    if (s == NULL)
-        abort();
+    struct conn_shared *s = xmalloc(sizeof *s + len);
     s->refs = 1;
     s->len = len;
     memcpy(s->data, data, len);
