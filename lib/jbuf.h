@@ -25,6 +25,9 @@ void jb_lit(jbuf *b, const char *s);           /* a C string as is */
 void jb_str(jbuf *b, const char *s, size_t n); /* a quoted JSON string */
 void jb_cstr(jbuf *b, const char *s);          /* quoted, or null */
 void jb_u64(jbuf *b, uint64_t v);
+/* `{"id":id,"version":version`: how the answer of every versioned record
+ * opens; the caller adds its other members and the closing brace. */
+void jb_record_head(jbuf *b, uint64_t id, uint64_t version);
 /* A database DATETIME(3) text "YYYY-MM-DD HH:MM:SS.mmm" as an RFC 3339
  * string "YYYY-MM-DDTHH:MM:SS.mmmZ"; NULL gives null. */
 void jb_time(jbuf *b, const char *dbtime);
