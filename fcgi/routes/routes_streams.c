@@ -129,10 +129,7 @@ static void route_feed_chat(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st =
-        rec_exec(r->db, SQL_REPORT_LENGTH, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_REPORT_LENGTH, p, 2, &rows, &err);
     uint64_t length = st == REC_OK ? rec_rows_u64(rows, 0, 0) : 0;
     rec_rows_free(rows);
     if (st != REC_OK) {
@@ -186,9 +183,7 @@ static void route_evaluation_get(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_RUN, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_RUN, p, 2, &rows, &err);
     if (st != REC_OK) {
         rec_rows_free(rows);
         reply_rec(r, st, &err);
@@ -228,9 +223,7 @@ static void route_evaluation_events(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_RUN, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_RUN, p, 2, &rows, &err);
     rec_rows_free(rows);
     rows = NULL;
     uint64_t last = 0;
