@@ -251,7 +251,7 @@ install: all
 	$(INSTALL) -m 0755 $(if $(STRIP),-s) $(BIN)/optimistctl $(DESTDIR)$(PREFIX)/bin/optimistctl
 	$(INSTALL) -m 0644 sql/*.sql $(DESTDIR)$(DATADIR)/sql/
 	$(INSTALL) -m 0644 web/*.html web/*.js web/*.css $(DESTDIR)$(DATADIR)/web/
-	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf \
+	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf nginx/optimist-cors.conf \
 	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
 	  $(DESTDIR)$(DATADIR)/nginx/
 	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
@@ -269,6 +269,12 @@ install: all
 	else \
 	  scripts/conf-template.sh $(BIN)/optimist-fcgi >$(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf && \
 	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/optimist/optimist.conf; \
+	fi
+	@# Readable by the service's group (optimistctl check as optimist), not
+	@# by everyone; a package build (DESTDIR) leaves this to its postinst.
+	@if [ -z "$(DESTDIR)" ] && getent group optimist >/dev/null; then \
+	  chown root:optimist $(SYSCONFDIR)/optimist/optimist.conf && \
+	  chmod 0640 $(SYSCONFDIR)/optimist/optimist.conf; \
 	fi
 
 # The package is built from a release build of its own (no -Werror

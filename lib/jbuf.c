@@ -136,6 +136,14 @@ void jb_u64(jbuf *b, uint64_t v)
     jb_raw(b, tmp, n);
 }
 
+void jb_record_head(jbuf *b, uint64_t id, uint64_t version)
+{
+    jb_lit(b, "{\"id\":");
+    jb_u64(b, id);
+    jb_lit(b, ",\"version\":");
+    jb_u64(b, version);
+}
+
 void jb_time(jbuf *b, const char *t)
 {
     if (t == NULL) {

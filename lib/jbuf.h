@@ -27,6 +27,9 @@ void jb_cstr(jbuf *b, const char *s);          /* quoted, or null */
 void jb_u64(jbuf *b, uint64_t v);
 /* v in decimal into out, NUL-terminated; returns its length. */
 size_t jb_fmt_u64(char out[21], uint64_t v);
+/* `{"id":id,"version":version`: how the answer of every versioned record
+ * opens; the caller adds its other members and the closing brace. */
+void jb_record_head(jbuf *b, uint64_t id, uint64_t version);
 /* A database DATETIME(3) text "YYYY-MM-DD HH:MM:SS.mmm" as an RFC 3339
  * string "YYYY-MM-DDTHH:MM:SS.mmmZ"; NULL gives null. */
 void jb_time(jbuf *b, const char *dbtime);

@@ -27,6 +27,8 @@ packages=(
     python3
     procps
     util-linux
+    # every evaluator program runs in bubblewrap (fcgi/hub/sandbox.h)
+    bubblewrap
     libsystemd-dev
     systemd
     # The web client's tests: node's test runner, and a headless Chromium

@@ -20,11 +20,11 @@
 # from the environment. OPTIMIST_VAR puts var/ elsewhere (the tests use it).
 #
 # As root, nothing of the stack handles a request as root: MariaDB, the pool
-# and nginx's workers run as the system user `optimist`, evaluators as
-# `optimist-eval` (both made with useradd --system when missing). The pool
-# is started with only CAP_SETUID and CAP_SETGID (setpriv), which it needs
-# to start evaluators as optimist-eval, and runs from a copy of the binary
-# in var/bin (the checkout may not be readable by optimist). nginx's master
+# and nginx's workers run as the system user `optimist` (made with useradd
+# --system when missing). The pool is started with no capability at all
+# (setpriv); evaluators run in bubblewrap, in namespaces of their own
+# (fcgi/hub/sandbox.h), and the pool runs from a copy of the binary in
+# var/bin (the checkout may not be readable by optimist). nginx's master
 # stays root (it only reads the config and opens the port and logs). var/
 # and var/run are 0750, the pool's socket 0660, all owned by optimist.
 set -euo pipefail
@@ -96,7 +96,7 @@ chmod 0750 "$var" "$var/run"
 run_user= pool_cmd=("$bin/optimist-fcgi")
 if [ "$(id -u)" = 0 ]; then
     run_user=optimist
-    for u in optimist optimist-eval; do
+    for u in optimist; do
         id -u "$u" >/dev/null 2>&1 ||
             useradd --system --user-group --no-create-home \
                 --home-dir /nonexistent --shell /usr/sbin/nologin "$u" ||
@@ -108,11 +108,9 @@ if [ "$(id -u)" = 0 ]; then
     chown root:root "$var/bin" && chmod 0755 "$var/bin"
     install -m 0755 -o root -g root "$bin/optimist-fcgi" "$var/bin/optimist-fcgi"
     chown root:root "$var/shop" && chmod 0755 "$var/shop"
-    export OPTIMIST_EVALUATOR_USER=${OPTIMIST_EVALUATOR_USER:-optimist-eval}
     pool_cmd=(setpriv --reuid=optimist --regid=optimist --init-groups
-        --inh-caps=-all,+setuid,+setgid --ambient-caps=-all,+setuid,+setgid
-        --bounding-set=-all,+setuid,+setgid -- "$var/bin/optimist-fcgi")
-    say "running as root: MariaDB, the pool and nginx's workers run as optimist, evaluators as $OPTIMIST_EVALUATOR_USER"
+        --inh-caps=-all --bounding-set=-all -- "$var/bin/optimist-fcgi")
+    say "running as root: MariaDB, the pool and nginx's workers run as optimist (no capability); evaluators in bubblewrap"
 fi
 
 # 1. MariaDB, its socket where optimistctl looks by default.

@@ -2,6 +2,8 @@
 // fragment, kept in localStorage), the navigation, notices, and the conflict
 // dialog (theirs and yours side by side, field by field).
 import { Client } from "./optimist.js";
+import { chooseApi, chooseToken } from "./access.js";
+import { API_ORIGINS } from "./config.js";
 
 const PAGES = [
   ["storefront.html", "Storefront draft"],
@@ -11,15 +13,23 @@ const PAGES = [
   ["chat.html", "Report chat"],
 ];
 
-/** The token: #token=... (taken out of the address bar at once) or the
- * saved one. #api=<origin> points the pages at an API on another origin
- * (which must allow this one: nginx/optimist.conf's CORS block). */
+/** The token and the API's origin, from #token= / #api= (taken out of the
+ * address bar at once) or what this browser saved: see access.js for what
+ * a link may and may not change. */
+let apiBase = "";
 export function token() {
   const frag = new URLSearchParams(location.hash.slice(1));
-  if (frag.has("token")) localStorage.setItem("optimist.token", frag.get("token"));
-  if (frag.has("api")) localStorage.setItem("optimist.api", frag.get("api"));
+  const api = chooseApi(frag.get("api"), localStorage.getItem("optimist.api"),
+    location.origin, API_ORIGINS);
+  if (api.save) localStorage.setItem("optimist.api", api.save);
+  else localStorage.removeItem("optimist.api");
+  if (api.refused) console.warn("optimist: #api=" + api.refused + " refused: not this origin nor one configured in config.js");
+  apiBase = api.api;
+  const saved = localStorage.getItem("optimist.token");
+  const t = chooseToken(frag.get("token"), saved, (q) => window.confirm(q));
+  if (t && t !== saved) localStorage.setItem("optimist.token", t);
   if (frag.has("token") || frag.has("api")) history.replaceState(null, "", location.pathname + location.search);
-  return localStorage.getItem("optimist.token");
+  return t;
 }
 
 export const $ = (sel, root = document) => root.querySelector(sel);
@@ -58,7 +68,7 @@ export function start(current) {
     $("main").replaceChildren(h("h1", {}, "Sign in"), form);
     return null;
   }
-  return new Client({ token: t, baseUrl: localStorage.getItem("optimist.api") || "" });
+  return new Client({ token: t, baseUrl: apiBase });
 }
 
 /** Shows a message in a notice box (role=status / alert in the page). */

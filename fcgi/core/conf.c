@@ -100,18 +100,43 @@ static const struct opt opts[] = {
     {"OPTIMIST_IDEMPOTENCY_PURGE", INT(idempotency_purge), "60", 1, 86400, 1,
      "seconds between the master's purges of expired Idempotency-Keys"},
     {"OPTIMIST_EVALUATOR_USER", STR(evaluator_user), "", 0, 0, 1,
-     "user the evaluator runs as (default: the pool's; needs root)"},
+     "user a root pool runs evaluators as (default: nobody; a pool that "
+     "is not root ignores it: its namespaces separate the evaluator)"},
     {"OPTIMIST_EVALUATOR_WORKDIR", STR(evaluator_workdir), "", 0, 0, 1,
-     "folder where each run gets a fresh working directory (default: "
-     "$TMPDIR or /tmp)"},
+     "ignored: each run's only writable place is a fresh tmpfs at /tmp "
+     "in its own mount namespace"},
+    {"OPTIMIST_STREAM_TICKET_RATE", INT(stream_ticket_rate), "100", 1, 1000000,
+     1, "stream tickets a tenant may ask for in 10 seconds (503 beyond)"},
+    {"OPTIMIST_STREAM_TICKET_MAX", INT(stream_ticket_max), "1000", 1, 10000000,
+     1,
+     "live stream tickets a tenant may hold, each kept an hour (503 "
+     "beyond)"},
+    {"OPTIMIST_EVALUATION_MAX_EVENTS", INT(evaluation_max_events), "1000", 1,
+     1000000, 1,
+     "progress events one run may store; beyond it the run ends as "
+     "failed"},
+    {"OPTIMIST_EVALUATION_MAX_EVENT_BYTES", INT(evaluation_max_event_bytes),
+     "4194304", 1024, 1073741824, 1,
+     "bytes of progress events one run may store; beyond it the run ends "
+     "as failed"},
+    {"OPTIMIST_EVALUATION_EVENTS_TTL", INT(evaluation_events_ttl), "86400", 1,
+     31536000, 1,
+     "seconds a finished run's progress events are kept (its claimed and "
+     "final events stay)"},
+    {"OPTIMIST_EVALUATOR_BIND", STR(evaluator_bind), "", 0, 0, 1,
+     "extra paths the evaluator may read (read-only), ':'-separated; it "
+     "sees /usr, /bin, /lib*, the program and these only"},
+    {"OPTIMIST_BWRAP", STR(bwrap), "/usr/bin/bwrap", 0, 0, 1,
+     "the bubblewrap binary that starts every evaluator in namespaces of "
+     "its own"},
     {"OPTIMIST_EVALUATOR_MEMORY_MB", INT(evaluator_memory_mb), "1024", 0,
      1048576, 1, "evaluator's address space in MiB (0: not limited)"},
     {"OPTIMIST_EVALUATOR_CPU_SECONDS", INT(evaluator_cpu_seconds), "120", 0,
      86400, 1, "evaluator's CPU seconds (0: not limited)"},
     {"OPTIMIST_EVALUATOR_PROCESSES", INT(evaluator_processes), "64", 0, 65536,
      1,
-     "processes of the evaluator's user, with "
-     "OPTIMIST_EVALUATOR_USER only (0: not limited)"},
+     "processes of the evaluator's user, for a root pool (a user of "
+     "its own) only (0: not limited)"},
     {"OPTIMIST_EVALUATOR_FILE_MB", INT(evaluator_file_mb), "64", 0, 1048576, 1,
      "largest file the evaluator may write, MiB (0: not limited)"},
     {"OPTIMIST_EVALUATOR_OPEN_FILES", INT(evaluator_open_files), "64", 0, 65536,

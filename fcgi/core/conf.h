@@ -46,11 +46,18 @@ typedef struct conf {
     /* ---- the evaluator's sandbox (sandbox.c) ---- */
     char evaluator_user[64];     /* OPTIMIST_EVALUATOR_USER: "" = the pool's */
     char evaluator_workdir[256]; /* OPTIMIST_EVALUATOR_WORKDIR: "" = $TMPDIR */
-    int evaluator_memory_mb;     /* OPTIMIST_EVALUATOR_MEMORY_MB: RLIMIT_AS */
-    int evaluator_cpu_seconds;   /* OPTIMIST_EVALUATOR_CPU_SECONDS */
-    int evaluator_processes;  /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
-    int evaluator_file_mb;    /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
-    int evaluator_open_files; /* OPTIMIST_EVALUATOR_OPEN_FILES */
+    char evaluator_bind[512];    /* OPTIMIST_EVALUATOR_BIND: read-only paths */
+    char bwrap[256];             /* OPTIMIST_BWRAP: the bubblewrap binary */
+    int evaluation_max_events;   /* OPTIMIST_EVALUATION_MAX_EVENTS */
+    int evaluation_max_event_bytes; /* OPTIMIST_EVALUATION_MAX_EVENT_BYTES */
+    int evaluation_events_ttl;      /* OPTIMIST_EVALUATION_EVENTS_TTL: s */
+    int stream_ticket_rate;         /* OPTIMIST_STREAM_TICKET_RATE: per 10 s */
+    int stream_ticket_max;          /* OPTIMIST_STREAM_TICKET_MAX: live */
+    int evaluator_memory_mb;   /* OPTIMIST_EVALUATOR_MEMORY_MB: RLIMIT_AS */
+    int evaluator_cpu_seconds; /* OPTIMIST_EVALUATOR_CPU_SECONDS */
+    int evaluator_processes;   /* OPTIMIST_EVALUATOR_PROCESSES: RLIMIT_NPROC */
+    int evaluator_file_mb;     /* OPTIMIST_EVALUATOR_FILE_MB: RLIMIT_FSIZE */
+    int evaluator_open_files;  /* OPTIMIST_EVALUATOR_OPEN_FILES */
     /* ---- document limits (limits.c) ---- */
     int session_max_messages;   /* OPTIMIST_SESSION_MAX_MESSAGES */
     int session_max_bytes;      /* OPTIMIST_SESSION_MAX_BYTES */

@@ -9,8 +9,9 @@
  * The registry holds two kinds of descriptors:
  *
  * - built-in ones, static structs in the route files, registered once at
- *   start (router_register_resources: every resource a router row names)
- *   before the master forks, so the workers and the hub see the same set;
+ *   start (router_register_resources: every resource a route row names,
+ *   router.h) before the master forks, so the workers and the hub see the
+ *   same set;
  *
  * - run-time ones (e.g. the application's declared tables), built by
  *   their owner from its files and handed over as a set with
@@ -35,9 +36,13 @@
  *   SELECT <id_col>, <poll_col> FROM <poll_table> WHERE <id_col> IN (...)
  * (defaults: table, "version") for the rows its streams follow, reloads a
  * row whose version grew with the descriptor's loader and sends it as a
- * `version` event; the worker's generic feed route (route_feed_record)
- * checks the row exists and hands the stream over; a write through a
- * router row naming the resource tells the hub at once (hublink_notify).
+ * `version` event (`deleted` once the row is gone, when deletable); the
+ * worker's generic feed route (route_feed_record, serving r->res) checks
+ * the row exists and hands the stream over; a successful write through a
+ * route row naming the resource tells the hub at once (hublink_notify).
+ * A route row names its resource in struct route.res; a route whose
+ * resource is chosen at match time (/v1/tables/{name}) sets r->res itself
+ * before the handler runs. docs/resources.md has the map.
  * Identifiers pasted into generated SQL (table, columns) must be plain
  * [A-Za-z0-9_] names: resource_register refuses anything else.
  */

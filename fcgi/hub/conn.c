@@ -100,12 +100,65 @@ void conn_close(struct conn *c)
         by_fd[c->fd] = NULL;
     }
     jb_free(&c->out);
+    conn_shared_unref(c->shared);
     free(c);
 }
 
 size_t conn_pending(const struct conn *c)
 {
     return c->out.len - c->off;
+}
+
+struct conn_shared *conn_shared_new(const char *data, size_t len)
+{
+    struct conn_shared *s = xmalloc(sizeof *s + len);
+    s->refs = 1;
+    s->len = len;
+    memcpy(s->data, data, len);
+    return s;
+}
+
+void conn_shared_unref(struct conn_shared *s)
+{
+    if (s != NULL && --s->refs == 0)
+        free(s);
+}
+
+int conn_busy(const struct conn *c)
+{
+    return c->shared != NULL;
+}
+
+void conn_send_shared(struct conn *c, struct conn_shared *s)
+{
+    s->refs++;
+    c->shared = s;
+    c->shared_off = 0;
+    c->last_write = hub_now_ms();
+}
+
+/* Moves the next part of the shared event into the buffer, which never
+ * holds more than about CONN_SHARED_CHUNK of it (what was written is
+ * dropped first, so the buffer does not grow with a slow reader). */
+static void refill(struct conn *c)
+{
+    while (c->shared != NULL && conn_pending(c) < CONN_SHARED_CHUNK) {
+        if (c->off > 0) {
+            memmove(c->out.p, c->out.p + c->off, conn_pending(c));
+            c->out.len -= c->off;
+            c->off = 0;
+        }
+        size_t n = c->shared->len - c->shared_off;
+        if (n > CONN_SHARED_CHUNK)
+            n = CONN_SHARED_CHUNK;
+        conn_put(c, c->shared->data + c->shared_off, n);
+        c->shared_off += n;
+        if (c->shared_off == c->shared->len) {
+            conn_shared_unref(c->shared);
+            c->shared = NULL;
+            c->shared_off = 0;
+        }
+    }
 }
 
 static void set_want_out(struct conn *c, int on)
@@ -119,7 +172,7 @@ static void set_want_out(struct conn *c, int on)
 
 int conn_flush(struct conn *c)
 {
-    while (conn_pending(c) > 0) {
+    for (refill(c); conn_pending(c) > 0; refill(c)) {
         ssize_t n = write(c->fd, c->out.p + c->off, conn_pending(c));
         if (n > 0) {
             c->off += (size_t)n;
@@ -244,7 +297,7 @@ void conn_pings(long long now, long long every)
     for (int fd = 0; fd < conn_fd_end(); fd++) {
         struct conn *c = by_fd[fd];
         if (c == NULL || !c->sse || c->ending || conn_pending(c) > 0 ||
-            now - c->last_ping < every)
+            conn_busy(c) || now - c->last_ping < every)
             continue;
         c->last_ping = now;
         conn_put(c, ": ping\n\n", 8);

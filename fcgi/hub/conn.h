@@ -21,20 +21,40 @@ struct watch;
 
 typedef void (*conn_hook)(struct conn *c);
 
+/* One event formatted once and shared by every connection that sends it
+ * (a record feed's `version`, whose document may be megabytes: a client
+ * that does not read must not hold a copy of its own). A connection copies
+ * it into its buffer CONN_SHARED_CHUNK bytes at a time, as its socket
+ * takes them. */
+struct conn_shared {
+    int refs;
+    size_t len;
+    char data[];
+};
+
+#define CONN_SHARED_CHUNK (64 * 1024)
+
+/* A new one holding data[0..len) (one reference, the caller's). */
+struct conn_shared *conn_shared_new(const char *data, size_t len);
+/* Drops a reference (NULL: nothing); the last one frees it. */
+void conn_shared_unref(struct conn_shared *s);
+
 struct conn {
     int fd;
-    uint16_t rid;         /* FastCGI request id */
-    int sse;              /* 1: an event stream; 0: the wait for a run */
-    uint64_t cursor;      /* the last event id sent */
-    jbuf out;             /* records not yet written */
-    size_t off;           /* how much of out is written */
-    int behind;           /* stopped queueing at OUT_BOUND: catch up */
-    int ending;           /* END_REQUEST queued: close once written */
-    int want_out;         /* EPOLLOUT is on */
-    long long last_write; /* monotonic ms */
-    long long last_ping;  /* monotonic ms */
-    long long opened;     /* monotonic ms */
-    uint64_t sent;        /* bytes written */
+    uint16_t rid;               /* FastCGI request id */
+    int sse;                    /* 1: an event stream; 0: the wait for a run */
+    uint64_t cursor;            /* the last event id sent */
+    jbuf out;                   /* records not yet written */
+    size_t off;                 /* how much of out is written */
+    int behind;                 /* stopped queueing at OUT_BOUND: catch up */
+    int ending;                 /* END_REQUEST queued: close once written */
+    int want_out;               /* EPOLLOUT is on */
+    long long last_write;       /* monotonic ms */
+    long long last_ping;        /* monotonic ms */
+    long long opened;           /* monotonic ms */
+    uint64_t sent;              /* bytes written */
+    struct conn_shared *shared; /* an event being sent (a reference) */
+    size_t shared_off;          /* how much of it is in `out` already */
     char request_id[64];
     uint64_t tenant;
     /* Set by whoever attaches the connection (watch.c): */
@@ -61,8 +81,16 @@ struct conn *conn_open(int fd, uint16_t rid, int sse, uint64_t cursor,
 /* Closes c and frees it (its detach hook first). */
 void conn_close(struct conn *c);
 
-/* Bytes queued and not yet written. */
+/* Bytes queued and not yet written (in `out`; a shared event's rest is
+ * not counted: see conn_busy). */
 size_t conn_pending(const struct conn *c);
+
+/* A shared event is on its way: nothing may be queued behind it yet. */
+int conn_busy(const struct conn *c);
+
+/* Sends `s` (takes a reference) as the next bytes of the body: c must not
+ * be busy. */
+void conn_send_shared(struct conn *c, struct conn_shared *s);
 
 /* Writes what is queued, without waiting. Returns -1 if c was closed
  * (the client is gone, or END_REQUEST was written). */

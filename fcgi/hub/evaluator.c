@@ -12,6 +12,7 @@
 
 #include "body.h"
 #include "jpath.h"
+#include "log.h"
 #include "sandbox.h"
 #include "xalloc.h"
 
@@ -29,8 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_CHUNK   65536
-#define WAIT_STEP_MS 10 /* polling for the exit after the output ended */
+#define READ_CHUNK     65536
+#define WAIT_STEP_MS   10 /* polling for the exit after the output ended */
+#define EV_STDERR_MAX  (16 * 1024) /* stderr bytes logged per run */
+#define EV_STDERR_LINE 400         /* of one stderr line, the rest cut */
 
 static long long now_ms(void)
 {
@@ -156,7 +159,7 @@ static void __attribute__((noreturn)) demo_main(const ev_spec *spec)
  * 2 is closed, signals are as a fresh program expects them, and the child
  * leads its own process group (so a kill reaches what it starts). */
 static void __attribute__((noreturn))
-child(const ev_spec *spec, pid_t parent, int rfd, int wfd)
+child(const ev_spec *spec, pid_t parent, int rfd, int wfd, int efd)
 {
     static const int sigs[] = {SIGPIPE, SIGHUP,  SIGTERM,
                                SIGINT,  SIGQUIT, SIGCHLD};
@@ -171,19 +174,28 @@ child(const ev_spec *spec, pid_t parent, int rfd, int wfd)
     if (getppid() != parent)
         _exit(126); /* the worker died before prctl */
 
-    /* Out of the way of 0 and 1 first, whatever numbers the pipes got. */
+    /* Out of the way of 0, 1 and 2 first, whatever numbers the pipes got.
+     * Its stderr is a pipe of its own too: read by the parent, logged with
+     * the run's id and bounded, never the pool's log file itself. */
     int r = fcntl(rfd, F_DUPFD, 10), w = fcntl(wfd, F_DUPFD, 10);
-    if (r < 0 || w < 0 || dup2(r, 0) != 0 || dup2(w, 1) != 1)
+    int e = efd >= 0 ? fcntl(efd, F_DUPFD, 10) : 2;
+    if (r < 0 || w < 0 || e < 0 || dup2(r, 0) != 0 || dup2(w, 1) != 1 ||
+        dup2(e, 2) != 2)
         _exit(126);
     if (close_range(3, ~0U, 0) != 0) {
         long max = sysconf(_SC_OPEN_MAX);
         for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
             close((int)fd);
     }
-    if (spec->sandbox != NULL && sandbox_child_setup(spec->sandbox) != 0)
+    if (spec->sandbox != NULL && sandbox_child_limits(spec->sandbox) != 0)
         _exit(126);
     if (spec->program == NULL || spec->program[0] == '\0')
-        demo_main(spec);
+        demo_main(spec); /* our own code: limits only */
+    if (spec->sandbox != NULL) {
+        sandbox_child_exec(spec->sandbox, spec->program, spec->kind,
+                           spec->evaluation_id, spec->bid_id);
+        _exit(127); /* it said why on stderr */
+    }
 
     char id[32], bid[32];
     snprintf(id, sizeof id, "%llu", (unsigned long long)spec->evaluation_id);
@@ -203,16 +215,19 @@ child(const ev_spec *spec, pid_t parent, int rfd, int wfd)
  */
 
 struct ev_proc {
-    pid_t pid;       /* the child, leader of its process group */
-    int infd, outfd; /* -1 once closed */
-    int exitfd;      /* a pidfd: readable once the child exited (-1
-                        without pidfds: then only EOF ends the run) */
-    int exited;      /* the child exited (not reaped yet) */
+    pid_t pid;          /* the child, leader of its process group */
+    int infd, outfd;    /* -1 once closed */
+    int exitfd;         /* a pidfd: readable once the child exited (-1
+                           without pidfds: then only EOF ends the run) */
+    int errfd;          /* its stderr, -1 once closed */
+    size_t err_logged;  /* bytes of stderr logged (EV_STDERR_MAX at most) */
+    size_t err_dropped; /* and beyond that, dropped */
+    jbuf errline;       /* the stderr line being read */
+    int exited;         /* the child exited (not reaped yet) */
     int has_sandbox;
     struct sandbox_conf sb;
-    struct ev_proc *next_live; /* every run of this process, for the kill
-                                  of escaped processes (keep the others) */
-    char *input;               /* our copy of the input */
+    uint64_t evaluation_id; /* for the log */
+    char *input;            /* our copy of the input */
     size_t len, in_off;
     long long deadline; /* monotonic ms */
     int timeout_ms;
@@ -274,15 +289,19 @@ static void on_output(ev_proc *p, const ev_hooks *hooks, const char *s,
     }
 }
 
-/* SIGKILL to the child's whole process group (whatever it started), or to
- * the child if the group is not formed yet. Only ever the pid we forked,
- * before it is reaped. */
+/* SIGKILL to the child: with a sandbox the child is bwrap's outer process,
+ * and its death takes the namespace's pid 1 and so every process of the
+ * run with it (sandbox.h); the demo's process group too. Only ever the pid
+ * we forked, before it is reaped, and of our own user: a failure here is a
+ * bug, logged loudly. */
 static void kill_child(ev_proc *p)
 {
     if (p->killed || p->reaped)
         return;
-    if (kill(-p->pid, SIGKILL) != 0)
-        (void)kill(p->pid, SIGKILL);
+    (void)kill(-p->pid, SIGKILL); /* ESRCH once the group is empty */
+    if (kill(p->pid, SIGKILL) != 0 && errno != ESRCH)
+        LOG(LOG_ERROR, "evaluation %llu: cannot kill the evaluator %d: %s",
+            (unsigned long long)p->evaluation_id, (int)p->pid, strerror(errno));
     p->killed = 1;
 }
 
@@ -294,33 +313,104 @@ static void close_fd(int *fd)
     }
 }
 
-static ev_proc *live; /* the runs of this process not yet freed */
+/* ---- its stderr: logged line by line with the run's id, bounded --------- */
 
-/* The child has exited (or must go): SIGKILL to what is left of its group
- * and to every process that escaped it, keeping the other runs of this
- * process (sandbox.c); then reap it and remove its working directory. */
+static void err_flush(ev_proc *p)
+{
+    if (p->errline.len > 0)
+        LOG(LOG_WARN, "evaluation %llu: evaluator stderr: %.*s",
+            (unsigned long long)p->evaluation_id, (int)p->errline.len,
+            p->errline.p);
+    jb_reset(&p->errline);
+}
+
+static void on_err(ev_proc *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p->err_logged >= EV_STDERR_MAX) {
+            p->err_dropped += n - i;
+            return;
+        }
+        p->err_logged++;
+        if (s[i] == '\n') {
+            err_flush(p);
+            continue;
+        }
+        /* Control bytes would forge lines or colours in the log. */
+        char c = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        if (p->errline.len < EV_STDERR_LINE)
+            jb_raw(&p->errline, &c, 1);
+    }
+}
+
+int ev_err_fd(const ev_proc *p)
+{
+    return p->errfd;
+}
+
+void ev_pump_err(ev_proc *p)
+{
+    char buf[READ_CHUNK];
+    if (p->errfd < 0)
+        return;
+    ssize_t r = read(p->errfd, buf, sizeof buf);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (r <= 0) {
+        close_fd(&p->errfd);
+        return;
+    }
+    on_err(p, buf, (size_t)r);
+}
+
+/* At the end: what is in the pipe now, then the partial line and the
+ * count of what was dropped. */
+static void ev_drain_err(ev_proc *p)
+{
+    for (int i = 0; i < 64 && p->errfd >= 0; i++) {
+        char buf[READ_CHUNK];
+        ssize_t r = read(p->errfd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        on_err(p, buf, (size_t)r);
+    }
+    err_flush(p);
+    if (p->err_dropped > 0)
+        LOG(LOG_WARN,
+            "evaluation %llu: evaluator stderr: %zu more bytes "
+            "dropped (%d logged at most)",
+            (unsigned long long)p->evaluation_id, p->err_dropped,
+            EV_STDERR_MAX);
+    p->err_dropped = 0;
+}
+
+/* The child has exited (waitid said so): the demo's group is killed (a
+ * sandboxed run's processes died with its namespace), then the child is
+ * reaped, without waiting. */
 static void finish_child(ev_proc *p)
 {
-    pid_t keep[256];
-    size_t nkeep = 0;
-    for (ev_proc *q = live; q != NULL && nkeep < 256; q = q->next_live)
-        if (q != p && !q->reaped)
-            keep[nkeep++] = q->pid;
-    (void)sandbox_kill_group(p->pid, keep, nkeep);
+    (void)kill(-p->pid, SIGKILL); /* the zombie still owns the group id */
     int st = 0;
-    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+    pid_t w;
+    while ((w = waitpid(p->pid, &st, WNOHANG)) < 0 && errno == EINTR)
         ;
+    if (w != p->pid)
+        LOG(LOG_ERROR, "evaluation %llu: reaping %d: %s",
+            (unsigned long long)p->evaluation_id, (int)p->pid,
+            w < 0 ? strerror(errno) : "not exited");
     p->reaped = 1;
     p->status = st;
     close_fd(&p->exitfd);
-    if (p->has_sandbox)
-        sandbox_cleanup(&p->sb);
+    ev_drain_err(p);
+    close_fd(&p->errfd);
 }
 
 /* The one place an evaluator is started: pipes, fork, the child's set-up
  * (child() above). Returns the child's pid, or -1 with `why` set. */
-static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
-                   size_t whylen)
+static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, int *errfd,
+                   char *why, size_t whylen)
 {
     /* spec->sandbox was prepared by the caller (sandbox_prepare): the
      * child applies it between fork and exec (child() above). */
@@ -335,18 +425,33 @@ static pid_t spawn(const ev_spec *spec, int *infd, int *outfd, char *why,
         close(in[1]);
         return -1;
     }
+    int err[2] = {-1, -1};
+    if (errfd != NULL && pipe2(err, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child(spec, parent, in[0], out[1]);
+        child(spec, parent, in[0], out[1], err[1]);
     close(in[0]);
     close(out[1]);
+    if (err[1] >= 0)
+        close(err[1]);
     if (pid < 0) {
         snprintf(why, whylen, "fork: %s", strerror(errno));
         close(in[1]);
         close(out[0]);
+        if (err[0] >= 0)
+            close(err[0]);
         return -1;
     }
+    if (errfd != NULL)
+        *errfd = err[0];
     /* Also here, so that a kill right after the fork finds the group. */
     (void)setpgid(pid, pid);
     *infd = in[1];
@@ -359,7 +464,8 @@ ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len, char *why,
 {
     ev_proc *p = xcalloc(1, sizeof *p);
     why[0] = '\0';
-    p->infd = p->outfd = p->exitfd = -1;
+    p->infd = p->outfd = p->exitfd = p->errfd = -1;
+    p->evaluation_id = spec->evaluation_id;
     ev_spec sp = *spec;
     if (spec->sandbox != NULL) {
         p->sb = *spec->sandbox;
@@ -370,20 +476,20 @@ ev_proc *ev_start(const ev_spec *spec, const char *input, size_t len, char *why,
         p->has_sandbox = 1;
         sp.sandbox = &p->sb;
     }
-    p->pid = spawn(&sp, &p->infd, &p->outfd, why, whylen);
+    p->pid = spawn(&sp, &p->infd, &p->outfd, &p->errfd, why, whylen);
     if (p->pid < 0) {
-        if (p->has_sandbox)
-            sandbox_cleanup(&p->sb);
         free(p);
         return NULL;
     }
     /* The child's exit ends the run even while something it started in
-     * the background still holds the output pipe. */
+     * the background still holds the output pipe. (glibc may lack the
+     * wrapper: the system call itself, Linux 5.3.) */
     p->exitfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-    p->next_live = live;
-    live = p;
     jb_init(&p->result);
     jb_init(&p->line);
+    jb_init(&p->errline);
+    if (p->errfd >= 0)
+        (void)fcntl(p->errfd, F_SETFL, O_NONBLOCK);
     p->timeout_ms = spec->timeout_ms;
     p->deadline = now_ms() + spec->timeout_ms;
     if (fcntl(p->infd, F_SETFL, O_NONBLOCK) != 0 ||
@@ -558,18 +664,28 @@ void ev_free(ev_proc *p)
         return;
     if (!p->reaped) { /* never leave a child behind: kill and reap it */
         kill_child(p);
-        siginfo_t si;
-        while (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT) < 0 &&
-               errno == EINTR)
-            ;
+        /* A SIGKILLed child of our own user is gone at once; the wait is
+         * bounded all the same (its pidfd), never a blocking waitpid. */
+        if (p->exitfd >= 0) {
+            struct pollfd pf = {.fd = p->exitfd, .events = POLLIN};
+            while (poll(&pf, 1, 5000) < 0 && errno == EINTR)
+                ;
+        } else {
+            siginfo_t si;
+            for (int i = 0; i < 500; i++) {
+                memset(&si, 0, sizeof si);
+                if (waitid(P_PID, (id_t)p->pid, &si,
+                           WEXITED | WNOWAIT | WNOHANG) == 0 &&
+                    si.si_pid == p->pid)
+                    break;
+                sleep_ms(10);
+            }
+        }
         finish_child(p);
     }
-    for (ev_proc **pp = &live; *pp; pp = &(*pp)->next_live)
-        if (*pp == p) {
-            *pp = p->next_live;
-            break;
-        }
     close_fd(&p->exitfd);
+    close_fd(&p->errfd);
+    jb_free(&p->errline);
     close_fd(&p->infd);
     close_fd(&p->outfd);
     free(p->input);
@@ -603,10 +719,11 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
             until = next_tick;
         if (p->outfd < 0 && now + WAIT_STEP_MS < until)
             until = now + WAIT_STEP_MS; /* waiting for its exit */
-        struct pollfd pf[3] = {{.fd = p->outfd, .events = POLLIN},
+        struct pollfd pf[4] = {{.fd = p->outfd, .events = POLLIN},
                                {.fd = p->infd, .events = POLLOUT},
-                               {.fd = ev_exit_fd(p), .events = POLLIN}};
-        int n = poll(pf, 3, until > now ? (int)(until - now) : 0);
+                               {.fd = ev_exit_fd(p), .events = POLLIN},
+                               {.fd = p->errfd, .events = POLLIN}};
+        int n = poll(pf, 4, until > now ? (int)(until - now) : 0);
         if (n <= 0)
             continue;
         if (pf[1].revents)
@@ -615,6 +732,8 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
             ev_pump_out(p, hooks);
         if (pf[2].revents)
             ev_on_exit(p, hooks);
+        if (pf[3].revents)
+            ev_pump_err(p);
     }
     ev_status st = ev_outcome(p, result, why, whylen);
     ev_free(p);

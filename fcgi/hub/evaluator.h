@@ -8,13 +8,14 @@
  *
  * Anything else (a line that is not a JSON object with one of those
  * members, a second result, a line after the result), a non-zero exit, a
- * death by signal, or a run over the time limit fails the run. The child
- * runs in a process group of its own, which is killed (SIGKILL) when the
- * run fails or is stopped, and dies with its worker (PR_SET_PDEATHSIG).
- * Every child is reaped before ev_run returns, and no descriptor of the
- * worker but stderr reaches it. When the child exits, the run ends even if
- * something it started still holds its output open, and its whole group
- * (and, with a sandbox, every process that left it) is killed.
+ * death by signal, or a run over the time limit fails the run. With a
+ * sandbox (sandbox.h) a program runs in bubblewrap, in namespaces of its
+ * own: killing the child (bwrap) ends every process of the run, and so
+ * does the program's own exit. Without one (and for the built-in demo) the
+ * child leads a process group of its own, killed (SIGKILL) when the run
+ * fails or is stopped. It dies with its worker (PR_SET_PDEATHSIG). The
+ * child is reaped without blocking (a pidfd says when), no descriptor of
+ * the worker reaches it, and its stderr is a pipe logged with the run's id.
  */
 #ifndef OPTIMIST_EVALUATOR_H
 #define OPTIMIST_EVALUATOR_H
@@ -75,7 +76,7 @@ ev_status ev_run(const ev_spec *spec, const char *input, size_t len,
  * ev_out_fd (readable) -- either is -1 once closed -- and calls
  * ev_pump_in / ev_pump_out when they are ready (both non-blocking), and
  * ev_poll_end at every wake-up and at least every few ms once the output
- * has ended: it enforces the time limit (SIGKILL to the process group),
+ * has ended: it enforces the time limit (SIGKILL to the child),
  * kills a run that failed or was stopped, and reaps the child without
  * waiting. Once it returned 1, ev_outcome says how the run ended. */
 typedef struct ev_proc ev_proc;
@@ -91,6 +92,11 @@ int ev_out_fd(const ev_proc *p);
 int ev_exit_fd(const ev_proc *p);
 void ev_on_exit(ev_proc *p, const ev_hooks *hooks);
 long long ev_deadline(const ev_proc *p); /* CLOCK_MONOTONIC ms */
+/* Its stderr (-1 once closed): readable -> ev_pump_err, which logs it line
+ * by line with the run's id, control bytes replaced, at most 16 KiB a run
+ * (the rest is counted and dropped). */
+int ev_err_fd(const ev_proc *p);
+void ev_pump_err(ev_proc *p);
 void ev_pump_in(ev_proc *p);
 void ev_pump_out(ev_proc *p, const ev_hooks *hooks);
 /* Asks for the run to stop (the claim was lost): killed at the next

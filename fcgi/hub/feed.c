@@ -12,6 +12,7 @@
 #include "changes.h"
 #include "hubctx.h"
 #include "log.h"
+#include "sse.h"
 
 #include "chat.h"
 
@@ -37,6 +38,8 @@ void feed_refresh(struct watch *w)
     uint32_t v = 0;
     rec_err err = {0};
     rec_status st = REC_ERROR;
+    conn_shared_unref(w->doc_event); /* connections sending it keep theirs */
+    w->doc_event = NULL;
     jb_reset(&w->doc);
     if (res != NULL)
         st = resource_load(hub.db, res, w->tenant, w->id, &w->doc, &v, &err);
@@ -162,8 +165,18 @@ static void catch_up_record(struct conn *c)
         conn_event(c, "deleted", 0, data, (size_t)n);
         conn_end(c);
     } else if (c->cursor < w->version) {
-        /* Only the newest state: versions in between are folded. */
-        conn_event(c, "version", w->version, w->doc.p, w->doc.len);
+        /* Only the newest state: versions in between are folded. Formatted
+         * once for every connection of the watch, and shared. */
+        if (w->doc_event == NULL) {
+            jbuf b;
+            jb_init(&b);
+            sse_format_event_id(&b, "version", w->version, w->doc.p,
+                                w->doc.len);
+            w->doc_event = conn_shared_new(b.p, b.len);
+            jb_free(&b);
+        }
+        conn_send_shared(c, w->doc_event);
+        c->cursor = w->version;
     }
 }
 
@@ -172,7 +185,9 @@ void feed_catch_up(struct conn *c)
     struct watch *w = c->w;
     if (c->ending || w == NULL)
         return;
-    if (conn_pending(c) >= OUT_BOUND) {
+    /* A full buffer, or a shared event on its way (events cannot
+     * interleave): later, and then only what is newest (folded). */
+    if (conn_pending(c) >= OUT_BOUND || conn_busy(c)) {
         c->behind = 1;
         return;
     }

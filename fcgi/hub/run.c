@@ -35,10 +35,12 @@ struct run {
     bid_claim claim;
     int slot;
     int quick;
-    uint32_t seq;     /* the last event stored */
-    char failed[256]; /* p == NULL: why the evaluator did not start */
+    uint32_t seq;      /* the last event stored */
+    uint64_t ev_bytes; /* of the progress events stored */
+    int over_cap;      /* too many progress events: the run fails */
+    char failed[256];  /* p == NULL: why the evaluator did not start */
     long long renewed;
-    int fds[3]; /* in the loop: stdin, stdout, exit (-1: not) */
+    int fds[4]; /* in the loop: stdin, stdout, exit, stderr (-1: not) */
     struct watch *w;
     struct run *next;
 };
@@ -182,20 +184,21 @@ static const ev_hooks *run_hooks(struct run *rn);
  * leave the loop, before their numbers can be taken again. */
 static void run_sync_fds(struct run *rn)
 {
-    int now[3] = {-1, -1, -1};
+    int now[4] = {-1, -1, -1, -1};
     if (rn->p != NULL) {
         now[0] = ev_in_fd(rn->p);
         now[1] = ev_out_fd(rn->p);
         now[2] = ev_exit_fd(rn->p);
+        now[3] = ev_err_fd(rn->p);
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (rn->fds[i] >= 0 && rn->fds[i] != now[i]) {
             loop_del(&hub.loop, rn->fds[i]);
             rn->fds[i] = -1;
         }
 }
 
-/* The loop's callbacks for a run's three descriptors. */
+/* The loop's callbacks for a run's four descriptors. */
 static void on_stdin(void *ctx, int fd, uint32_t events)
 {
     struct run *rn = ctx;
@@ -211,6 +214,16 @@ static void on_stdout(void *ctx, int fd, uint32_t events)
     (void)fd;
     (void)events;
     ev_pump_out(rn->p, run_hooks(rn));
+    run_sync_fds(rn);
+}
+
+/* Its stderr: logged with the run's id, bounded (evaluator.c). */
+static void on_stderr(void *ctx, int fd, uint32_t events)
+{
+    struct run *rn = ctx;
+    (void)fd;
+    (void)events;
+    ev_pump_err(rn->p);
     run_sync_fds(rn);
 }
 
@@ -234,6 +247,9 @@ static void run_register(struct run *rn)
         rn->fds[0] = in;
     if (out >= 0 && loop_add(&hub.loop, out, EPOLLIN, on_stdout, rn) == 0)
         rn->fds[1] = out;
+    int er = ev_err_fd(rn->p);
+    if (er >= 0 && loop_add(&hub.loop, er, EPOLLIN, on_stderr, rn) == 0)
+        rn->fds[3] = er;
 }
 
 static int on_progress(void *vctx, const char *line, size_t len)
@@ -258,6 +274,14 @@ static int on_progress(void *vctx, const char *line, size_t len)
         else
             rn->renewed = now;
     }
+    /* Bounded: a run that floods its stream would fill the database and
+     * slow every other stream of the hub. */
+    if (rn->seq > (uint32_t)hub.c->evaluation_max_events || /* 1: claimed */
+        rn->ev_bytes + len > (uint64_t)hub.c->evaluation_max_event_bytes) {
+        rn->over_cap = 1;
+        return -1;
+    }
+    rn->ev_bytes += len;
     uint32_t seq = rn->seq + 1;
     rec_param p[4] = {REC_U(rn->claim.eval_id), REC_U(seq),
                       REC_CSTR("progress"), REC_S(line, len)};
@@ -342,7 +366,7 @@ void run_free(struct run *rn)
     if (*pp)
         *pp = rn->next;
     /* The evaluator's descriptors leave the loop before they close. */
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (rn->fds[i] >= 0)
             loop_del(&hub.loop, rn->fds[i]);
     ev_free(rn->p);
@@ -362,8 +386,16 @@ static void run_finish(struct run *rn)
     ev_status es = EV_FAILED;
     if (rn->p != NULL)
         es = ev_outcome(rn->p, &result, why, sizeof why);
-    else
+    if (rn->p != NULL && rn->over_cap) {
+        es = EV_FAILED;
+        snprintf(why, sizeof why,
+                 "the evaluator printed more progress than a run may store "
+                 "(%d events, %d bytes); killed",
+                 hub.c->evaluation_max_events,
+                 hub.c->evaluation_max_event_bytes);
+    } else if (rn->p == NULL) {
         snprintf(why, sizeof why, "%s", rn->failed);
+    }
     bid_outcome outcome = BID_FAILED;
     uint32_t version = 0;
     const char *event = "error";
@@ -437,7 +469,7 @@ static const ev_hooks *run_hooks(struct run *rn)
 void run_start(const hub_msg *m, struct conn *c)
 {
     struct run *rn = xcalloc(1, sizeof *rn);
-    rn->fds[0] = rn->fds[1] = rn->fds[2] = -1;
+    rn->fds[0] = rn->fds[1] = rn->fds[2] = rn->fds[3] = -1;
     rn->claim = m->claim;
     rn->slot = m->slot;
     rn->quick = m->quick;

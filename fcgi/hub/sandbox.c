@@ -1,33 +1,34 @@
 /*
- * sandbox.c -- the evaluator child's environment, limits, user, working
- * directory, and the end of its processes (see sandbox.h for what is
- * guaranteed and what is not).
+ * sandbox.c -- the evaluator child's limits and user, and the bwrap
+ * command line that gives it namespaces of its own (see sandbox.h for
+ * what is guaranteed and what is not).
  */
 #include "sandbox.h"
 
 #include "conf.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
-#define SWEEP_ROUNDS 1000 /* a fork bomb outrunning the kills: give up */
-#define MAX_CHILDREN 256  /* read per round */
+#define DEFAULT_PATH      "/usr/local/bin:/usr/bin:/bin"
+#define DEFAULT_BWRAP     "/usr/bin/bwrap"
+#define ROOT_DEFAULT_USER "nobody"
+#define CHECK_MS          10000 /* the trial run at start */
 
 extern char **environ;
 
@@ -40,16 +41,38 @@ void sandbox_conf_from(const struct conf *c, struct sandbox_conf *out)
     out->file_mb = c->evaluator_file_mb;
     out->open_files = c->evaluator_open_files;
     snprintf(out->user, sizeof out->user, "%s", c->evaluator_user);
-    snprintf(out->workdir_base, sizeof out->workdir_base, "%s",
-             c->evaluator_workdir);
+    snprintf(out->bind, sizeof out->bind, "%s", c->evaluator_bind);
+    snprintf(out->bwrap, sizeof out->bwrap, "%s",
+             c->bwrap[0] ? c->bwrap : DEFAULT_BWRAP);
 }
 
-/* ---- the evaluator's user -------------------------------------------------
+/* ---- the evaluator's user (root pools) ------------------------------------
  */
 
-/* Every capability gone: the pool may hold CAP_SETUID and CAP_SETGID
- * (to start evaluators under their own user without being root: see
- * scripts/run.sh), and a change between two non-root users keeps them. */
+int sandbox_prepare(struct sandbox_conf *sb, char *why, size_t whylen)
+{
+    sb->switch_user = 0;
+    if (geteuid() != 0)
+        return 0; /* the namespaces separate it; see sandbox.h */
+    const char *name = sb->user[0] ? sb->user : ROOT_DEFAULT_USER;
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (pw == NULL) {
+        snprintf(why, whylen, "OPTIMIST_EVALUATOR_USER %s: %s", name,
+                 errno ? strerror(errno) : "no such user");
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        snprintf(why, whylen, "OPTIMIST_EVALUATOR_USER %s is root", name);
+        return -1;
+    }
+    sb->switch_user = 1;
+    sb->uid = pw->pw_uid;
+    sb->gid = pw->pw_gid;
+    return 0;
+}
+
+/* Every capability gone, and no way to gain one by exec. */
 static int drop_caps(void)
 {
     struct __user_cap_header_struct hdr = {.version =
@@ -64,163 +87,22 @@ static int drop_caps(void)
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-/* In a child: become the evaluator's user for good. */
+/* In the child: become the evaluator's user for good. */
 static int become(const struct sandbox_conf *sb)
 {
-    uid_t was = geteuid();
     if (setgroups(1, &sb->gid) != 0 || setgid(sb->gid) != 0 ||
         setuid(sb->uid) != 0 || drop_caps() != 0)
         return -1;
-    /* No way back: a way back would undo all of it. */
-    if (sb->uid != was && (setuid(was) == 0 || seteuid(was) == 0)) {
+    if (setuid(0) == 0 || seteuid(0) == 0) { /* no way back */
         errno = EPERM;
         return -1;
     }
-    return 0;
-}
-
-/* Runs fn(arg) in a child that is the evaluator's user (the pool's own
- * user may not be able to make or remove what that user owns). */
-static int as_user(const struct sandbox_conf *sb, int (*fn)(const char *),
-                   const char *arg)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0)
-        _exit(become(sb) == 0 && fn(arg) == 0 ? 0 : 1);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int make_dir(const char *path)
-{
-    return mkdir(path, 0700);
-}
-
-/* ---- before fork ------------------------------------------------------------
- */
-
-int sandbox_prepare(struct sandbox_conf *sb, char *why, size_t whylen)
-{
-    sb->workdir[0] = '\0';
-    sb->switch_user = 0;
-    if (sb->user[0] != '\0') {
-        errno = 0;
-        struct passwd *pw = getpwnam(sb->user);
-        if (pw == NULL) {
-            snprintf(why, whylen, "OPTIMIST_EVALUATOR_USER %s: %s", sb->user,
-                     errno ? strerror(errno) : "no such user");
-            return -1;
-        }
-        sb->switch_user = 1;
-        sb->uid = pw->pw_uid;
-        sb->gid = pw->pw_gid;
-    }
-    /* Orphans of the run become our children, not init's: that is how
-     * sandbox_kill_group finds a process that left the group. */
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-        snprintf(why, whylen, "prctl(PR_SET_CHILD_SUBREAPER): %s",
-                 strerror(errno));
-        return -1;
-    }
-    const char *base = sb->workdir_base;
-    if (base[0] == '\0') {
-        base = getenv("TMPDIR");
-        if (base == NULL || base[0] != '/')
-            base = "/tmp";
-    }
-    int n = snprintf(sb->workdir, sizeof sb->workdir, "%s/optimist-eval.XXXXXX",
-                     base);
-    if (n < 0 || (size_t)n >= sizeof sb->workdir) {
-        snprintf(why, whylen, "evaluator working directory: path too long");
-        sb->workdir[0] = '\0';
-        return -1;
-    }
-    if (!sb->switch_user || geteuid() == 0) {
-        if (mkdtemp(sb->workdir) == NULL) { /* mode 0700 */
-            snprintf(why, whylen, "mkdtemp %s: %s", sb->workdir,
-                     strerror(errno));
-            sb->workdir[0] = '\0';
-            return -1;
-        }
-        if (sb->switch_user && chown(sb->workdir, sb->uid, sb->gid) != 0) {
-            snprintf(why, whylen, "chown %s: %s", sb->workdir, strerror(errno));
-            (void)rmdir(sb->workdir);
-            sb->workdir[0] = '\0';
-            return -1;
-        }
-        return 0;
-    }
-    /* Not root (only CAP_SETUID/CAP_SETGID): made by the evaluator's user
-     * itself, in a folder it may write to (/tmp), so that it owns it; the
-     * name is ours (mkdir fails on an existing one, as mkdtemp would). */
-    static const char hex[] = "0123456789abcdef";
-    for (int attempt = 0;; attempt++) {
-        unsigned char rnd[6];
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-            snprintf(why, whylen, "getrandom: %s", strerror(errno));
-            sb->workdir[0] = '\0';
-            return -1;
-        }
-        char *x = sb->workdir + n - 6;
-        for (int i = 0; i < 6; i++)
-            x[i] = hex[rnd[i] & 15];
-        if (as_user(sb, make_dir, sb->workdir) == 0)
-            break;
-        if (attempt == 9) {
-            snprintf(why, whylen, "cannot make %s as %s", sb->workdir,
-                     sb->user);
-            sb->workdir[0] = '\0';
-            return -1;
-        }
-    }
-    return 0;
+    /* A change of credentials clears the parent-death signal. */
+    return prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 /* ---- in the child
  * ------------------------------------------------------------ */
-
-static int allowed_env(const char *e)
-{
-    return strncmp(e, "PATH=", 5) == 0 || strncmp(e, "LANG=", 5) == 0 ||
-           strncmp(e, "LC_", 3) == 0 || strncmp(e, "TZ=", 3) == 0;
-}
-
-/* Keeps the allow-listed variables, drops all the others. */
-static int set_env(const struct sandbox_conf *sb)
-{
-    size_t n = 0, cap = 0;
-    for (char **e = environ; e && *e; e++)
-        cap++;
-    char **keep = calloc(cap + 1, sizeof *keep);
-    if (keep == NULL)
-        return -1;
-    int have_path = 0;
-    for (char **e = environ; e && *e; e++) {
-        if (!allowed_env(*e) || strchr(*e, '=') == NULL)
-            continue;
-        if ((keep[n] = strdup(*e)) == NULL)
-            return -1;
-        have_path |= strncmp(*e, "PATH=", 5) == 0;
-        n++;
-    }
-    if (clearenv() != 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (putenv(keep[i]) != 0)
-            return -1;
-    free(keep); /* the strings now belong to the environment */
-    if (!have_path && setenv("PATH", DEFAULT_PATH, 1) != 0)
-        return -1;
-    if (sb->workdir[0] != '\0' && (setenv("HOME", sb->workdir, 1) != 0 ||
-                                   setenv("TMPDIR", sb->workdir, 1) != 0))
-        return -1;
-    return 0;
-}
 
 static int limit(int resource, long value, long unit)
 {
@@ -231,12 +113,8 @@ static int limit(int resource, long value, long unit)
     return setrlimit(resource, &rl);
 }
 
-int sandbox_child_setup(const struct sandbox_conf *sb)
+int sandbox_child_limits(const struct sandbox_conf *sb)
 {
-    const char *step = "environment";
-    if (set_env(sb) != 0)
-        goto fail;
-    step = "setrlimit";
     /* A forked ASan build has its shadow memory mapped already: a limit on
      * the address space would break every later mmap of the demo. */
 #if !defined(__SANITIZE_ADDRESS__)
@@ -250,142 +128,337 @@ int sandbox_child_setup(const struct sandbox_conf *sb)
     struct rlimit nocore = {0, 0};
     if (setrlimit(RLIMIT_CORE, &nocore) != 0)
         goto fail;
-    if (sb->switch_user) {
-        if (limit(RLIMIT_NPROC, sb->processes, 1) != 0)
-            goto fail;
-        step = "setgroups/setgid/setuid/capset";
-        if (become(sb) != 0)
-            goto fail;
-        /* A change of credentials clears the parent-death signal. */
-        step = "prctl";
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-            goto fail;
-    }
-    /* Last: the folder is the evaluator's user's own, 0700. */
-    step = "chdir";
-    if (sb->workdir[0] != '\0' && chdir(sb->workdir) != 0)
+    /* Counted per user: only meaningful for a user of its own. */
+    if (sb->switch_user && limit(RLIMIT_NPROC, sb->processes, 1) != 0)
+        goto fail;
+    /* No setuid program can give it more (bwrap itself needs none). */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         goto fail;
     return 0;
 fail:
-    fprintf(stderr, "optimist evaluator: sandbox: %s: %s\n", step,
+    fprintf(stderr, "optimist evaluator: sandbox: limits: %s\n",
             strerror(errno));
     return -1;
 }
 
-/* ---- after the run ---------------------------------------------------------
- */
-
-/* Our children, from /proc/self/task/<tid>/children (one thread: the
- * spawner's tasks are its one thread); or, without that file, by a scan
- * of /proc for parent == us. */
-static size_t list_children(pid_t *out, size_t max)
+static int allowed_env(const char *e)
 {
-    char path[64];
-    size_t n = 0;
-    pid_t self = getpid();
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self,
-             (int)self);
-    FILE *f = fopen(path, "r");
-    if (f != NULL) {
-        long v;
-        while (n < max && fscanf(f, "%ld", &v) == 1)
-            out[n++] = (pid_t)v;
-        fclose(f);
-        return n;
-    }
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return 0;
-    struct dirent *de;
-    while (n < max && (de = readdir(d)) != NULL) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0)
+    return strncmp(e, "PATH=", 5) == 0 || strncmp(e, "LANG=", 5) == 0 ||
+           strncmp(e, "LC_", 3) == 0 || strncmp(e, "TZ=", 3) == 0;
+}
+
+/* A bump allocator over the caller's buffer. */
+struct store {
+    char *p;
+    size_t len, used;
+};
+
+static char *keep(struct store *s, const char *str, size_t n)
+{
+    if (s->used + n + 1 > s->len)
+        return NULL;
+    char *out = s->p + s->used;
+    memcpy(out, str, n);
+    out[n] = '\0';
+    s->used += n + 1;
+    return out;
+}
+
+/* The host's top folders as they are here: a symlink (merged /usr)
+ * becomes the same symlink, a folder a read-only bind. */
+static const char *const TOP[] = {"/bin",   "/sbin",  "/lib",
+                                  "/lib32", "/lib64", "/libx32"};
+/* What a dynamic program or an interpreter may read in /etc. */
+static const char *const ETC[] = {"/etc/ld.so.cache", "/etc/alternatives",
+                                  "/etc/localtime", "/etc/mime.types"};
+
+/* Appends one argument; -1 when the table is full or the string did not
+ * fit the store (NULL). */
+static int push(const char **argv, int *n, const char *arg)
+{
+    if (*n + 2 > SANDBOX_ARGV_MAX || arg == NULL)
+        return -1;
+    argv[(*n)++] = arg;
+    return 0;
+}
+
+#define ADD(s)                                                                 \
+    do {                                                                       \
+        if (push(argv, &n, (s)) != 0)                                          \
+            return -1;                                                         \
+    } while (0)
+
+int sandbox_argv(const struct sandbox_conf *sb, const char *program,
+                 char *const *env, const char **argv, char *storebuf,
+                 size_t storelen)
+{
+    struct store st = {storebuf, storelen, 0};
+    int n = 0;
+    ADD(sb->bwrap[0] ? sb->bwrap : DEFAULT_BWRAP);
+    /* --unshare-all but the cgroup namespace (it adds nothing: no /sys
+     * in the run), which the packaged unit's RestrictNamespaces= keeps out
+     * of its score. */
+    ADD("--unshare-user");
+    ADD("--unshare-pid");
+    ADD("--unshare-net");
+    ADD("--unshare-ipc");
+    ADD("--unshare-uts");
+    ADD("--die-with-parent");
+    ADD("--new-session");
+    ADD("--cap-drop");
+    ADD("ALL");
+    ADD("--ro-bind");
+    ADD("/usr");
+    ADD("/usr");
+    for (size_t i = 0; i < sizeof TOP / sizeof TOP[0]; i++) {
+        struct stat s;
+        char target[256];
+        if (lstat(TOP[i], &s) != 0)
             continue;
-        char sp[64], buf[512];
-        snprintf(sp, sizeof sp, "/proc/%ld/stat", pid);
-        FILE *s = fopen(sp, "r");
-        if (s == NULL)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, s);
-        fclose(s);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        char state;
-        long ppid;
-        if (rp != NULL && sscanf(rp + 1, " %c %ld", &state, &ppid) == 2 &&
-            ppid == (long)self)
-            out[n++] = (pid_t)pid;
+        if (S_ISLNK(s.st_mode)) {
+            ssize_t t = readlink(TOP[i], target, sizeof target - 1);
+            if (t <= 0)
+                continue;
+            ADD("--symlink");
+            ADD(keep(&st, target, (size_t)t));
+            ADD(TOP[i]);
+        } else if (S_ISDIR(s.st_mode)) {
+            ADD("--ro-bind");
+            ADD(TOP[i]);
+            ADD(TOP[i]);
+        }
     }
-    closedir(d);
+    for (size_t i = 0; i < sizeof ETC / sizeof ETC[0]; i++) {
+        ADD("--ro-bind-try");
+        ADD(ETC[i]);
+        ADD(ETC[i]);
+    }
+    /* Extra read-only paths (a runtime outside /usr, the program's data). */
+    for (const char *p = sb->bind; *p;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 0 && p[0] == '/') {
+            const char *path = keep(&st, p, len);
+            ADD("--ro-bind");
+            ADD(path);
+            ADD(path);
+        }
+        p += len + (end ? 1 : 0);
+    }
+    ADD("--proc");
+    ADD("/proc");
+    ADD("--dev");
+    ADD("/dev");
+    ADD("--tmpfs");
+    ADD("/tmp");
+    ADD("--chdir");
+    ADD("/tmp");
+    /* The program itself, unless /usr has it already. */
+    if (strncmp(program, "/usr/", 5) != 0) {
+        ADD("--ro-bind");
+        ADD(program);
+        ADD(program);
+    }
+    ADD("--clearenv");
+    int have_path = 0;
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (eq == NULL)
+            continue;
+        ADD("--setenv");
+        ADD(keep(&st, env[i], (size_t)(eq - env[i])));
+        ADD(eq + 1);
+        have_path |= strncmp(env[i], "PATH=", 5) == 0;
+    }
+    if (!have_path) {
+        ADD("--setenv");
+        ADD("PATH");
+        ADD(DEFAULT_PATH);
+    }
+    ADD("--setenv");
+    ADD("HOME");
+    ADD("/tmp");
+    ADD("--setenv");
+    ADD("TMPDIR");
+    ADD("/tmp");
+    ADD("--");
+    ADD(program);
+    argv[n] = NULL;
     return n;
 }
 
-/* Ours to keep: the run's own leader (reaped by the caller), another
- * run's leader, or a member of another run's group (orphaned by a leader
- * that exited: that run's own kill_group comes next). */
-static int kept(pid_t p, pid_t pid, const pid_t *keep, size_t nkeep)
+void sandbox_child_exec(const struct sandbox_conf *sb, const char *program,
+                        const char *kind, uint64_t evaluation_id,
+                        uint64_t bid_id)
 {
-    if (p == pid)
-        return 1;
-    pid_t pg = getpgid(p);
-    for (size_t i = 0; i < nkeep; i++)
-        if (keep[i] == p || (pg > 0 && keep[i] == pg))
-            return 1;
-    return 0;
+    static char store[16384];
+    static char runvars[3][64];
+    char *env[64];
+    size_t ne = 0;
+    for (char **e = environ; e && *e && ne < 60; e++)
+        if (allowed_env(*e))
+            env[ne++] = *e;
+    snprintf(runvars[0], sizeof runvars[0], "OPTIMIST_EVAL_KIND=%s",
+             kind ? kind : "full");
+    snprintf(runvars[1], sizeof runvars[1], "OPTIMIST_EVALUATION_ID=%llu",
+             (unsigned long long)evaluation_id);
+    snprintf(runvars[2], sizeof runvars[2], "OPTIMIST_BID_ID=%llu",
+             (unsigned long long)bid_id);
+    for (int i = 0; i < 3; i++)
+        env[ne++] = runvars[i];
+    env[ne] = NULL;
+    const char *argv[SANDBOX_ARGV_MAX];
+    if (sandbox_argv(sb, program, env, argv, store, sizeof store) < 0) {
+        fprintf(stderr, "optimist evaluator: sandbox: too many options\n");
+        return;
+    }
+    if (sb->switch_user && become(sb) != 0) {
+        fprintf(stderr, "optimist evaluator: sandbox: becoming uid %d: %s\n",
+                (int)sb->uid, strerror(errno));
+        return;
+    }
+    /* bwrap itself gets only PATH: the program's environment is the
+     * --setenv list above (after --clearenv). */
+    char *bwrap_env[] = {"PATH=" DEFAULT_PATH, NULL};
+    execve(argv[0], (char *const *)argv, bwrap_env);
+    fprintf(stderr, "optimist evaluator: cannot run %s: %s\n", argv[0],
+            strerror(errno));
 }
 
-int sandbox_kill_group(pid_t pid, const pid_t *keep, size_t nkeep)
+/* ---- at start -------------------------------------------------------------
+ */
+
+/* Whether a cgroup v2 subtree is delegated to us: the unified hierarchy,
+ * our own cgroup writable, memory and pids controllers available. */
+static int cgroup_delegated(char *where, size_t wlen)
 {
-    int escaped = 0;
-    if (pid > 0)
-        (void)kill(-pid, SIGKILL); /* ESRCH: the group is empty */
-    for (int round = 0; round < SWEEP_ROUNDS; round++) {
-        pid_t kids[MAX_CHILDREN];
-        size_t n = list_children(kids, MAX_CHILDREN), killed = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (kept(kids[i], pid, keep, nkeep))
-                continue;
-            /* It left the run's group: its own group too (what it started
-             * after its setsid), then it. */
-            (void)kill(-kids[i], SIGKILL);
-            (void)kill(kids[i], SIGKILL);
-            while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
-                ;
-            killed++;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f == NULL)
+        return 0;
+    char line[512], path[600] = "";
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "0::", 3) == 0) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s", line + 3);
         }
-        escaped += (int)killed;
-        if (killed == 0)
+    fclose(f);
+    char ctl[700];
+    snprintf(ctl, sizeof ctl, "%s/cgroup.controllers", path);
+    FILE *c = path[0] ? fopen(ctl, "r") : NULL;
+    if (c == NULL)
+        return 0;
+    char have[256] = "";
+    if (fgets(have, sizeof have, c) == NULL)
+        have[0] = '\0';
+    fclose(c);
+    snprintf(where, wlen, "%s", path);
+    return access(path, W_OK) == 0 && strstr(have, "memory") != NULL &&
+           strstr(have, "pids") != NULL;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int sandbox_check(const struct conf *c, char *mode, size_t modelen, char *why,
+                  size_t whylen)
+{
+    struct sandbox_conf sb;
+    sandbox_conf_from(c, &sb);
+    if (sandbox_prepare(&sb, why, whylen) != 0)
+        return -1;
+    char cg[600] = "";
+    int delegated = cgroup_delegated(cg, sizeof cg);
+    snprintf(mode, modelen,
+             "evaluators run in bubblewrap (%s) as %s%s; limits: rlimits "
+             "(memory %ld MiB of address space, %ld CPU s, processes %s)%s%s%s",
+             sb.bwrap,
+             sb.switch_user ? (sb.user[0] ? sb.user : ROOT_DEFAULT_USER)
+                            : "the pool's user",
+             !sb.switch_user && sb.user[0]
+                 ? " (OPTIMIST_EVALUATOR_USER ignored: the pool is not "
+                   "root)"
+                 : "",
+             sb.memory_mb, sb.cpu_seconds,
+             sb.switch_user ? "per user" : "not capped",
+             delegated ? "; a cgroup v2 is delegated at "
+                       : "; no cgroup v2 delegated",
+             delegated ? cg : "",
+             delegated ? " (not used yet: per-run cgroups are not "
+                         "implemented)"
+                       : "");
+    /* The trial: the run's own command line, with /usr/bin/true. */
+    int errp[2];
+    if (pipe2(errp, O_CLOEXEC) != 0) {
+        snprintf(why, whylen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork: %s", strerror(errno));
+        close(errp[0]);
+        close(errp[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+            dup2(errp[1], 2) < 0)
+            _exit(126);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (sandbox_child_limits(&sb) == 0)
+            sandbox_child_exec(&sb, "/usr/bin/true", "full", 0, 0);
+        _exit(127);
+    }
+    close(errp[1]);
+    char out[512];
+    size_t got = 0;
+    long long until = mono_ms() + CHECK_MS;
+    for (;;) {
+        long long left = until - mono_ms();
+        struct pollfd pf = {.fd = errp[0], .events = POLLIN};
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            break;
+        ssize_t r = read(errp[0], out + got, sizeof out - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof out - 1)
             break;
     }
-    return escaped;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DNR) /* a folder the evaluator made unreadable */
-        (void)chmod(path, 0700);
-    (void)remove(path);
+    out[got] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    close(errp[0]);
+    int st = 0, hung = 0;
+    if (got == sizeof out - 1 || mono_ms() >= until) {
+        hung = waitpid(pid, &st, WNOHANG) == 0;
+        if (hung)
+            (void)kill(pid, SIGKILL);
+    }
+    /* After EOF (or the kill) it has exited or is about to. */
+    if (!hung || waitpid(pid, &st, WNOHANG) == 0)
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    if (hung)
+        st = -1;
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(why, whylen,
+                 "the evaluator sandbox does not work here (%s %s): %s; "
+                 "bubblewrap needs unprivileged user namespaces "
+                 "(kernel.unprivileged_userns_clone=1, "
+                 "user.max_user_namespaces > 0, and a service manager "
+                 "that allows them)",
+                 sb.bwrap,
+                 st == -1        ? "hung"
+                 : WIFEXITED(st) ? "failed"
+                                 : "killed",
+                 got ? out : "no message");
+        return -1;
+    }
     return 0;
-}
-
-static int remove_tree(const char *path)
-{
-    (void)nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
-    return rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-void sandbox_cleanup(struct sandbox_conf *sb)
-{
-    if (sb->workdir[0] == '\0')
-        return;
-    int rc = sb->switch_user && geteuid() != 0
-                 ? as_user(sb, remove_tree, sb->workdir)
-                 : remove_tree(sb->workdir);
-    if (rc != 0)
-        fprintf(stderr, "optimist: cannot remove %s\n", sb->workdir);
-    sb->workdir[0] = '\0';
 }

@@ -41,6 +41,7 @@ struct watch *watch_get(int rid, uint64_t tenant, uint64_t id)
 
 static void watch_free(struct watch *w)
 {
+    conn_shared_unref(w->doc_event);
     jb_free(&w->doc);
     jb_free(&w->ev_data);
     free(w);

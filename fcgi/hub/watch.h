@@ -22,13 +22,15 @@
 struct run;
 
 struct watch {
-    int rid;             /* the resource's id */
-    uint64_t tenant, id; /* per_tenant resources: id is the tenant */
-    uint64_t version;    /* the newest known: version, length, seq */
-    int gone;            /* a deleted row: its feeds end */
-    int final;           /* an evaluation's final event is stored */
-    jbuf doc;            /* record feeds: the resource at version */
-    uint32_t ev_seq;     /* evaluations: the event cached below */
+    int rid;                       /* the resource's id */
+    uint64_t tenant, id;           /* per_tenant resources: id is the tenant */
+    uint64_t version;              /* the newest known: version, length, seq */
+    int gone;                      /* a deleted row: its feeds end */
+    int final;                     /* an evaluation's final event is stored */
+    jbuf doc;                      /* record feeds: the resource at version */
+    struct conn_shared *doc_event; /* record feeds: its event, once
+                                      formatted (conn.h) */
+    uint32_t ev_seq;               /* evaluations: the event cached below */
     char ev_name[16];
     jbuf ev_data;
     struct run *run; /* an evaluation this hub runs */

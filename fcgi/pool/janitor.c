@@ -14,6 +14,7 @@
 #include "table.h"
 
 #include "log.h"
+#include "rec.h"
 
 #include <time.h>
 
@@ -22,6 +23,12 @@
 #define JANITOR_AGAIN_MS       1000  /* next turn when a backlog is left */
 #define JANITOR_CONNECT_S      1     /* connect timeout of the master's turn */
 #define JANITOR_CHANGES_KEEP_S 86400 /* the change log keeps a day */
+
+static const char SQL_EVENTS_PURGE[] =
+    "DELETE FROM evaluation_events WHERE final IS NULL AND seq > 1 AND "
+    "evaluation_id IN (SELECT id FROM evaluations WHERE outcome <> "
+    "'running' AND finished_at < UTC_TIMESTAMP(3) - INTERVAL ? SECOND) LIMIT "
+    "1000";
 
 static long long next_due = -1;
 
@@ -60,6 +67,25 @@ void janitor_tick(const conf *c, long long now_ms)
         }
         total += n;
     }
+    /* A finished run's progress events, once its retention passed (its
+     * `claimed` and final events stay: a replay still tells how it ended). */
+    uint64_t events = 0, m = JANITOR_BATCH;
+    while (!failed && m == JANITOR_BATCH &&
+           mono_ms() - start < JANITOR_BUDGET_MS) {
+        rec_param p[1] = {REC_U((uint64_t)c->evaluation_events_ttl)};
+        m = 0;
+        if (rec_exec(db, SQL_EVENTS_PURGE, p, 1, NULL, &m, NULL, &err) !=
+            REC_OK) {
+            LOG(LOG_WARN, "janitor: purge of old progress events failed: %s",
+                err.msg);
+            failed = 1;
+            break;
+        }
+        events += m;
+    }
+    if (events > 0)
+        LOG(LOG_INFO, "janitor: purged %llu progress events of old runs",
+            (unsigned long long)events);
     /* The change log of declared tables: a day is kept (the contract's
      * "at least 24 hours"), one batch a turn. */
     uint64_t changes = 0;
@@ -70,7 +96,10 @@ void janitor_tick(const conf *c, long long now_ms)
         LOG(LOG_INFO, "janitor: purged %llu changes older than a day",
             (unsigned long long)changes);
     rec_db_close(db);
-    int more = !failed && (n == JANITOR_BATCH || changes == JANITOR_BATCH);
+    n = n == JANITOR_BATCH || m == JANITOR_BATCH || changes == JANITOR_BATCH
+            ? JANITOR_BATCH
+            : 0;
+    int more = !failed && n == JANITOR_BATCH;
     if (total > 0 || more)
         LOG(LOG_INFO, "janitor: purged %llu expired idempotency keys%s",
             (unsigned long long)total, more ? "; more left" : "");

@@ -17,6 +17,7 @@
 #include "signals.h"
 #include "hublink.h"
 #include "streams.h"
+#include "sandbox.h"
 #include "upgrade.h"
 
 #include <errno.h>
@@ -340,6 +341,18 @@ int main(int argc, char **argv)
     }
     log_detect_journal();
     conf_dump(&c, debug_line);
+    if (c.evaluator[0] != '\0') {
+        /* A host where the sandbox cannot work refuses to start, with a
+         * sentence, rather than fail every run. */
+        char mode[512], why[512];
+        if (sandbox_check(&c, mode, sizeof mode, why, sizeof why) != 0) {
+            LOG(LOG_ERROR, "%s", why);
+            return 1;
+        }
+        LOG(LOG_INFO, "%s", mode);
+    } else {
+        LOG(LOG_INFO, "evaluator: the built-in demo (forked, rlimits only)");
+    }
 
     /* Before anything that a signal should not interrupt half-way: from
      * here a SIGTERM is queued for the master loop instead of killing us

@@ -70,20 +70,27 @@ int grow_backoff(int i)
     return s->backoff;
 }
 
+/* In a child of the master (a worker or the hub), after its signals are
+ * reset: lets go of what is the master's, and ties its life to it. */
+static void child_detach(void)
+{
+    /* Workers' ready pipes: not ours to hold (no exec closes them). */
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (pool.slots[i].ready_fd >= 0)
+            close(pool.slots[i].ready_fd);
+    /* If the master dies, a child must not serve on without it; and if it
+     * already died before prctl, getppid() has changed: leave now. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != pool.self)
+        _exit(1);
+}
+
 /* In the child, between fork() and worker_run(). Never returns. */
 static void __attribute__((noreturn)) child(int ready_r, int ready_w)
 {
     sig_child_reset();
     close(ready_r);
-    /* Other workers' ready pipes: not ours to hold (no exec closes them). */
-    for (int i = 0; i < MAX_SLOTS; i++)
-        if (pool.slots[i].ready_fd >= 0)
-            close(pool.slots[i].ready_fd);
-    /* If the master dies, workers must not serve on without it; and if it
-     * already died before prctl, getppid() has changed: leave now. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != pool.self)
-        _exit(1);
+    child_detach();
     int rc = worker_run(pool.c, pool.listen_fd, ready_w);
     _exit(rc);
 }
@@ -138,12 +145,7 @@ void spawn_hub(long long now)
     pid_t pid = fork();
     if (pid == 0) {
         sig_child_reset();
-        for (int i = 0; i < MAX_SLOTS; i++)
-            if (pool.slots[i].ready_fd >= 0)
-                close(pool.slots[i].ready_fd);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != pool.self)
-            _exit(1);
+        child_detach();
         _exit(hub_run(pool.c));
     }
     int err = errno;

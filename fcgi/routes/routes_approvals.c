@@ -88,10 +88,7 @@ static void render_action(jbuf *out, const char *type, const char *payload,
 /* One approval from row i of a SELECT of APPROVAL_COLS. */
 static void render(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
+    jb_record_head(out, rec_rows_u64(rows, i, 0), rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"status\":");
     jb_cstr(out, rec_rows_get(rows, i, 2));
     jb_lit(out, ",\"action\":");

@@ -121,10 +121,8 @@ static void render_edited(jbuf *b, const rec_rows *rows, size_t i,
                           const struct bid_edit *e)
 {
     const char *ev = rec_rows_get(rows, i, C_EVAL);
-    jb_lit(b, "{\"id\":");
-    jb_u64(b, rec_rows_u64(rows, i, C_ID));
-    jb_lit(b, ",\"version\":");
-    jb_u64(b, e ? e->version : rec_rows_u64(rows, i, C_VERSION));
+    jb_record_head(b, rec_rows_u64(rows, i, C_ID),
+                   e ? e->version : rec_rows_u64(rows, i, C_VERSION));
     jb_lit(b, ",\"status\":");
     jb_cstr(b, rec_rows_get(rows, i, C_STATUS));
     /* JSON columns hold checked JSON text: embedded as it is. */

@@ -23,6 +23,7 @@
 #include <sys/random.h>
 
 #define TICKET_SECONDS 3600
+#define TICKET_WINDOW  10 /* seconds of OPTIMIST_STREAM_TICKET_RATE */
 
 int routes_wants_sse(const http_req *r)
 {
@@ -158,10 +159,7 @@ static void route_feed_chat(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st =
-        rec_exec(r->db, SQL_REPORT_LENGTH, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_REPORT_LENGTH, p, 2, &rows, &err);
     uint64_t length = st == REC_OK ? rec_rows_u64(rows, 0, 0) : 0;
     rec_rows_free(rows);
     if (st != REC_OK) {
@@ -215,9 +213,7 @@ static void route_evaluation_get(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_RUN, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_RUN, p, 2, &rows, &err);
     if (st != REC_OK) {
         rec_rows_free(rows);
         reply_rec(r, st, &err);
@@ -257,9 +253,7 @@ static void route_evaluation_events(http_req *r)
     rec_param p[2] = {REC_U(r->ids[0]), REC_U(r->tenant_id)};
     rec_rows *rows = NULL;
     rec_err err = {0};
-    rec_status st = rec_exec(r->db, SQL_RUN, p, 2, &rows, NULL, NULL, &err);
-    if (st == REC_OK && rec_rows_count(rows) == 0)
-        st = REC_NOT_FOUND;
+    rec_status st = rec_exec_row(r->db, SQL_RUN, p, 2, &rows, &err);
     rec_rows_free(rows);
     rows = NULL;
     uint64_t last = 0;
@@ -287,6 +281,12 @@ static const char SQL_TICKET_EXPIRY[] =
 static const char SQL_TICKET_FIND[] =
     "SELECT tenant_id FROM stream_tickets WHERE hash = ? AND path = ? "
     "AND expires_at > UTC_TIMESTAMP(3)";
+/* The tenant's live tickets, and those made in the last TICKET_WINDOW
+ * seconds (a ticket's expiry is its birth plus TICKET_SECONDS). */
+static const char SQL_TICKET_COUNT[] =
+    "SELECT COUNT(*), COALESCE(SUM(expires_at > UTC_TIMESTAMP(3) + "
+    "INTERVAL ? SECOND), 0) FROM stream_tickets WHERE tenant_id = ? AND "
+    "expires_at > UTC_TIMESTAMP(3)";
 static const char SQL_TICKET_PURGE[] =
     "DELETE FROM stream_tickets WHERE expires_at < UTC_TIMESTAMP(3) "
     "LIMIT 100";
@@ -342,6 +342,32 @@ static void route_stream_ticket_create(http_req *r)
     rec_rows *rows = NULL;
     rec_status st =
         rec_exec(r->db, SQL_TICKET_PURGE, NULL, 0, NULL, NULL, NULL, &err);
+    /* Bounded per tenant (the token's owner): how many live, how many in
+     * the last few seconds. Each is a row kept for an hour. */
+    rec_param cp[2] = {REC_U(TICKET_SECONDS - TICKET_WINDOW),
+                       REC_U(r->tenant_id)};
+    if (st == REC_OK)
+        st = rec_exec(r->db, SQL_TICKET_COUNT, cp, 2, &rows, NULL, NULL, &err);
+    if (st == REC_OK) {
+        uint64_t live = rec_rows_u64(rows, 0, 0),
+                 recent = rec_rows_u64(rows, 0, 1);
+        rec_rows_free(rows);
+        rows = NULL;
+        int over_rate = recent >= (uint64_t)r->conf->stream_ticket_rate;
+        if (over_rate || live >= (uint64_t)r->conf->stream_ticket_max) {
+            http_header(r, "Retry-After", over_rate ? "10" : "60");
+            reply_errorf(r, 503, "unavailable",
+                         over_rate
+                             ? "more than %d stream tickets in %d seconds; "
+                               "retry later"
+                             : "%d stream tickets are live, the most a "
+                               "tenant may hold; retry when some expired",
+                         over_rate ? r->conf->stream_ticket_rate
+                                   : r->conf->stream_ticket_max,
+                         TICKET_WINDOW);
+            return;
+        }
+    }
     if (st == REC_OK)
         st = rec_exec(r->db, SQL_TICKET_INSERT, ip, 4, NULL, NULL, NULL, &err);
     if (st == REC_OK)

@@ -26,10 +26,7 @@ void title_create(http_req *r, const vw_resource *res, const char *insert_sql)
 
 void title_render_head(jbuf *out, const rec_rows *rows, size_t i)
 {
-    jb_lit(out, "{\"id\":");
-    jb_u64(out, rec_rows_u64(rows, i, 0));
-    jb_lit(out, ",\"version\":");
-    jb_u64(out, rec_rows_u64(rows, i, 1));
+    jb_record_head(out, rec_rows_u64(rows, i, 0), rec_rows_u64(rows, i, 1));
     jb_lit(out, ",\"title\":");
     jb_cstr(out, rec_rows_get(rows, i, 2));
 }

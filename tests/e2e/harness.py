@@ -487,6 +487,16 @@ def _end_group(proc):
         pass
 
 
+def readable_by_evaluators(path):
+    """Makes `path`, a folder right in a stack's folder, reachable by the
+    user a root pool runs evaluators as (`nobody`: fcgi/hub/sandbox.h):
+    bwrap binds the program as that user, so the folders above it must let
+    it pass (the stack's folder: search only, not list)."""
+    os.chmod(path, 0o755)
+    parent = os.path.dirname(path)
+    os.chmod(parent, os.stat(parent).st_mode | 0o111)
+
+
 def _os_user():
     import pwd
     return pwd.getpwuid(os.getuid()).pw_name
@@ -615,6 +625,9 @@ class Frontend(_Client):
         self.proc = None
         self.port = None
         self.orphans = []   # workers left alive by the last stop_pool()
+        # Put before the pool's command (e.g. setpriv to run it as another
+        # user: test_sandbox.py).
+        self.pool_prefix = []
         self._nginx_pid = None
         self._san_checked = 0
         os.makedirs(os.path.join(self.nginx_dir, "tmp"), exist_ok=True)
@@ -658,7 +671,7 @@ class Frontend(_Client):
             log.write(b"--- harness: starting the pool ---\n")
             log.flush()
             self.proc = subprocess.Popen(
-                [exe], cwd=self.dir, env=self.pool_env(),
+                self.pool_prefix + [exe], cwd=self.dir, env=self.pool_env(),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True)
 

@@ -813,6 +813,7 @@ def frontend_with(stack, name, timeout="2"):
     """A pool (2 workers) and nginx on the stack's database whose evaluator
     is SCRIPTS[name]."""
     d = tempfile.mkdtemp(prefix="optimist-eval-", dir=stack.dir)
+    harness.readable_by_evaluators(d)
     path = os.path.join(d, name + ".sh")
     with open(path, "w") as f:
         f.write("#!/bin/sh\n" + SCRIPTS[name])

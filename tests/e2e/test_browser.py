@@ -9,7 +9,6 @@ feeds (SSE) or, where the server has none, by polling.
 """
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -370,23 +369,21 @@ def test_pages_load_on_a_phone_sized_screen(stack):
 
 # -- a page on another origin ---------------------------------------------------------
 
-def _cors_conf(origin):
-    """nginx/optimist.conf with its CORS block uncommented for origin."""
+def _cors_conf(d, origin):
+    """nginx/optimist.conf with its CORS includes uncommented, and
+    optimist-cors.conf next to nginx.conf in d, for origin."""
     with open(os.path.join(harness.REPO, "nginx", "optimist.conf")) as f:
-        lines = f.read().split("\n")
-    out, inside = [], False
-    for line in lines:
-        if line.strip().startswith("# CORS"):
-            inside = True
-        elif inside and not line.strip():
-            inside = False
-        if inside and re.match(r"^\s*#(?! [A-Za-z(])", line):
-            line = line.replace("#", "", 1)
-        out.append(line.replace("https://app.example.com", origin))
-    text = "\n".join(out)
-    assert "\n    add_header Access-Control-Allow-Origin" in text, \
-        "the CORS block of nginx/optimist.conf was not found"
-    return text
+        text = f.read()
+    n = text.count("#include optimist-cors.conf;")
+    assert n == 3, "optimist.conf has %d CORS includes, not 3" % n
+    with open(os.path.join(d, "optimist.conf"), "w") as f:
+        f.write(text.replace("#include optimist-cors.conf;",
+                             "include optimist-cors.conf;"))
+    with open(os.path.join(harness.REPO, "nginx", "optimist-cors.conf")) as f:
+        cors = f.read()
+    assert cors.count("https://app.example.com") == 2, cors
+    with open(os.path.join(d, "optimist-cors.conf"), "w") as f:
+        f.write(cors.replace("https://app.example.com", origin))
 
 
 def test_a_page_on_another_origin_uses_the_api_through_the_cors_block(stack):
@@ -394,8 +391,7 @@ def test_a_page_on_another_origin_uses_the_api_through_the_cors_block(stack):
     d = tempfile.mkdtemp(prefix="optimist-cors-")
     web_port, api_port = harness.free_port(), harness.free_port()
     origin = "http://127.0.0.1:%d" % web_port
-    with open(os.path.join(d, "optimist.conf"), "w") as f:
-        f.write(_cors_conf(origin))
+    _cors_conf(d, origin)
     shutil.copy("/etc/nginx/fastcgi_params", d)
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
@@ -423,6 +419,12 @@ http {
     server {
         listen 127.0.0.1:%(web)d;
         root %(repo)s/web;
+        # The install-time setting that lets the pages use the API's
+        # origin (web/config.js).
+        location = /config.js {
+            types { } default_type application/javascript;
+            return 200 'export const API_ORIGINS = ["http://127.0.0.1:%(api)d"];';
+        }
         include %(repo)s/nginx/optimist-web.conf;
         include %(repo)s/nginx/optimist-fallback.conf;
     }
@@ -444,6 +446,23 @@ http {
         assert r.status == 204, r
         assert r.headers["Access-Control-Allow-Origin"] == origin
         assert "Idempotency-Key" in r.headers["Access-Control-Allow-Headers"]
+        # The same for the stream locations nested in /v1/ (an `if` is not
+        # passed down to them).
+        for method, path in (("POST", "/v1/bids/1/evaluate"),
+                             ("GET", "/v1/bids/1/events"),
+                             ("GET", "/v1/evaluations/1/events")):
+            r = harness.request("127.0.0.1", api_port, "OPTIONS", path,
+                                headers={"Origin": origin,
+                                         "Access-Control-Request-Method":
+                                             method})
+            assert r.status == 204, (path, r)
+            assert r.headers["Access-Control-Allow-Origin"] == origin, path
+        # An answer of a stream location keeps its X-Request-Id and gets
+        # the CORS headers.
+        r = harness.request("127.0.0.1", api_port, "GET", "/v1/bids/1/events",
+                            headers={"Origin": origin})
+        assert r.headers.get("Access-Control-Allow-Origin") == origin, r
+        assert r.headers.get("X-Request-Id"), r
         a = browser(stack, None)
         a.base = origin
         a.open("storefront.html#token=%s&api=http://127.0.0.1:%d"

@@ -1,11 +1,14 @@
 """test_install.py -- what an operator meets: `make install` into a
-DESTDIR, the systemd unit (systemd-analyze verify), sd_notify, the log file
-reopened on SIGUSR1 (logrotate), and optimistctl's admin commands with
+DESTDIR (and without one: the configuration root:optimist 0640), the
+systemd unit (systemd-analyze verify, and security: at most 2.0), sd_notify,
+the log file reopened on SIGUSR1 (logrotate), and optimistctl's admin commands with
 their refusals. The package itself (`make deb`, installed on the machine)
 is tested by `make test-package` (tests/package/run.sh)."""
 
+import grp
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -154,6 +157,15 @@ def test_systemd_unit_passes_systemd_analyze_verify():
                      "ProtectSystem=strict", "NoNewPrivileges=yes",
                      "PrivateTmp=yes"):
             assert line in text.splitlines(), line
+        # Its exposure, by systemd's own measure (offline: no systemd
+        # needed): at most 2.0 (it was 3.2 before the sandbox work).
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                            unit], capture_output=True, text=True, env=env,
+                           timeout=60)
+        m = re.search(r"Overall exposure level for \S+: ([0-9.]+)",
+                      r.stdout)
+        assert m, r.stdout[-500:] + r.stderr
+        assert float(m.group(1)) <= 2.0, r.stdout
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -489,3 +501,44 @@ def test_lines_to_the_journal_carry_its_priority_prefix():
         assert any(l.startswith("<6>info pid=") for l in lines), lines[:5]
     finally:
         st.stop()
+
+
+def test_make_install_gives_the_config_to_the_service_group(stack):
+    if os.geteuid() != 0:
+        harness.skip("needs root (chown, runuser)")
+    try:
+        grp.getgrnam("optimist")
+    except KeyError:
+        subprocess.run(["groupadd", "--system", "optimist"], check=True)
+    try:
+        subprocess.run(["id", "-u", "optimist"], check=True,
+                       capture_output=True)
+    except subprocess.CalledProcessError:
+        subprocess.run(["useradd", "--system", "--gid", "optimist",
+                        "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "optimist"],
+                       check=True)
+    prefix = tempfile.mkdtemp(prefix="optimist-install-")
+    try:
+        os.chmod(prefix, 0o755)
+        # Without DESTDIR: what an operator's `make install` does.
+        r = subprocess.run(
+            ["make", "--no-print-directory", "-o", "all", "install",
+             "PREFIX=" + prefix,
+             "BIN=" + os.path.relpath(harness.BIN, harness.REPO)],
+            cwd=harness.REPO, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        conf = os.path.join(prefix, "etc", "optimist", "optimist.conf")
+        st = os.stat(conf)
+        assert st.st_uid == 0, st
+        assert st.st_gid == grp.getgrnam("optimist").gr_gid, st
+        assert st.st_mode & 0o777 == 0o640, oct(st.st_mode)
+        # optimist reads it; nobody does not.
+        ok = subprocess.run(["runuser", "-u", "optimist", "--", "cat", conf],
+                            capture_output=True)
+        assert ok.returncode == 0, ok.stderr
+        no = subprocess.run(["runuser", "-u", "nobody", "--", "cat", conf],
+                            capture_output=True)
+        assert no.returncode != 0
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)

@@ -2,8 +2,9 @@
 0660 (no other local user can speak FastCGI to it and bypass nginx), the
 /metrics token, and `make run` as root (scripts/run.sh in a temporary var
 folder on a free port): var/run 0750, the socket 0660, MariaDB, the pool
-and nginx's workers running as `optimist`, an evaluator as `optimist-eval`
-with no capability, and no process of the stack but nginx's master as
+and nginx's workers running as `optimist` with no capability (the demo
+evaluator too, with no_new_privs; a program runs in bubblewrap:
+test_sandbox.py), and no process of the stack but nginx's master as
 root."""
 
 import json
@@ -89,7 +90,6 @@ def test_make_run_as_root_runs_nothing_that_serves_as_root():
         assert run.returncode == 0, run.stdout + run.stderr
         assert "run as optimist" in run.stdout, run.stdout
         optimist = pwd.getpwnam("optimist").pw_uid
-        evaluser = pwd.getpwnam("optimist-eval").pw_uid
         assert mode(var) == 0o750 and mode(var + "/run") == 0o750
         sock = var + "/run/optimist.sock"
         assert mode(sock) == 0o660, oct(mode(sock))
@@ -108,16 +108,16 @@ def test_make_run_as_root_runs_nothing_that_serves_as_root():
         for pid in [db, pool] + workers + hubs + nginx_workers:
             uid, line = _uid(pid)  # real, effective, saved, filesystem
             assert set(line.split()) == {str(optimist)}, (pid, line)
-        # The pool holds CAP_SETUID and CAP_SETGID (bits 7 and 6), nothing
-        # else, to start evaluators as optimist-eval.
+        # The pool holds no capability at all (its evaluators need none:
+        # bubblewrap works with user namespaces).
         for pid in [pool] + workers + hubs:
-            assert int(_status(pid)["CapEff"], 16) == 0xc0, _status(pid)
-            assert int(_status(pid)["CapBnd"], 16) == 0xc0, _status(pid)
+            assert int(_status(pid)["CapEff"], 16) == 0, _status(pid)
+            assert int(_status(pid)["CapBnd"], 16) == 0, _status(pid)
         # nginx's master is the one process of the stack left as root.
         assert _uid(nginx)[0] == 0
 
         # An evaluation: the demo evaluator, forked by the hub, runs as
-        # optimist-eval with no capability left.
+        # optimist with no capability and no_new_privs.
         with open(var + "/demo-tenant.json") as f:
             tok = json.load(f)["token"]
         at = _At(port)
@@ -134,7 +134,7 @@ def test_make_run_as_root_runs_nothing_that_serves_as_root():
             evaluators = [c for h in hubs for c in harness.children(h)]
             assert len(evaluators) == 1, evaluators
             st = _status(evaluators[0])
-            assert set(st["Uid"].split()) == {str(evaluser)}, st["Uid"]
+            assert set(st["Uid"].split()) == {str(optimist)}, st["Uid"]
             assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
             assert st["NoNewPrivs"] == "1", st
             last = [ev for ev in events][-1]

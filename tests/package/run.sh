@@ -52,7 +52,15 @@ trap cleanup EXIT
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$deb" \
     >"$tmp/apt.log" 2>&1 || { cat "$tmp/apt.log" >&2; die "apt-get install"; }
 getent passwd optimist >/dev/null || die "no user optimist"
-id -nG www-data | tr ' ' '\n' | grep -qx optimist || die "www-data is not in group optimist"
+# nginx may connect to the socket (group optimist-web), not read secrets
+# (group optimist).
+id -nG www-data | tr ' ' '\n' | grep -qx optimist-web || die "www-data is not in group optimist-web"
+! id -nG www-data | tr ' ' '\n' | grep -qx optimist || die "www-data is in group optimist"
+! runuser -u www-data -- cat /etc/optimist/optimist.conf >/dev/null 2>&1 ||
+    die "www-data can read /etc/optimist/optimist.conf"
+runuser -u optimist -- cat /etc/optimist/optimist.conf >/dev/null ||
+    die "optimist cannot read /etc/optimist/optimist.conf"
+dpkg-query -W -f='${Depends}' optimist | grep -q bubblewrap || die "no Depends on bubblewrap"
 [ "$(stat -c '%a %U:%G' /etc/optimist/optimist.conf)" = "640 root:optimist" ] ||
     die "/etc/optimist/optimist.conf is $(stat -c '%a %U:%G' /etc/optimist/optimist.conf)"
 for f in /usr/sbin/optimist-fcgi /usr/bin/optimistctl /lib/systemd/system/optimist-fcgi.service \
@@ -69,6 +77,13 @@ fi
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify /lib/systemd/system/optimist-fcgi.service ||
         die "systemd-analyze verify"
+    # The unit's exposure (the offline analysis: no systemd needed).
+    score=$(systemd-analyze security --offline=true \
+        /lib/systemd/system/optimist-fcgi.service 2>/dev/null |
+        sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+    [ -n "$score" ] && python3 -c "import sys; sys.exit(float('$score') > 2.0)" ||
+        die "systemd-analyze security: ${score:-no score} (more than 2.0)"
+    say "systemd-analyze security: $score"
 fi
 say "installed $(dpkg-query -W -f='${Version}' optimist)"
 
