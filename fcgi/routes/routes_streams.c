@@ -289,6 +289,7 @@ static int stream_visible(const http_req *r, int idx, const uint64_t *ids,
     sub.conf = r->conf;
     sub.tenant_id = r->tenant_id;
     sub.route = idx;
+    sub.res = router_get(idx)->res; /* as the worker sets it */
     sub.method = "GET";
     snprintf(sub.path, sizeof sub.path, "%s", path);
     sub.query = "";
