@@ -24,9 +24,13 @@
  * once for what a worker of this pool says it changed), run.c (the
  * evaluations). This file: the signals, the handoffs and the loop.
  *
- * The database calls are blocking (libmysqlclient); each is one indexed
- * statement on a local connection, so they are short, but a database that
- * hangs delays this loop for the connect/read time-outs.
+ * The database: every statement that takes row locks (a run's lease
+ * renewals, events and finish; expiries) and every poll runs on the
+ * database threads (hubdb.c, hubjobs.c), so a row held by another session
+ * stalls no stream. What stays on the loop's own connection are single
+ * plain reads (a changed row, a client's catch-up, the sweep's search):
+ * under READ COMMITTED they never wait on a lock, only on a database
+ * that does not answer (up to the read time-out).
  */
 #include "hub.h"
 
