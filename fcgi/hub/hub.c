@@ -46,6 +46,7 @@
 #include "resource.h"
 #include "run.h"
 #include "watch.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -167,9 +168,7 @@ static void end_revoked(void)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            keys = realloc(keys, cap * HUBTOKENS_KEY);
-            if (keys == NULL)
-                abort();
+            keys = xrealloc(keys, cap * HUBTOKENS_KEY);
         }
         memcpy(keys[n++], c->token_key, HUBTOKENS_KEY);
     }

@@ -7,6 +7,7 @@
 #include "hubdb.h"
 
 #include "log.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <mysql.h>
@@ -147,9 +148,7 @@ void hubdb_submit(uint64_t key, hubdb_work work, hubdb_done done, void *arg)
             done(arg);
         return;
     }
-    struct job *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        abort();
+    struct job *j = xcalloc(1, sizeof *j);
     j->key = key;
     j->work = work;
     j->done = done;

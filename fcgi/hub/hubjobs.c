@@ -4,6 +4,7 @@
  * the hub's loop state: each job has its record, nothing else.
  */
 #include "hubjobs.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,14 +147,10 @@ struct hubjob_finish *hubjob_finish_new(const bid_claim *claim,
                                         const char *result, size_t rlen,
                                         const char *why)
 {
-    struct hubjob_finish *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        abort();
+    struct hubjob_finish *f = xcalloc(1, sizeof *f);
     f->claim = *claim;
     if (result != NULL) {
-        f->result = malloc(rlen + 1);
-        if (f->result == NULL)
-            abort();
+        f->result = xmalloc(rlen + 1);
         memcpy(f->result, result, rlen);
         f->result[rlen] = '\0';
         f->rlen = rlen;
@@ -186,6 +183,12 @@ void hubjob_finish_free(struct hubjob_finish *f)
 static const char SQL_ORPHAN_RUN[] =
     "SELECT e.bid_id, e.tenant_id FROM evaluations e "
     "WHERE e.id = ? AND e.outcome = 'running'";
+/* Its runner is known dead: the lease ends now rather than later, so the
+ * finish below takes the same path as the sweep's at the lease's end
+ * (the run `expired`, the bid open, the final event error "expired"). */
+static const char SQL_LEASE_END[] =
+    "UPDATE bids SET lease_until = UTC_TIMESTAMP(3) - INTERVAL 1 SECOND "
+    "WHERE id = ? AND status = 'evaluating' AND lease_owner = ?";
 
 void hubjob_orphan(rec_db *db, void *arg)
 {
@@ -199,7 +202,11 @@ void hubjob_orphan(rec_db *db, void *arg)
         o->f.claim.tenant_id = rec_rows_u64(rows, 0, 1);
     }
     rec_rows_free(rows);
-    if (o->found)
+    if (!o->found)
+        return;
+    rec_param q[2] = {REC_U(o->f.claim.bid_id), REC_U(o->f.claim.eval_id)};
+    o->f.st = rec_exec(db, SQL_LEASE_END, q, 2, NULL, NULL, NULL, &o->f.err);
+    if (o->f.st == REC_OK)
         hubjob_finish(db, &o->f);
 }
 
@@ -217,18 +224,14 @@ void hubjob_final(rec_db *db, void *arg)
 
 struct hubjob_poll *hubjob_poll_new(int feed, const char *sql, size_t n)
 {
-    struct hubjob_poll *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        abort();
+    struct hubjob_poll *j = xcalloc(1, sizeof *j);
     j->feed = feed;
     j->sql = sql;
     j->n = n;
-    j->ids = calloc(n ? n : 1, sizeof *j->ids);
-    j->version = calloc(n ? n : 1, sizeof *j->version);
-    j->found = calloc(n ? n : 1, 1);
-    j->final = calloc(n ? n : 1, 1);
-    if (!j->ids || !j->version || !j->found || !j->final)
-        abort();
+    j->ids = xcalloc(n ? n : 1, sizeof *j->ids);
+    j->version = xcalloc(n ? n : 1, sizeof *j->version);
+    j->found = xcalloc(n ? n : 1, 1);
+    j->final = xcalloc(n ? n : 1, 1);
     return j;
 }
 

@@ -54,8 +54,10 @@ struct hubjob_finish *hubjob_finish_new(const bid_claim *claim,
 void hubjob_finish(rec_db *db, void *arg);
 void hubjob_finish_free(struct hubjob_finish *f);
 
-/* A run whose hub died: if it is still running, finished now (failed,
- * the bid open again). Out: found, and the finish's results. */
+/* A run whose hub died: if it is still running, its lease ends now and
+ * it is finished as the sweep finishes a run whose lease passed (expired,
+ * the bid open again, error "expired"). Out: found, and the finish's
+ * results. */
 struct hubjob_orphan {
     int found;
     struct hubjob_finish f; /* f.claim.eval_id: the run */

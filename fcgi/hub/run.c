@@ -169,9 +169,7 @@ static int on_progress(void *vctx, const char *line, size_t len)
 {
     struct run *rn = vctx;
     long long now = hub_now_ms();
-    struct hubjob_progress *j = calloc(1, sizeof *j);
-    if (j == NULL)
-        abort();
+    struct hubjob_progress *j = xcalloc(1, sizeof *j);
     j->owner = rn;
     j->claim = rn->claim;
     j->lease_seconds = (unsigned)hub.c->lease_seconds;
@@ -500,9 +498,7 @@ static void orphan_done(void *arg)
 {
     struct hubjob_orphan *o = arg;
     if (o->found) {
-        struct hubjob_finish *f = malloc(sizeof *f);
-        if (f == NULL)
-            abort();
+        struct hubjob_finish *f = xmalloc(sizeof *f);
         *f = o->f; /* expire_done frees it (and its data) */
         free(o);
         expire_done(f);
@@ -522,13 +518,10 @@ static void end_orphans(void)
     uint64_t ids[64];
     int n = streams_take_orphans(ids, 64);
     for (int i = 0; i < n; i++) {
-        struct hubjob_orphan *o = calloc(1, sizeof *o);
-        if (o == NULL)
-            abort();
+        struct hubjob_orphan *o = xcalloc(1, sizeof *o);
         o->f.claim.eval_id = ids[i];
         snprintf(o->f.why, sizeof o->f.why,
-                 "the runner stopped: the hub running it was killed; the "
-                 "bid can be evaluated again");
+                 "the runner stopped: the hub running it was killed");
         jb_init(&o->f.data);
         o->f.event = "error";
         LOG(LOG_INFO, "evaluation %llu: its hub died; ending it now",
@@ -577,9 +570,7 @@ void run_sweep(void)
         if (rec_rows_count(rows) > 0 &&
             strcmp(rec_rows_get(rows, 0, 0), "expired") == 0 &&
             !hubdb_key_pending(w->id)) {
-            struct hubjob_final *j = calloc(1, sizeof *j);
-            if (j == NULL)
-                abort();
+            struct hubjob_final *j = xcalloc(1, sizeof *j);
             j->eval_id = w->id;
             j->tenant = w->tenant;
             hubdb_submit(w->id, hubjob_final, final_done, j);

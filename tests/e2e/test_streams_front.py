@@ -449,6 +449,7 @@ def test_a_killed_hub_ends_its_runs_at_once_and_frees_the_bid(stack):
     took = time.monotonic() - t0
     names = [e["event"] for e in events]
     assert names and names[-1] == "error", names
+    assert '"error":"expired"' in events[-1]["data"], events[-1]
     assert names.count("error") == 1, names
     assert all(int(e["id"]) > int(last) for e in events), events
     assert took < 10, took
