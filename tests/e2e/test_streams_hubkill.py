@@ -204,7 +204,7 @@ def test_kill_9_of_the_hub_under_1000_feeds_resumes_exactly(stack):
             if s.kind == "chat" and s.last != len(sent_msgs[s.key]):
                 return False
         return True
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90   # generous: a loaded machine
     while not level():
         assert time.monotonic() < deadline, [
             (s.path, s.last) for s in subs
