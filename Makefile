@@ -206,10 +206,15 @@ bench: check-deps
 	@BUILD=$(BUILD) BIN=$(BIN) python3 tests/bench/bench.py
 	@BIN=$(BIN) python3 tests/bench/streams_bench.py
 
-# What 2,000 open streams cost: GET req/s with and without them, delivery
-# latency, memory per stream (tests/bench/streams_bench.py).
+# What STREAMS open streams cost (2,000 by default; the C10K row is
+# `make bench-streams STREAMS=10000`): GET req/s with and without them
+# while CHANGES changes a second are delivered, delivery latency (also
+# under a 20 s row lock), the hub's database statements, memory per
+# stream (tests/bench/streams_bench.py).
+STREAMS ?= 2000
+CHANGES ?= 200
 bench-streams: all
-	@BIN=$(BIN) python3 tests/bench/streams_bench.py
+	@BIN=$(BIN) STREAMS=$(STREAMS) CHANGES=$(CHANGES) python3 tests/bench/streams_bench.py
 
 lint:
 	@scripts/deps.sh lint
@@ -253,6 +258,7 @@ install: all
 	$(INSTALL) -m 0644 web/*.html web/*.js web/*.css $(DESTDIR)$(DATADIR)/web/
 	$(INSTALL) -m 0644 nginx/optimist.conf nginx/optimist-fallback.conf nginx/optimist-cors.conf \
 	  packaging/nginx/optimist-upstream.conf packaging/nginx/optimist-site.conf \
+	  packaging/nginx/optimist-streams.conf \
 	  $(DESTDIR)$(DATADIR)/nginx/
 	$(INSTALL) -m 0644 packaging/man/optimist-fcgi.8 packaging/man/optimistctl.8 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8/

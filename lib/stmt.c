@@ -18,7 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_PARAMS 64 /* a declared table binds up to 62 */
+#define MAX_PARAMS 64 /* a declared table binds up to 62; result columns */
+/* Bound parameters: the hub's polls ask for 256 resources in one IN list
+ * (one query per 256 followed resources, not per 32). */
+#define MAX_BIND_PARAMS 256
 /* fetch_rows keeps the column buffers of a result on the stack up to this
  * size (the row of a bid with a 1 KB data object takes about 1.5 KB). */
 #define FETCH_STACK_BYTES 4096
@@ -379,12 +382,12 @@ static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
 {
     rec_status st = REC_OK;
     int owned = 0;
-    MYSQL_BIND bind[MAX_PARAMS];
+    MYSQL_BIND bind[MAX_BIND_PARAMS];
     my_bool is_null = 1;
-    unsigned long lens[MAX_PARAMS];
+    unsigned long lens[MAX_BIND_PARAMS];
 
     *sent = 0;
-    if (nparams > MAX_PARAMS) {
+    if (nparams > MAX_BIND_PARAMS) {
         snprintf(err->msg, sizeof err->msg, "too many parameters");
         return REC_ERROR;
     }

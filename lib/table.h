@@ -79,7 +79,7 @@ typedef struct tbl_column {
 
 struct tbl_cache; /* statement texts per column set (table.c) */
 
-#define TBL_POLL_IN 32 /* keys of sql_poll (the hub's RESOURCE_POLL_IN) */
+#define TBL_POLL_IN 256 /* keys of sql_poll (the hub's RESOURCE_POLL_IN) */
 
 typedef struct tbl_table {
     decl_ident name;   /* the URL name: /v1/tables/<name> */

@@ -90,10 +90,13 @@ static const struct opt opts[] = {
      "0", 0, 256, 1,
      "one tenant's share of OPTIMIST_MAX_EVALUATIONS (0: "
      "half of it)"},
+    {"OPTIMIST_MAX_STREAMS", INT(max_streams), "12000", 1, 1000000, 1,
+     "event streams the pool holds open at once; beyond, 503 (keep it "
+     "below what nginx holds: docs/streams.md)"},
     {"OPTIMIST_MAX_STREAMS_PER_TENANT", INT(max_streams_per_tenant), "0", 0,
      1000000, 1,
      "event streams one tenant may hold open on a hub (0: "
-     "half of the hub's open-files limit)"},
+     "half of OPTIMIST_MAX_STREAMS)"},
     {"OPTIMIST_STREAM_POLL_MS", INT(stream_poll_ms), "250", 10, 10000, 1,
      "milliseconds between the hub's database polls for changes made "
      "through other hosts"},

@@ -40,6 +40,7 @@ typedef struct conf {
     int max_evaluations;    /* OPTIMIST_MAX_EVALUATIONS: 0 = automatic */
     int max_evaluations_per_tenant; /* OPTIMIST_MAX_EVALUATIONS_PER_TENANT */
     int stream_poll_ms;         /* OPTIMIST_STREAM_POLL_MS: the hub's poll */
+    int max_streams;            /* OPTIMIST_MAX_STREAMS */
     int max_streams_per_tenant; /* OPTIMIST_MAX_STREAMS_PER_TENANT */
     int idempotency_purge;      /* OPTIMIST_IDEMPOTENCY_PURGE: seconds between
                                    the master's purges of expired keys */

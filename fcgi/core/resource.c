@@ -24,8 +24,6 @@ struct slot {
 static struct slot slots[RESOURCE_MAX_IDS + 1]; /* [0] unused */
 static int nslots = 1;
 
-#define IN32 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-
 static int is_ident(const char *s)
 {
     if (s == NULL || *s == '\0' || strlen(s) >= 64)
@@ -59,11 +57,12 @@ static char *make_poll_sql(const struct resource *res)
     if (res->poll_sql != NULL)
         return strdup(res->poll_sql);
     const char *key = res->per_tenant ? res->tenant_col : res->id_col;
-    char buf[512];
-    int n = snprintf(buf, sizeof buf,
-                     "SELECT `%s`, `%s` FROM `%s` WHERE `%s` IN " IN32, key,
-                     res->poll_col ? res->poll_col : "version",
-                     res->poll_table ? res->poll_table : res->table, key);
+    char buf[1024]; /* 256 "?," and the names */
+    int n =
+        snprintf(buf, sizeof buf,
+                 "SELECT `%s`, `%s` FROM `%s` WHERE `%s` IN " RESOURCE_IN_LIST,
+                 key, res->poll_col ? res->poll_col : "version",
+                 res->poll_table ? res->poll_table : res->table, key);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     return strdup(buf);

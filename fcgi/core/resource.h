@@ -61,7 +61,17 @@ struct resource;
     80 /* with the NUL; the size in hub messages                               \
           ("tables/<64 bytes>/events" fits) */
 #define RESOURCE_MAX_IDS 255
-#define RESOURCE_POLL_IN 32 /* keys per poll statement (its "?" count) */
+#define RESOURCE_POLL_IN                                                       \
+    256 /* keys per poll statement (its "?" count):                            \
+           40 statements a poll for 10,000 rows */
+/* The "(?,...,?)" of RESOURCE_POLL_IN keys, for a poll_sql. */
+#define RESOURCE_IN8 "?,?,?,?,?,?,?,?"
+#define RESOURCE_IN64                                                          \
+    RESOURCE_IN8 "," RESOURCE_IN8 "," RESOURCE_IN8 "," RESOURCE_IN8            \
+                 "," RESOURCE_IN8 "," RESOURCE_IN8 "," RESOURCE_IN8            \
+                 "," RESOURCE_IN8
+#define RESOURCE_IN_LIST                                                       \
+    "(" RESOURCE_IN64 "," RESOURCE_IN64 "," RESOURCE_IN64 "," RESOURCE_IN64 ")"
 
 /* How the hub follows a resource. */
 enum resource_feed {

@@ -16,6 +16,9 @@ struct shared {
                                      the worker that claims, then the hub
                                      that runs the evaluation */
     uint64_t tenant[STREAMS_MAX]; /* whose run holds it (0: none) */
+    uint64_t run[STREAMS_MAX];    /* the evaluation the hub runs in it */
+    uint64_t orphan[STREAMS_MAX]; /* a run whose hub died, for the next
+                                     hub to end at once */
 };
 
 static struct shared local; /* until streams_init maps the shared one */
@@ -66,10 +69,23 @@ int streams_acquire_tenant(int cap, uint64_t tenant, int tenant_cap)
     return slot;
 }
 
-void streams_adopt(int slot)
+void streams_adopt(int slot, uint64_t eval_id)
 {
-    if (slot >= 0 && slot < STREAMS_MAX)
+    if (slot >= 0 && slot < STREAMS_MAX) {
+        __atomic_store_n(&s->run[slot], eval_id, __ATOMIC_RELEASE);
         __atomic_store_n(&s->holder[slot], (int32_t)getpid(), __ATOMIC_RELEASE);
+    }
+}
+
+int streams_take_orphans(uint64_t *ids, int max)
+{
+    int n = 0;
+    for (int i = 0; i < STREAMS_MAX && n < max; i++) {
+        uint64_t id = __atomic_exchange_n(&s->orphan[i], 0, __ATOMIC_ACQ_REL);
+        if (id != 0)
+            ids[n++] = id;
+    }
+    return n;
 }
 
 int streams_acquire(int cap)
@@ -91,6 +107,8 @@ void streams_release(int slot)
     if (slot < 0 || slot >= STREAMS_MAX)
         return;
     int32_t me = (int32_t)getpid();
+    if (__atomic_load_n(&s->holder[slot], __ATOMIC_ACQUIRE) == me)
+        __atomic_store_n(&s->run[slot], 0, __ATOMIC_RELEASE);
     __atomic_store_n(&s->tenant[slot], 0, __ATOMIC_RELEASE);
     /* Only our own: the master may have cleared it already. */
     (void)__atomic_compare_exchange_n(&s->holder[slot], &me, 0, 0,
@@ -100,6 +118,13 @@ void streams_release(int slot)
 void streams_forget(pid_t pid)
 {
     for (int i = 0; i < STREAMS_MAX; i++) {
+        if (__atomic_load_n(&s->holder[i], __ATOMIC_ACQUIRE) != (int32_t)pid)
+            continue;
+        /* A run the dead process ran: the next hub ends it at once,
+         * rather than at its lease's end. */
+        uint64_t run = __atomic_exchange_n(&s->run[i], 0, __ATOMIC_ACQ_REL);
+        if (run != 0)
+            __atomic_store_n(&s->orphan[i], run, __ATOMIC_RELEASE);
         int32_t held = (int32_t)pid;
         (void)__atomic_compare_exchange_n(&s->holder[i], &held, 0, 0,
                                           __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);

@@ -40,8 +40,13 @@ int streams_acquire_tenant(int cap, uint64_t tenant, int tenant_cap)
     __attribute__((warn_unused_result));
 
 /* The hub: the slot a worker took for a run it handed over is the
- * hub's now (the master forgets it if the hub dies). */
-void streams_adopt(int slot);
+ * hub's now, running evaluation `eval_id` (the master forgets it if the
+ * hub dies, and keeps the run as an orphan for the next hub). */
+void streams_adopt(int slot, uint64_t eval_id);
+
+/* The hub: takes (and clears) up to `max` runs whose hub died; returns
+ * how many it wrote to ids. */
+int streams_take_orphans(uint64_t *ids, int max);
 
 /* Takes a free slot among the first `cap` for this process. Returns the
  * slot's index, or -1 when all are taken. */

@@ -91,6 +91,11 @@ int auth_tenant_or_reply(http_req *r)
         rec_status st = token_tenant(r, tok, len, &tenant, &err);
         if (st == REC_OK) {
             r->tenant_id = tenant;
+            /* The token's public key (after "opt_"): what a ticket it
+             * asks for, and the streams it opens, are bound to. */
+            if (len >= 4 + sizeof r->token_key - 1)
+                snprintf(r->token_key, sizeof r->token_key, "%.*s",
+                         (int)(sizeof r->token_key - 1), tok + 4);
             return 0;
         }
         if (st != REC_NOT_FOUND) {

@@ -43,6 +43,12 @@ typedef struct http_req {
     uint64_t ids[HTTP_MAX_IDS]; /* the {id} segments of the path */
     int nids;
     uint64_t tenant_id; /* 0 before authentication */
+    char token_key[17]; /* the public key of the token that
+                           authenticated (directly or through a
+                           stream ticket), "" if none */
+    int check_only;     /* a stream route only checks (404,
+                           400) and hands nothing over: the
+                           ticket route asks "could it open?" */
 
     /* ---- context ---- */
     rec_db *db; /* the worker's connection */

@@ -236,7 +236,10 @@ void conn_sse_headers(struct conn *c)
                "X-Accel-Buffering: no\r\n"
                "X-Request-Id: ");
     jb_lit(&b, c->request_id);
-    jb_lit(&b, "\r\n\r\n");
+    /* And a comment at once: nginx passes the headers on only with the
+     * first bytes of the body, so without it a client that is up to date
+     * would wait for its first change or ping to see the status line. */
+    jb_lit(&b, "\r\n\r\n: open\n\n");
     conn_put(c, b.p, b.len);
     jb_free(&b);
 }

@@ -56,6 +56,8 @@ struct conn {
     struct conn_shared *shared; /* an event being sent (a reference) */
     size_t shared_off;          /* how much of it is in `out` already */
     char request_id[64];
+    char token_key[17]; /* the token it was opened with (directly or by a
+                           ticket): its streams end when it is revoked */
     uint64_t tenant;
     /* Set by whoever attaches the connection (watch.c): */
     struct watch *w;

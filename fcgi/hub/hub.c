@@ -24,9 +24,13 @@
  * once for what a worker of this pool says it changed), run.c (the
  * evaluations). This file: the signals, the handoffs and the loop.
  *
- * The database calls are blocking (libmysqlclient); each is one indexed
- * statement on a local connection, so they are short, but a database that
- * hangs delays this loop for the connect/read time-outs.
+ * The database: every statement that takes row locks (a run's lease
+ * renewals, events and finish; expiries) and every poll runs on the
+ * database threads (hubdb.c, hubjobs.c), so a row held by another session
+ * stalls no stream. What stays on the loop's own connection are single
+ * plain reads (a changed row, a client's catch-up, the sweep's search):
+ * under READ COMMITTED they never wait on a lock, only on a database
+ * that does not answer (up to the read time-out).
  */
 #include "hub.h"
 
@@ -35,13 +39,16 @@
 #include "conn.h"
 #include "feed.h"
 #include "hubctx.h"
+#include "hubdb.h"
 #include "hublink.h"
+#include "hubtokens.h"
 #include "log.h"
 #include "poller.h"
 #include "reply.h"
 #include "resource.h"
 #include "run.h"
 #include "watch.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -92,15 +99,20 @@ static void on_usr1(int sig)
  * what they started with. */
 static void reload(void)
 {
-    static conf fresh;
+    /* Two slots: the file is read into the one hub.c does not point at
+     * (conf_load clears it first), so a refused file leaves hub.c whole. */
+    static conf slot[2];
+    static int next;
+    conf *fresh = &slot[next];
     char err[256];
     H.reload = 0;
-    if (conf_load(&fresh, err, sizeof err) != 0) {
+    if (conf_load(fresh, err, sizeof err) != 0) {
         LOG(LOG_ERROR, "hub: reload: %s; keeping the old configuration", err);
         return;
     }
-    hub.c = &fresh;
-    log_threshold = (enum log_level)fresh.log_level;
+    hub.c = fresh;
+    next ^= 1;
+    log_threshold = (enum log_level)fresh->log_level;
     LOG(LOG_INFO, "hub: configuration reloaded");
     /* The declared tables, as the new workers read them (a refused
      * folder keeps the set served before; its watches stay). */
@@ -109,25 +121,85 @@ static void reload(void)
 
 /* ---- handoffs ------------------------------------------------------------ */
 
+/* The streams this pool holds at most: OPTIMIST_MAX_STREAMS, set below
+ * what nginx can hold (each stream is two of an nginx worker's
+ * connections), so that a crowd gets 503 from here before nginx runs out
+ * of connections and closes them with no answer; and never more than the
+ * hub's own descriptors allow. */
+static int pool_cap(void)
+{
+    int fds = H.max_fd - 256; /* the database, evaluators' pipes, logs */
+    int cap = hub.c->max_streams;
+    return cap > 0 && cap < fds ? cap : fds;
+}
+
 static int tenant_share(void)
 {
     int share = hub.c->max_streams_per_tenant;
-    return share > 0 ? share : (H.max_fd - 64) / 2;
+    if (share <= 0)
+        share = pool_cap() / 2;
+    return share > 0 ? share : 1;
 }
 
-/* Does `tenant` hold its share of streams already? (A scan of the open
- * connections: a few thousand compares, once per stream opened.) */
+/* Is there room for one more stream of `tenant`? 0: yes; 1: the tenant
+ * holds its share; 2: the pool holds its cap. (A scan of the open
+ * connections, once per stream opened: 10,000 compares.) */
 static int over_share(uint64_t tenant)
 {
-    int n = 0, share = tenant_share();
+    int mine = 0, all = 0;
     for (int fd = 0; fd < conn_fd_end(); fd++) {
         const struct conn *c = conn_at(fd);
-        n += c != NULL && c->tenant == tenant && c->sse && !c->ending;
+        if (c == NULL || !c->sse || c->ending)
+            continue;
+        all++;
+        mine += c->tenant == tenant;
     }
-    return n > share; /* the new one is counted already */
+    /* the new one is counted already */
+    if (all > pool_cap())
+        return 2;
+    return mine > tenant_share() ? 1 : 0;
 }
 
-/* A stream of `m` on c: the watch of its resource row, new or shared. */
+/* Every second: the streams opened with a token that is revoked now
+ * (directly, or by a ticket it asked for) end; a revoked credential stops
+ * reading at once. */
+static void end_revoked(void)
+{
+    size_t n = 0, cap = 0;
+    char(*keys)[HUBTOKENS_KEY] = NULL;
+    for (int fd = 0; fd < conn_fd_end(); fd++) {
+        const struct conn *c = conn_at(fd);
+        if (c == NULL || !c->sse || c->ending || c->token_key[0] == '\0')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            keys = xrealloc(keys, cap * HUBTOKENS_KEY);
+        }
+        memcpy(keys[n++], c->token_key, HUBTOKENS_KEY);
+    }
+    n = hubtokens_unique(keys, n);
+    unsigned char *alive = n ? malloc(n) : NULL;
+    rec_err err = {0};
+    if (n > 0 && alive != NULL &&
+        hubtokens_alive(hub.db, keys, n, alive, &err) != REC_OK)
+        LOG(LOG_WARN, "hub: checking the streams' tokens: %s", err.msg);
+    for (int fd = 0; n > 0 && alive && fd < conn_fd_end(); fd++) {
+        struct conn *c = conn_at(fd);
+        if (c == NULL || !c->sse || c->ending || c->token_key[0] == '\0')
+            continue;
+        long i = hubtokens_find(keys, n, c->token_key);
+        if (i < 0 || alive[i])
+            continue;
+        log_set_request(c->request_id);
+        LOG(LOG_INFO, "stream ended: its token was revoked");
+        log_set_request(NULL);
+        conn_end(c);
+        (void)conn_flush(c);
+    }
+    free(alive);
+    free(keys);
+}
+
 static void follow(const hub_msg *m, struct conn *c)
 {
     int rid = resource_id(m->resource);
@@ -162,19 +234,28 @@ static void on_handoff(const hub_msg *m, int fd)
                                m->cursor, m->tenant_id, m->request_id);
     if (c == NULL)
         return;
+    snprintf(c->token_key, sizeof c->token_key, "%s", m->token_key);
     if (m->type == HUB_FEED && hub.draining) {
         conn_close(c); /* stopping: the client reconnects elsewhere */
         return;
     }
-    if (m->type == HUB_FEED && over_share(m->tenant_id)) {
-        /* One tenant cannot take every descriptor of the hub. */
+    int over = m->type == HUB_FEED ? over_share(m->tenant_id) : 0;
+    if (over) {
+        /* One tenant cannot take every stream of the pool, and the pool
+         * answers before nginx runs out of connections. */
         http_req r;
         conn_reply_begin(&r);
         http_header(&r, "Retry-After", "5");
-        reply_errorf(&r, 503, "unavailable",
-                     "this tenant holds %d event streams, its share; close "
-                     "some or retry later",
-                     tenant_share());
+        if (over == 1)
+            reply_errorf(&r, 503, "unavailable",
+                         "this tenant holds %d event streams, its share; "
+                         "close some or retry later",
+                         tenant_share());
+        else
+            reply_errorf(&r, 503, "unavailable",
+                         "this pool holds %d event streams, all it takes; "
+                         "retry later",
+                         pool_cap());
         conn_answer(c, &r);
         jb_free(&r.out);
         (void)conn_flush(c);
@@ -210,6 +291,15 @@ static void on_link(void *ctx, int fd, uint32_t events)
 }
 
 /* ---- the loop ------------------------------------------------------------ */
+
+/* The database threads finished jobs (hubdb.c): their `done`s run here. */
+static void on_db(void *ctx, int fd, uint32_t events)
+{
+    (void)ctx;
+    (void)fd;
+    (void)events;
+    hubdb_dispatch();
+}
 
 static int next_timeout(long long now)
 {
@@ -290,6 +380,7 @@ static int timers(long long now, pid_t master)
     if (now >= H.next_sweep) {
         H.next_sweep = now + SWEEP_EVERY_MS;
         run_sweep();
+        end_revoked();
         orphaned = getppid() != master; /* nobody restarts us */
     }
     if (now >= H.next_ping) {
@@ -316,11 +407,15 @@ int hub_run(const conf *c)
     rec_config cfg;
     conf_rec_config(c, &cfg);
     hub.db = rec_db_new(&cfg);
+    (void)hubdb_start(&cfg, hub.db); /* logs if it falls back to the loop */
     if (loop_init(&hub.loop, H.max_fd) != 0 ||
         loop_add(&hub.loop, hublink_hub_fd(), EPOLLIN, on_link, NULL) != 0) {
         LOG(LOG_ERROR, "hub: epoll: %s", strerror(errno));
         return 1;
     }
+    if (hubdb_fd() >= 0 &&
+        loop_add(&hub.loop, hubdb_fd(), EPOLLIN, on_db, NULL) != 0)
+        LOG(LOG_ERROR, "hub: epoll: %s", strerror(errno));
     long long now = hub_now_ms();
     H.next_poll = now + c->stream_poll_ms;
     H.next_sweep = now;
@@ -349,6 +444,7 @@ int hub_run(const conf *c)
         orphaned = timers(hub_now_ms(), master);
     }
     LOG(LOG_INFO, "hub stopping: %s", orphaned ? "master gone" : "told to");
+    hubdb_stop();   /* what is queued is stored; the `done`s run */
     run_free_all(); /* kills and reaps; the runs expire at their lease,
                        their streams can resume to it */
     conn_table_free();

@@ -75,6 +75,7 @@ int hublink_handoff(http_req *r, hub_msg *m)
     m->magic = HUB_MAGIC;
     m->fcgi_id = (uint16_t)fr->requestId;
     snprintf(m->request_id, sizeof m->request_id, "%s", r->request_id);
+    snprintf(m->token_key, sizeof m->token_key, "%s", r->token_key);
     if (send_msg(m, fr->ipcFd, 0) != 0) {
         LOG(LOG_ERROR, "handoff to the hub failed: %s", strerror(errno));
         return -1;

@@ -41,6 +41,9 @@ typedef struct hub_msg {
     char resource[RESOURCE_NAME_MAX];
     bid_claim claim; /* HUB_EVAL_RUN */
     char request_id[64];
+    char token_key[17]; /* the token the stream was opened with (directly
+                           or by a ticket): the hub ends the stream when
+                           it is revoked */
 } hub_msg;
 
 #define HUB_MAGIC 0x6f687562u

@@ -1,5 +1,9 @@
 /*
- * poller.c -- the hub's polls (see poller.h).
+ * poller.c -- the hub's polls (see poller.h). A poll is a read, but 40 of
+ * them in a row (10,000 followed rows, 256 keys a statement) would hold
+ * the loop for as long as they take: each kind's poll is a job on the
+ * hub's database threads (hubjobs.c), and its answer comes back to the
+ * loop (poll_done).
  */
 #include "poller.h"
 
@@ -7,83 +11,115 @@
 
 #include "feed.h"
 #include "hubctx.h"
+#include "hubdb.h"
+#include "hubjobs.h"
 #include "log.h"
 #include "watch.h"
 
-#define BATCH RESOURCE_POLL_IN
+#include <stdlib.h>
 
-static void poll_batch(const struct resource *res, int rid, struct watch **ws,
-                       int n)
+_Static_assert(HUBJOB_POLL_BATCH == RESOURCE_POLL_IN,
+               "a poll job binds as many keys as the poll statement has");
+
+/* Job keys of the polls (never an evaluation's id: those are far below
+ * 2^63). One poll of each kind at a time: a poll still running when the
+ * next is due makes that one wait, not pile up. */
+#define POLL_KEY_ALL   ((1ULL << 63) | 1)
+#define POLL_KEY_DIRTY ((1ULL << 63) | 2)
+#define NOTIFY_MIN_MS  20
+
+static int cmp_u64(const void *a, const void *b)
 {
-    rec_param p[BATCH];
-    for (int i = 0; i < BATCH; i++)
-        p[i] = REC_U(i < n ? ws[i]->id : 0);
-    rec_rows *rows = NULL;
-    rec_err err = {0};
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A poll's answer: every watch of the resource that was asked for and
+ * has moved hears of it. */
+static void poll_done(void *arg)
+{
+    struct hubjob_poll *j = arg;
     static int failing; /* log a database outage once, not every poll */
-    if (rec_exec(hub.db, resource_poll_sql(rid), p, BATCH, &rows, NULL, NULL,
-                 &err) != REC_OK) {
+    if (j->st != REC_OK) {
         if (!failing++)
             LOG(LOG_WARN, "hub: poll: %s (streams wait for the database)",
-                err.msg);
+                j->err.msg);
+        hubjob_poll_free(j);
         return;
     }
     if (failing) {
         LOG(LOG_INFO, "hub: poll works again after %d failures", failing);
         failing = 0;
     }
-    int seen[BATCH] = {0};
-    for (size_t r = 0; r < rec_rows_count(rows); r++) {
-        uint64_t key = rec_rows_u64(rows, r, 0), v = rec_rows_u64(rows, r, 1);
-        for (int i = 0; i < n; i++) {
-            struct watch *w = ws[i];
-            if (w->id != key)
-                continue;
-            seen[i] = 1;
-            if (res->feed == RES_FEED_EVAL && rec_rows_get(rows, r, 2) != NULL)
-                w->final = 1;
-            if (v > w->version) {
-                if (res->feed != RES_FEED_RECORD)
-                    w->version = v;
+    const struct resource *res = resource_by_id(j->feed);
+    for (struct watch *w = watch_list(); res && w; w = w->next) {
+        if (w->rid != j->feed || w->gone || w->conns == NULL)
+            continue;
+        uint64_t *hit = bsearch(&w->id, j->ids, j->n, sizeof *j->ids, cmp_u64);
+        if (hit == NULL)
+            continue; /* followed since the poll was asked for */
+        size_t i = (size_t)(hit - j->ids);
+        if (!j->found[i]) {
+            if (res->deletable) {
+                w->gone = 1;
                 feed_changed(w);
             }
+            continue;
+        }
+        if (res->feed == RES_FEED_EVAL && j->final[i])
+            w->final = 1;
+        if (j->version[i] > w->version) {
+            if (res->feed != RES_FEED_RECORD)
+                w->version = j->version[i];
+            feed_changed(w);
         }
     }
-    rec_rows_free(rows);
-    if (res->deletable)
-        for (int i = 0; i < n; i++)
-            if (!seen[i] && !ws[i]->gone) {
-                ws[i]->gone = 1;
-                feed_changed(ws[i]);
-            }
+    hubjob_poll_free(j);
+    watch_gc();
+}
+
+/* Is w asked for in this poll? (A reload that dropped its resource ends
+ * its streams at once.) */
+static int polled(struct watch *w, int rid, const struct resource *res,
+                  int only_dirty)
+{
+    if (w->rid != rid || w->gone || w->conns == NULL ||
+        (only_dirty && !w->dirty))
+        return 0;
+    if (res == NULL || res->feed == RES_FEED_NONE) {
+        feed_changed(w); /* a reload dropped it: its streams end */
+        return 0;
+    }
+    return !(res->feed == RES_FEED_EVAL && w->final && w->run == NULL);
 }
 
 void poll_all(int only_dirty)
 {
-    struct watch *batch[BATCH];
     changes_horizon(); /* the change feeds' commit order */
+    uint64_t key = only_dirty ? POLL_KEY_DIRTY : POLL_KEY_ALL;
+    if (hubdb_key_pending(key)) {
+        if (only_dirty) /* the flags stay: asked again shortly */
+            hub_poll_at(hub_now_ms() + NOTIFY_MIN_MS);
+        return;
+    }
     for (int rid = 1; rid < resource_id_end(); rid++) {
         const struct resource *res = resource_by_id(rid);
-        int n = 0;
-        for (struct watch *w = watch_list(); w; w = w->next) {
-            if (w->rid != rid || w->gone || w->conns == NULL ||
-                (only_dirty && !w->dirty))
-                continue;
-            if (res == NULL || res->feed == RES_FEED_NONE) {
-                feed_changed(w); /* a reload dropped it: its streams end */
-                continue;
+        size_t n = 0;
+        for (struct watch *w = watch_list(); w; w = w->next)
+            n += (size_t)polled(w, rid, res, only_dirty);
+        if (n == 0)
+            continue;
+        struct hubjob_poll *j = hubjob_poll_new(rid, resource_poll_sql(rid), n);
+        j->has_final = res->feed == RES_FEED_EVAL;
+        size_t k = 0;
+        for (struct watch *w = watch_list(); w && k < n; w = w->next)
+            if (polled(w, rid, res, only_dirty)) {
+                w->dirty = 0;
+                j->ids[k++] = w->id;
             }
-            if (res->feed == RES_FEED_EVAL && w->final && w->run == NULL)
-                continue;
-            w->dirty = 0;
-            batch[n++] = w;
-            if (n == BATCH) {
-                poll_batch(res, rid, batch, n);
-                n = 0;
-            }
-        }
-        if (n > 0)
-            poll_batch(res, rid, batch, n);
+        qsort(j->ids, k, sizeof *j->ids, cmp_u64);
+        j->n = k;
+        hubdb_submit(key, hubjob_poll, poll_done, j);
     }
     watch_gc();
 }

@@ -14,6 +14,8 @@
 #include "evaluator.h"
 #include "feed.h"
 #include "hubctx.h"
+#include "hubdb.h"
+#include "hubjobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -40,7 +42,8 @@ struct run {
     int over_cap;      /* too many progress events: the run fails */
     char failed[256];  /* p == NULL: why the evaluator did not start */
     long long renewed;
-    int fds[4]; /* in the loop: stdin, stdout, exit, stderr (-1: not) */
+    int finishing; /* its finish is queued (hubdb): over, not yet freed */
+    int fds[4];    /* in the loop: stdin, stdout, exit, stderr (-1: not) */
     struct watch *w;
     struct run *next;
 };
@@ -50,129 +53,9 @@ static struct run *runs;
 /* ---- evaluation events
  * ---------------------------------------------------------- */
 
-static const char SQL_EVENT_INSERT[] =
-    "INSERT IGNORE INTO evaluation_events (evaluation_id, seq, event, data) "
-    "VALUES (?, ?, ?, ?)";
-static const char SQL_FINAL_INSERT[] =
-    "INSERT IGNORE INTO evaluation_events (evaluation_id, seq, event, data, "
-    "final) SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, 1 "
-    "FROM evaluation_events WHERE evaluation_id = ?";
-static const char SQL_FINAL_SEQ[] =
-    "SELECT seq FROM evaluation_events WHERE evaluation_id = ? AND final = 1";
-
-struct final_ctx {
-    uint64_t eval_id;
-    const char *event;
-    const jbuf *data;
-};
-
-static rec_status insert_final(rec_db *db, void *vctx, rec_err *err)
-{
-    struct final_ctx *f = vctx;
-    rec_param p[4] = {REC_U(f->eval_id), REC_CSTR(f->event),
-                      REC_S(f->data->p, f->data->len), REC_U(f->eval_id)};
-    return rec_exec(db, SQL_FINAL_INSERT, p, 4, NULL, NULL, NULL, err);
-}
-
-/* The seq the final event got (0 if none is stored). */
-static uint32_t final_seq(uint64_t eval_id)
-{
-    rec_param p[1] = {REC_U(eval_id)};
-    rec_rows *rows = NULL;
-    rec_err err = {0};
-    uint32_t seq = 0;
-    if (rec_exec(hub.db, SQL_FINAL_SEQ, p, 1, &rows, NULL, NULL, &err) ==
-            REC_OK &&
-        rec_rows_count(rows) > 0)
-        seq = (uint32_t)rec_rows_u64(rows, 0, 0);
-    rec_rows_free(rows);
-    return seq;
-}
-
-/* bid_finish and the final event in one transaction (the idempotency
- * hold: bid_finish's transaction stays open for one more statement). */
-static rec_status finish_with_event(const bid_claim *claim, const char *result,
-                                    size_t rlen, const char *why,
-                                    bid_outcome *outcome, uint32_t *version,
-                                    jbuf *data, const char **event,
-                                    rec_err *err);
-
-static void final_data(jbuf *b, const char **event, bid_outcome outcome,
-                       uint64_t eval_id, uint32_t version, const char *result,
-                       size_t rlen, const char *why, int expired_by_sweep)
-{
-    jb_reset(b);
-    if (outcome == BID_APPLIED) {
-        *event = "result";
-        jb_lit(b, "{\"version\":");
-        jb_u64(b, version);
-        jb_lit(b, ",\"evaluation\":");
-        if (result != NULL)
-            jb_raw(b, result, rlen);
-        else
-            jb_lit(b, "null"); /* applied always has a result */
-        jb_lit(b, "}");
-        return;
-    }
-    if (outcome == BID_SUPERSEDED) {
-        *event = "conflict";
-        jb_lit(b, "{\"current_version\":");
-        jb_u64(b, version);
-        jb_lit(b, ",\"evaluation_id\":");
-        jb_u64(b, eval_id);
-        jb_lit(b, "}");
-        return;
-    }
-    *event = "error";
-    const char *code = outcome == BID_FAILED ? "evaluation_failed"
-                       : expired_by_sweep    ? "expired"
-                                             : "lease_expired";
-    const char *msg =
-        outcome == BID_FAILED ? why
-        : expired_by_sweep
-            ? "the run's runner stopped before it finished and its lease "
-              "passed; the bid can be evaluated again"
-            : "the evaluation lost its lease before it finished; its "
-              "result was kept but not applied";
-    jb_lit(b, "{\"error\":");
-    jb_cstr(b, code);
-    jb_lit(b, ",\"message\":");
-    jb_cstr(b, msg);
-    jb_lit(b, ",\"evaluation_id\":");
-    jb_u64(b, eval_id);
-    if (version > 0) {
-        jb_lit(b, ",\"current_version\":");
-        jb_u64(b, version);
-    }
-    jb_lit(b, "}");
-}
-
-static rec_status finish_with_event(const bid_claim *claim, const char *result,
-                                    size_t rlen, const char *why,
-                                    bid_outcome *outcome, uint32_t *version,
-                                    jbuf *data, const char **event,
-                                    rec_err *err)
-{
-    rec_txn_hold(hub.db, 1);
-    rec_status st =
-        bid_finish(hub.db, claim, result, rlen, why, outcome, version, err);
-    if (st == REC_OK && rec_txn_held(hub.db) == REC_HOLD_OPEN) {
-        final_data(data, event, *outcome, claim->eval_id, *version, result,
-                   rlen, why,
-                   why != NULL && result == NULL &&
-                       strncmp(why, "the runner", 10) == 0);
-        struct final_ctx f = {
-            .eval_id = claim->eval_id, .event = *event, .data = data};
-        st = rec_txn_commit_held(hub.db, insert_final, &f, err);
-    } else if (st == REC_OK) {
-        st = REC_ERROR; /* not held: cannot happen */
-        snprintf(err->msg, sizeof err->msg, "the finish was not held");
-    }
-    if (rec_txn_held(hub.db) != REC_HOLD_NONE)
-        rec_txn_rollback_held(hub.db);
-    rec_txn_hold(hub.db, 0);
-    return st;
-}
+/* The statements that take row locks (a progress line, the finish, an
+ * expiry) are jobs on the hub's database threads (hubjobs.c, hubdb.c): a
+ * lock wait on one bid holds that run only, never the loop. */
 
 /* ---- runs
  * -------------------------------------------------------------------------- */
@@ -252,46 +135,63 @@ static void run_register(struct run *rn)
         rn->fds[3] = er;
 }
 
+/* A progress line stored (on a database thread): its clients get it now,
+ * in order (one job key per run). */
+static void progress_done(void *arg)
+{
+    struct hubjob_progress *j = arg;
+    struct run *rn = j->owner;
+    if (j->renewed == REC_INVALID_STATE) {
+        LOG(LOG_WARN,
+            "evaluation %llu: the claim on bid %llu is lost; "
+            "stopping the evaluator",
+            (unsigned long long)j->claim.eval_id,
+            (unsigned long long)j->claim.bid_id);
+        if (rn->p != NULL && !rn->finishing)
+            ev_stop(rn->p);
+    } else {
+        if (j->renewed != REC_OK)
+            LOG(LOG_WARN, "evaluation %llu: lease renewal failed: %s",
+                (unsigned long long)j->claim.eval_id, j->err.msg);
+        else if (j->stored != REC_OK)
+            LOG(LOG_WARN, "evaluation %llu: storing a progress event: %s",
+                (unsigned long long)j->claim.eval_id, j->err.msg);
+        feed_event(rn->w, j->seq, "progress", j->line, j->len, 0);
+    }
+    free(j->line);
+    free(j);
+}
+
+/* A progress line: stored (with a lease renewal at most every
+ * RENEW_EVERY_MS) on a database thread, since both take row locks that
+ * another session may hold; sent to the clients once stored. */
 static int on_progress(void *vctx, const char *line, size_t len)
 {
     struct run *rn = vctx;
     long long now = hub_now_ms();
+    struct hubjob_progress *j = xcalloc(1, sizeof *j);
+    j->owner = rn;
+    j->claim = rn->claim;
+    j->lease_seconds = (unsigned)hub.c->lease_seconds;
     if (now - rn->renewed >= RENEW_EVERY_MS) {
-        rec_err err = {0};
-        rec_status st =
-            bid_renew(hub.db, &rn->claim, (unsigned)hub.c->lease_seconds, &err);
-        if (st == REC_INVALID_STATE) {
-            LOG(LOG_WARN,
-                "evaluation %llu: the claim on bid %llu is lost; "
-                "stopping the evaluator",
-                (unsigned long long)rn->claim.eval_id,
-                (unsigned long long)rn->claim.bid_id);
-            return -1;
-        }
-        if (st != REC_OK)
-            LOG(LOG_WARN, "evaluation %llu: lease renewal failed: %s",
-                (unsigned long long)rn->claim.eval_id, err.msg);
-        else
-            rn->renewed = now;
+        j->renew = 1;
+        rn->renewed = now;
     }
     /* Bounded: a run that floods its stream would fill the database and
      * slow every other stream of the hub. */
     if (rn->seq > (uint32_t)hub.c->evaluation_max_events || /* 1: claimed */
         rn->ev_bytes + len > (uint64_t)hub.c->evaluation_max_event_bytes) {
         rn->over_cap = 1;
+        free(j);
         return -1;
     }
     rn->ev_bytes += len;
-    uint32_t seq = rn->seq + 1;
-    rec_param p[4] = {REC_U(rn->claim.eval_id), REC_U(seq),
-                      REC_CSTR("progress"), REC_S(line, len)};
-    rec_err err = {0};
-    if (rec_exec(hub.db, SQL_EVENT_INSERT, p, 4, NULL, NULL, NULL, &err) !=
-        REC_OK)
-        LOG(LOG_WARN, "evaluation %llu: storing a progress event: %s",
-            (unsigned long long)rn->claim.eval_id, err.msg);
-    rn->seq = seq;
-    feed_event(rn->w, seq, "progress", line, len, 0);
+    j->seq = ++rn->seq;
+    j->line = xmalloc(len + 1);
+    memcpy(j->line, line, len);
+    j->line[len] = '\0';
+    j->len = len;
+    hubdb_submit(rn->claim.eval_id, hubjob_progress, progress_done, j);
     return 0;
 }
 
@@ -376,40 +276,20 @@ void run_free(struct run *rn)
     free(rn);
 }
 
-/* The run's end: store it, tell every client, free it. */
-static void run_finish(struct run *rn)
+/* The run's end, stored: tell every client, free it. */
+static void finish_done(void *arg)
 {
-    char why[256] = "";
-    jbuf result, data;
-    jb_init(&result);
-    jb_init(&data);
-    ev_status es = EV_FAILED;
-    if (rn->p != NULL)
-        es = ev_outcome(rn->p, &result, why, sizeof why);
-    if (rn->p != NULL && rn->over_cap) {
-        es = EV_FAILED;
-        snprintf(why, sizeof why,
-                 "the evaluator printed more progress than a run may store "
-                 "(%d events, %d bytes); killed",
-                 hub.c->evaluation_max_events,
-                 hub.c->evaluation_max_event_bytes);
-    } else if (rn->p == NULL) {
-        snprintf(why, sizeof why, "%s", rn->failed);
-    }
-    bid_outcome outcome = BID_FAILED;
-    uint32_t version = 0;
-    const char *event = "error";
-    rec_err err = {0};
-    rec_status st = finish_with_event(&rn->claim, es == EV_OK ? result.p : NULL,
-                                      result.len, es == EV_OK ? NULL : why,
-                                      &outcome, &version, &data, &event, &err);
+    struct hubjob_finish *f = arg;
+    struct run *rn = f->owner;
+    rec_status st = f->st;
+    bid_outcome outcome = f->outcome;
+    const char *why = f->why;
     log_set_request(NULL);
     LOG(LOG_INFO, "evaluation %llu of bid %llu: %s%s%s%s",
         (unsigned long long)rn->claim.eval_id,
         (unsigned long long)rn->claim.bid_id,
         st == REC_OK ? bid_outcome_name(outcome) : "not stored",
-        es == EV_OK ? "" : " (", es == EV_OK ? "" : why,
-        es == EV_OK ? "" : ")");
+        f->result ? "" : " (", f->result ? "" : why, f->result ? "" : ")");
     if (st == REC_OK && (outcome == BID_SUPERSEDED || outcome == BID_EXPIRED))
         metrics_conflict("bids");
     struct watch *w = rn->w;
@@ -417,14 +297,12 @@ static void run_finish(struct run *rn)
     watch_mark_dirty(hub.rid_bids, rn->claim.tenant_id, rn->claim.bid_id);
     hub_poll_at(hub_now_ms());
     if (st == REC_OK) {
-        uint32_t seq = final_seq(rn->claim.eval_id);
-        if (seq == 0)
-            seq = rn->seq + 1;
-        feed_event(w, seq, event, data.p, data.len, 1);
+        uint32_t seq = f->seq ? f->seq : rn->seq + 1;
+        feed_event(w, seq, f->event, f->data.p, f->data.len, 1);
     } else {
         LOG(LOG_ERROR, "evaluation %llu: finish failed (%s): %u %s",
             (unsigned long long)rn->claim.eval_id, rec_status_name(st),
-            err.code, err.msg);
+            f->err.code, f->err.msg);
         /* Not stored: the sweep expires the run at its lease's end and
          * stores its final event; the streams here end with an error. */
         const char *msg = "{\"error\":\"unavailable\",\"message\":\"the "
@@ -450,9 +328,45 @@ static void run_finish(struct run *rn)
         (void)conn_flush(c);
         c = next;
     }
-    jb_free(&result);
-    jb_free(&data);
+    hubjob_finish_free(f);
     run_free(rn);
+}
+
+/* The run's end: its outcome stored on a database thread (the bid's
+ * finish waits on the bid's row lock), after its progress events. */
+static void run_finish(struct run *rn)
+{
+    if (rn->finishing)
+        return;
+    rn->finishing = 1;
+    char why[256] = "";
+    jbuf result;
+    jb_init(&result);
+    ev_status es = EV_FAILED;
+    if (rn->p != NULL)
+        es = ev_outcome(rn->p, &result, why, sizeof why);
+    if (rn->p != NULL && rn->over_cap) {
+        es = EV_FAILED;
+        snprintf(why, sizeof why,
+                 "the evaluator printed more progress than a run may store "
+                 "(%d events, %d bytes); killed",
+                 hub.c->evaluation_max_events,
+                 hub.c->evaluation_max_event_bytes);
+    } else if (rn->p == NULL) {
+        snprintf(why, sizeof why, "%s", rn->failed);
+    }
+    /* Over: its descriptors leave the loop while the finish is stored. */
+    for (int i = 0; i < (int)(sizeof rn->fds / sizeof rn->fds[0]); i++)
+        if (rn->fds[i] >= 0) {
+            loop_del(&hub.loop, rn->fds[i]);
+            rn->fds[i] = -1;
+        }
+    struct hubjob_finish *f = hubjob_finish_new(
+        &rn->claim, es == EV_OK ? (result.p ? result.p : "") : NULL, result.len,
+        why);
+    f->owner = rn;
+    jb_free(&result);
+    hubdb_submit(rn->claim.eval_id, hubjob_finish, finish_done, f);
 }
 
 static const ev_hooks *run_hooks(struct run *rn)
@@ -475,7 +389,7 @@ void run_start(const hub_msg *m, struct conn *c)
     rn->quick = m->quick;
     rn->seq = 1; /* `claimed`, stored by the worker with the claim */
     rn->renewed = hub_now_ms();
-    streams_adopt(rn->slot);
+    streams_adopt(rn->slot, m->claim.eval_id);
     struct watch *w = watch_get(hub.rid_evals, m->tenant_id, m->claim.eval_id);
     rn->w = w;
     w->run = rn;
@@ -547,35 +461,89 @@ static int is_local(uint64_t eval_id)
     return 0;
 }
 
+/* An expiry or an orphan's end, stored: the followers hear of it. */
+static void expire_done(void *arg)
+{
+    struct hubjob_finish *f = arg;
+    const bid_claim *c = &f->claim;
+    watch_mark_dirty(hub.rid_bids, c->tenant_id, c->bid_id);
+    watch_mark_dirty(hub.rid_evals, c->tenant_id, c->eval_id);
+    hub_poll_at(hub_now_ms());
+    if (f->st == REC_OK)
+        LOG(LOG_INFO, "evaluation %llu of bid %llu: %s (%s)",
+            (unsigned long long)c->eval_id, (unsigned long long)c->bid_id,
+            bid_outcome_name(f->outcome), f->why);
+    else
+        LOG(LOG_WARN, "evaluation %llu: ending it failed: %s",
+            (unsigned long long)c->eval_id, f->err.msg);
+    hubjob_finish_free(f);
+}
+
 static void expire_run(uint64_t eval_id, uint64_t bid_id, uint64_t tenant)
 {
+    if (hubdb_key_pending(eval_id))
+        return; /* queued already (a lock wait): not twice */
     bid_claim claim = {
         .bid_id = bid_id, .tenant_id = tenant, .eval_id = eval_id};
-    bid_outcome outcome = BID_EXPIRED;
-    uint32_t version = 0;
-    jbuf data;
-    jb_init(&data);
-    const char *event = "error";
-    rec_err err = {0};
-    rec_status st = finish_with_event(&claim, NULL, 0,
-                                      "the runner stopped; the lease passed",
-                                      &outcome, &version, &data, &event, &err);
-    watch_mark_dirty(hub.rid_bids, tenant, bid_id);
-    watch_mark_dirty(hub.rid_evals, tenant, eval_id);
+    struct hubjob_finish *f = hubjob_finish_new(
+        &claim, NULL, 0, "the runner stopped; the lease passed");
+    hubdb_submit(eval_id, hubjob_finish, expire_done, f);
+}
+
+/* Runs whose hub was killed (the master kept them as orphans, streams.c):
+ * ended now, not at their lease's end -- the bid is open again at once
+ * and the run's streams get their final event (an `error`) when they
+ * resume. */
+static void orphan_done(void *arg)
+{
+    struct hubjob_orphan *o = arg;
+    if (o->found) {
+        struct hubjob_finish *f = xmalloc(sizeof *f);
+        *f = o->f; /* expire_done frees it (and its data) */
+        free(o);
+        expire_done(f);
+        return;
+    }
+    if (o->f.st != REC_OK)
+        LOG(LOG_WARN,
+            "evaluation %llu: its hub died; reading it: %s (it "
+            "expires with its lease)",
+            (unsigned long long)o->f.claim.eval_id, o->f.err.msg);
+    jb_free(&o->f.data);
+    free(o);
+}
+
+static void end_orphans(void)
+{
+    uint64_t ids[64];
+    int n = streams_take_orphans(ids, 64);
+    for (int i = 0; i < n; i++) {
+        struct hubjob_orphan *o = xcalloc(1, sizeof *o);
+        o->f.claim.eval_id = ids[i];
+        snprintf(o->f.why, sizeof o->f.why,
+                 "the runner stopped: the hub running it was killed");
+        jb_init(&o->f.data);
+        o->f.event = "error";
+        LOG(LOG_INFO, "evaluation %llu: its hub died; ending it now",
+            (unsigned long long)ids[i]);
+        hubdb_submit(ids[i], hubjob_orphan, orphan_done, o);
+    }
+}
+
+static void final_done(void *arg)
+{
+    struct hubjob_final *j = arg;
+    if (j->st != REC_OK)
+        LOG(LOG_WARN, "evaluation %llu: storing its final event: %s",
+            (unsigned long long)j->eval_id, j->err.msg);
+    watch_mark_dirty(hub.rid_evals, j->tenant, j->eval_id);
     hub_poll_at(hub_now_ms());
-    if (st == REC_OK)
-        LOG(LOG_INFO,
-            "evaluation %llu of bid %llu: expired (its runner "
-            "stopped and its lease passed)",
-            (unsigned long long)eval_id, (unsigned long long)bid_id);
-    else
-        LOG(LOG_WARN, "evaluation %llu: expiring failed: %s",
-            (unsigned long long)eval_id, err.msg);
-    jb_free(&data);
+    free(j);
 }
 
 void run_sweep(void)
 {
+    end_orphans();
     rec_rows *rows = NULL;
     rec_err err = {0};
     if (rec_exec(hub.db, SQL_ORPHANS, NULL, 0, &rows, NULL, NULL, &err) ==
@@ -600,17 +568,12 @@ void run_sweep(void)
             REC_OK)
             continue;
         if (rec_rows_count(rows) > 0 &&
-            strcmp(rec_rows_get(rows, 0, 0), "expired") == 0) {
-            jbuf data;
-            jb_init(&data);
-            const char *event = "error";
-            final_data(&data, &event, BID_EXPIRED, w->id, 0, "", 0, NULL, 1);
-            struct final_ctx f = {
-                .eval_id = w->id, .event = event, .data = &data};
-            (void)insert_final(hub.db, &f, &err);
-            jb_free(&data);
-            w->dirty = 1;
-            hub_poll_at(hub_now_ms());
+            strcmp(rec_rows_get(rows, 0, 0), "expired") == 0 &&
+            !hubdb_key_pending(w->id)) {
+            struct hubjob_final *j = xcalloc(1, sizeof *j);
+            j->eval_id = w->id;
+            j->tenant = w->tenant;
+            hubdb_submit(w->id, hubjob_final, final_done, j);
         }
         rec_rows_free(rows);
     }
@@ -624,6 +587,8 @@ int run_any(void)
 long long run_next_deadline(long long next, long long now)
 {
     for (struct run *rn = runs; rn; rn = rn->next) {
+        if (rn->finishing)
+            continue; /* its finish is on a database thread */
         long long d = ev_deadline(rn->p);
         if (ev_out_fd(rn->p) < 0)
             d = now + 10; /* waiting for its exit */
@@ -638,6 +603,10 @@ void run_tick(long long now)
     struct run *rn = runs;
     while (rn) {
         struct run *next = rn->next;
+        if (rn->finishing) {
+            rn = next;
+            continue;
+        }
         int ended = ev_poll_end(rn->p, now);
         run_sync_fds(rn);
         if (ended)

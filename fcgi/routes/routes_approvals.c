@@ -126,11 +126,8 @@ const struct resource res_outbox = {
     .tenant_col = "tenant_id",
     .per_tenant = 1,
     .feed = RES_FEED_OUTBOX,
-    .poll_sql =
-        "SELECT tenant_id, MAX(seq) FROM approval_events "
-        "WHERE tenant_id IN "
-        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        " GROUP BY tenant_id"};
+    .poll_sql = "SELECT tenant_id, MAX(seq) FROM approval_events "
+                "WHERE tenant_id IN " RESOURCE_IN_LIST " GROUP BY tenant_id"};
 
 /* ---- POST /v1/approvals ------------------------------------------------ */
 

@@ -106,6 +106,8 @@ static void feed_from(http_req *r, const struct resource *res, uint64_t id,
             (unsigned long long)cursor, what, (unsigned long long)last);
         return;
     }
+    if (r->check_only)
+        return; /* it could open: the ticket route asked only that */
     hub_msg m;
     memset(&m, 0, sizeof m);
     hub_msg_resource(&m, res);
@@ -191,9 +193,7 @@ const struct resource res_evaluations = {
     .feed = RES_FEED_EVAL,
     .poll_sql =
         "SELECT evaluation_id, MAX(seq), MAX(final) FROM evaluation_events "
-        "WHERE evaluation_id IN "
-        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        " GROUP BY evaluation_id"};
+        "WHERE evaluation_id IN " RESOURCE_IN_LIST " GROUP BY evaluation_id"};
 
 /* A running run whose lease passed is over (as GET /v1/bids/{id}/
  * evaluations answers it). */
@@ -274,13 +274,17 @@ static void route_evaluation_events(http_req *r)
  * ------------------------------------------------------------------ */
 
 static const char SQL_TICKET_INSERT[] =
-    "INSERT INTO stream_tickets (hash, tenant_id, path, expires_at) "
-    "VALUES (?, ?, ?, UTC_TIMESTAMP(3) + INTERVAL ? SECOND)";
+    "INSERT INTO stream_tickets (hash, tenant_id, path, expires_at, "
+    "token_key) VALUES (?, ?, ?, UTC_TIMESTAMP(3) + INTERVAL ? SECOND, ?)";
 static const char SQL_TICKET_EXPIRY[] =
     "SELECT expires_at FROM stream_tickets WHERE hash = ?";
+/* A ticket lives only as long as the token that asked for it: a revoked
+ * (or deleted) token's tickets open nothing. */
 static const char SQL_TICKET_FIND[] =
-    "SELECT tenant_id FROM stream_tickets WHERE hash = ? AND path = ? "
-    "AND expires_at > UTC_TIMESTAMP(3)";
+    "SELECT s.tenant_id, s.token_key FROM stream_tickets s "
+    "JOIN api_tokens t ON t.lookup_key = s.token_key "
+    "AND t.tenant_id = s.tenant_id AND t.revoked_at IS NULL "
+    "WHERE s.hash = ? AND s.path = ? AND s.expires_at > UTC_TIMESTAMP(3)";
 /* The tenant's live tickets, and those made in the last TICKET_WINDOW
  * seconds (a ticket's expiry is its birth plus TICKET_SECONDS). */
 static const char SQL_TICKET_COUNT[] =
@@ -291,14 +295,43 @@ static const char SQL_TICKET_PURGE[] =
     "DELETE FROM stream_tickets WHERE expires_at < UTC_TIMESTAMP(3) "
     "LIMIT 100";
 
-static int is_stream_path(const char *path)
+/* The route of a stream path ("/v1/approvals/events" is the outbox
+ * stream when asked for as one), or -1. */
+static int stream_route(const char *path, uint64_t *ids, int *nids)
 {
-    uint64_t ids[HTTP_MAX_IDS];
-    int n = 0;
     char allow[64];
-    int idx = router_match("GET", path, ids, &n, allow, sizeof allow);
+    int idx = router_match("GET", path, ids, nids, allow, sizeof allow);
     const struct route *rt = router_get(idx);
-    return rt != NULL && (rt->flags & ROUTE_STREAM);
+    return rt != NULL && (rt->flags & ROUTE_STREAM) ? idx : -1;
+}
+
+/* Could r's tenant open the stream at `path` now? The stream route itself
+ * answers, in check-only mode, on a request of its own: the same 404 as
+ * opening it would give, with no separate list of what each stream
+ * checks. 0, or the status it answered (404, 503). */
+static int stream_visible(const http_req *r, int idx, const uint64_t *ids,
+                          int nids, const char *path)
+{
+    http_req sub;
+    memset(&sub, 0, sizeof sub);
+    jb_init(&sub.out);
+    sub.db = r->db;
+    sub.conf = r->conf;
+    sub.tenant_id = r->tenant_id;
+    sub.route = idx;
+    sub.res = router_get(idx)->res; /* as the worker sets it */
+    sub.method = "GET";
+    snprintf(sub.path, sizeof sub.path, "%s", path);
+    sub.query = "";
+    sub.accept = "text/event-stream";
+    sub.check_only = 1;
+    memcpy(sub.ids, ids, sizeof sub.ids);
+    sub.nids = nids;
+    snprintf(sub.request_id, sizeof sub.request_id, "%s", r->request_id);
+    router_get(idx)->fn(&sub);
+    int status = sub.status;
+    jb_free(&sub.out);
+    return status;
 }
 
 static void route_stream_ticket_create(http_req *r)
@@ -310,17 +343,41 @@ static void route_stream_ticket_create(http_req *r)
     if (json_object_object_get_ex(body, "path", &p) && p != NULL &&
         json_object_is_type(p, json_type_string))
         path = json_object_get_string(p);
-    if (path == NULL || strlen(path) > 255 || !is_stream_path(path)) {
+    uint64_t ids[HTTP_MAX_IDS] = {0};
+    int nids = 0;
+    int idx = path != NULL && strlen(path) <= 255
+                  ? stream_route(path, ids, &nids)
+                  : -1;
+    if (idx < 0) {
         reply_error(r, 400, "bad_request",
                     "\"path\" must be the path of an event stream, e.g. "
                     "/v1/bids/7/events",
                     NULL);
         return;
     }
-    /* A declared table's stream the tenant cannot see: 404. */
-    if (strncmp(path, "/v1/tables/", 11) == 0 &&
-        route_tables_ticket_check(r, path) != 0)
-        return;
+    /* A stream the tenant cannot see: 404 here, as for any route. A
+     * declared table's feeds are checked by the tables' routes; every
+     * other stream route runs in check-only mode. */
+    if (strncmp(path, "/v1/tables/", 11) == 0) {
+        if (route_tables_ticket_check(r, path) != 0)
+            return;
+    } else {
+        int seen = stream_visible(r, idx, ids, nids, path);
+        if (seen == 404) {
+            reply_error(r, 404, "not_found",
+                        "no such stream for this tenant: the resource does not "
+                        "exist or belongs to another",
+                        NULL);
+            return;
+        }
+        if (seen != 0) {
+            http_header(r, "Retry-After", "2");
+            reply_error(r, 503, "unavailable",
+                        "the stream could not be checked now; retry shortly",
+                        NULL);
+            return;
+        }
+    }
     unsigned char raw[24];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
         reply_error(r, 500, "internal", "internal error; see the log", NULL);
@@ -335,9 +392,9 @@ static void route_stream_ticket_create(http_req *r)
     ticket[2 * sizeof raw] = '\0';
     unsigned char hash[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)ticket, strlen(ticket), hash);
-    rec_param ip[4] = {REC_B((const char *)hash, sizeof hash),
+    rec_param ip[5] = {REC_B((const char *)hash, sizeof hash),
                        REC_U(r->tenant_id), REC_CSTR(path),
-                       REC_U(TICKET_SECONDS)};
+                       REC_U(TICKET_SECONDS), REC_CSTR(r->token_key)};
     rec_err err = {0};
     rec_rows *rows = NULL;
     rec_status st =
@@ -369,7 +426,7 @@ static void route_stream_ticket_create(http_req *r)
         }
     }
     if (st == REC_OK)
-        st = rec_exec(r->db, SQL_TICKET_INSERT, ip, 4, NULL, NULL, NULL, &err);
+        st = rec_exec(r->db, SQL_TICKET_INSERT, ip, 5, NULL, NULL, NULL, &err);
     if (st == REC_OK)
         st = rec_exec(r->db, SQL_TICKET_EXPIRY, ip, 1, &rows, NULL, NULL, &err);
     if (st != REC_OK) {
@@ -417,6 +474,7 @@ int feeds_ticket_auth(http_req *r)
         return -2;
     }
     r->tenant_id = rec_rows_u64(rows, 0, 0);
+    snprintf(r->token_key, sizeof r->token_key, "%s", rec_rows_get(rows, 0, 1));
     rec_rows_free(rows);
     return 0;
 }

@@ -701,8 +701,9 @@ def test_a_killed_hub_is_restarted_and_its_runs_expire(stack):
     harness.wait_until(lambda: stack.hub_pid() not in (None, hub), 10,
                        "the master to start another hub")
     eval_id = claimed["data"]["evaluation_id"]
-    # Resumed after what it saw: the rest, then error "expired", once the
-    # lease has passed (the new hub's sweep stores it).
+    # Resumed after what it saw: the rest, then error "expired" (the new
+    # hub ends a run its dead predecessor held at once, as the sweep ends
+    # one whose lease passed; docs/streams.md).
     with stack.stream("GET", "/v1/evaluations/%d/events" % eval_id,
                       headers={"Last-Event-ID": "2"}, token=tok,
                       timeout=LEASE + 20) as r:

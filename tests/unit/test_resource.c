@@ -33,10 +33,9 @@ static void test_builtin_registers_once(void **state)
     assert_int_equal(resource_id("widgets"), id);
     assert_null(resource_find("nothing"));
     assert_int_equal(resource_id("nothing"), 0);
-    assert_string_equal(
-        resource_poll_sql(id),
-        "SELECT `id`, `version` FROM `widgets` WHERE `id` IN "
-        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    assert_string_equal(resource_poll_sql(id),
+                        "SELECT `id`, `version` FROM `widgets` WHERE `id` "
+                        "IN " RESOURCE_IN_LIST);
     /* Another descriptor cannot take the name. */
     struct resource other = builtin;
     assert_int_equal(resource_register(&other), -1);

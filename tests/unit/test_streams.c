@@ -98,6 +98,43 @@ static void test_dead_workers_slot_is_forgotten(void **state)
     close(done[1]);
 }
 
+/* A hub that dies running a run leaves it to the next hub, once. */
+static void test_a_dead_hubs_run_is_an_orphan_for_the_next(void **state)
+{
+    (void)state;
+    assert_int_equal(streams_init(), 0);
+    int done[2];
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int slot = streams_acquire(1);
+        streams_adopt(slot, 42); /* the hub's run 42 */
+        char ch = slot >= 0 ? 'y' : 'n';
+        (void)!write(done[1], &ch, 1);
+        _exit(0); /* killed mid-run */
+    }
+    char ch = 0;
+    assert_int_equal(read(done[0], &ch, 1), 1);
+    assert_int_equal(ch, 'y');
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    uint64_t ids[4] = {0};
+    assert_int_equal(streams_take_orphans(ids, 4), 0); /* not forgotten yet */
+    streams_forget(pid);
+    assert_int_equal(streams_running(), 0);
+    assert_int_equal(streams_take_orphans(ids, 4), 1);
+    assert_int_equal(ids[0], 42);
+    assert_int_equal(streams_take_orphans(ids, 4), 0); /* taken once */
+    /* A run that ended normally leaves no orphan. */
+    int slot = streams_acquire(1);
+    streams_adopt(slot, 43);
+    streams_release(slot);
+    streams_forget(getpid());
+    assert_int_equal(streams_take_orphans(ids, 4), 0);
+    close(done[0]);
+    close(done[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_acquire_up_to_cap_and_release),
         cmocka_unit_test(test_a_tenant_gets_its_share_only),
         cmocka_unit_test(test_dead_workers_slot_is_forgotten),
+        cmocka_unit_test(test_a_dead_hubs_run_is_an_orphan_for_the_next),
     };
     return cmocka_run_group_tests_name("streams", tests, NULL, NULL);
 }
