@@ -8,7 +8,7 @@
  * over a gap once the change after the gap is CHANGES_GAP_MS old (an
  * insert rolled back, a Galera node's own increments, or a transaction
  * that held its change that long: a feed skips it then, as
- * docs/tables-http.md says). A feed sends changes up to the horizon at
+ * docs/tables.md, "Feeds", says). A feed sends changes up to the horizon at
  * once, and a younger one past a gap once the horizon reaches it.
  */
 #include "changes.h"
