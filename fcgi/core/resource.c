@@ -41,8 +41,18 @@ static const char *check(const struct resource *res)
     if (res->name == NULL || res->name[0] == '\0' ||
         strlen(res->name) >= RESOURCE_NAME_MAX)
         return "a name of 1 to 79 bytes";
-    if (res->feed == RES_FEED_NONE || res->poll_sql != NULL)
+    if (res->feed == RES_FEED_NONE)
         return NULL;
+    if (res->poll_sql != NULL) {
+        /* The hub binds exactly RESOURCE_POLL_IN keys to every poll: a
+         * statement with another count would fail at each poll. */
+        int marks = 0;
+        for (const char *c = res->poll_sql; *c; c++)
+            marks += *c == '?';
+        return marks == RESOURCE_POLL_IN
+                   ? NULL
+                   : "a poll_sql with RESOURCE_POLL_IN \"?\" marks";
+    }
     const char *key = res->per_tenant ? res->tenant_col : res->id_col;
     if (!is_ident(res->poll_table ? res->poll_table : res->table) ||
         !is_ident(key) || (res->poll_col != NULL && !is_ident(res->poll_col)))

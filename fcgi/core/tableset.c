@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN32 "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+/* One "?" a key the hub binds (RESOURCE_POLL_IN of them). */
+#define IN_KEYS RESOURCE_IN_LIST
 
 struct entry {
     struct resource rows, changes;
@@ -114,14 +115,14 @@ static void entry_make(struct entry *e, tbl_table *t)
     quote(&b, t->table);
     jb_lit(&b, " WHERE ");
     quote(&b, t->key);
-    jb_lit(&b, " IN " IN32);
+    jb_lit(&b, " IN " IN_KEYS);
     e->rows_poll = dup_buf(&b);
     /* A change feed polls the newest seq of its tenant's changes. */
     jb_reset(&b);
     jb_lit(&b, "SELECT tenant_id, MAX(seq) FROM optimist_changes WHERE "
                "table_name = '");
     jb_raw(&b, t->name, strlen(t->name)); /* [a-z][a-z0-9_]*: decl.c */
-    jb_lit(&b, "' AND tenant_id IN " IN32 " GROUP BY tenant_id");
+    jb_lit(&b, "' AND tenant_id IN " IN_KEYS " GROUP BY tenant_id");
     e->changes_poll = dup_buf(&b);
     jb_free(&b);
 

@@ -54,6 +54,20 @@ static void test_bad_identifiers_are_refused(void **state)
     assert_int_equal(resource_register(&bad), -1);
 }
 
+/* The hub binds RESOURCE_POLL_IN keys to every poll: a poll statement
+ * with another number of them is refused when registered, not at each
+ * poll. */
+static void test_poll_sql_binds_every_key(void **state)
+{
+    (void)state;
+    struct resource r = builtin;
+    r.name = "short_poll";
+    r.poll_sql = "SELECT id, version FROM t WHERE id IN (?,?,?)";
+    assert_int_equal(resource_register(&r), -1);
+    r.poll_sql = "SELECT id, version FROM t WHERE id IN " RESOURCE_IN_LIST;
+    assert_true(resource_register(&r) > 0);
+}
+
 static void test_per_tenant_polls_by_tenant(void **state)
 {
     (void)state;
@@ -146,6 +160,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_registers_once),
         cmocka_unit_test(test_bad_identifiers_are_refused),
+        cmocka_unit_test(test_poll_sql_binds_every_key),
         cmocka_unit_test(test_per_tenant_polls_by_tenant),
         cmocka_unit_test(test_runtime_sets_swap_and_keep_ids),
         cmocka_unit_test(test_bad_runtime_set_keeps_the_old),
