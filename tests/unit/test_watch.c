@@ -31,7 +31,9 @@ static const struct resource wlog = {.name = "wlog",
                                      .tenant_col = "tenant_id",
                                      .per_tenant = 1,
                                      .feed = RES_FEED_OUTBOX,
-                                     .poll_sql = "SELECT 1"};
+                                     .poll_sql =
+                                         "SELECT 1 FROM wlog WHERE "
+                                         "tenant_id IN " RESOURCE_IN_LIST};
 static int rid_items, rid_log;
 
 static int setup(void **state)
