@@ -1,6 +1,7 @@
 /*
  * tbl_internal.h -- what the files of declared tables share (introspect.c,
- * table.c, tblprep.c, tblreg.c). Not for callers: they include table.h.
+ * table.c, tblprep.c, tblreg.c, tbltrig.c). Not for callers: they include
+ * table.h.
  */
 #ifndef OPTIMIST_TBL_INTERNAL_H
 #define OPTIMIST_TBL_INTERNAL_H
@@ -21,7 +22,7 @@ void tbl_where_row(jbuf *b, const tbl_table *t);
 /* A heap copy of b's text (b is left as it is). */
 char *tbl_strdup(const jbuf *b);
 
-/* The four triggers `table prepare` installs, in this order. */
+/* tbltrig.c: the four triggers `table prepare` installs, in this order. */
 enum { TBL_TRG_BU, TBL_TRG_AI, TBL_TRG_AU, TBL_TRG_AD, TBL_TRG_COUNT };
 
 /* The name of trigger `which` of declared table `name` (at most 64

@@ -30,11 +30,6 @@ int route_stream_cursor(http_req *r, uint64_t *cursor);
 void route_stream_handoff(http_req *r, const struct resource *res, uint64_t id,
                           uint64_t cursor, int reset);
 
-/* routes_tables.c (the declared tables, /v1/tables/{name}...), for
- * POST /v1/stream-tickets: a declared table's stream path the tenant
- * can see (0), or -1 answered (404). */
-int route_tables_ticket_check(http_req *r, const char *path);
-
 /* 1 when Accept names text/event-stream. */
 int routes_wants_sse(const http_req *r);
 

@@ -355,28 +355,21 @@ static void route_stream_ticket_create(http_req *r)
                     NULL);
         return;
     }
-    /* A stream the tenant cannot see: 404 here, as for any route. A
-     * declared table's feeds are checked by the tables' routes; every
-     * other stream route runs in check-only mode. */
-    if (strncmp(path, "/v1/tables/", 11) == 0) {
-        if (route_tables_ticket_check(r, path) != 0)
-            return;
-    } else {
-        int seen = stream_visible(r, idx, ids, nids, path);
-        if (seen == 404) {
-            reply_error(r, 404, "not_found",
-                        "no such stream for this tenant: the resource does not "
-                        "exist or belongs to another",
-                        NULL);
-            return;
-        }
-        if (seen != 0) {
-            http_header(r, "Retry-After", "2");
-            reply_error(r, 503, "unavailable",
-                        "the stream could not be checked now; retry shortly",
-                        NULL);
-            return;
-        }
+    /* A stream the tenant cannot see: 404 here, as for any route. Every
+     * stream route (a declared table's feeds too) runs in check-only mode. */
+    int seen = stream_visible(r, idx, ids, nids, path);
+    if (seen == 404) {
+        reply_error(r, 404, "not_found",
+                    "no such stream for this tenant: the resource does not "
+                    "exist or belongs to another",
+                    NULL);
+        return;
+    }
+    if (seen != 0) {
+        http_header(r, "Retry-After", "2");
+        reply_error(r, 503, "unavailable",
+                    "the stream could not be checked now; retry shortly", NULL);
+        return;
     }
     unsigned char raw[24];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
