@@ -1,6 +1,6 @@
 /*
- * jpath.c -- JSON paths and the PATCH ops on a json-c document (see
- * jpath.h for the grammar and the reasons).
+ * jpath.c -- the PATCH ops on a json-c document (see jpath.h for the
+ * grammar and the reasons); the paths' grammar is jppath.c.
  *
  * Everything that can be checked without the document is checked by
  * jp_ops_parse(), before the route opens a transaction; jp_ops_apply()
@@ -8,8 +8,8 @@
  * an index out of range, a step through the wrong type).
  */
 #include "jpath.h"
+#include "jpath_internal.h"
 
-#include "utf8.h"
 #include "xalloc.h"
 
 #include <stdarg.h>
@@ -17,13 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INDEX_MAX_DIGITS 9  /* indexes below 10^9: no array is that long */
-#define QUOTE_MAX        80 /* bytes of a client's text quoted in a message */
+#define QUOTE_MAX 80 /* bytes of a client's text quoted in a message */
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
+void jp_say(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -33,7 +29,7 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 
 /* How many bytes of s[0..n) to quote: at most QUOTE_MAX, cut before a
  * UTF-8 continuation byte so the message stays valid UTF-8. */
-static int quote_len(const char *s, size_t n)
+int jp_quote_len(const char *s, size_t n)
 {
     if (n <= QUOTE_MAX)
         return (int)n;
@@ -41,250 +37,6 @@ static int quote_len(const char *s, size_t n)
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
     return (int)n;
-}
-
-/* ---- paths ------------------------------------------------------------- */
-
-static int is_alpha_(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex4(const char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Decodes the JSON string whose opening quote is at s[*i] into *o (at
- * most as many bytes as the string takes in s: escapes only shrink).
- * Leaves *i after the closing quote. Returns NULL, or what went wrong. */
-static const char *decode_string(const char *s, size_t len, size_t *i, char **o)
-{
-    size_t k = *i + 1;
-    char *out = *o;
-    for (;;) {
-        if (k >= len)
-            return "unterminated string";
-        unsigned char c = (unsigned char)s[k];
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return "control character in a name";
-        if (c != '\\') {
-            *out++ = (char)c;
-            k++;
-            continue;
-        }
-        if (k + 1 >= len)
-            return "unterminated string";
-        char e = s[k + 1];
-        k += 2;
-        switch (e) {
-        case '"':
-            *out++ = '"';
-            continue;
-        case '\\':
-            *out++ = '\\';
-            continue;
-        case '/':
-            *out++ = '/';
-            continue;
-        case 'b':
-            *out++ = '\b';
-            continue;
-        case 'f':
-            *out++ = '\f';
-            continue;
-        case 'n':
-            *out++ = '\n';
-            continue;
-        case 'r':
-            *out++ = '\r';
-            continue;
-        case 't':
-            *out++ = '\t';
-            continue;
-        case 'u':
-            break;
-        default:
-            return "unknown escape";
-        }
-        unsigned cp, lo;
-        if (k + 4 > len || hex4(s + k, &cp) != 0)
-            return "\\u needs four hex digits";
-        k += 4;
-        if (cp >= 0xDC00 && cp <= 0xDFFF)
-            return "lone low surrogate";
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (k + 6 > len || s[k] != '\\' || s[k + 1] != 'u' ||
-                hex4(s + k + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-                return "lone high surrogate";
-            k += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        if (cp == 0)
-            return "\\u0000 in a name";
-        out += put_utf8(out, cp);
-    }
-    *i = k + 1;
-    *o = out;
-    return NULL;
-}
-
-int jp_path_parse(const char *text, size_t len, jp_path *out, char *why,
-                  size_t whylen)
-{
-    jp_step steps[JP_MAX_STEPS];
-    size_t n = 0, i = 1;
-    const char *err = NULL;
-
-    memset(out, 0, sizeof *out);
-    if (len > JP_MAX_PATH) {
-        say(why, whylen, "bad path: longer than %d bytes", JP_MAX_PATH);
-        return -1;
-    }
-    if (!utf8_valid(text, len)) {
-        say(why, whylen, "bad path: not valid UTF-8");
-        return -1;
-    }
-    if (len == 0 || text[0] != '$') {
-        say(why, whylen, "bad path: it must start with $");
-        return -1;
-    }
-    /* Decoded names never take more bytes than the path's text, plus one
-     * NUL each: one block holds the steps and then the names. */
-    size_t names_cap = len + JP_MAX_STEPS;
-    char *names = xmalloc(names_cap);
-    char *o = names;
-
-    while (i < len && err == NULL) {
-        if (n == JP_MAX_STEPS) {
-            err = "too many steps";
-            break;
-        }
-        jp_step *st = &steps[n];
-        if (text[i] == '.') {
-            i++;
-            if (i >= len || !is_alpha_(text[i])) {
-                err = "a name after '.' must start with a letter or '_'";
-                break;
-            }
-            st->name = o;
-            while (i < len && (is_alpha_(text[i]) || is_digit(text[i])))
-                *o++ = text[i++];
-            *o++ = '\0';
-        } else if (text[i] == '[') {
-            i++;
-            if (i < len && text[i] == '"') {
-                st->name = o;
-                err = decode_string(text, len, &i, &o);
-                if (err != NULL)
-                    break;
-                *o++ = '\0';
-            } else if (i < len && is_digit(text[i])) {
-                size_t v = 0, digits = 0;
-                if (text[i] == '0' && i + 1 < len && is_digit(text[i + 1])) {
-                    err = "an index has no leading zeros";
-                    break;
-                }
-                while (i < len && is_digit(text[i])) {
-                    if (++digits > INDEX_MAX_DIGITS) {
-                        err = "index too large";
-                        break;
-                    }
-                    v = v * 10 + (size_t)(text[i++] - '0');
-                }
-                if (err != NULL)
-                    break;
-                st->name = NULL;
-                st->index = v;
-            } else {
-                err = "'[' must be followed by an index or a quoted name";
-                break;
-            }
-            if (i >= len || text[i] != ']') {
-                err = "expected ']'";
-                break;
-            }
-            i++;
-        } else {
-            err = "expected '.' or '['";
-            break;
-        }
-        st->end = i;
-        n++;
-    }
-    if (err != NULL) {
-        free(names);
-        say(why, whylen, "bad path: %s at byte %zu", err, i);
-        return -1;
-    }
-    /* One block: the steps, then the names they point into. */
-    size_t names_len = (size_t)(o - names);
-    size_t steps_size = n * sizeof(jp_step);
-    char *block = xmalloc(steps_size + names_len + 1);
-    memcpy(block + steps_size, names, names_len);
-    for (size_t k = 0; k < n; k++)
-        if (steps[k].name != NULL)
-            steps[k].name = block + steps_size + (steps[k].name - names);
-    memcpy(block, steps, steps_size);
-    free(names);
-    out->steps = (jp_step *)(void *)block;
-    out->n = n;
-    out->text = text;
-    return 0;
-}
-
-void jp_path_free(jp_path *p)
-{
-    if (p == NULL)
-        return;
-    free(p->steps);
-    p->steps = NULL;
-    p->n = 0;
 }
 
 /* ---- depth --------------------------------------------------------------- */
@@ -323,12 +75,12 @@ int jp_ops_parse(json_object *ops, jp_ops *out, char *why, size_t whylen)
     char msg[200];
     memset(out, 0, sizeof *out);
     if (!json_object_is_type(ops, json_type_array)) {
-        say(why, whylen, "\"ops\" must be an array of ops");
+        jp_say(why, whylen, "\"ops\" must be an array of ops");
         return -1;
     }
     size_t n = json_object_array_length(ops);
     if (n == 0 || n > JP_MAX_OPS) {
-        say(why, whylen, "\"ops\" must hold 1 to %d ops", JP_MAX_OPS);
+        jp_say(why, whylen, "\"ops\" must hold 1 to %d ops", JP_MAX_OPS);
         return -1;
     }
     out->ops = xcalloc(n, sizeof *out->ops);
@@ -336,15 +88,15 @@ int jp_ops_parse(json_object *ops, jp_ops *out, char *why, size_t whylen)
         json_object *o = json_object_array_get_idx(ops, i), *f = NULL;
         jp_op *op = &out->ops[i];
         if (!json_object_is_type(o, json_type_object)) {
-            say(why, whylen, "ops[%zu]: an op must be an object", i);
+            jp_say(why, whylen, "ops[%zu]: an op must be an object", i);
             goto fail;
         }
         if (!json_object_object_get_ex(o, "op", &f) ||
             !json_object_is_type(f, json_type_string)) {
-            say(why, whylen,
-                "ops[%zu]: \"op\" must be a string: set, "
-                "remove, append or merge",
-                i);
+            jp_say(why, whylen,
+                   "ops[%zu]: \"op\" must be a string: set, "
+                   "remove, append or merge",
+                   i);
             goto fail;
         }
         const char *name = json_object_get_string(f);
@@ -354,10 +106,10 @@ int jp_ops_parse(json_object *ops, jp_ops *out, char *why, size_t whylen)
                           memcmp(op_names[k], name, name_len) == 0))
             k++;
         if (k == 4) {
-            say(why, whylen,
-                "ops[%zu]: unknown op \"%.*s\": set, remove, "
-                "append or merge",
-                i, quote_len(name, name_len), name);
+            jp_say(why, whylen,
+                   "ops[%zu]: unknown op \"%.*s\": set, remove, "
+                   "append or merge",
+                   i, jp_quote_len(name, name_len), name);
             goto fail;
         }
         op->kind = (jp_kind)k;
@@ -366,67 +118,67 @@ int jp_ops_parse(json_object *ops, jp_ops *out, char *why, size_t whylen)
         if (op->kind != JP_MERGE) {
             if (!json_object_object_get_ex(o, "path", &f) ||
                 !json_object_is_type(f, json_type_string)) {
-                say(why, whylen, "ops[%zu] (%s): \"path\" must be a string", i,
-                    op_names[k]);
+                jp_say(why, whylen, "ops[%zu] (%s): \"path\" must be a string",
+                       i, op_names[k]);
                 goto fail;
             }
             if (jp_path_parse(json_object_get_string(f),
                               (size_t)json_object_get_string_len(f), &op->path,
                               msg, sizeof msg) != 0) {
-                say(why, whylen, "ops[%zu] (%s): %s", i, op_names[k], msg);
+                jp_say(why, whylen, "ops[%zu] (%s): %s", i, op_names[k], msg);
                 goto fail;
             }
         }
         if (op->kind == JP_REMOVE) {
             if (op->path.n == 0) {
-                say(why, whylen,
-                    "ops[%zu] (remove): $ is the whole config "
-                    "and cannot be removed",
-                    i);
+                jp_say(why, whylen,
+                       "ops[%zu] (remove): $ is the whole config "
+                       "and cannot be removed",
+                       i);
                 goto fail;
             }
             continue;
         }
         /* json-c gives JSON null as NULL: presence is get_ex's answer. */
         if (!json_object_object_get_ex(o, "value", &op->value)) {
-            say(why, whylen, "ops[%zu] (%s): \"value\" is missing", i,
-                op_names[k]);
+            jp_say(why, whylen, "ops[%zu] (%s): \"value\" is missing", i,
+                   op_names[k]);
             goto fail;
         }
         int depth = jp_depth(op->value);
         if (op->kind == JP_MERGE) {
             if (!json_object_is_type(op->value, json_type_object)) {
-                say(why, whylen,
-                    "ops[%zu] (merge): \"value\" must be an "
-                    "object (a merge patch of the whole config)",
-                    i);
+                jp_say(why, whylen,
+                       "ops[%zu] (merge): \"value\" must be an "
+                       "object (a merge patch of the whole config)",
+                       i);
                 goto fail;
             }
             if (depth > JP_MAX_DEPTH) {
-                say(why, whylen,
-                    "ops[%zu] (merge): the config would be "
-                    "nested deeper than %d levels",
-                    i, JP_MAX_DEPTH);
+                jp_say(why, whylen,
+                       "ops[%zu] (merge): the config would be "
+                       "nested deeper than %d levels",
+                       i, JP_MAX_DEPTH);
                 goto fail;
             }
             continue;
         }
         if (op->kind == JP_SET && op->path.n == 0 &&
             !json_object_is_type(op->value, json_type_object)) {
-            say(why, whylen,
-                "ops[%zu] (set): the config must stay an "
-                "object",
-                i);
+            jp_say(why, whylen,
+                   "ops[%zu] (set): the config must stay an "
+                   "object",
+                   i);
             goto fail;
         }
         /* The config is level 1, so a value k steps down starts at level
          * k + 1 (an appended element one deeper) and reaches k + depth. */
         size_t reach = op->path.n + (op->kind == JP_APPEND) + (size_t)depth;
         if (reach > JP_MAX_DEPTH) {
-            say(why, whylen,
-                "ops[%zu] (%s): the config would be nested "
-                "deeper than %d levels",
-                i, op_names[k], JP_MAX_DEPTH);
+            jp_say(why, whylen,
+                   "ops[%zu] (%s): the config would be nested "
+                   "deeper than %d levels",
+                   i, op_names[k], JP_MAX_DEPTH);
             goto fail;
         }
     }
@@ -507,23 +259,23 @@ static void explain(char *why, size_t whylen, const char *head,
     size_t before = prefix_end(p, at), through = p->steps[at].end;
     switch (m) {
     case MISS_MEMBER:
-        say(why, whylen, "%s: %.*s does not exist", head,
-            quote_len(p->text, through), p->text);
+        jp_say(why, whylen, "%s: %.*s does not exist", head,
+               jp_quote_len(p->text, through), p->text);
         return;
     case MISS_INDEX:
-        say(why, whylen,
-            "%s: index %zu is out of range: %.*s has %zu "
-            "elements",
-            head, p->steps[at].index, quote_len(p->text, before), p->text,
-            json_object_array_length(container));
+        jp_say(why, whylen,
+               "%s: index %zu is out of range: %.*s has %zu "
+               "elements",
+               head, p->steps[at].index, jp_quote_len(p->text, before), p->text,
+               json_object_array_length(container));
         return;
     case MISS_NOT_OBJECT:
-        say(why, whylen, "%s: %.*s is not an object", head,
-            quote_len(p->text, before), p->text);
+        jp_say(why, whylen, "%s: %.*s is not an object", head,
+               jp_quote_len(p->text, before), p->text);
         return;
     case MISS_NOT_ARRAY:
-        say(why, whylen, "%s: %.*s is not an array", head,
-            quote_len(p->text, before), p->text);
+        jp_say(why, whylen, "%s: %.*s is not an array", head,
+               jp_quote_len(p->text, before), p->text);
         return;
     }
 }
@@ -604,8 +356,8 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
         if (walk_or_explain(*doc, p, p->n, &target, why, whylen, head) != 0)
             return -1;
         if (!json_object_is_type(target, json_type_array)) {
-            say(why, whylen, "%s: %.*s is not an array", head,
-                quote_len(p->text, prefix_end(p, p->n)), p->text);
+            jp_say(why, whylen, "%s: %.*s is not an array", head,
+                   jp_quote_len(p->text, prefix_end(p, p->n)), p->text);
             return -1;
         }
         xok(json_object_array_add(target, copy_of(op->value)),
@@ -628,8 +380,8 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
     size_t before = prefix_end(p, p->n - 1);
     if (last->name != NULL) {
         if (!json_object_is_type(parent, json_type_object)) {
-            say(why, whylen, "%s: %.*s is not an object", head,
-                quote_len(p->text, before), p->text);
+            jp_say(why, whylen, "%s: %.*s is not an object", head,
+                   jp_quote_len(p->text, before), p->text);
             return -1;
         }
         if (op->kind == JP_SET) {
@@ -637,25 +389,25 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
             return 0;
         }
         if (!json_object_object_get_ex(parent, last->name, &target)) {
-            say(why, whylen, "%s: %.*s does not exist", head,
-                quote_len(p->text, last->end), p->text);
+            jp_say(why, whylen, "%s: %.*s does not exist", head,
+                   jp_quote_len(p->text, last->end), p->text);
             return -1;
         }
         json_object_object_del(parent, last->name);
         return 0;
     }
     if (!json_object_is_type(parent, json_type_array)) {
-        say(why, whylen, "%s: %.*s is not an array", head,
-            quote_len(p->text, before), p->text);
+        jp_say(why, whylen, "%s: %.*s is not an array", head,
+               jp_quote_len(p->text, before), p->text);
         return -1;
     }
     size_t len = json_object_array_length(parent);
     if (last->index >= len) {
-        say(why, whylen,
-            "%s: index %zu is out of range: %.*s has %zu "
-            "elements%s",
-            head, last->index, quote_len(p->text, before), p->text, len,
-            op->kind == JP_SET ? " (append adds one)" : "");
+        jp_say(why, whylen,
+               "%s: index %zu is out of range: %.*s has %zu "
+               "elements%s",
+               head, last->index, jp_quote_len(p->text, before), p->text, len,
+               op->kind == JP_SET ? " (append adds one)" : "");
         return -1;
     }
     if (op->kind == JP_SET) {
@@ -673,7 +425,7 @@ static int apply_one(const jp_op *op, size_t i, json_object **doc, char *why,
 int jp_ops_apply(const jp_ops *ops, json_object **doc, char *why, size_t whylen)
 {
     if (!json_object_is_type(*doc, json_type_object)) {
-        say(why, whylen, "the stored config is not an object");
+        jp_say(why, whylen, "the stored config is not an object");
         return -1;
     }
     for (size_t i = 0; i < ops->n; i++)
