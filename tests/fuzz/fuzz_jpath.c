@@ -1,6 +1,6 @@
 /*
  * fuzz_jpath.c -- the storefront's JSON paths and PATCH ops
- * (fcgi/http/jpath.c). The first byte chooses:
+ * (fcgi/http/jpath.c, jppath.c). The first byte chooses:
  *   even: the rest is a path for jp_path_parse; a path it takes has
  *         1..JP_MAX_STEPS steps whose ends grow and stop at the text's
  *         end, and each name or index is what that step's text says;

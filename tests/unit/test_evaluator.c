@@ -1,8 +1,8 @@
 /*
- * test_evaluator.c -- fcgi/hub/evaluator.c: the line protocol, and real child
- * processes (the built-in demo, and small /bin/sh scripts written to a
- * temporary folder): results, failures, the time limit, a hook that stops
- * the run, and that nothing is left behind -- no zombie, no grandchild, no
+ * test_evaluator.c -- fcgi/hub/evaluator.c, evchild.c: the line protocol, and
+ * real child processes (the built-in demo, and small /bin/sh scripts written to
+ * a temporary folder): results, failures, the time limit, a hook that stops the
+ * run, and that nothing is left behind -- no zombie, no grandchild, no
  * descriptor of ours in the child.
  */
 #include <setjmp.h>

@@ -1,7 +1,7 @@
 /*
- * test_jpath.c -- fcgi/http/jpath.c: the path grammar, the checks made on the
- * ops before any document is read, and the ops on a document (set,
- * remove, append, RFC 7396 merge), with the messages that name the op.
+ * test_jpath.c -- fcgi/http/jpath.c, jppath.c: the path grammar, the checks on
+ * the ops before any document is read, and the ops on a document (set, remove,
+ * append, RFC 7396 merge), with the messages that name the op.
  *
  * Contract (Storefront draft): P is "$" then ".name" and "[index]" steps;
  * a missing target (for set, a missing parent), an index out of range or
