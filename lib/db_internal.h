@@ -15,6 +15,12 @@
 struct stmt_slot {
     const char *sql;  /* the key: the caller's string constant */
     MYSQL_STMT *stmt; /* prepared on the current connection */
+    /* The text's length and FNV-1a sum when it was prepared: a text built
+     * at run time (a declared table's, a reload's poll) may be freed and
+     * another one allocated at the same address; the address alone would
+     * then run the old statement. */
+    size_t len;
+    uint64_t sum;
 };
 
 struct rec_db {

@@ -92,18 +92,36 @@ static size_t slot_of(const char *sql)
     return (size_t)(h >> 40) & (STMT_CACHE_SIZE - 1);
 }
 
+/* FNV-1a over the statement's text (see struct stmt_slot). */
+static uint64_t text_sum(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
 /* The cached statement for sql, preparing it on first use. NULL with
  * *st set on failure. *owned is set when the cache is full and the caller
  * must close the statement itself. */
 static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
                             rec_status *st, rec_err *err)
 {
-    size_t i = slot_of(sql), free_slot = SIZE_MAX;
+    size_t i = slot_of(sql), free_slot = SIZE_MAX, len = strlen(sql);
+    uint64_t sum = text_sum(sql, len);
     *owned = 0;
     for (size_t n = 0; n < STMT_CACHE_SIZE;
          n++, i = (i + 1) & (STMT_CACHE_SIZE - 1)) {
-        if (db->cache[i].sql == sql)
-            return db->cache[i].stmt;
+        if (db->cache[i].sql == sql) {
+            if (db->cache[i].len == len && db->cache[i].sum == sum)
+                return db->cache[i].stmt;
+            /* Another text at a freed one's address: prepare it here. */
+            mysql_stmt_close(db->cache[i].stmt);
+            db->cache[i].sql = NULL;
+            db->cache[i].stmt = NULL;
+            free_slot = i;
+            break;
+        }
         if (db->cache[i].sql == NULL) {
             free_slot = i;
             break;
@@ -112,7 +130,7 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
     MYSQL_STMT *stmt = xnonnull(mysql_stmt_init(db->conn), "mysql_stmt_init");
     my_bool on = 1;
     (void)mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
-    if (mysql_stmt_prepare(stmt, sql, strlen(sql)) != 0) {
+    if (mysql_stmt_prepare(stmt, sql, len) != 0) {
         *st = db_fail_stmt(db, stmt, err);
         mysql_stmt_close(stmt);
         return NULL;
@@ -122,6 +140,8 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
     } else {
         db->cache[free_slot].sql = sql;
         db->cache[free_slot].stmt = stmt;
+        db->cache[free_slot].len = len;
+        db->cache[free_slot].sum = sum;
     }
     return stmt;
 }

@@ -162,6 +162,26 @@ static void test_exec_row_finds_a_row_or_says_not_found(void **state)
     assert_null(rows);
 }
 
+/* Statements are cached by their text's address: a text built at run
+ * time and freed, then another one at the same address (a reload's poll,
+ * a declared table's statements) must run as written, not as the old
+ * one was prepared. */
+static void test_a_new_text_at_an_old_address_is_prepared_again(void **state)
+{
+    char sql[64];
+    const char *const texts[] = {"SELECT 41", "SELECT 42 + 0", "SELECT 43"};
+    const uint64_t want[] = {41, 42, 43};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        snprintf(sql, sizeof sql, "%s", texts[i]);
+        rec_err err = {0};
+        rec_rows *rows = NULL;
+        must(rec_exec(*state, sql, NULL, 0, &rows, NULL, NULL, &err), &err,
+             "select");
+        assert_int_equal(rec_rows_u64(rows, 0, 0), want[i]);
+        rec_rows_free(rows);
+    }
+}
+
 int main(void)
 {
     if (itest_config(&cfg) != 0)
@@ -172,6 +192,7 @@ int main(void)
             test_stop_discards_the_rest_and_the_connection_goes_on),
         cmocka_unit_test(test_no_rows),
         cmocka_unit_test(test_exec_row_finds_a_row_or_says_not_found),
+        cmocka_unit_test(test_a_new_text_at_an_old_address_is_prepared_again),
     };
     return cmocka_run_group_tests_name("integration_each", tests, setup,
                                        teardown);
