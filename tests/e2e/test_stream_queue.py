@@ -118,7 +118,10 @@ def test_silent_streams_cost_a_bounded_buffer(stack):
         # bounded buffers and one shared copy per version in flight: a few.
         print("hub grew by %.1f MB for %d silent streams on a %.1f MB "
               "document" % (grown_mb, N_SILENT, doc_mb))
-        assert grown_mb < 5 * doc_mb, (grown_mb, doc_mb)
+        # Under ASan the allocator's quarantine keeps freed memory resident
+        # (256 MB by default): RSS measures the sanitizer there, not us.
+        if os.environ.get("SAN") != "1":
+            assert grown_mb < 5 * doc_mb, (grown_mb, doc_mb)
     finally:
         for s in silent:
             s.close()
