@@ -164,6 +164,11 @@ const struct resource *resource_by_id(int id)
     return id > 0 && id < nslots ? slots[id].res : NULL;
 }
 
+int resource_builtin(int id)
+{
+    return id > 0 && id < nslots && slots[id].res != NULL && slots[id].builtin;
+}
+
 int resource_id(const char *name)
 {
     int id = name ? slot_of(name) : 0;

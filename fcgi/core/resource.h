@@ -187,6 +187,11 @@ const struct resource *resource_by_id(int id);
 int resource_id(const char *name);
 int resource_id_end(void);
 
+/* 1 if resource `id` is built in: its descriptor lives as long as the
+ * process, so another thread may use it (a run-time one may be freed by
+ * the next reload). */
+int resource_builtin(int id);
+
 /* The poll statement of resource `id` (see poll_sql); NULL if none. */
 const char *resource_poll_sql(int id);
 

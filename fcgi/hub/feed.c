@@ -11,12 +11,15 @@
 
 #include "changes.h"
 #include "hubctx.h"
+#include "hubdb.h"
 #include "log.h"
+#include "xalloc.h"
 #include "sse.h"
 
 #include "chat.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #define EVENTS_PER_FETCH 100
 
@@ -228,10 +231,94 @@ static void catch_up_all(struct watch *w)
     }
 }
 
+/* A record read again on a database thread, so that the loop never waits
+ * for it: under load each read takes milliseconds, and 200 changes a
+ * second read one after the other held every stream of the hub behind
+ * them. Built-in resources only: a declared table's descriptor and
+ * prepared statements belong to the loop's connection and a reload may
+ * free them (feed_refresh reads those on the loop). So are documents of
+ * REFRESH_ON_THREAD_MAX bytes or more: a connection keeps a receive
+ * buffer as big as the biggest row it read, and a 6 MB session read by
+ * each of the four threads' connections would keep four such buffers
+ * (the loop's connection keeps one). The watch is found
+ * again by its key when the read is back: it may have been freed (nobody
+ * follows it any more) meanwhile. */
+#define REFRESH_ON_THREAD_MAX (256 * 1024)
+
+struct refresh {
+    int rid;
+    uint64_t tenant, id;
+    jbuf doc;
+    uint32_t version;
+    rec_status st;
+    rec_err err;
+};
+
+/* Jobs of one watch run in order (hubdb.h); the key never meets an
+ * evaluation's id (far below 2^62) or a poll's (bit 63). */
+static uint64_t refresh_key(const struct watch *w)
+{
+    return (1ULL << 62) | ((uint64_t)(unsigned)w->rid << 48) |
+           ((w->id ^ (w->tenant << 24)) & 0xFFFFFFFFFFFFULL);
+}
+
+static void refresh_work(rec_db *db, void *arg)
+{
+    struct refresh *j = arg;
+    const struct resource *res = resource_by_id(j->rid); /* built in */
+    j->st =
+        resource_load(db, res, j->tenant, j->id, &j->doc, &j->version, &j->err);
+}
+
+static void refresh_done(void *arg)
+{
+    struct refresh *j = arg;
+    struct watch *w = watch_find(j->rid, j->tenant, j->id);
+    if (w != NULL) {
+        w->loading = 0;
+        if (j->st == REC_NOT_FOUND) {
+            w->gone = 1;
+            catch_up_all(w);
+        } else if (j->st != REC_OK) {
+            LOG(LOG_WARN, "hub: loading a followed resource failed: %s",
+                j->err.msg);
+        } else if (j->version > w->version || w->doc.len == 0) {
+            conn_shared_unref(w->doc_event);
+            w->doc_event = NULL;
+            jbuf old = w->doc;
+            w->doc = j->doc;
+            j->doc = old;
+            w->version = j->version;
+            catch_up_all(w);
+        }
+        if (w->load_again) {
+            w->load_again = 0;
+            feed_changed(w);
+        }
+    }
+    jb_free(&j->doc);
+    free(j);
+}
+
 void feed_changed(struct watch *w)
 {
-    if (watch_feed(w) == RES_FEED_RECORD)
+    if (watch_feed(w) == RES_FEED_RECORD && !w->gone) {
+        if (resource_builtin(w->rid) && w->doc.len < REFRESH_ON_THREAD_MAX) {
+            if (w->loading) {
+                w->load_again = 1; /* read once more when this one is back */
+                return;
+            }
+            struct refresh *j = xcalloc(1, sizeof *j);
+            j->rid = w->rid;
+            j->tenant = w->tenant;
+            j->id = w->id;
+            jb_init(&j->doc);
+            w->loading = 1;
+            hubdb_submit(refresh_key(w), refresh_work, refresh_done, j);
+            return;
+        }
         feed_refresh(w);
+    }
     catch_up_all(w);
 }
 

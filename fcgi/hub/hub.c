@@ -61,7 +61,6 @@
 #include <unistd.h>
 
 #define SWEEP_EVERY_MS 1000 /* expiring runs whose runner died */
-#define NOTIFY_MIN_MS  20   /* polls after notifies: at most one per */
 
 static struct {
     int max_fd;
@@ -279,8 +278,7 @@ static void on_link(void *ctx, int fd, uint32_t events)
         if (hublink_recv(&m, &got_fd) <= 0)
             return;
         if (m.type == HUB_NOTIFY) {
-            watch_mark_dirty(resource_id(m.resource), m.tenant_id, m.id);
-            hub_poll_at(hub_now_ms() + NOTIFY_MIN_MS);
+            poll_notified(resource_id(m.resource), m.tenant_id, m.id);
         } else if ((m.type == HUB_FEED || m.type == HUB_EVAL_RUN) &&
                    got_fd >= 0) {
             on_handoff(&m, got_fd);

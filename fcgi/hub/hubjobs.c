@@ -226,7 +226,7 @@ struct hubjob_poll *hubjob_poll_new(int feed, const char *sql, size_t n)
 {
     struct hubjob_poll *j = xcalloc(1, sizeof *j);
     j->feed = feed;
-    j->sql = sql;
+    j->sql = xstrdup(sql);
     j->n = n;
     j->ids = xcalloc(n ? n : 1, sizeof *j->ids);
     j->version = xcalloc(n ? n : 1, sizeof *j->version);
@@ -239,6 +239,7 @@ void hubjob_poll_free(struct hubjob_poll *j)
 {
     if (j == NULL)
         return;
+    free(j->sql);
     free(j->ids);
     free(j->version);
     free(j->found);

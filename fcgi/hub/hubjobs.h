@@ -81,7 +81,7 @@ void hubjob_final(rec_db *db, void *arg);
 #define HUBJOB_POLL_BATCH 256
 struct hubjob_poll {
     int feed;
-    const char *sql;
+    char *sql;     /* a copy: a reload may free the descriptor's meanwhile */
     int has_final; /* the query has the third column */
     size_t n;
     uint64_t *ids;

@@ -15,6 +15,7 @@
 #include "hubjobs.h"
 #include "log.h"
 #include "watch.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 
@@ -102,24 +103,64 @@ void poll_all(int only_dirty)
             hub_poll_at(hub_now_ms() + NOTIFY_MIN_MS);
         return;
     }
-    for (int rid = 1; rid < resource_id_end(); rid++) {
-        const struct resource *res = resource_by_id(rid);
-        size_t n = 0;
-        for (struct watch *w = watch_list(); w; w = w->next)
-            n += (size_t)polled(w, rid, res, only_dirty);
-        if (n == 0)
+    /* Two passes over the watches whatever the number of kinds: count
+     * each kind's, then fill each kind's job. */
+    int end = resource_id_end();
+    size_t *count = xcalloc((size_t)(end > 0 ? end : 1), sizeof *count);
+    struct hubjob_poll **jobs =
+        xcalloc((size_t)(end > 0 ? end : 1), sizeof *jobs);
+    for (struct watch *w = watch_list(); w; w = w->next)
+        if (w->rid > 0 && w->rid < end &&
+            polled(w, w->rid, resource_by_id(w->rid), only_dirty))
+            count[w->rid]++;
+    for (int rid = 1; rid < end; rid++)
+        if (count[rid] > 0) {
+            jobs[rid] =
+                hubjob_poll_new(rid, resource_poll_sql(rid), count[rid]);
+            jobs[rid]->has_final = resource_by_id(rid)->feed == RES_FEED_EVAL;
+            jobs[rid]->n = 0;
+        }
+    for (struct watch *w = watch_list(); w; w = w->next) {
+        struct hubjob_poll *j =
+            w->rid > 0 && w->rid < end ? jobs[w->rid] : NULL;
+        if (j == NULL || j->n >= count[w->rid] ||
+            !polled(w, w->rid, resource_by_id(w->rid), only_dirty))
             continue;
-        struct hubjob_poll *j = hubjob_poll_new(rid, resource_poll_sql(rid), n);
-        j->has_final = res->feed == RES_FEED_EVAL;
-        size_t k = 0;
-        for (struct watch *w = watch_list(); w && k < n; w = w->next)
-            if (polled(w, rid, res, only_dirty)) {
-                w->dirty = 0;
-                j->ids[k++] = w->id;
-            }
-        qsort(j->ids, k, sizeof *j->ids, cmp_u64);
-        j->n = k;
-        hubdb_submit(key, hubjob_poll, poll_done, j);
+        w->dirty = 0;
+        j->ids[j->n++] = w->id;
     }
+    for (int rid = 1; rid < end; rid++)
+        if (jobs[rid] != NULL) {
+            qsort(jobs[rid]->ids, jobs[rid]->n, sizeof *jobs[rid]->ids,
+                  cmp_u64);
+            hubdb_submit(key, hubjob_poll, poll_done, jobs[rid]);
+        }
+    free(jobs);
+    free(count);
     watch_gc();
+}
+
+/* A worker of this pool changed a row: a built-in record's followers get
+ * it read again at once (feed_changed, on a database thread); other
+ * kinds are polled shortly, several notifies in one poll. */
+static int notify_left;
+
+static void notified(struct watch *w)
+{
+    if (w->conns == NULL)
+        return; /* nobody to tell (a run's own watch) */
+    if (watch_feed(w) == RES_FEED_RECORD && resource_builtin(w->rid)) {
+        w->dirty = 0;
+        feed_changed(w);
+    } else {
+        notify_left = 1;
+    }
+}
+
+void poll_notified(int rid, uint64_t tenant, uint64_t key)
+{
+    notify_left = 0;
+    watch_mark_dirty_each(rid, tenant, key, notified);
+    if (notify_left)
+        hub_poll_at(hub_now_ms() + NOTIFY_MIN_MS);
 }

@@ -9,8 +9,15 @@
 #ifndef OPTIMIST_POLLER_H
 #define OPTIMIST_POLLER_H
 
+#include <stdint.h>
+
 /* Polls every followed watch, or (only_dirty) those marked dirty; what
  * moved is sent (feed_changed). Then frees the watches nobody follows. */
 void poll_all(int only_dirty);
+
+/* Row `key` of resource `rid` of `tenant` changed on a worker of this
+ * pool (a notify): built-in records are read again at once, the other
+ * kinds polled within NOTIFY_MIN_MS. */
+void poll_notified(int rid, uint64_t tenant, uint64_t key);
 
 #endif

@@ -35,8 +35,11 @@ struct watch {
     jbuf ev_data;
     struct run *run; /* an evaluation this hub runs */
     int dirty;       /* a worker of this pool changed it: poll it */
+    int loading;     /* record feeds: a refresh is on a database thread */
+    int load_again;  /* ... and it changed again meanwhile */
     struct conn *conns;
-    struct watch *next; /* in the list */
+    struct watch *next;  /* in the list */
+    struct watch *hnext; /* in its hash bucket (watch.c) */
 };
 
 /* The first watch (the list runs through ->next). */
@@ -63,5 +66,9 @@ void watch_attach(struct watch *w, struct conn *c, conn_hook drained);
  * says so): its watches, and those of the resources its descriptor names
  * in `also` (keyed by the tenant when per_tenant), are marked dirty. */
 void watch_mark_dirty(int rid, uint64_t tenant, uint64_t key);
+
+/* The same, and `each` is called for every watch it marked. */
+void watch_mark_dirty_each(int rid, uint64_t tenant, uint64_t key,
+                           void (*each)(struct watch *));
 
 #endif
