@@ -2,10 +2,13 @@
  * hubdb.h -- the hub's statements that can wait: run on threads of their
  * own, never on the hub's loop.
  *
- * The loop (hub.c) keeps one connection for plain reads: the polls, the
- * resources a feed sends, the events a client catches up on. Under READ
+ * The loop (hub.c) keeps one connection for a few plain reads: a new
+ * stream's first state, the events a client catches up on. Under READ
  * COMMITTED (lib/db.c) such a read never waits on a row lock, so a long
- * transaction elsewhere cannot stall it. Every statement that writes (a
+ * transaction elsewhere cannot stall it. The polls and the records read
+ * again after a change are jobs here too: not because they wait on locks
+ * but because, 200 a second under load, they took most of the loop's
+ * time one after the other. Every statement that writes (a
  * run's lease renewal and its progress events, a run's finish, the
  * expiry of a run whose hub died) takes row locks and may wait on another
  * session's for as long as innodb_lock_wait_timeout: those are jobs here.
