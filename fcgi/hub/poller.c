@@ -96,7 +96,6 @@ static int polled(struct watch *w, int rid, const struct resource *res,
 
 void poll_all(int only_dirty)
 {
-    changes_horizon(); /* the change feeds' commit order */
     uint64_t key = only_dirty ? POLL_KEY_DIRTY : POLL_KEY_ALL;
     if (hubdb_key_pending(key)) {
         if (only_dirty) /* the flags stay: asked again shortly */
@@ -109,10 +108,17 @@ void poll_all(int only_dirty)
     size_t *count = xcalloc((size_t)(end > 0 ? end : 1), sizeof *count);
     struct hubjob_poll **jobs =
         xcalloc((size_t)(end > 0 ? end : 1), sizeof *jobs);
+    int changes = 0;
     for (struct watch *w = watch_list(); w; w = w->next)
         if (w->rid > 0 && w->rid < end &&
-            polled(w, w->rid, resource_by_id(w->rid), only_dirty))
+            polled(w, w->rid, resource_by_id(w->rid), only_dirty)) {
             count[w->rid]++;
+            changes |= resource_by_id(w->rid)->feed == RES_FEED_CHANGES;
+        }
+    /* The change feeds' commit order: a read on the loop, made only when
+     * a change feed is followed. */
+    if (changes)
+        changes_horizon();
     for (int rid = 1; rid < end; rid++)
         if (count[rid] > 0) {
             jobs[rid] =
