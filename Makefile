@@ -193,6 +193,12 @@ $(BUILD)/bench/rawdb: tests/bench/rawdb.c $(BUILD)/liboptimist.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.a,$^) $(DB_LIBS) $(CRYPTO_LIBS) -lpthread
 
+# What a system call and a round trip between two processes cost on this
+# machine: the floor under the pool's CPU per answer (bench.py prints it).
+$(BUILD)/bench/switchcost: tests/bench/switchcost.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 # The Go reference, from Debian's golang-go and go-sql-driver/mysql in
 # GOPATH mode: nothing downloaded.
 $(BUILD)/bench/gopeer: tests/bench/peers/go/main.go
@@ -202,7 +208,8 @@ $(BUILD)/bench/gopeer: tests/bench/peers/go/main.go
 
 bench: check-deps
 	@scripts/bench-deps.sh
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/rawdb $(BUILD)/bench/gopeer
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/rawdb $(BUILD)/bench/gopeer \
+	  $(BUILD)/bench/switchcost
 	@BUILD=$(BUILD) BIN=$(BIN) python3 tests/bench/bench.py
 	@BIN=$(BIN) python3 tests/bench/streams_bench.py
 
