@@ -501,6 +501,11 @@ rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx, rec_err *err)
     return st; /* retries exhausted: REC_RETRY */
 }
 
+int rec_in_txn(const rec_db *db)
+{
+    return db->in_txn || db->held;
+}
+
 void rec_txn_hold(rec_db *db, int on)
 {
     db->hold = on ? 1 : 0;

@@ -3,10 +3,11 @@
  * in schema_migrations so that running again changes nothing.
  *
  * A migration file is plain SQL: statements end with ';' at the end of a
- * line, lines starting with "--" are comments. DDL commits implicitly in
- * MariaDB, so a file is not atomic: write each statement so that running
- * it twice is harmless (IF NOT EXISTS), and a half-applied file can simply
- * be applied again.
+ * line ("DELIMITER //" changes that mark for a stored routine, as in
+ * the mariadb client), lines starting with "--" are comments. DDL commits
+ * implicitly in MariaDB, so a file is not atomic: write each statement so that
+ * running it twice is harmless (IF NOT EXISTS), and a half-applied file can
+ * simply be applied again.
  *
  * Two migrators must not interleave, on one server or on two nodes of a
  * Galera cluster at once. GET_LOCK is local to one server, so the lock is
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,10 +134,34 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* Runs each statement of a migration file. */
+/* If the line [first, q) is "DELIMITER x" (as the mariadb client reads
+ * it), copies x to delim (cap bytes) and returns 1. */
+static int delimiter_line(const char *first, const char *q, char *delim,
+                          size_t cap)
+{
+    static const char kw[] = "DELIMITER ";
+    size_t n = (size_t)(q - first), k = sizeof kw - 1;
+    if (n <= k || strncasecmp(first, kw, k) != 0)
+        return 0;
+    const char *d = first + k;
+    while (d < q && (*d == ' ' || *d == '\t'))
+        d++;
+    if (d == q || (size_t)(q - d) >= cap)
+        return 0;
+    memcpy(delim, d, (size_t)(q - d));
+    delim[q - d] = '\0';
+    return 1;
+}
+
+/* Runs each statement of a migration file. A statement ends with the
+ * delimiter (';') at the end of a line. A stored routine has ';' inside
+ * its body: a line "DELIMITER //" between statements makes the ones after
+ * it end with "//" instead, until "DELIMITER ;" (the mariadb client's
+ * syntax, so the file still runs there as it is). */
 static rec_status run_file(rec_db *db, char *sql, rec_err *err)
 {
     char *stmt = sql, *p = sql;
+    char delim[16] = ";";
     while (*p) {
         char *eol = strchr(p, '\n');
         char *end = eol ? eol : p + strlen(p);
@@ -145,10 +171,13 @@ static rec_status run_file(rec_db *db, char *sql, rec_err *err)
         char *first = p;
         while (first < end && (*first == ' ' || *first == '\t'))
             first++;
+        size_t dl = strlen(delim);
         if (end - first >= 2 && first[0] == '-' && first[1] == '-') {
             memset(p, ' ', (size_t)(end - p)); /* drop the comment */
-        } else if (q > p && q[-1] == ';') {
-            size_t len = (size_t)(q - 1 - stmt);
+        } else if (delimiter_line(first, q, delim, sizeof delim)) {
+            memset(p, ' ', (size_t)(end - p)); /* not SQL: the client's */
+        } else if ((size_t)(q - p) >= dl && memcmp(q - dl, delim, dl) == 0) {
+            size_t len = (size_t)(q - dl - stmt);
             rec_status st = rec_exec_text(db, stmt, len, err);
             if (st != REC_OK)
                 return st;
@@ -159,7 +188,7 @@ static rec_status run_file(rec_db *db, char *sql, rec_err *err)
     for (; *stmt; stmt++)
         if (*stmt != ' ' && *stmt != '\n' && *stmt != '\t' && *stmt != '\r') {
             snprintf(err->msg, sizeof err->msg,
-                     "statement without a final ';'");
+                     "statement without a final '%s'", delim);
             return REC_ERROR;
         }
     return REC_OK;

@@ -233,13 +233,20 @@ rec_status rec_txn(rec_db *db, rec_txn_fn fn, void *ctx,
  * own (autocommit), which saves START TRANSACTION and COMMIT, two round
  * trips. Only for a body that is correct that way: one whose single write
  * checks in its WHERE clause everything it read before (a versioned
- * UPDATE computed from the row at that version). REC_RETRY (a deadlock or
+ * UPDATE computed from the row at that version), or a CALL of a procedure
+ * that makes its own transaction (rec_in_txn). REC_RETRY (a deadlock or
  * lock-wait time-out rolled the statement back) runs fn again, as rec_txn
  * does. While the worker holds a transaction for the request
  * (rec_txn_hold), fn goes through rec_txn instead, so that its write
  * still commits together with the request's answer. */
 rec_status rec_autocommit(rec_db *db, rec_txn_fn fn, void *ctx,
                           rec_err *err) REC_MUST_CHECK;
+
+/* 1 while a transaction is open on the connection (fn runs in rec_txn, or
+ * one is held), 0 under rec_autocommit. For a stored procedure that makes
+ * its own transaction when none is open (chat_append_one): a START
+ * TRANSACTION inside an open one would commit it. */
+int rec_in_txn(const rec_db *db);
 
 /* ---- holding a transaction open until the answer is known --------------- */
 

@@ -393,6 +393,23 @@ done:
 static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
                             void *ctx, size_t *delivered, rec_err *err);
 
+/* A CALL of a stored procedure answers its result sets and then a status
+ * of its own (SERVER_MORE_RESULTS_EXIST): until every one is read, the
+ * connection takes no other command, and the cached statement no new
+ * execute. The rows of any result after the first are discarded. */
+static rec_status drain_results(rec_db *db, MYSQL_STMT *stmt, rec_err *err)
+{
+    while (db->conn != NULL && mysql_stmt_more_results(stmt)) {
+        int rc = mysql_stmt_next_result(stmt);
+        if (rc > 0)
+            return db_fail_stmt(db, stmt, err);
+        if (rc < 0)
+            break;
+        (void)mysql_stmt_free_result(stmt);
+    }
+    return REC_OK;
+}
+
 /* One execution; the rows go to *rows, or one at a time to fn (each_rows)
  * when fn is not NULL. */
 static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
@@ -468,6 +485,14 @@ static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
         st = fetch_rows(db, stmt, rows, err);
     else
         (void)mysql_stmt_free_result(stmt);
+    if (db->conn != NULL && mysql_stmt_more_results(stmt)) {
+        rec_err derr = {0};
+        rec_status dst = drain_results(db, stmt, &derr);
+        if (st == REC_OK && dst != REC_OK) {
+            st = dst;
+            *err = derr;
+        }
+    }
 out:
     /* A lost connection closed every cached statement (db_drop); one
      * that is not cached is ours to close either way. */
