@@ -30,6 +30,20 @@
  *   here (JSON_ARRAY_APPEND with k values goes through the document k
  *   times). The report's counters move in a second UPDATE (one
  *   multi-table UPDATE was 8 times dearer: see SQL_TAIL_ONE).
+ * - One message, nearly every call, is one round trip: a CALL of the
+ *   stored procedure chat_append_one (sql/0013_chat_append_proc.sql),
+ *   which runs the statements below (SQL_LOCK, SQL_CLAIM_ID, the limits,
+ *   SQL_TAIL_ONE or SQL_OPEN_ONE, SQL_MOVE_TAIL) in the server, in a
+ *   transaction of its own. Sent from here they were 6 round trips with
+ *   BEGIN and COMMIT, each ~25-30 us of system calls and task switches in
+ *   the pool and a statement's dispatch in MariaDB: the pool's CPU an
+ *   append halved (docs/design.md, "One round trip for one message"). Its
+ *   errors (deadlock, lock wait, certification) roll it back in the server
+ *   and come here as before, so rec_autocommit retries as rec_txn would.
+ *   Under a held transaction (Idempotency-Key) it joins that one instead.
+ *   A batch keeps the statements sent from here, in rec_txn: it pays the
+ *   round trips once for up to CHAT_MAX_BATCH messages, and its JSON array
+ *   and cuts into segments are simpler in C.
  * - A batch goes to the tail when all of it fits there; otherwise it
  *   opens new segments, cut at CHAT_SEG_MAX messages or CHAT_SEG_BYTES of
  *   content (a message bigger than that alone in its own): a segment never

@@ -8,7 +8,8 @@
  * which ids are new), check the limits, then append the new messages
  * inside the database to the tail segment, or open the next one. The
  * application never reads the history to write it back, and an append
- * costs the same at any length of history.
+ * costs the same at any length of history. One message is all of that in
+ * one round trip: the stored procedure chat_append_one (sql/0013).
  *
  * No HTTP in here; the limits are the contract's, checked by chat_check()
  * before anything is sent to the database.

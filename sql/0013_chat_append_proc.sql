@@ -6,7 +6,8 @@
 -- next one), the UPDATE of the report's counters, COMMIT. Each cost the
 -- pool ~25-30 us of system calls and task switches and the server a
 -- statement; the procedure runs the same statements in the server, and
--- the pool sends one CALL (BENCH.md, "Chat append in one round trip").
+-- the pool sends one CALL (docs/design.md, "One round trip for one
+-- message").
 --
 -- The statements and the order are lib/chat.c's (read the comments there):
 -- lock the report row first (every append to one report takes its turn;

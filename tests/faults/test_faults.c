@@ -5,12 +5,12 @@
  * For each operation of lib/ that writes or reads (an autocommit insert, a
  * read, a versioned write, a transaction that writes then reads back, an
  * autocommit body, a held transaction committed by its caller, a chat
- * append, a tenant's creation) and for each way a call can fail
- * (faultsim.h: the connection breaks before the call reaches the server,
- * or after the server ran it), the Nth call into libmysqlclient fails, for
- * N = 1, 2, ... until the operation completes without reaching call N, as
- * SQLite's fault simulator does with malloc. After each run, read back on
- * a second connection:
+ * append of two messages and of one (a CALL), a tenant's creation) and for each
+ * way a call can fail (faultsim.h: the connection breaks before the call
+ * reaches the server, or after the server ran it), the Nth call into
+ * libmysqlclient fails, for N = 1, 2, ... until the operation completes without
+ * reaching call N, as SQLite's fault simulator does with malloc. After each
+ * run, read back on a second connection:
  *   - the status is the right one: REC_OK only if the effect is there,
  *     whole and once, and what the operation read back is what was
  *     committed; else REC_UNAVAILABLE (503: the client may retry);
@@ -357,6 +357,40 @@ static const char *verify_chat(fx *f, rec_status st)
     return NULL;
 }
 
+/* One message: one CALL of the procedure chat_append_one (sql/0013),
+ * which commits in the server. */
+static rec_status run_chat_one(fx *f, rec_db *db, rec_err *err)
+{
+    char a[80];
+    snprintf(a, sizeof a, "%s-one", f->tag);
+    chat_msg m = {.id = a,
+                  .id_len = strlen(a),
+                  .role = "user",
+                  .role_len = 4,
+                  .content = "hello",
+                  .content_len = 5};
+    return chat_append(db, f->report, 7, &m, 1, &f->chat, err);
+}
+
+static const char *verify_chat_one(fx *f, rec_status st)
+{
+    rec_param r[1] = {REC_U(f->report)};
+    uint64_t ids = q_u64("SELECT COUNT(*) FROM report_chat_ids "
+                         "WHERE report_id = ?",
+                         r, 1);
+    uint64_t len = q_u64("SELECT chat_length FROM reports WHERE id = ?", r, 1);
+    uint64_t arr = q_u64("SELECT COALESCE(SUM(JSON_LENGTH(msgs)), 0) FROM "
+                         "report_chat_segments WHERE report_id = ?",
+                         r, 1);
+    if (ids != len || len != arr)
+        return "chat_length, the ids and the array disagree";
+    if (len > 1)
+        return "the message was appended twice";
+    if (st == REC_OK && (len != 1 || f->chat.appended != 1))
+        return "REC_OK but the message is not there";
+    return NULL;
+}
+
 static rec_status run_tenant(fx *f, rec_db *db, rec_err *err)
 {
     char token[REC_TOKEN_MAX];
@@ -461,6 +495,7 @@ OP_TEST(txn, run_txn, verify_atomic)
 OP_TEST(autocommit, run_autocommit, verify_autocommit)
 OP_TEST(held, run_held, verify_atomic)
 OP_TEST(chat, run_chat, verify_chat)
+OP_TEST(chat_one, run_chat_one, verify_chat_one)
 OP_TEST(tenant, run_tenant, verify_tenant)
 
 static int setup(void **state)
@@ -500,7 +535,8 @@ int main(void)
         cmocka_unit_test(test_insert),     cmocka_unit_test(test_read),
         cmocka_unit_test(test_vwrite),     cmocka_unit_test(test_txn),
         cmocka_unit_test(test_autocommit), cmocka_unit_test(test_held),
-        cmocka_unit_test(test_chat),       cmocka_unit_test(test_tenant),
+        cmocka_unit_test(test_chat),       cmocka_unit_test(test_chat_one),
+        cmocka_unit_test(test_tenant),
     };
     return cmocka_run_group_tests_name("faults", tests, setup, teardown);
 }
