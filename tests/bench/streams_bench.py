@@ -137,6 +137,44 @@ def cpu_s(pid):
         return 0.0
 
 
+def children_cpu_s():
+    """CPU seconds of this script's waited-for children (wrk, the writer
+    processes)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def pool_cpu_s(stack):
+    """The pool's CPU seconds: the master's own, that of the workers it
+    reaped (recycled ones still count) and that of its live children (the
+    workers and the hub)."""
+    pid = stack.pool_pid()
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    except (OSError, IndexError, ValueError, TypeError):
+        return 0.0
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(
+        cpu_s(p) for p in harness.children(pid))
+
+
+def cpu_groups(stack, hub, nginx_workers):
+    """CPU seconds so far of each part of the machine: the pool's workers,
+    nginx, mariadbd, the hub, and the clients (this script, and wrk and
+    the writers once they are waited for)."""
+    return {"pool": pool_cpu_s(stack) - cpu_s(hub),
+            "nginx": sum(cpu_s(p) for p in nginx_workers),
+            "mariadbd": cpu_s(stack.db.pid()),
+            "hub": cpu_s(hub),
+            "clients": cpu_s(os.getpid()) + children_cpu_s()}
+
+
+def cpu_line(a, b, seconds):
+    return ", ".join("%s %.0f %%" % (k, (b[k] - a[k]) / seconds * 100)
+                     for k in a)
+
+
 def wrk_rps(stack, path, tok):
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", "16", "-d", "%ds" % SECONDS, "-H",
@@ -340,7 +378,10 @@ def main():
 
         nginx_workers = harness.children(stack.nginx_pid())
         hub = stack.hub_pid()
+        g0 = cpu_groups(stack, hub, nginx_workers)
         rps0, bad0 = wrk_rps(stack, "/v1/sessions/%d" % sid, toks[0])
+        cpu_idle = cpu_line(g0, cpu_groups(stack, hub, nginx_workers),
+                            SECONDS)
         hub0 = rss_kb(hub)
         ngx0 = sum(rss_kb(p) for p in nginx_workers)
         c0 = (cpu_s(hub), cpu_s(stack.db.pid()))
@@ -436,11 +477,16 @@ def main():
 
         def bench():
             result["rps"] = wrk_rps(stack, "/v1/sessions/%d" % sid, toks[0])
+        g1 = cpu_groups(stack, hub, nginx_workers)
         t = threading.Thread(target=bench)
         t.start()
         while t.is_alive():
             pump(sel, 0.02)
         sent = w.finish()
+        # The writers' CPU counts once they are joined (finish): the
+        # window is then a little longer than wrk's.
+        cpu_busy = cpu_line(g1, cpu_groups(stack, hub, nginx_workers),
+                            SECONDS)
         rps1, bad1 = result["rps"]
         rate = w.done / float(SECONDS)
         # Everyone ends at the newest state.
@@ -512,6 +558,9 @@ def main():
         print("idle, no stream open: the hub %.1f %%, mariadbd %.1f %% of a "
               "core; every stream open: the hub %.1f %%, mariadbd %.1f %%, "
               "nginx %.1f %%" % tuple(idle0 + idle_cpu))
+        print("CPU during the GET window, %% of a core (2 cores = 200 %%): "
+              "no stream open: %s; every stream open and the changes: %s"
+              % (cpu_idle, cpu_busy))
         print("resources made in %.0f s; %d streams opened in %.1f s; every "
               "subscriber at the newest state: %s; streams closed early: %d;"
               " writer errors: %s" % (made, STREAMS, opened, all_level,
