@@ -38,6 +38,7 @@
 
 #include "conn.h"
 #include "feed.h"
+#include "followed.h"
 #include "hubctx.h"
 #include "hubdb.h"
 #include "hublink.h"
@@ -211,16 +212,21 @@ static void follow(const hub_msg *m, struct conn *c)
     }
     uint64_t id = resource_key(res, m->tenant_id, m->id);
     struct watch *w = watch_find(rid, m->tenant_id, id);
-    int fresh = w == NULL;
-    if (fresh)
+    /* A watch nobody followed (kept for a run, or not freed yet) heard of
+     * no change since its last stream left: its state is learnt again,
+     * as a new one's is, and so is a dirty one's. */
+    int learn = w == NULL || w->conns == NULL || w->dirty;
+    if (w == NULL)
         w = watch_get(rid, m->tenant_id, id);
     feed_attach(w, c);
     conn_sse_headers(c);
     if (m->reset) /* what followed its Last-Event-ID is no longer kept */
         conn_event(c, "reset", m->cursor, "{}", 2);
-    if (fresh && res->feed == RES_FEED_RECORD)
+    if (learn && res->feed == RES_FEED_RECORD) {
+        w->dirty = 0;
         feed_refresh(w);
-    if (fresh && res->feed != RES_FEED_RECORD) {
+    }
+    if (learn && res->feed != RES_FEED_RECORD) {
         w->dirty = 1; /* learn where the feed is now */
         hub_poll_at(hub_now_ms());
     }
@@ -396,6 +402,7 @@ int hub_run(const conf *c)
     hub.rid_bids = resource_id("bids");
     hub.rid_evals = resource_id("evaluations");
     (void)prctl(PR_SET_NAME, "optimist-hub");
+    followed_reset(); /* a hub that died left its watches counted */
     log_threshold = (enum log_level)c->log_level;
     install_signals();
     H.max_fd = raise_fd_limit();

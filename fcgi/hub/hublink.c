@@ -3,6 +3,8 @@
  */
 #include "hublink.h"
 
+#include "followed.h"
+
 #include "log.h"
 
 #include <errno.h>
@@ -117,6 +119,21 @@ int hublink_changed(const struct resource *res, const uint64_t *ids, int nids,
     return 1;
 }
 
+int hublink_followed(const struct resource *res, uint64_t tenant, uint64_t key)
+{
+    /* The rows a notify marks on the hub (watch_mark_dirty): this one,
+     * and those of the resources its descriptor names in `also`. */
+    if (followed_maybe(res->name, tenant, key))
+        return 1;
+    for (const char *const *a = res->also; a && *a; a++) {
+        const struct resource *other = resource_find(*a);
+        if (other != NULL && followed_maybe(other->name, tenant,
+                                            other->per_tenant ? tenant : key))
+            return 1;
+    }
+    return 0;
+}
+
 void hublink_notify(const http_req *r)
 {
     hub_msg m;
@@ -126,6 +143,8 @@ void hublink_notify(const http_req *r)
     m.tenant_id = r->tenant_id;
     if (!hublink_changed(r->res, r->ids, r->nids, r->tenant_id, &m.id))
         return; /* nothing anybody follows */
+    if (!hublink_followed(r->res, r->tenant_id, m.id))
+        return; /* no stream of the hub follows it (followed.h) */
     hub_msg_resource(&m, r->res);
     if (ends[0] >= 0)
         (void)send_msg(&m, -1, MSG_DONTWAIT);

@@ -72,6 +72,10 @@ void hub_msg_resource(hub_msg *m, const struct resource *res);
  * poll finds the change anyway. */
 void hublink_notify(const http_req *r);
 
+/* May a stream of the hub follow row `key` of `res` (or a row of a
+ * resource its `also` names)? followed.h; 1 when unsure. */
+int hublink_followed(const struct resource *res, uint64_t tenant, uint64_t key);
+
 /* What a write to resource `res` (the route's ids: nids of them, ids[0]
  * first) changes, as the key the hub's watches use (a per_tenant
  * resource's: the tenant). 0 when nothing followed changed. Pure: for

@@ -7,6 +7,7 @@
  */
 #include "watch.h"
 
+#include "followed.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
@@ -71,6 +72,10 @@ struct watch *watch_get(int rid, uint64_t tenant, uint64_t id)
     w->rid = rid;
     w->tenant = tenant;
     w->id = id;
+    /* Counted before anything reads the row's first state (followed.h). */
+    const struct resource *res = resource_by_id(rid);
+    if (res != NULL)
+        w->followed = followed_add(res->name, tenant, id) + 1;
     jb_init(&w->doc);
     jb_init(&w->ev_data);
     w->next = watches;
@@ -88,6 +93,8 @@ struct watch *watch_get(int rid, uint64_t tenant, uint64_t id)
 
 static void watch_free(struct watch *w)
 {
+    if (w->followed)
+        followed_remove(w->followed - 1);
     conn_shared_unref(w->doc_event);
     jb_free(&w->doc);
     jb_free(&w->ev_data);

@@ -17,6 +17,7 @@
 #include "jbuf.h"
 #include "resource.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct run;
@@ -40,6 +41,7 @@ struct watch {
     struct conn *conns;
     struct watch *next;  /* in the list */
     struct watch *hnext; /* in its hash bucket (watch.c) */
+    size_t followed;     /* its counter in followed.h, plus 1 (0: none) */
 };
 
 /* The first watch (the list runs through ->next). */

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "master.h"
 #include "router.h"
+#include "followed.h"
 #include "tableset.h"
 #include "metrics.h"
 #include "signals.h"
@@ -389,6 +390,11 @@ int main(int argc, char **argv)
         LOG(LOG_ERROR, "the hub's channel: %s", strerror(errno));
         return 1;
     }
+    if (followed_init() != 0)
+        LOG(LOG_WARN,
+            "followed rows: shared mapping unavailable (%s); every "
+            "change is sent to the hub",
+            strerror(errno));
     if (streams_init() != 0)
         LOG(LOG_WARN,
             "evaluation slots: shared mapping unavailable (%s); "

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "followed.h"
 #include "hublink.h"
 #include "resource.h"
 #include "router.h"
@@ -80,6 +81,31 @@ static void test_also_names_registered_resources(void **state)
     assert_true(resource_find(ap->also[0])->per_tenant);
 }
 
+/* A worker tells the hub only about rows a stream follows: the row
+ * itself, or the per-tenant feed its descriptor names in `also`. */
+static void test_notifies_only_what_is_followed(void **state)
+{
+    (void)state;
+    const struct resource *bids = resource_find("bids");
+    const struct resource *ap = resource_find("approvals");
+    assert_non_null(bids);
+    assert_non_null(ap);
+    assert_true(hublink_followed(bids, 3, 7)); /* not shared: always */
+    assert_int_equal(followed_init(), 0);
+    assert_false(hublink_followed(bids, 3, 7));
+    size_t s = followed_add("bids", 3, 7);
+    assert_true(hublink_followed(bids, 3, 7));
+    assert_false(hublink_followed(bids, 4, 7)); /* another tenant's */
+    followed_remove(s);
+    assert_false(hublink_followed(ap, 3, 5));
+    /* The tenant's outbox feed, keyed by the tenant. */
+    s = followed_add(ap->also[0], 3, 3);
+    assert_true(hublink_followed(ap, 3, 5));
+    assert_false(hublink_followed(ap, 4, 5));
+    followed_remove(s);
+    assert_false(hublink_followed(ap, 3, 5));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -91,6 +117,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writes_name_their_resource),
         cmocka_unit_test(test_also_names_registered_resources),
+        cmocka_unit_test(test_notifies_only_what_is_followed),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
