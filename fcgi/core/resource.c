@@ -190,6 +190,20 @@ uint64_t resource_key(const struct resource *res, uint64_t tenant, uint64_t id)
     return res->per_tenant ? tenant : id;
 }
 
+int resource_touched(const struct resource *res, uint64_t tenant, uint64_t key,
+                     int (*fn)(const struct resource *r, uint64_t tenant,
+                               uint64_t key, void *ctx),
+                     void *ctx)
+{
+    int rc = fn(res, tenant, key, ctx);
+    for (const char *const *a = res->also; rc == 0 && a && *a; a++) {
+        const struct resource *other = resource_find(*a);
+        if (other != NULL)
+            rc = fn(other, tenant, resource_key(other, tenant, key), ctx);
+    }
+    return rc;
+}
+
 rec_status resource_load(rec_db *db, const struct resource *res,
                          uint64_t tenant, uint64_t id, jbuf *out,
                          uint32_t *version, rec_err *err)

@@ -198,6 +198,17 @@ const char *resource_poll_sql(int id);
 /* The key a watch of `res` uses for row `id` of `tenant`. */
 uint64_t resource_key(const struct resource *res, uint64_t tenant, uint64_t id);
 
+/* The feeds a change of row `key` of `res` (of `tenant`) moves: its own
+ * row, and the rows of the resources `res` names in `also` (keyed by
+ * the tenant when per_tenant). fn is called for each in that order, and
+ * the first nonzero it returns stops the walk and is returned. One rule
+ * for the worker that decides whether to tell the hub and the hub that
+ * marks its watches. */
+int resource_touched(const struct resource *res, uint64_t tenant, uint64_t key,
+                     int (*fn)(const struct resource *r, uint64_t tenant,
+                               uint64_t key, void *ctx),
+                     void *ctx);
+
 /* Loads resource `id` of `tenant` as GET returns it (res->load, or
  * load_sql rendered by render). Appends to `out`. */
 rec_status resource_load(rec_db *db, const struct resource *res,

@@ -119,19 +119,17 @@ int hublink_changed(const struct resource *res, const uint64_t *ids, int nids,
     return 1;
 }
 
+static int maybe_followed(const struct resource *r, uint64_t tenant,
+                          uint64_t key, void *ctx)
+{
+    (void)ctx;
+    return followed_maybe(r->name, tenant, key);
+}
+
 int hublink_followed(const struct resource *res, uint64_t tenant, uint64_t key)
 {
-    /* The rows a notify marks on the hub (watch_mark_dirty): this one,
-     * and those of the resources its descriptor names in `also`. */
-    if (followed_maybe(res->name, tenant, key))
-        return 1;
-    for (const char *const *a = res->also; a && *a; a++) {
-        const struct resource *other = resource_find(*a);
-        if (other != NULL && followed_maybe(other->name, tenant,
-                                            other->per_tenant ? tenant : key))
-            return 1;
-    }
-    return 0;
+    /* The rows a notify marks on the hub (watch_mark_dirty). */
+    return resource_touched(res, tenant, key, maybe_followed, NULL);
 }
 
 void hublink_notify(const http_req *r)

@@ -159,30 +159,25 @@ void watch_attach(struct watch *w, struct conn *c, conn_hook drained)
     c->detach = detach;
 }
 
-static void mark_one(int rid, uint64_t tenant, uint64_t key,
-                     void (*each)(struct watch *))
+static int mark_one(const struct resource *r, uint64_t tenant, uint64_t key,
+                    void *ctx)
 {
-    struct watch *w = watch_find(rid, tenant, key);
-    if (w == NULL)
-        return;
-    w->dirty = 1;
-    if (each != NULL)
-        each(w);
+    void (*const *each)(struct watch *) = ctx;
+    struct watch *w = watch_find(resource_id(r->name), tenant, key);
+    if (w != NULL) {
+        w->dirty = 1;
+        if (*each != NULL)
+            (*each)(w);
+    }
+    return 0; /* every target */
 }
 
 void watch_mark_dirty_each(int rid, uint64_t tenant, uint64_t key,
                            void (*each)(struct watch *))
 {
     const struct resource *res = resource_by_id(rid);
-    if (res == NULL)
-        return;
-    mark_one(rid, tenant, key, each);
-    for (const char *const *a = res->also; a && *a; a++) {
-        const struct resource *other = resource_find(*a);
-        if (other != NULL)
-            mark_one(resource_id(*a), tenant, other->per_tenant ? tenant : key,
-                     each);
-    }
+    if (res != NULL)
+        (void)resource_touched(res, tenant, key, mark_one, &each);
 }
 
 void watch_mark_dirty(int rid, uint64_t tenant, uint64_t key)
