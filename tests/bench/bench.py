@@ -268,6 +268,7 @@ class Bench:
         opts = ("--innodb-buffer-pool-size=256M --innodb-log-file-size=256M "
                 "--innodb-flush-log-at-trx-commit=%d --max-connections=1000"
                 % (1 if DURABLE else 2))
+        opts += " " + os.environ.get("BENCH_DB_OPTS", "")
         st.db = harness.Database(os.path.join(st.dir, "db"), extra_opts=opts)
         st.db.start()
         r = st.ctl("migrate")

@@ -34,6 +34,10 @@ import bench  # noqa: E402
 SECONDS = int(os.environ.get("PROFILE_SECONDS", "5"))
 CONNS = int(os.environ.get("PROFILE_CONNS", "64"))
 TOP = int(os.environ.get("PROFILE_TOP", "40"))
+# Whose CPU perf samples: the pool's workers (the default), MariaDB's
+# server or nginx's workers (what the pool's statements cost the server,
+# what an answer costs in front).
+PROC = os.environ.get("PROFILE_PROC", "workers")
 OUTDIR = os.path.join(bench.REPO, "build", "bench")
 
 
@@ -87,6 +91,10 @@ def strace_run(b, sc, pids):
     return total, rows
 
 
+def harness_children(pid):
+    return bench.harness.children(pid)
+
+
 def main():
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, bench.on_signal)
@@ -98,7 +106,9 @@ def main():
             if not b.runnable("optimist", sc):
                 continue
             b.run("optimist", sc, 16, 2, record=False)  # warm
-            pids = b.fe.worker_pids()
+            pids = {"workers": b.fe.worker_pids,
+                    "db": lambda: [b.stack.db.pid()],
+                    "nginx": lambda: harness_children(b.fe.nginx_pid())}[PROC]()
             res, top = perf_run(b, sc, pids)
             total, calls = strace_run(b, sc, b.fe.worker_pids())
             text = ["%s, %d connections, %d s: %.0f req/s, pool CPU %.0f µs "
@@ -106,12 +116,13 @@ def main():
                         sc, CONNS, SECONDS, res["rps"], res["cpu_us"]["app"],
                         res["cpu_us"]["nginx"], res["cpu_us"]["db"],
                         os.getloadavg()[0]),
-                    "", "perf (cpu-clock, the workers, self time):"] + top
+                    "", "perf (cpu-clock, %s, self time):" % PROC] + top
             text += ["", "system calls an answer (strace -c): %.1f" % total]
             text += ["  %6.2f %s" % (c, name) for c, name in calls if c >= 0.05]
             out = "\n".join(text) + "\n"
             os.makedirs(OUTDIR, exist_ok=True)
-            with open(os.path.join(OUTDIR, "profile-%s.txt" % sc), "w") as f:
+            name = sc if PROC == "workers" else "%s-%s" % (sc, PROC)
+            with open(os.path.join(OUTDIR, "profile-%s.txt" % name), "w") as f:
                 f.write(out)
             sys.stdout.write(out + "\n")
     except (KeyboardInterrupt, bench.Interrupted):

@@ -1,7 +1,9 @@
 /*
  * test_chat_proc.c -- the append of one message through the stored
- * procedure chat_append_one (sql/0013_chat_append_proc.sql), against a real
- * MariaDB: the procedure applied again by a migration re-run (and a
+ * procedure chat_append_one (sql/0013_chat_append_proc.sql, redefined by
+ * 0014 without the per-append JSON check), against a real MariaDB: the
+ * segments it writes valid with the column's CHECK still in force for
+ * plain SQL, the procedure applied again by a migration re-run (and a
  * connection that had prepared the CALL before carrying on), the segment
  * roll-over at exactly CHAT_SEG_MAX messages and CHAT_SEG_BYTES of content,
  * dedup, a refusal at the limits leaving nothing written, the procedure
@@ -45,8 +47,15 @@ static const char SQL_COUNTERS[] =
 static const char SQL_ROUTINES[] =
     "SELECT COUNT(*) FROM information_schema.ROUTINES "
     "WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = 'chat_append_one'";
-static const char SQL_FORGET_0013[] =
-    "DELETE FROM schema_migrations WHERE version = 13";
+/* The newest migration that defines the procedure. */
+static const char SQL_FORGET_PROC[] =
+    "DELETE FROM schema_migrations WHERE version = 14";
+static const char SQL_INVALID_SEGS[] =
+    "SELECT COUNT(*) FROM report_chat_segments WHERE NOT JSON_VALID(msgs)";
+static const char SQL_CHECKS_ON[] = "SELECT @@SESSION.check_constraint_checks";
+static const char SQL_BREAK_SEG[] =
+    "UPDATE report_chat_segments SET msgs = '[{\"id\": ' "
+    "WHERE report_id = ? AND first = 0";
 static const char SQL_SET_BYTES[] =
     "UPDATE reports SET chat_bytes = ? WHERE id = ?";
 static const char SQL_CONTENT_OF[] =
@@ -159,8 +168,8 @@ static void test_procedure_survives_a_migration_rerun(void **state)
     one(db, report, "before", "x", 1); /* db has the CALL prepared */
 
     rec_db *mig = open_db();
-    itest_must(rec_exec(mig, SQL_FORGET_0013, NULL, 0, NULL, NULL, NULL, &err),
-               &err, "forget 0013");
+    itest_must(rec_exec(mig, SQL_FORGET_PROC, NULL, 0, NULL, NULL, NULL, &err),
+               &err, "forget 0014");
     itest_must(rec_migrate(mig, "sql", &applied, NULL, &err), &err, "rerun");
     assert_int_equal(applied, 1); /* DROP + CREATE again */
     itest_must(rec_migrate(mig, "sql", &applied, NULL, &err), &err, "again");
@@ -269,6 +278,46 @@ static void test_dedup_through_the_procedure(void **state)
                &err, "content");
     assert_string_equal(rec_rows_get(rows, 0, 0), quoted); /* the first */
     rec_rows_free(rows);
+}
+
+/* sql/0014: the procedure's writes of a segment skip the column's
+ * json_valid CHECK (the server's JSON functions made what they write),
+ * for that statement only. What they wrote is valid JSON all the same,
+ * with contents that need escaping, across a roll-over to an INSERTed
+ * segment; the session's checks are on after the CALL; and a write of
+ * the column by plain SQL is still refused by the CHECK, changing
+ * nothing. */
+static void test_segments_valid_and_the_check_kept(void **state)
+{
+    rec_db *db = *state;
+    uint64_t report = new_report(db, 1);
+    static const char *const nasty[] = {
+        "\"]}", "back\\slash", "tab\tnew\nline\x01\x1f", "\xe2\x80\xa8 u+2028",
+        "{\"id\": 1}", "'; DROP TABLE reports; --", "\xf0\x9f\x98\x80"};
+    char id[16];
+    uint64_t bytes = 0;
+    for (int i = 0; i < CHAT_SEG_MAX + 3; i++) {
+        const char *c = nasty[i % (int)(sizeof nasty / sizeof nasty[0])];
+        bytes += strlen(c);
+        snprintf(id, sizeof id, "v%d", i);
+        chat_result res = one(db, report, id, c, strlen(c));
+        assert_int_equal(res.appended, 1);
+    }
+    assert_int_equal(one_u64(db, SQL_INVALID_SEGS), 0);
+    assert_counters(db, report, CHAT_SEG_MAX + 3, bytes, CHAT_SEG_MAX,
+                    CHAT_SEG_MAX + 3);
+    assert_int_equal(one_u64(db, SQL_CHECKS_ON), 1);
+
+    rec_err err = {0};
+    rec_param p[1] = {REC_U(report)};
+    uint64_t affected = 99;
+    rec_status st = rec_exec(db, SQL_BREAK_SEG, p, 1, NULL, &affected, NULL,
+                             &err);
+    assert_int_not_equal(st, REC_OK);
+    assert_int_equal(err.code, 4025); /* ER_CONSTRAINT_FAILED */
+    assert_int_equal(one_u64(db, SQL_INVALID_SEGS), 0);
+    chat_result res = one(db, report, "after", "ok", 2);
+    assert_int_equal(res.length, CHAT_SEG_MAX + 4);
 }
 
 static void test_refusal_writes_nothing(void **state)
@@ -439,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_rolls_over_at_exactly_seg_max),
         cmocka_unit_test(test_rolls_over_at_exactly_seg_bytes),
         cmocka_unit_test(test_dedup_through_the_procedure),
+        cmocka_unit_test(test_segments_valid_and_the_check_kept),
         cmocka_unit_test(test_refusal_writes_nothing),
         cmocka_unit_test(test_joins_a_held_transaction),
         cmocka_unit_test(test_appenders_each_once_at_in_order),
