@@ -291,9 +291,13 @@ static void test_segments_valid_and_the_check_kept(void **state)
 {
     rec_db *db = *state;
     uint64_t report = new_report(db, 1);
-    static const char *const nasty[] = {
-        "\"]}", "back\\slash", "tab\tnew\nline\x01\x1f", "\xe2\x80\xa8 u+2028",
-        "{\"id\": 1}", "'; DROP TABLE reports; --", "\xf0\x9f\x98\x80"};
+    static const char *const nasty[] = {"\"]}",
+                                        "back\\slash",
+                                        "tab\tnew\nline\x01\x1f",
+                                        "\xe2\x80\xa8 u+2028",
+                                        "{\"id\": 1}",
+                                        "'; DROP TABLE reports; --",
+                                        "\xf0\x9f\x98\x80"};
     char id[16];
     uint64_t bytes = 0;
     for (int i = 0; i < CHAT_SEG_MAX + 3; i++) {
@@ -311,8 +315,8 @@ static void test_segments_valid_and_the_check_kept(void **state)
     rec_err err = {0};
     rec_param p[1] = {REC_U(report)};
     uint64_t affected = 99;
-    rec_status st = rec_exec(db, SQL_BREAK_SEG, p, 1, NULL, &affected, NULL,
-                             &err);
+    rec_status st =
+        rec_exec(db, SQL_BREAK_SEG, p, 1, NULL, &affected, NULL, &err);
     assert_int_not_equal(st, REC_OK);
     assert_int_equal(err.code, 4025); /* ER_CONSTRAINT_FAILED */
     assert_int_equal(one_u64(db, SQL_INVALID_SEGS), 0);
