@@ -65,6 +65,8 @@ Environment:
     BENCH_BIDS         bids to seed (default 10000)
     BENCH_OUT          the table's file (default build/bench/last.md)
     BENCH_EXTRA_SQL    a file of SQL run after the migrations (debugging)
+    BENCH_DB_OPTS      more mariadbd options (e.g. to compare
+                       --thread-handling=pool-of-threads)
     BENCH_POOL_ENV     extra pool settings, "K=V K=V" (e.g. to compare
                        OPTIMIST_LOG_LEVEL=info)
     KEEP=1             keep the temporary folder and its logs

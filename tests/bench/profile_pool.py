@@ -13,6 +13,11 @@ PROFILE_SCENARIOS (default get,spread,chat):
   calls per answer (strace slows the pool a lot: its rates mean nothing,
   its counts per answer do).
 
+PROFILE_PROC picks whose CPU perf samples: `workers` (the default), `db`
+(mariadbd: what the pool's statements cost the server) or `nginx` (its
+workers); the report is then profile-<scenario>-<proc>.txt. strace always
+counts the workers' calls.
+
 perf and strace are Debian's linux-perf and strace. Writes the reports
 into build/bench/profile-<scenario>.txt. Everything is stopped by pid at
 the end, as in bench.py.
