@@ -174,6 +174,24 @@ def group_cpu(pid):
     return ticks / CLK_TCK
 
 
+def machine_cpu():
+    """CPU seconds the whole machine has spent in processes so far (user,
+    nice and system of /proc/stat's first line: interrupts and idle left
+    out, as they are out of each process's utime + stime)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return sum(int(x) for x in fields[1:4]) / CLK_TCK
+
+
+def other_share(seconds=2.0):
+    """The share of the machine's CPU that processes took over `seconds`,
+    before the bench starts anything: other work, measured. (The 1-minute
+    load average takes minutes to forget a run that just ended.)"""
+    c0, t0 = machine_cpu(), time.monotonic()
+    time.sleep(seconds)
+    return (machine_cpu() - c0) / ((time.monotonic() - t0) * CORES)
+
+
 def vm(pid, field):
     """VmRSS or VmHWM of pid in KiB (None if gone)."""
     try:
@@ -252,7 +270,8 @@ class Bench:
         self.node = None
         self.go = None
         self.ceiling_ok = False
-        self.load = {"before": os.getloadavg(), "after": None}
+        self.load = {"before": os.getloadavg(), "after": None,
+                     "other_before": other_share()}
         self.client = None
         self.token = None
         self.tenant_id = None
@@ -669,6 +688,7 @@ class Bench:
         groups = self.groups(target)
         load = os.getloadavg()[0]
         before = {g: group_cpu(p) for g, p in groups.items()}
+        machine_before, wall_before = machine_cpu(), time.monotonic()
         env = dict(os.environ, BENCH_LUA_DIR=HERE)
         # In a session of its own, like every server here: stop() ends it
         # by its process group whatever interrupted the run.
@@ -681,6 +701,8 @@ class Bench:
         _, status, ru = os.wait4(self.client.pid, 0)
         self.client.returncode = os.waitstatus_to_exitcode(status)
         after = {g: group_cpu(p) for g, p in groups.items()}
+        machine_s = machine_cpu() - machine_before
+        wall_s = time.monotonic() - wall_before
         rc = self.client.returncode
         self.client = None
         line = None
@@ -694,8 +716,15 @@ class Bench:
         n = max(line["requests"], 1)
         cpu = {g: (after[g] - before[g]) / n * 1e6 for g in groups}
         cpu["client"] = (ru.ru_utime + ru.ru_stime) / n * 1e6
+        # What the rest of the machine spent meanwhile: its CPU minus that
+        # of the processes this run accounts (servers and client), as a
+        # share of all the cores. The load average cannot tell it: at 64
+        # connections the database alone keeps it over the cores.
+        ours = sum(after[g] - before[g] for g in groups) + \
+            ru.ru_utime + ru.ru_stime
+        other = max(0.0, machine_s - ours) / max(wall_s * CORES, 1e-9)
         res = dict(line, target=target, scenario=scenario, conns=conns,
-                   cpu_us=cpu, load=load)
+                   cpu_us=cpu, load=load, other=other)
         res["rps"] = line["requests"] / (line["duration_us"] / 1e6)
         if record:
             self.results.append(res)
@@ -910,32 +939,45 @@ def fmt_ratio(a, b):
     return "%.2f" % (a["rps"] / b["rps"])
 
 
-BUSY = 0.5  # load average per core, before the run, that makes it "busy"
+BUSY_OTHER = 0.10  # share of the machine other processes took: "busy"
 
 
 def load_line(bench):
     """The load average before, during (sampled as each run starts) and
-    after the run, and whether the machine was busy: more than BUSY x the
-    cores runnable before we started anything, or, during the runs, more
-    than the bench itself keeps busy (its server, client and database:
-    about cores + 2)."""
+    after the run, the share of the machine's CPU that processes other
+    than the run's own (servers, client) took during each run, and whether
+    the machine was busy: other work over BUSY_OTHER of the machine before
+    the start or in a run. (The load average says little of other work:
+    at 64 connections the database's threads alone keep it over the
+    cores, and it takes minutes to forget a run that just ended.)"""
     before = bench.load["before"]
     after = bench.load["after"] or os.getloadavg()
     during = [r["load"] for r in bench.results if "load" in r]
-    busy_before = before[0] > BUSY * CORES
-    busy_during = bool(during) and min(during) > CORES + 2
+    other = [r["other"] for r in bench.results if "other" in r]
+    busy_share = bench.load["other_before"]
+    busy_before = busy_share > BUSY_OTHER
+    busy_during = bool(other) and max(other) > BUSY_OTHER
     text = ("load average (1, 5, 15 min): before %.2f %.2f %.2f, after "
             "%.2f %.2f %.2f; 1-min during the runs %s, on %d cores" % (
                 before + after + (
                     "%.1f to %.1f" % (min(during), max(during))
                     if during else "-", CORES)))
+    text += ("\n\nother work before the start (2 s of /proc/stat): "
+             "%.1f %% of the machine" % (100 * busy_share))
+    if other:
+        text += ("\n\nother work during the runs (the machine's CPU less "
+                 "that of the run's own servers and client, /proc/stat): "
+                 "%.1f %% of the machine on average, %.1f %% at most" % (
+                     100 * sum(other) / len(other), 100 * max(other)))
     if busy_before or busy_during:
-        text += ("\n\n**busy machine**: other work was running (load %s); "
+        text += ("\n\n**busy machine**: other work was running (%s); "
                  "req/s are what was left of the machine and the bars on "
                  "req/s are not a fair test. CPU per answer (the columns "
                  "on the right) is what to read." % (
-                     "%.2f before the start" % before[0] if busy_before
-                     else "never under %.1f during the runs" % min(during)))
+                     "%.0f %% of the machine before the start"
+                     % (100 * busy_share) if busy_before
+                     else "%.0f %% of the machine in one run"
+                     % (100 * max(other))))
     return text, busy_before or busy_during
 
 
