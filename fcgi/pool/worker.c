@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -366,6 +367,21 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         LOG(LOG_ERROR, "FCGX_InitRequest failed");
         return 1;
     }
+    /* On a unix socket the accept is ours, not libfcgi's: its OS_Accept
+     * also polls each new unix connection for up to 2 s before reading it
+     * (its "AF_UNIX keeper"), one more system call per request where the
+     * read that follows waits the same way. Given an open fd,
+     * FCGX_Accept_r reads the request from it; with keepConnection set,
+     * its opening FCGX_Finish_r leaves that fd alone (the previous
+     * request's was closed by the FCGX_Finish_r below). On TCP, or with
+     * FCGI_WEB_SERVER_ADDRS set (libfcgi's filter of the peer's address,
+     * applied in its accept), libfcgi accepts. */
+    struct sockaddr_storage la;
+    socklen_t la_len = sizeof la;
+    int own_accept =
+        getenv("FCGI_WEB_SERVER_ADDRS") == NULL &&
+        getsockname(listen_fd, (struct sockaddr *)&la, &la_len) == 0 &&
+        la.ss_family == AF_UNIX;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event want = {.events = EPOLLIN | EPOLLEXCLUSIVE};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &want) != 0) {
@@ -408,11 +424,25 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
                 break; /* the master is gone: nobody would replace us */
             continue;
         }
+        if (own_accept) {
+            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                    errno != ECONNABORTED)
+                    LOG(LOG_WARN, "accept failed: %s", strerror(errno));
+                continue; /* another worker took it */
+            }
+            fr.ipcFd = fd;
+            fr.keepConnection = 1; /* see own_accept's comment */
+        }
         int rc = FCGX_Accept_r(&fr);
         if (rc < 0) {
+            /* Another worker took the connection, or (ours) nginx closed
+             * it before a whole request came: libfcgi closed it and found
+             * nothing more to accept. */
             if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
                 LOG(LOG_WARN, "accept failed: %s", strerror(-rc));
-            continue; /* another worker took it */
+            continue;
         }
         serve(&fr, db, c);
         /* Read what is left of the input (the end of FCGI_STDIN, or a

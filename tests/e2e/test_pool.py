@@ -1,13 +1,17 @@
 """test_pool.py -- the process pool under signals, through nginx: a worker
 killed mid-request is replaced and the service keeps answering; SIGHUP
 under load refuses nothing; SIGTERM lets the request in flight finish;
-workers are recycled after OPTIMIST_MAX_REQUESTS.
+workers are recycled after OPTIMIST_MAX_REQUESTS; connections to the
+pool's socket that close before a whole request (the worker accepts them
+itself, not libfcgi) leave every worker serving.
 
 A request is held "in flight" by a row lock taken from another database
 connection: the worker's UPDATE waits on it, so the test knows the request
 is inside the worker without guessing with sleeps."""
 
+import os
 import signal
+import socket
 import threading
 import time
 
@@ -46,6 +50,35 @@ def append_async(stack, tok, sid, version):
     t = threading.Thread(target=run)
     t.start()
     return t, out
+
+
+def test_connections_closed_before_a_request_leave_workers_serving(stack):
+    """The workers accept unix connections themselves and hand the fd to
+    libfcgi (fcgi/pool/worker.c): a peer that connects and closes, or
+    sends half a record header, or a record that is not a BEGIN_REQUEST,
+    must cost neither a worker nor an fd, and the next request answers."""
+    _, tok = stack.tenant()
+    sid = new_session(stack, tok)
+    before = sorted(stack.worker_pids())
+    fds_before = {p: len(os.listdir("/proc/%d/fd" % p)) for p in before}
+    garbage = [b"", b"\x01\x01\x00", b"\x01\x05\x00\x01\x00\x00\x00\x00",
+               b"GET / HTTP/1.1\r\n\r\n"]
+    for i in range(40):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.connect(stack.fcgi_socket)
+            c.sendall(garbage[i % len(garbage)])
+            c.shutdown(socket.SHUT_WR)
+            c.settimeout(10)
+            # The worker reads what came, finds no request and closes:
+            # EOF here, never a hang.
+            while c.recv(4096):
+                pass
+    for _ in range(10):
+        r = stack.get("/v1/sessions/%d" % sid, token=tok)
+        assert r.status == 200, r
+    assert sorted(stack.worker_pids()) == before
+    for p in before:
+        assert len(os.listdir("/proc/%d/fd" % p)) == fds_before[p], p
 
 
 def test_worker_killed_mid_request_is_replaced(stack):
