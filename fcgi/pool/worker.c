@@ -14,6 +14,9 @@
  * socket is non-blocking, so a worker that still wakes for a connection
  * another one took gets EAGAIN and waits again.
  *
+ * On a unix socket the worker accepts the connection itself and hands the
+ * fd to libfcgi, which reads the request from it (see own_accept below).
+ *
  * After the answer the connection is closed at once (FCGX_Detach before
  * FCGX_Finish_r), once the request's input has been read to its end so
  * that the close cannot reset anything nginx still has to read. Without
