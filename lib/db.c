@@ -86,6 +86,7 @@ void db_drop(rec_db *db)
     if (db->conn != NULL)
         mysql_close(db->conn);
     db->conn = NULL;
+    db->nonblock = 0;
     if (db->in_txn)
         db->txn_lost = 1; /* until rec_txn starts a new one */
     db->in_txn = 0;
@@ -192,6 +193,9 @@ static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
         mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout) ||
         mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout) ||
         mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4") ||
+        /* With a waiter: the non-blocking API (dbwait.c). */
+        (db->waiter != NULL &&
+         mysql_optionsv(m, MYSQL_OPT_NONBLOCK, (void *)NULL)) ||
         /* UTC everywhere: NOW(3) and DATETIME columns are UTC. READ
          * COMMITTED: every statement sees the latest committed row, and
          * fewer gap locks mean fewer deadlocks. */
@@ -237,6 +241,7 @@ static rec_status connect_one(rec_db *db, const struct db_endpoint *e,
         return st;
     }
     db->conn = m;
+    db->nonblock = db->waiter != NULL;
     db->wsrep = cs.wsrep;
     return REC_OK;
 }
@@ -343,6 +348,10 @@ void rec_backoff(const rec_db *db, unsigned attempt)
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
         r = (unsigned)getpid() * 2654435761u + attempt;
     unsigned us = base_us / 2 + r % base_us;
+    if (db->waiter != NULL) {
+        db->waiter->sleep(db->waiter->ctx, us);
+        return;
+    }
     struct timespec ts = {.tv_sec = us / 1000000u,
                           .tv_nsec = (long)(us % 1000000u) * 1000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -351,7 +360,7 @@ void rec_backoff(const rec_db *db, unsigned attempt)
 
 static rec_status text(rec_db *db, const char *sql, rec_err *err)
 {
-    if (mysql_real_query(db->conn, sql, strlen(sql)) != 0)
+    if (dbw_real_query(db, sql, strlen(sql)) != 0)
         return db_fail_conn(db, err);
     return REC_OK;
 }
@@ -361,14 +370,14 @@ rec_status rec_exec_text(rec_db *db, const char *sql, size_t len, rec_err *err)
     rec_status st = db_ensure(db, err);
     if (st != REC_OK)
         return st;
-    if (mysql_real_query(db->conn, sql, len) != 0)
+    if (dbw_real_query(db, sql, len) != 0)
         return db_fail_conn(db, err);
     /* Drain any result so the connection stays usable. */
     do {
-        MYSQL_RES *res = mysql_store_result(db->conn);
+        MYSQL_RES *res = dbw_store_result(db);
         if (res != NULL)
             mysql_free_result(res);
-    } while (mysql_next_result(db->conn) == 0);
+    } while (dbw_next_result(db) == 0);
     if (mysql_errno(db->conn) != 0)
         return db_fail_conn(db, err);
     return REC_OK;

@@ -43,9 +43,25 @@ struct rec_db {
     int wsrep;              /* the current connection's server runs Galera */
     long long connected_at; /* CLOCK_MONOTONIC seconds of the connect */
     rec_stats stats;
-    char user[64]; /* the OS user's name when cfg.user is NULL */
+    const rec_waiter *waiter; /* NULL: calls block (rec_db_set_waiter) */
+    int nonblock;             /* the current connection has the async API */
+    char user[64];            /* the OS user's name when cfg.user is NULL */
     struct stmt_slot cache[STMT_CACHE_SIZE];
 };
+
+/* The calls that wait for the server (dbwait.c): each blocks, or, on a
+ * connection made with a waiter, runs libmariadb's _start/_cont pair and
+ * waits through the waiter. Same results as the plain calls.
+ * (mysql_stmt_close stays plain: COM_STMT_CLOSE has no answer.) */
+int dbw_stmt_prepare(rec_db *db, MYSQL_STMT *s, const char *sql, size_t len);
+int dbw_stmt_execute(rec_db *db, MYSQL_STMT *s);
+int dbw_stmt_fetch(rec_db *db, MYSQL_STMT *s);
+int dbw_stmt_store_result(rec_db *db, MYSQL_STMT *s);
+int dbw_stmt_next_result(rec_db *db, MYSQL_STMT *s);
+my_bool dbw_stmt_free_result(rec_db *db, MYSQL_STMT *s);
+int dbw_real_query(rec_db *db, const char *sql, size_t len);
+MYSQL_RES *dbw_store_result(rec_db *db);
+int dbw_next_result(rec_db *db);
 
 /* Fills err from the statement and classifies the error number (gone
  * away -> REC_UNAVAILABLE and the connection is dropped). */

@@ -92,6 +92,29 @@ rec_db *rec_db_new(const rec_config *cfg);
 /* Closes the connection and frees the handle. NULL is a no-op. */
 void rec_db_close(rec_db *db);
 
+/* How a handle waits for its server. Without a waiter (the default) a
+ * statement blocks its thread until the answer comes. With one, the
+ * handle's connection is made non-blocking (libmariadb's _start/_cont
+ * API) and every wait for the server, and rec_backoff's sleep, go to the
+ * waiter, which may run other work meanwhile: fcgi/pool/fiber.c keeps
+ * many requests in flight in one worker that way. `wait` returns when fd
+ * is ready for `events` (REC_WAIT_READ, REC_WAIT_WRITE) or after
+ * timeout_ms (-1: none), with what happened (REC_WAIT_TIMEOUT for the
+ * latter). `gen` changes whenever the handle made a new connection, so a
+ * waiter that registers descriptors knows a reused fd number for new. */
+#define REC_WAIT_READ    1
+#define REC_WAIT_WRITE   2
+#define REC_WAIT_TIMEOUT 8
+typedef struct rec_waiter {
+    int (*wait)(void *ctx, int fd, unsigned gen, int events, int timeout_ms);
+    void (*sleep)(void *ctx, unsigned usec);
+    void *ctx;
+} rec_waiter;
+
+/* Sets (or with NULL clears) the waiter; takes effect from the next
+ * connection. `w` must outlive the handle. */
+void rec_db_set_waiter(rec_db *db, const rec_waiter *w);
+
 /* Connects now if not connected. REC_UNAVAILABLE if it cannot. */
 rec_status rec_db_connect(rec_db *db, rec_err *err) REC_MUST_CHECK;
 

@@ -130,7 +130,7 @@ static MYSQL_STMT *get_stmt(rec_db *db, const char *sql, int *owned,
     MYSQL_STMT *stmt = xnonnull(mysql_stmt_init(db->conn), "mysql_stmt_init");
     my_bool on = 1;
     (void)mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
-    if (mysql_stmt_prepare(stmt, sql, len) != 0) {
+    if (dbw_stmt_prepare(db, stmt, sql, len) != 0) {
         *st = db_fail_stmt(db, stmt, err);
         mysql_stmt_close(stmt);
         return NULL;
@@ -198,7 +198,7 @@ static rec_status bind_result(rec_db *db, MYSQL_STMT *stmt, MYSQL_BIND *bind,
 static int fetch_row(rec_db *db, MYSQL_STMT *stmt, int *truncated,
                      rec_status *st, rec_err *err)
 {
-    int rc = mysql_stmt_fetch(stmt);
+    int rc = dbw_stmt_fetch(db, stmt);
     if (rc == 1)
         *st = db_fail_stmt(db, stmt, err);
     *truncated = rc == MYSQL_DATA_TRUNCATED;
@@ -300,7 +300,7 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
         *out = NULL;
         return REC_OK;
     }
-    if (mysql_stmt_store_result(stmt) != 0) {
+    if (dbw_stmt_store_result(db, stmt) != 0) {
         mysql_free_result(meta);
         return db_fail_stmt(db, stmt, err);
     }
@@ -322,7 +322,7 @@ static rec_status fetch_rows(rec_db *db, MYSQL_STMT *stmt, rec_rows **out,
 
     if (ncols > MAX_PARAMS) {
         mysql_free_result(meta);
-        mysql_stmt_free_result(stmt);
+        dbw_stmt_free_result(db, stmt);
         snprintf(err->msg, sizeof err->msg, "too many columns: %u", ncols);
         return REC_ERROR;
     }
@@ -380,7 +380,7 @@ done:
         free(block);
     /* A lost connection closed the cached statement with it. */
     if (db->conn != NULL)
-        mysql_stmt_free_result(stmt);
+        dbw_stmt_free_result(db, stmt);
     mysql_free_result(meta);
     if (st != REC_OK) {
         rec_rows_free(r);
@@ -400,12 +400,12 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
 static rec_status drain_results(rec_db *db, MYSQL_STMT *stmt, rec_err *err)
 {
     while (db->conn != NULL && mysql_stmt_more_results(stmt)) {
-        int rc = mysql_stmt_next_result(stmt);
+        int rc = dbw_stmt_next_result(db, stmt);
         if (rc > 0)
             return db_fail_stmt(db, stmt, err);
         if (rc < 0)
             break;
-        (void)mysql_stmt_free_result(stmt);
+        (void)dbw_stmt_free_result(db, stmt);
     }
     return REC_OK;
 }
@@ -471,7 +471,7 @@ static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
         goto out;
     }
     *sent = 1;
-    if (mysql_stmt_execute(stmt) != 0) {
+    if (dbw_stmt_execute(db, stmt) != 0) {
         st = db_fail_stmt(db, stmt, err);
         goto out;
     }
@@ -484,7 +484,7 @@ static rec_status exec_run(rec_db *db, const char *sql, const rec_param *params,
     else if (rows != NULL)
         st = fetch_rows(db, stmt, rows, err);
     else
-        (void)mysql_stmt_free_result(stmt);
+        (void)dbw_stmt_free_result(db, stmt);
     if (db->conn != NULL && mysql_stmt_more_results(stmt)) {
         rec_err derr = {0};
         rec_status dst = drain_results(db, stmt, &derr);
@@ -607,7 +607,7 @@ static rec_status each_rows(rec_db *db, MYSQL_STMT *stmt, rec_row_fn fn,
     unsigned ncols = mysql_num_fields(meta);
     mysql_free_result(meta);
     if (ncols > MAX_PARAMS) {
-        mysql_stmt_free_result(stmt);
+        dbw_stmt_free_result(db, stmt);
         snprintf(err->msg, sizeof err->msg, "too many columns: %u", ncols);
         return REC_ERROR;
     }
@@ -660,7 +660,7 @@ done:
         free(bufs[c]);
     free(one.data);
     if (db->conn != NULL)
-        mysql_stmt_free_result(stmt);
+        dbw_stmt_free_result(db, stmt);
     return st;
 }
 

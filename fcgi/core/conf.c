@@ -36,11 +36,15 @@ static const struct opt opts[] = {
     {"OPTIMIST_LISTEN", STR(listen), "var/run/optimist.sock", 0, 0, 0,
      "unix socket path, or host:port, to accept FastCGI on"},
     {"OPTIMIST_WORKERS", INT(workers), NULL, 1, 256, 1,
-     "worker processes (default: twice the cores)"},
+     "worker processes (default: the cores)"},
     {"OPTIMIST_MAX_REQUESTS", OPT_INT, offsetof(conf, max_requests), 0, "10000",
      0, LONG_MAX, 1,
      "requests a worker serves before it is "
      "recycled (0: never)"},
+    {"OPTIMIST_INFLIGHT", INT(inflight), "8", 1, 256, 1,
+     "requests a worker holds at once, each with its own database "
+     "connection, so that one held by a row lock does not hold the worker "
+     "(1: one at a time)"},
     {"OPTIMIST_SHUTDOWN_TIMEOUT", INT(shutdown_timeout), "10", 1, 3600, 1,
      "seconds in-flight requests get on SIGTERM before SIGKILL"},
     {"OPTIMIST_PIDFILE", STR(pidfile), "", 0, 0, 0,
@@ -264,10 +268,10 @@ int conf_load(conf *c, char *errbuf, size_t errlen)
         const struct opt *o = &opts[i];
         char computed[32];
         const char *val = o->def;
-        if (val == NULL) { /* OPTIMIST_WORKERS */
+        if (val == NULL) { /* OPTIMIST_WORKERS: one a core (worker.c) */
             long cores = sysconf(_SC_NPROCESSORS_ONLN);
             snprintf(computed, sizeof computed, "%ld",
-                     cores > 0 ? (cores * 2 > 256 ? 256 : cores * 2) : 2);
+                     cores > 0 ? (cores > 256 ? 256 : cores) : 2);
             val = computed;
         }
         if (set_opt(c, o, val, errbuf, errlen) != 0)

@@ -11,8 +11,10 @@
 typedef struct conf {
     char listen[256];      /* OPTIMIST_LISTEN: unix socket path, or
                               host:port */
-    int workers;           /* OPTIMIST_WORKERS: default 2 x cores */
+    int workers;           /* OPTIMIST_WORKERS: default the cores */
     long max_requests;     /* OPTIMIST_MAX_REQUESTS: 0 = never recycle */
+    int inflight;          /* OPTIMIST_INFLIGHT: requests a worker holds at
+                              once (fcgi/pool/fiber.c) */
     int shutdown_timeout;  /* OPTIMIST_SHUTDOWN_TIMEOUT: seconds */
     char pidfile[256];     /* OPTIMIST_PIDFILE: "" = none */
     char log_file[256];    /* OPTIMIST_LOG_FILE: "" = stderr as given */

@@ -32,6 +32,7 @@
 #include "hublink.h"
 #include "idempotency.h"
 #include "doclimits.h"
+#include "fiber.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -269,6 +270,10 @@ static void send_response(http_req *r, FCGX_Request *fr)
     jb_free(&whole);
 }
 
+/* Where serve() copies its request id, for the fiber loop to give the
+ * log back to a fiber it resumes (NULL: one request at a time). */
+static char *reqid_sink;
+
 static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
 {
     double t0 = now_s();
@@ -285,6 +290,8 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
     read_params(fr->envp, &p);
     make_request_id(r.request_id, sizeof r.request_id, p.request_id);
     log_set_request(r.request_id);
+    if (reqid_sink != NULL) /* a fiber's: see slot_resumed */
+        memcpy(reqid_sink, r.request_id, sizeof r.request_id);
     r.method = p.method;
     if (r.method == NULL)
         r.method = "GET";
@@ -330,10 +337,257 @@ static void serve(FCGX_Request *fr, rec_db *db, const conf *c)
         query[0] ? "?" : "", query, r.status, dt * 1000.0,
         (unsigned long long)r.tenant_id);
     log_set_request(NULL);
+    if (reqid_sink != NULL)
+        reqid_sink[0] = '\0';
     if (r.json != NULL)
         json_object_put(r.json);
     free(r.body);
     jb_free(&r.out);
+}
+
+/* Reads one request from fr (its ipcFd set by our accept, or accepted by
+ * libfcgi), answers it and closes the connection. -1 when no request
+ * came. */
+static int serve_conn(FCGX_Request *fr, rec_db *db, const conf *c)
+{
+    int rc = FCGX_Accept_r(fr);
+    if (rc < 0) {
+        /* Another worker took the connection, or (ours) nginx closed
+         * it before a whole request came: libfcgi closed it and found
+         * nothing more to accept. */
+        if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
+            LOG(LOG_WARN, "accept failed: %s", strerror(-rc));
+        return -1;
+    }
+    serve(fr, db, c);
+    /* Read what is left of the input (the end of FCGI_STDIN, or a
+     * body no route read) so that closing cannot reset the
+     * connection, then close it without waiting for nginx. */
+    while (FCGX_GetChar(fr->in) != EOF)
+        ;
+    /* nginx asks to keep the connection (fastcgi_keep_conn on, so
+     * that it treats a close before FCGI_END_REQUEST as an error: see
+     * nginx/optimist.conf); we close it all the same, after the
+     * END_REQUEST that FCGX_Finish_r writes. */
+    fr->keepConnection = 0;
+    (void)FCGX_Detach(fr);
+    FCGX_Finish_r(fr);
+    return 0;
+}
+
+/* ---- many requests in flight (OPTIMIST_INFLIGHT > 1, the default) --------
+ *
+ * Each request runs on a fiber of its own with its own database
+ * connection (fiber.h); a request that waits for MariaDB long parks its
+ * fiber instead of holding the process.
+ *
+ * When to take another connection depends on where the database is:
+ *
+ * - On a unix socket (the same machine), as the one-at-a-time loop does
+ *   -- when no request is in flight -- or when every request held has
+ *   waited STALL_MS or more: one held by a row lock (the site's own SQL,
+ *   up to the session's innodb_lock_wait_timeout), a slow statement, a
+ *   back-off. Until then a waiting fiber waits in place (one poll, as the
+ *   blocking call does). So a stuck request holds its fiber, not the
+ *   worker, and no more than one request a worker makes progress at a
+ *   time: more would only queue in MariaDB, on the same CPUs (measured:
+ *   8 or 16 in flight a worker cost MariaDB and the pool more CPU per
+ *   answer than one; BENCH.md).
+ * - Over TCP or to a list of hosts (another machine, a Galera cluster), as
+ *   soon as a fiber is free: there a round trip is time on the network,
+ *   not CPU here, and requests in flight are what fill it.
+ *
+ * Two epoll sets: `all` holds the listening socket (EPOLLEXCLUSIVE, as in
+ * the one-at-a-time loop) and the fibers' database sockets; `db` holds
+ * only the latter. A worker that may take a connection waits on `all`;
+ * one that may not waits on `db`, so that a new connection wakes a worker
+ * that can take it, not one that would only put it back.
+ *
+ * The rules of the one-at-a-time loop hold: signals are taken only in
+ * epoll_pwait, where no fiber runs; a stop, or max_requests, ends
+ * accepting and the worker leaves once its fibers are idle, never in the
+ * middle of a request. */
+
+#define STALL_MS 10
+
+static long long stall_ns; /* STALL_MS, or 0 for a database elsewhere */
+
+struct slot {
+    FCGX_Request fr;
+    rec_db *db;
+    int fd;         /* the connection to serve; -1: idle */
+    char reqid[64]; /* the request id for the log while parked */
+};
+
+static struct slot *slots;
+static unsigned slots_n, slots_busy;
+static const conf *slots_conf;
+
+static void slot_main(void *arg)
+{
+    struct slot *s = arg;
+    for (;;) {
+        if (s->fd >= 0) {
+            s->fr.ipcFd = s->fd;
+            s->fr.keepConnection = 1; /* see own_accept in worker_run */
+            reqid_sink = s->reqid;
+            (void)serve_conn(&s->fr, s->db, slots_conf);
+            idem_upkeep(s->db);
+            reqid_sink = NULL;
+            s->fd = -1;
+            slots_busy--;
+        }
+        fiber_yield();
+    }
+}
+
+static void slot_resumed(unsigned i)
+{
+    log_set_request(slots[i].reqid[0] ? slots[i].reqid : NULL);
+    reqid_sink = slots[i].reqid;
+}
+
+/* Requests in flight that have not waited STALL_MS yet; *until_ms: when
+ * the first of them will have (-1: none). */
+static unsigned progressing(long long now, int *until_ms)
+{
+    const long long stall = stall_ns;
+    unsigned k = 0;
+    long long soonest = -1;
+    for (unsigned i = 0; i < slots_n; i++) {
+        if (slots[i].fd < 0)
+            continue;
+        long long since = fiber_parked_since(i);
+        if (since != 0 && now - since >= stall)
+            continue;
+        k++;
+        long long left = since == 0 ? stall : since + stall - now;
+        if (soonest < 0 || left < soonest)
+            soonest = left;
+    }
+    *until_ms = soonest < 0 ? -1 : (int)((soonest + 999999) / 1000000);
+    return k;
+}
+
+#define LISTEN_TAG 1ull
+
+static int run_inflight(const conf *c, int listen_fd, const sigset_t *mask,
+                        pid_t master)
+{
+    unsigned n = (unsigned)c->inflight;
+    int eps[2] = {epoll_create1(EPOLL_CLOEXEC), epoll_create1(EPOLL_CLOEXEC)};
+    struct epoll_event want = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                               .data.u64 = LISTEN_TAG};
+    if (eps[0] < 0 || eps[1] < 0 ||
+        epoll_ctl(eps[0], EPOLL_CTL_ADD, listen_fd, &want) != 0) {
+        LOG(LOG_ERROR, "epoll on the listening socket: %s", strerror(errno));
+        return 1;
+    }
+    slots = calloc(n, sizeof *slots);
+    void **args = calloc(n, sizeof *args);
+    if (slots == NULL || args == NULL) {
+        LOG(LOG_ERROR, "out of memory for %u fibers", n);
+        return 1;
+    }
+    slots_n = n;
+    slots_conf = c;
+    rec_config cfg;
+    conf_rec_config(c, &cfg);
+    for (unsigned i = 0; i < n; i++) {
+        args[i] = &slots[i];
+        slots[i].fd = -1;
+        if (FCGX_InitRequest(&slots[i].fr, listen_fd, 0) != 0) {
+            LOG(LOG_ERROR, "FCGX_InitRequest failed");
+            return 1;
+        }
+    }
+    /* 256 KiB a fiber: the routes' deepest frames (a 4 KiB result
+     * buffer, json-c's parser at the document depth limit) use a small
+     * part; pages never touched cost nothing. */
+    if (fiber_init(n, 256 * 1024, eps, 2, slot_main, args, slot_resumed) != 0) {
+        LOG(LOG_ERROR, "cannot make %u fibers: %s", n, strerror(errno));
+        return 1;
+    }
+    int local = c->db_hosts[0] == '\0' && c->db_socket[0] != '\0';
+    stall_ns = local ? STALL_MS * 1000000LL : 0;
+    fiber_wait_in_place(local ? STALL_MS : 0);
+    for (unsigned i = 0; i < n; i++) {
+        slots[i].db = rec_db_new(&cfg);
+        rec_db_set_waiter(slots[i].db, fiber_waiter(i));
+    }
+    /* Connect the first now so the first request does not pay for it and
+     * a database that is down is logged; the others connect when first
+     * used (most are, only while a request is stuck). */
+    rec_err err = {0};
+    if (rec_db_connect(slots[0].db, &err) != REC_OK)
+        LOG(LOG_WARN, "database not reachable yet: %s", err.msg);
+
+    long accepted = 0;
+    int stopping = 0, timeout = 1000, listen_ready = 1;
+    struct epoll_event evs[64];
+    for (;;) {
+        int until = -1;
+        unsigned going = slots_busy ? progressing(fiber_now(), &until) : 0;
+        int may_accept = !stopping && slots_busy < n && going == 0;
+        if (may_accept && listen_ready) {
+            int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                unsigned i = 0;
+                while (slots[i].fd >= 0)
+                    i++;
+                slots[i].fd = fd;
+                slots_busy++;
+                fiber_resume(i);
+                log_set_request(NULL);
+                if (c->max_requests > 0 && ++accepted >= c->max_requests) {
+                    LOG(LOG_INFO, "recycling after %ld requests", accepted);
+                    stopping = 1;
+                }
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                LOG(LOG_WARN, "accept failed: %s", strerror(errno));
+            listen_ready = 0; /* until epoll says otherwise */
+        }
+        if (stopping && slots_busy == 0)
+            break;
+        int wait_ms = timeout;
+        if (!may_accept && !stopping && slots_busy < n && until >= 0 &&
+            until < wait_ms)
+            wait_ms = until; /* then the stuck ones no longer count */
+        int k =
+            epoll_pwait(may_accept ? eps[0] : eps[1], evs, 64, wait_ms, mask);
+        if (!may_accept)
+            listen_ready = 1; /* not watched meanwhile: try */
+        if (stop_requested)
+            stopping = 1;
+        if (reopen_requested) {
+            reopen_requested = 0;
+            if (log_reopen() != 0)
+                LOG(LOG_ERROR, "reopening the log: %s", strerror(errno));
+        }
+        if (k <= 0 && slots_busy == 0 && getppid() != master)
+            stopping = 1; /* see the one-at-a-time loop */
+        for (int e = 0; e < k; e++) {
+            if (evs[e].data.u64 == LISTEN_TAG)
+                listen_ready = 1;
+            else
+                fiber_event(evs[e].data.u64, evs[e].events);
+        }
+        int next = fiber_expire();
+        log_set_request(NULL);
+        timeout = next >= 0 && next < 1000 ? next : 1000;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        rec_db_close(slots[i].db);
+        FCGX_Free(&slots[i].fr, 0);
+    }
+    free(args);
+    close(eps[0]);
+    close(eps[1]);
+    return 0;
 }
 
 int worker_run(const conf *c, int listen_fd, int ready_fd)
@@ -392,6 +646,18 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         return 1;
     }
 
+    if (c->inflight > 1 && own_accept) {
+        close(ep);
+        auth_init();
+        if (ready_fd >= 0) {
+            ssize_t w = write(ready_fd, "r", 1);
+            (void)w;
+            close(ready_fd);
+        }
+        FCGX_Free(&fr, 0);
+        return run_inflight(c, listen_fd, &during_poll, getppid());
+    }
+
     rec_config cfg;
     conf_rec_config(c, &cfg);
     rec_db *db = rec_db_new(&cfg);
@@ -438,28 +704,8 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
             fr.ipcFd = fd;
             fr.keepConnection = 1; /* see own_accept's comment */
         }
-        int rc = FCGX_Accept_r(&fr);
-        if (rc < 0) {
-            /* Another worker took the connection, or (ours) nginx closed
-             * it before a whole request came: libfcgi closed it and found
-             * nothing more to accept. */
-            if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR)
-                LOG(LOG_WARN, "accept failed: %s", strerror(-rc));
+        if (serve_conn(&fr, db, c) != 0)
             continue;
-        }
-        serve(&fr, db, c);
-        /* Read what is left of the input (the end of FCGI_STDIN, or a
-         * body no route read) so that closing cannot reset the
-         * connection, then close it without waiting for nginx. */
-        while (FCGX_GetChar(fr.in) != EOF)
-            ;
-        /* nginx asks to keep the connection (fastcgi_keep_conn on, so
-         * that it treats a close before FCGI_END_REQUEST as an error: see
-         * nginx/optimist.conf); we close it all the same, after the
-         * END_REQUEST that FCGX_Finish_r writes. */
-        fr.keepConnection = 0;
-        (void)FCGX_Detach(&fr);
-        FCGX_Finish_r(&fr);
         served++;
         idem_upkeep(db);
         if (c->max_requests > 0 && served >= c->max_requests) {

@@ -259,9 +259,11 @@ static void route_table_list(http_req *r)
     unsigned limit;
     if (paging_or_reply(r, &after, &limit) != 0)
         return;
-    /* Every other ?column=value is an equality filter. */
-    static char names[MAX_FILTER][DECL_NAME_MAX + 8];
-    static char values[MAX_FILTER][1024];
+    /* Every other ?column=value is an equality filter. On the stack, not
+     * static: with OPTIMIST_INFLIGHT another request of this worker runs
+     * while this one waits for its rows. */
+    char names[MAX_FILTER][DECL_NAME_MAX + 8];
+    char values[MAX_FILTER][1024];
     tbl_filter f[MAX_FILTER];
     size_t nf = 0;
     for (const char *q = r->query; *q;) {

@@ -54,7 +54,7 @@ Environment:
                        the measured runs (default 8: Node's JIT needs a
                        few thousand requests to settle)
     BENCH_WORKERS      optimist pool workers (default: the pool's own
-                       default, twice the cores)
+                       default, one a core)
     BENCH_PHP_CHILDREN php-fpm static children (default 16)
     BENCH_NODE_WORKERS Node cluster workers (default 2)
     BENCH_NODE_POOL    mysql2 connections per Node worker (default 16)
@@ -100,7 +100,7 @@ TARGETS = os.environ.get("BENCH_TARGETS",
                          "optimist,php,node,go,nginx,raw").split(",")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "8"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
 PHP_CHILDREN = int(os.environ.get("BENCH_PHP_CHILDREN", "16"))
 NODE_WORKERS = int(os.environ.get("BENCH_NODE_WORKERS", "2"))
 NODE_POOL = int(os.environ.get("BENCH_NODE_POOL", "16"))

@@ -647,6 +647,11 @@ class Frontend(_Client):
         })
         if self.stack.tables_dir:
             env["OPTIMIST_TABLES_DIR"] = self.stack.tables_dir
+        # E2E_POOL_ENV="K=V ...": pool options for every stack of a run
+        # (a module's own STACK_OPTIONS still win).
+        for kv in os.environ.get("E2E_POOL_ENV", "").split():
+            k, _, v = kv.partition("=")
+            env[k] = v
         if SAN:
             env.update(SAN_ENV)
         env.update(self.env)

@@ -70,7 +70,7 @@ static int expected_workers(void)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores <= 0)
         return 2;
-    return cores * 2 > 256 ? 256 : (int)(cores * 2);
+    return cores > 256 ? 256 : (int)cores;
 }
 
 /* conf_load must refuse, with a message containing `part`. */
@@ -119,6 +119,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.listen, "var/run/optimist.sock");
     assert_int_equal(c.workers, expected_workers());
     assert_int_equal(c.max_requests, 10000);
+    assert_int_equal(c.inflight, 8);
     assert_int_equal(c.shutdown_timeout, 10);
     assert_string_equal(c.pidfile, "");
     assert_int_equal(c.log_level, LOG_INFO);
