@@ -646,7 +646,13 @@ int worker_run(const conf *c, int listen_fd, int ready_fd)
         return 1;
     }
 
-    if (c->inflight > 1 && own_accept) {
+    /* Requests in flight need our own accept, on TCP too (libfcgi's
+     * accept blocks); libfcgi's peer filter keeps one at a time. */
+    int filtered = getenv("FCGI_WEB_SERVER_ADDRS") != NULL;
+    if (c->inflight > 1 && filtered)
+        LOG(LOG_WARN, "FCGI_WEB_SERVER_ADDRS is set: one request at a time "
+                      "(OPTIMIST_INFLIGHT ignored)");
+    if (c->inflight > 1 && !filtered) {
         close(ep);
         auth_init();
         if (ready_fd >= 0) {

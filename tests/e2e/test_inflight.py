@@ -8,6 +8,12 @@ The pool runs ONE worker, so every answer given while a request is stuck
 was given by the worker that holds it. A request is known to be stuck
 when MariaDB's process list shows its UPDATE waiting (no sleeps)."""
 
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
 import threading
 
 import harness
@@ -131,3 +137,101 @@ def test_a_database_elsewhere_takes_requests_at_once(stack):
         assert r.json()["version"] == 1 + 16 * per_client
     finally:
         stack.restart_pool(workers=1, env=STACK_OPTIONS["env"])
+
+
+def _record(rtype, content):
+    pad = (8 - len(content) % 8) % 8
+    return struct.pack(">BBHHBB", 1, rtype, 1, len(content), pad, 0) + \
+        content + b"\0" * pad
+
+
+def _params(pairs):
+    out = b""
+    for k, v in pairs.items():
+        k, v = k.encode(), v.encode()
+        for x in (k, v):
+            out += struct.pack(">B", len(x)) if len(x) < 128 else \
+                struct.pack(">I", len(x) | 0x80000000)
+        out += k + v
+    return out
+
+
+def fcgi_call(port, method, path, token, body=b""):
+    """One request straight to the pool's TCP socket, as nginx sends it;
+    returns (status, parsed JSON body)."""
+    params = _params({"REQUEST_METHOD": method, "REQUEST_URI": path,
+                      "DOCUMENT_URI": path, "QUERY_STRING": "",
+                      "CONTENT_TYPE": "application/json",
+                      "CONTENT_LENGTH": str(len(body)),
+                      "HTTP_AUTHORIZATION": "Bearer " + token,
+                      "REQUEST_ID": os.urandom(16).hex()})
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(_record(1, struct.pack(">HB5x", 1, 0)) +
+                  _record(4, params) + _record(4, b"") +
+                  (_record(5, body) if body else b"") + _record(5, b""))
+        got, out = b"", b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        while len(got) >= 8:
+            _, rtype, _, clen, pad, _ = struct.unpack(">BBHHBB", got[:8])
+            if rtype == 6:
+                out += got[8:8 + clen]
+            got = got[8 + clen + pad:]
+    head, _, text = out.partition(b"\r\n\r\n")
+    status = int(head.split(b"Status: ", 1)[1][:3])
+    return status, json.loads(text) if text else None
+
+
+def test_a_tcp_listener_holds_requests_in_flight_too(stack):
+    """OPTIMIST_LISTEN=host:port: the workers accept there themselves too,
+    and a request stuck behind a lock holds a fiber, not the worker."""
+    _, tok = stack.tenant()
+    locked = new_session(stack, tok)
+    free = new_session(stack, tok)
+    fe = stack.main
+    fe.stop_pool()
+    port = harness.free_port()
+    env = fe.pool_env()
+    env.update({"OPTIMIST_LISTEN": "127.0.0.1:%d" % port,
+                "OPTIMIST_WORKERS": "1", "OPTIMIST_INFLIGHT": "8"})
+    with open(fe.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            fe.pool_prefix + [os.path.join(harness.BIN, "optimist-fcgi")],
+            cwd=fe.dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=log, start_new_session=True)
+    try:
+        def up():
+            assert proc.poll() is None, "the pool exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return True
+            except OSError:
+                return False
+        harness.wait_until(up, 30, "the pool on 127.0.0.1:%d" % port)
+        body = json.dumps({"version": 1, "message": {
+            "role": "user", "content": "over tcp"}}).encode()
+        stuck = {}
+        lock = harness.RowLock(stack, "sessions", locked)
+        try:
+            t = threading.Thread(target=lambda: stuck.update(r=fcgi_call(
+                port, "POST", "/v1/sessions/%d/messages" % locked, tok,
+                body)))
+            t.start()
+            harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
+                               "the append to wait on the row lock")
+            for _ in range(5):
+                status, got = fcgi_call(port, "GET",
+                                        "/v1/sessions/%d" % free, tok)
+                assert status == 200 and got["version"] == 1, (status, got)
+            assert "r" not in stuck
+        finally:
+            lock.release()
+        t.join(30)
+        assert stuck["r"][0] == 200 and stuck["r"][1]["version"] == 2, stuck
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        fe.start_pool()
