@@ -523,9 +523,14 @@ static int run_inflight(const conf *c, int listen_fd, const sigset_t *mask,
         LOG(LOG_WARN, "database not reachable yet: %s", err.msg);
 
     long accepted = 0;
-    int stopping = 0, timeout = 1000, listen_ready = 1;
+    int stopping = 0, listen_ready = 1;
     struct epoll_event evs[64];
     for (;;) {
+        /* Waits whose time is up first (a back-off's sleep, a read
+         * timeout), and when the next one will be. */
+        int next = fiber_expire();
+        log_set_request(NULL);
+        int timeout = next >= 0 && next < 1000 ? next : 1000;
         int until = -1;
         unsigned going = slots_busy ? progressing(fiber_now(), &until) : 0;
         int may_accept = !stopping && slots_busy < n && going == 0;
@@ -576,9 +581,6 @@ static int run_inflight(const conf *c, int listen_fd, const sigset_t *mask,
             else
                 fiber_event(evs[e].data.u64, evs[e].events);
         }
-        int next = fiber_expire();
-        log_set_request(NULL);
-        timeout = next >= 0 && next < 1000 ? next : 1000;
     }
     for (unsigned i = 0; i < n; i++) {
         rec_db_close(slots[i].db);
