@@ -55,6 +55,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -201,6 +202,26 @@ def parallel(fn, args_list, workers=None):
             max_workers=workers or len(calls)) as ex:
         futures = [ex.submit(fn, *a) for a in calls]
         return [f.result() for f in futures]
+
+
+def fcgi_record(rtype, rid, content):
+    """One FastCGI record (version 1), padded to 8 bytes, as nginx writes
+    it: for tests that talk to the pool's socket without nginx."""
+    pad = (8 - len(content) % 8) % 8
+    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), pad, 0) + \
+        content + b"\0" * pad
+
+
+def fcgi_params(pairs):
+    """A FCGI_PARAMS body: name-value pairs with 1- or 4-byte lengths."""
+    out = b""
+    for k, v in pairs.items():
+        k, v = k.encode(), v.encode()
+        for x in (k, v):
+            out += struct.pack(">B", len(x)) if len(x) < 128 else \
+                struct.pack(">I", len(x) | 0x80000000)
+        out += k + v
+    return out
 
 
 class RowLock:

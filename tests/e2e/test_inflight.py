@@ -139,36 +139,21 @@ def test_a_database_elsewhere_takes_requests_at_once(stack):
         stack.restart_pool(workers=1, env=STACK_OPTIONS["env"])
 
 
-def _record(rtype, content):
-    pad = (8 - len(content) % 8) % 8
-    return struct.pack(">BBHHBB", 1, rtype, 1, len(content), pad, 0) + \
-        content + b"\0" * pad
-
-
-def _params(pairs):
-    out = b""
-    for k, v in pairs.items():
-        k, v = k.encode(), v.encode()
-        for x in (k, v):
-            out += struct.pack(">B", len(x)) if len(x) < 128 else \
-                struct.pack(">I", len(x) | 0x80000000)
-        out += k + v
-    return out
-
-
 def fcgi_call(port, method, path, token, body=b""):
     """One request straight to the pool's TCP socket, as nginx sends it;
     returns (status, parsed JSON body)."""
-    params = _params({"REQUEST_METHOD": method, "REQUEST_URI": path,
+    params = harness.fcgi_params({
+                      "REQUEST_METHOD": method, "REQUEST_URI": path,
                       "DOCUMENT_URI": path, "QUERY_STRING": "",
                       "CONTENT_TYPE": "application/json",
                       "CONTENT_LENGTH": str(len(body)),
                       "HTTP_AUTHORIZATION": "Bearer " + token,
                       "REQUEST_ID": os.urandom(16).hex()})
     with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        s.sendall(_record(1, struct.pack(">HB5x", 1, 0)) +
-                  _record(4, params) + _record(4, b"") +
-                  (_record(5, body) if body else b"") + _record(5, b""))
+        rec = harness.fcgi_record
+        s.sendall(rec(1, 1, struct.pack(">HB5x", 1, 0)) +
+                  rec(4, 1, params) + rec(4, 1, b"") +
+                  (rec(5, 1, body) if body else b"") + rec(5, 1, b""))
         got, out = b"", b""
         while True:
             chunk = s.recv(65536)

@@ -17,35 +17,20 @@ MESSAGE = 900 * 1000
 MESSAGES = 7
 
 
-def _record(rtype, rid, content):
-    pad = (8 - len(content) % 8) % 8
-    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), pad, 0) + \
-        content + b"\0" * pad
-
-
-def _params(pairs):
-    out = b""
-    for k, v in pairs.items():
-        k, v = k.encode(), v.encode()
-        for x in (k, v):
-            out += struct.pack(">B", len(x)) if len(x) < 128 else \
-                struct.pack(">I", len(x) | 0x80000000)
-        out += k + v
-    return out
-
-
 def _open_stream(sock_path, path, token, rcvbuf=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.connect(sock_path)
-    params = _params({"REQUEST_METHOD": "GET", "REQUEST_URI": path,
+    params = harness.fcgi_params({
+                      "REQUEST_METHOD": "GET", "REQUEST_URI": path,
                       "DOCUMENT_URI": path, "QUERY_STRING": "",
                       "HTTP_ACCEPT": "text/event-stream",
                       "HTTP_AUTHORIZATION": "Bearer " + token,
                       "CONTENT_LENGTH": "0", "REQUEST_ID": os.urandom(8).hex()})
-    s.sendall(_record(1, 1, struct.pack(">HB5x", 1, 0)) +
-              _record(4, 1, params) + _record(4, 1, b"") + _record(5, 1, b""))
+    rec = harness.fcgi_record
+    s.sendall(rec(1, 1, struct.pack(">HB5x", 1, 0)) + rec(4, 1, params) +
+              rec(4, 1, b"") + rec(5, 1, b""))
     return s
 
 
