@@ -231,6 +231,7 @@ class RowLock:
 
     def __init__(self, stack, table, row_id, seconds=30):
         self.stack = stack
+        self.table = table
         self.tag = "optimist_test_lock_%s_%d" % (table, row_id)
         sql = ("START TRANSACTION; SELECT id FROM %s WHERE id = %d "
                "FOR UPDATE; SELECT SLEEP(%d) AS %s; COMMIT;"
@@ -248,6 +249,14 @@ class RowLock:
             "SELECT ID FROM information_schema.PROCESSLIST "
             "WHERE INFO LIKE 'SELECT SLEEP%%%s%%'" % self.tag)
         return rows[0][0] if rows else None
+
+    def waiting(self):
+        """Statements now running that update the lock's table: the
+        writes waiting on it, known to be inside the pool (no sleeps)."""
+        rows = self.stack.sql(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+            "WHERE INFO LIKE 'UPDATE %s%%'" % self.table)
+        return int(rows[0][0])
 
     def release(self):
         tid = self._sleeping()

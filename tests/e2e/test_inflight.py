@@ -21,12 +21,6 @@ import harness
 STACK_OPTIONS = {"workers": 1, "env": {"OPTIMIST_INFLIGHT": "8"}}
 
 
-def waiting_updates(stack):
-    rows = stack.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                     "WHERE INFO LIKE 'UPDATE sessions%'")
-    return int(rows[0][0])
-
-
 def new_session(stack, tok):
     r = stack.post("/v1/sessions", {"title": "inflight"}, token=tok)
     assert r.status == 201, r
@@ -61,7 +55,7 @@ def check_stuck_then_released(stack, stuck_writers):
     try:
         threads, out = appends_async(stack, tok, locked, 1, stuck_writers)
         harness.wait_until(
-            lambda: waiting_updates(stack) == stuck_writers, 20,
+            lambda: lock.waiting() == stuck_writers, 20,
             "%d appends to wait on the row lock" % stuck_writers)
         # The one worker answers other rows meanwhile: reads and writes.
         version = 1
@@ -205,7 +199,7 @@ def test_a_tcp_listener_holds_requests_in_flight_too(stack):
                 port, "POST", "/v1/sessions/%d/messages" % locked, tok,
                 body)))
             t.start()
-            harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
+            harness.wait_until(lambda: lock.waiting() == 1, 20,
                                "the append to wait on the row lock")
             for _ in range(5):
                 status, got = fcgi_call(port, "GET",

@@ -27,12 +27,6 @@ def error_of(r, status, code):
     return body
 
 
-def waiting_updates(stack):
-    rows = stack.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-                     "WHERE INFO LIKE 'UPDATE sessions%'")
-    return int(rows[0][0])
-
-
 def new_session(stack, tok):
     r = stack.post("/v1/sessions", {"title": "pool"}, token=tok)
     assert r.status == 201, r
@@ -90,7 +84,7 @@ def test_worker_killed_mid_request_is_replaced(stack):
     lock = harness.RowLock(stack, "sessions", sid)
     try:
         t, out = append_async(stack, tok, sid, 1)
-        harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
+        harness.wait_until(lambda: lock.waiting() == 1, 20,
                            "the append to wait on the row lock")
         # One of the two workers holds the request: kill both, for sure.
         for pid in before:
@@ -172,7 +166,7 @@ def test_sigterm_lets_the_request_in_flight_finish(stack):
     lock = harness.RowLock(stack, "sessions", sid)
     try:
         t, out = append_async(stack, tok, sid, 1)
-        harness.wait_until(lambda: waiting_updates(stack) == 1, 20,
+        harness.wait_until(lambda: lock.waiting() == 1, 20,
                            "the append to wait on the row lock")
         master = stack.pool_pid()
         stack.signal_pool(signal.SIGTERM)
